@@ -1,0 +1,3 @@
+module github.com/korumdb/korum
+
+go 1.26.8

@@ -1,0 +1,156 @@
+package kerror
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is a client-visible error, serialised exactly as Kuzzle does:
+// {"message","status","id","code"}.
+type Error struct {
+	ID      string `json:"id"`
+	Code    int    `json:"code"`
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+	// Props holds the template arguments, which Kuzzle also exposes.
+	Props []string `json:"props,omitempty"`
+	// cause is kept for logs and errors.Is/As; it never reaches a client.
+	cause error
+}
+
+func (e *Error) Error() string { return e.ID + ": " + e.Message }
+
+// Unwrap exposes the internal cause to errors.Is/As.
+func (e *Error) Unwrap() error { return e.cause }
+
+type def struct {
+	code    int
+	status  int
+	message string
+}
+
+// Statuses of Kuzzle's error classes.
+const (
+	badRequest         = 400
+	unauthorized       = 401
+	forbidden          = 403
+	notFound           = 404
+	precondition       = 412
+	sizeLimit          = 413
+	tooManyRequests    = 429
+	internal           = 500
+	serviceUnavailable = 503
+	gatewayTimeout     = 504
+)
+
+// catalogue lists the ids Korum raises, with Kuzzle's codes (domain<<24 |
+// subdomain<<16 | error) so SDKs that switch on codes keep working.
+var catalogue = map[string]def{
+	"core.fatal.unexpected_error":  {1, internal, "Caught an unexpected error: %s."},
+	"core.fatal.assertion_failed":  {5, internal, "Runtime assertion failed: %s"},
+	"core.realtime.room_not_found": {65537, notFound, `The room "%s" doesn't exist`},
+	"core.realtime.invalid_scope":  {65540, badRequest, `Invalid value for the "scope" parameter (allowed: "all", "in", "out", "none").`},
+	"core.realtime.invalid_users":  {65541, badRequest, `Invalid value for the "users" parameter (allowed: "all", "in", "out", "none").`},
+	"core.realtime.too_many_rooms": {65543, sizeLimit, "Unable to subscribe: maximum number of unique rooms reached."},
+	"core.realtime.not_subscribed": {65544, precondition, `User "%s" has not subscribed to "%s".`},
+	// Korum-specific: Kuzzle has no per-connection subscription limit.
+	"core.realtime.too_many_subscriptions": {65545, sizeLimit, "Unable to subscribe: this connection holds the maximum number of subscriptions (%s)."},
+
+	"services.storage.unknown_index":             {16842753, precondition, `The index "%s" does not exist.`},
+	"services.storage.unknown_collection":        {16842754, precondition, `The collection "%s":"%s" does not exist.`},
+	"services.storage.get_limit_exceeded":        {16842755, sizeLimit, "The number of documents returned by this request exceeds the configured server limit."},
+	"services.storage.write_limit_exceeded":      {16842756, sizeLimit, "The number of documents edited by this request exceeds the configured server limit."},
+	"services.storage.not_found":                 {16842763, notFound, `Document "%s" not found in "%s":"%s".`},
+	"services.storage.unknown_scroll_id":         {16842766, notFound, "Non-existing or expired scroll identifier."},
+	"services.storage.search_as_an_id":           {16842767, badRequest, "_search is not a valid document identifier"},
+	"services.storage.document_already_exists":   {16842769, badRequest, "Document already exists."},
+	"services.storage.missing_argument":          {16842770, badRequest, `Required argument "%s" is missing or is empty`},
+	"services.storage.invalid_argument":          {16842771, badRequest, `Argument "%s" is invalid (expected: %s)`},
+	"services.storage.invalid_mapping":           {16842773, badRequest, `Invalid mapping property "mappings.%s".%s`},
+	"services.storage.cannot_change_mapping":     {16842778, badRequest, `Field "%s" already has a mapping, and it cannot be changed`},
+	"services.storage.invalid_mapping_type":      {16842781, badRequest, `Field "%s": the data type "%s" doesn't exist`},
+	"services.storage.unexpected_bad_request":    {16842785, badRequest, "%s"},
+	"services.storage.unexpected_error":          {16842787, 500, "%s"},
+	"services.storage.index_already_exists":      {16842790, precondition, `A %s index named "%s" already exists`},
+	"services.storage.invalid_search_query":      {16842792, badRequest, `The argument "%s" is not allowed at this level of a search query.`},
+	"services.storage.invalid_index_name":        {16842793, badRequest, `The index name "%s" is invalid`},
+	"services.storage.invalid_collection_name":   {16842794, badRequest, `The collection name "%s" is invalid`},
+	"services.storage.strict_mapping_rejection":  {16842795, badRequest, `Cannot create document. Field "%s" is not present in collection "%s:%s" strict mapping`},
+	"services.storage.scroll_duration_too_great": {16842796, badRequest, `Scroll duration "%s" is too great.`},
+	"services.storage.unknown_query_keyword":     {16842797, badRequest, `The keyword "%s" is not part of Elasticsearch Query DSL. Are you trying to use a Koncorde query?`},
+	"services.storage.invalid_query_keyword":     {16842799, badRequest, `The "%s" keyword is not allowed in this query.`},
+	// Korum-specific: the embedded engine implements a subset of the DSL and
+	// says so instead of answering wrongly.
+	"services.storage.unsupported_query": {16842810, badRequest, `The embedded storage engine does not support %s.`},
+
+	"api.assert.invalid_type":          {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
+	"api.assert.invalid_argument":      {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
+	"api.assert.missing_argument":      {33619971, badRequest, `Missing argument "%s".`},
+	"api.assert.empty_argument":        {33619972, badRequest, `The argument "%s" is empty.`},
+	"api.assert.mutually_exclusive":    {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
+	"api.assert.too_many_arguments":    {33619974, badRequest, `Argument "%s" contains too many values`},
+	"api.assert.body_required":         {33619976, badRequest, "The request must specify a body."},
+	"api.assert.invalid_id":            {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
+	"api.assert.koncorde_dsl_error":    {33619982, badRequest, "%s"},
+	"api.process.overloaded":           {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
+	"api.process.controller_not_found": {33685508, notFound, `API controller "%s" not found.`},
+	"api.process.action_not_found":     {33685509, notFound, `API action "%s":"%s" not found`},
+	"api.process.shutting_down":        {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
+	"api.process.not_enough_nodes":     {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
+
+	"network.http.request_too_large":     {50397185, sizeLimit, "Maximum HTTP request size exceeded."},
+	"network.http.unsupported_verb":      {50397190, badRequest, `Unsupported HTTP verb "%s".`},
+	"network.http.url_not_found":         {50397191, notFound, "API URL not found: %s."},
+	"network.http.unsupported_content":   {50397192, badRequest, `Invalid request content-type. Expected "application/json", got: "%s".`},
+	"network.http.volatile_parse_failed": {50397195, badRequest, `Unable to convert the "x-kuzzle-volatile" HTTP header to JSON: %s`},
+	"network.http.body_parse_failed":     {50397196, badRequest, "Unable to convert the HTTP body to JSON: %s"},
+	"network.websocket.unexpected_error": {50528257, badRequest, "Caught an unexpected WebSocket error: %s"},
+
+	"cluster.fatal.desync": {134217729, internal, "Caught a desync error: %s."},
+}
+
+// New builds the error registered under id, filling its template with args.
+// An unknown id is a programming error; it still yields a usable 500 rather
+// than a panic, so a typo can never crash a node.
+func New(id string, args ...string) *Error {
+	d, ok := catalogue[id]
+	if !ok {
+		return &Error{ID: "core.fatal.unexpected_error", Code: 1, Status: internal,
+			Message: fmt.Sprintf("unknown error id %q", id)}
+	}
+	msg := d.message
+	if len(args) > 0 {
+		vals := make([]any, len(args))
+		for i, a := range args {
+			vals[i] = a
+		}
+		msg = fmt.Sprintf(d.message, vals...)
+	}
+	return &Error{ID: id, Code: d.code, Status: d.status, Message: msg, Props: args}
+}
+
+// Wrap is New with an internal cause attached for logs.
+func Wrap(cause error, id string, args ...string) *Error {
+	e := New(id, args...)
+	e.cause = cause
+	return e
+}
+
+// From turns any error into a client-visible one: a *Error anywhere in the
+// chain is kept, anything else becomes core.fatal.unexpected_error.
+func From(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var ke *Error
+	if errors.As(err, &ke) {
+		return ke
+	}
+	return Wrap(err, "core.fatal.unexpected_error", err.Error())
+}
+
+// Is reports whether err carries the given Kuzzle id.
+func Is(err error, id string) bool {
+	var ke *Error
+	return errors.As(err, &ke) && ke.ID == id
+}

@@ -1,0 +1,138 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/korumdb/korum/kerror"
+)
+
+// Document is a stored document as Kuzzle shows it. Source includes the
+// _kuzzle_info metadata block.
+type Document struct {
+	ID      string         `json:"_id"`
+	Version int64          `json:"_version"`
+	Source  map[string]any `json:"_source"`
+}
+
+// Op names a deterministic write. One Op covers the single and the m* form of
+// an action: the API layer shapes the result.
+type Op string
+
+const (
+	OpIndexCreate        Op = "index.create"
+	OpIndexDelete        Op = "index.delete" // Indexes lists them (index:delete and index:mDelete)
+	OpCollectionCreate   Op = "collection.create"
+	OpCollectionUpdate   Op = "collection.update"
+	OpCollectionDelete   Op = "collection.delete"
+	OpCollectionTruncate Op = "collection.truncate"
+	OpDocCreate          Op = "doc.create"
+	OpDocCreateOrReplace Op = "doc.createOrReplace"
+	OpDocReplace         Op = "doc.replace"
+	OpDocUpdate          Op = "doc.update"
+	OpDocUpsert          Op = "doc.upsert"
+	OpDocDelete          Op = "doc.delete"
+	OpDocDeleteFields    Op = "doc.deleteFields"
+	OpDocDeleteByQuery   Op = "doc.deleteByQuery"
+	OpDocUpdateByQuery   Op = "doc.updateByQuery"
+)
+
+// Write is one deterministic write command. Everything that is not a pure
+// function of the stored state (document ids to generate, the clock, the
+// author) is resolved by the node that received the request before the
+// command is proposed, so that every replica applying it gets the same result.
+type Write struct {
+	Op         Op     `json:"op"`
+	Index      string `json:"index,omitempty"`
+	Collection string `json:"collection,omitempty"`
+	// Now is the request time in epoch milliseconds, stamped by the
+	// receiving node; it fills _kuzzle_info.createdAt/updatedAt.
+	Now int64 `json:"now"`
+	// Author is the kuid of the requester ("-1" when anonymous).
+	Author string `json:"author,omitempty"`
+
+	Indexes  []string        `json:"indexes,omitempty"`  // OpIndexDelete
+	Mappings json.RawMessage `json:"mappings,omitempty"` // collection create/update: {dynamic,_meta,properties}
+
+	Docs []DocWrite `json:"docs,omitempty"` // per-document ops, in order
+
+	Query   json.RawMessage `json:"query,omitempty"`   // by-query ops: ES query DSL
+	Changes map[string]any  `json:"changes,omitempty"` // OpDocUpdateByQuery
+	// Limit caps how many documents a by-query op may touch
+	// (limits.documentsWriteCount); exceeding it fails the whole command.
+	Limit int `json:"limit,omitempty"`
+}
+
+// DocWrite is one document of a write. Which fields matter depends on Op:
+// Body for create/createOrReplace/replace/update (partial changes),
+// Body+Default for upsert, Fields (dot paths) for deleteFields.
+type DocWrite struct {
+	ID      string         `json:"_id"`
+	Body    map[string]any `json:"body,omitempty"`
+	Default map[string]any `json:"default,omitempty"`
+	Fields  []string       `json:"fields,omitempty"`
+}
+
+// WriteResult is the outcome of one Write. Err is set when the command as a
+// whole failed (unknown index, invalid query, limit exceeded); otherwise
+// Items has one entry per affected document, in order.
+type WriteResult struct {
+	Err   *kerror.Error `json:"err,omitempty"`
+	Items []ItemResult  `json:"items,omitempty"`
+}
+
+// ItemResult is what happened to one document. Before and After are the
+// stored document around the write (nil when absent), which is what realtime
+// needs to compute in/out notifications. UpdatedFields lists the top-level
+// paths a partial update touched.
+type ItemResult struct {
+	ID            string        `json:"_id"`
+	Before        *Document     `json:"before,omitempty"`
+	After         *Document     `json:"after,omitempty"`
+	Created       bool          `json:"created,omitempty"`
+	UpdatedFields []string      `json:"updatedFields,omitempty"`
+	Err           *kerror.Error `json:"err,omitempty"`
+}
+
+// SearchRequest is an Elasticsearch-style search: body {query, sort} plus
+// paging. Scroll, when set ("30s", "1m"), asks for a scroll id.
+type SearchRequest struct {
+	Query  json.RawMessage `json:"query,omitempty"`
+	Sort   json.RawMessage `json:"sort,omitempty"`
+	From   int             `json:"from"`
+	Size   int             `json:"size"`
+	Scroll string          `json:"scroll,omitempty"`
+}
+
+// Hit is one search result.
+type Hit struct {
+	ID      string         `json:"_id"`
+	Score   float64        `json:"_score"`
+	Version int64          `json:"_version,omitempty"`
+	Source  map[string]any `json:"_source"`
+}
+
+// SearchResult is Kuzzle's search result shape.
+type SearchResult struct {
+	Hits     []Hit  `json:"hits"`
+	Total    int    `json:"total"`
+	ScrollID string `json:"scrollId,omitempty"`
+}
+
+// Reader serves reads. Implementations are safe for concurrent use.
+type Reader interface {
+	ListIndexes(ctx context.Context) ([]string, error)
+	IndexExists(ctx context.Context, index string) (bool, error)
+	ListCollections(ctx context.Context, index string) ([]string, error)
+	CollectionExists(ctx context.Context, index, collection string) (bool, error)
+	// GetMapping returns {dynamic, _meta, properties}.
+	GetMapping(ctx context.Context, index, collection string) (map[string]any, error)
+
+	Get(ctx context.Context, index, collection, id string) (*Document, error)
+	// MGet returns the documents found, in request order, and the ids not found.
+	MGet(ctx context.Context, index, collection string, ids []string) ([]*Document, []string, error)
+	Search(ctx context.Context, index, collection string, req SearchRequest) (*SearchResult, error)
+	// Scroll continues a search from a scroll id returned by Search/Scroll.
+	Scroll(ctx context.Context, scrollID, ttl string) (*SearchResult, error)
+	Count(ctx context.Context, index, collection string, query json.RawMessage) (int, error)
+}
