@@ -83,15 +83,19 @@ var catalogue = map[string]def{
 	// says so instead of answering wrongly.
 	"services.storage.unsupported_query": {16842810, badRequest, `The embedded storage engine does not support %s.`},
 
-	"api.assert.invalid_type":          {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
-	"api.assert.invalid_argument":      {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
-	"api.assert.missing_argument":      {33619971, badRequest, `Missing argument "%s".`},
-	"api.assert.empty_argument":        {33619972, badRequest, `The argument "%s" is empty.`},
-	"api.assert.mutually_exclusive":    {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
-	"api.assert.too_many_arguments":    {33619974, badRequest, `Argument "%s" contains too many values`},
-	"api.assert.body_required":         {33619976, badRequest, "The request must specify a body."},
-	"api.assert.invalid_id":            {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
-	"api.assert.koncorde_dsl_error":    {33619982, badRequest, "%s"},
+	"api.assert.invalid_type":       {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
+	"api.assert.invalid_argument":   {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
+	"api.assert.missing_argument":   {33619971, badRequest, `Missing argument "%s".`},
+	"api.assert.empty_argument":     {33619972, badRequest, `The argument "%s" is empty.`},
+	"api.assert.mutually_exclusive": {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
+	"api.assert.too_many_arguments": {33619974, badRequest, `Argument "%s" contains too many values`},
+	"api.assert.body_required":      {33619976, badRequest, "The request must specify a body."},
+	"api.assert.invalid_id":         {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
+	"api.assert.koncorde_dsl_error": {33619982, badRequest, "%s"},
+	// Kuzzle classes this one as an InternalError (500); a client asking
+	// HTTP for a WebSocket-only action made a request error, so Korum
+	// answers 400 with the same id and code.
+	"api.assert.unsupported_protocol":  {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
 	"api.process.overloaded":           {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
 	"api.process.controller_not_found": {33685508, notFound, `API controller "%s" not found.`},
 	"api.process.action_not_found":     {33685509, notFound, `API action "%s":"%s" not found`},
@@ -105,8 +109,14 @@ var catalogue = map[string]def{
 	"network.http.volatile_parse_failed": {50397195, badRequest, `Unable to convert the "x-kuzzle-volatile" HTTP header to JSON: %s`},
 	"network.http.body_parse_failed":     {50397196, badRequest, "Unable to convert the HTTP body to JSON: %s"},
 	"network.websocket.unexpected_error": {50528257, badRequest, "Caught an unexpected WebSocket error: %s"},
+	// Korum-specific: Kuzzle closes the socket instead; Korum answers and
+	// keeps it open up to a hard cap.
+	"network.websocket.request_too_large": {50528259, sizeLimit, "Maximum WebSocket request size exceeded."},
 
 	"cluster.fatal.desync": {134217729, internal, "Caught a desync error: %s."},
+	// Korum-specific: Raft cannot tell whether a command proposed just
+	// before a leader change committed; the client must check, not assume.
+	"cluster.process.unknown_outcome": {134283265, gatewayTimeout, "The cluster could not confirm whether this write was applied (leader change or timeout): read before retrying."},
 }
 
 // New builds the error registered under id, filling its template with args.

@@ -1,0 +1,235 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/realtime"
+)
+
+// Request is a decoded Kuzzle request. Every envelope key other than the
+// special ones lands in Args, as Kuzzle does.
+type Request struct {
+	RequestID  string
+	Controller string
+	Action     string
+	JWT        string
+	Volatile   map[string]any
+	// Body is the decoded body; nil when absent.
+	Body map[string]any
+	// bodyPresent distinguishes a missing body from a non-object one.
+	bodyInvalid bool
+	Args        map[string]any
+	Protocol    string // "websocket" or "http"
+	// Conn is the client connection for realtime actions; nil over HTTP.
+	Conn realtime.Connection
+}
+
+// DecodeRequest parses a JSON envelope (WebSocket message or POST /_query).
+func DecodeRequest(data []byte) (*Request, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return nil, kerror.New("network.http.body_parse_failed", "the request must be a JSON object")
+	}
+	var raw map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, kerror.New("network.http.body_parse_failed", err.Error())
+	}
+	if dec.More() {
+		return nil, kerror.New("network.http.body_parse_failed", "unexpected data after the JSON object")
+	}
+	return requestFromMap(raw), nil
+}
+
+func requestFromMap(raw map[string]any) *Request {
+	r := &Request{Args: make(map[string]any, len(raw))}
+	for k, v := range raw {
+		switch k {
+		case "controller":
+			r.Controller, _ = v.(string)
+		case "action":
+			r.Action, _ = v.(string)
+		case "jwt":
+			r.JWT, _ = v.(string)
+		case "volatile":
+			r.Volatile, _ = v.(map[string]any)
+		case "body":
+			r.setBody(v)
+		default:
+			r.Args[k] = v
+		}
+	}
+	if id, ok := r.Args["requestId"]; ok {
+		r.RequestID = scalarString(id)
+	}
+	return r
+}
+
+func (r *Request) setBody(v any) {
+	switch b := v.(type) {
+	case nil:
+	case map[string]any:
+		r.Body = b
+	default:
+		r.bodyInvalid = true
+	}
+}
+
+func scalarString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return ""
+}
+
+// String returns a required non-empty string argument.
+func (r *Request) String(name string) (string, error) {
+	v, ok := r.Args[name]
+	if !ok || v == nil {
+		return "", kerror.New("api.assert.missing_argument", name)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", kerror.New("api.assert.invalid_type", name, "string")
+	}
+	if s == "" {
+		return "", kerror.New("api.assert.empty_argument", name)
+	}
+	return s, nil
+}
+
+// OptString returns an optional string argument ("" when absent).
+func (r *Request) OptString(name string) (string, error) {
+	v, ok := r.Args[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", kerror.New("api.assert.invalid_type", name, "string")
+	}
+	return s, nil
+}
+
+// Int returns an optional integer argument; HTTP query strings give strings.
+func (r *Request) Int(name string, def int) (int, error) {
+	v, ok := r.Args[name]
+	if !ok || v == nil {
+		return def, nil
+	}
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case string:
+		p, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, kerror.New("api.assert.invalid_type", name, "integer")
+		}
+		f = p
+	default:
+		return 0, kerror.New("api.assert.invalid_type", name, "integer")
+	}
+	if f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
+		return 0, kerror.New("api.assert.invalid_type", name, "integer")
+	}
+	return int(f), nil
+}
+
+// Bool returns an optional boolean; Kuzzle accepts a bare query-string flag.
+func (r *Request) Bool(name string) (bool, error) {
+	v, ok := r.Args[name]
+	if !ok || v == nil {
+		return false, nil
+	}
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case string:
+		switch strings.ToLower(x) {
+		case "", "true", "1":
+			return true, nil
+		case "false", "0":
+			return false, nil
+		}
+	case float64:
+		return x != 0, nil
+	}
+	return false, kerror.New("api.assert.invalid_type", name, "boolean")
+}
+
+// RequireBody returns the body, which must be a JSON object.
+func (r *Request) RequireBody() (map[string]any, error) {
+	if r.bodyInvalid {
+		return nil, kerror.New("api.assert.invalid_type", "body", "object")
+	}
+	if r.Body == nil {
+		return nil, kerror.New("api.assert.body_required")
+	}
+	return r.Body, nil
+}
+
+// OptBody returns the body or an empty object.
+func (r *Request) OptBody() (map[string]any, error) {
+	if r.bodyInvalid {
+		return nil, kerror.New("api.assert.invalid_type", "body", "object")
+	}
+	if r.Body == nil {
+		return map[string]any{}, nil
+	}
+	return r.Body, nil
+}
+
+// BodyObject returns a required object field of the body.
+func BodyObject(body map[string]any, name string) (map[string]any, error) {
+	v, ok := body[name]
+	if !ok || v == nil {
+		return nil, kerror.New("api.assert.missing_argument", "body."+name)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, kerror.New("api.assert.invalid_type", "body."+name, "object")
+	}
+	return m, nil
+}
+
+// BodyArray returns a required array field of the body.
+func BodyArray(body map[string]any, name string) ([]any, error) {
+	v, ok := body[name]
+	if !ok || v == nil {
+		return nil, kerror.New("api.assert.missing_argument", "body."+name)
+	}
+	a, ok := v.([]any)
+	if !ok {
+		return nil, kerror.New("api.assert.invalid_type", "body."+name, "array")
+	}
+	return a, nil
+}
+
+// BodyStrings returns a required array of strings of the body.
+func BodyStrings(body map[string]any, name string) ([]string, error) {
+	a, err := BodyArray(body, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(a))
+	for i, v := range a {
+		s, ok := v.(string)
+		if !ok {
+			return nil, kerror.New("api.assert.invalid_type", fmt.Sprintf("body.%s[%d]", name, i), "string")
+		}
+		out[i] = s
+	}
+	return out, nil
+}

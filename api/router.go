@@ -1,0 +1,148 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/korumdb/korum/kerror"
+)
+
+// Handler runs one action.
+type Handler func(ctx context.Context, r *Request) (any, error)
+
+// Limits bound the API's resource use.
+type Limits struct {
+	MaxRequestSize     int // bytes, per HTTP body or WebSocket message
+	ConcurrentRequests int // requests executed at once
+	RequestsBuffer     int // requests allowed to wait for a slot; beyond, api.process.overloaded
+	DocumentsFetch     int // documents a read may return (search from+size)
+	DocumentsWrite     int // documents one m* or by-query request may write
+}
+
+// Router maps controller:action to handlers and executes requests under
+// the concurrency limits.
+type Router struct {
+	b        Backend
+	log      *slog.Logger
+	limits   Limits
+	handlers map[string]map[string]Handler
+	// httpOnly/wsOnly actions are rejected on the other protocol.
+	wsOnly map[string]bool
+
+	slots   chan struct{}
+	waiting atomic.Int64
+}
+
+// NewRouter builds the router with every Kuzzle controller Korum serves.
+func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
+	if limits.ConcurrentRequests <= 0 {
+		limits.ConcurrentRequests = 100
+	}
+	if limits.RequestsBuffer < 0 {
+		limits.RequestsBuffer = 0
+	}
+	rt := &Router{b: b, log: log, limits: limits, handlers: map[string]map[string]Handler{},
+		wsOnly: map[string]bool{}, slots: make(chan struct{}, limits.ConcurrentRequests)}
+	rt.registerServer()
+	rt.registerIndex()
+	rt.registerCollection()
+	rt.registerDocument()
+	rt.registerRealtime()
+	rt.registerAuth()
+	rt.registerCluster()
+	return rt
+}
+
+func (rt *Router) handle(controller, action string, h Handler) {
+	if rt.handlers[controller] == nil {
+		rt.handlers[controller] = map[string]Handler{}
+	}
+	rt.handlers[controller][action] = h
+}
+
+// Dispatch executes a request and always returns a response.
+func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
+	if r.RequestID == "" {
+		r.RequestID = newUUID()
+	}
+	resp := newResponse(r, rt.b.NodeID())
+	if r.Controller == "" {
+		resp.setError(kerror.New("api.assert.missing_argument", "controller"))
+		return resp
+	}
+	actions, ok := rt.handlers[r.Controller]
+	if !ok {
+		resp.setError(kerror.New("api.process.controller_not_found", r.Controller))
+		return resp
+	}
+	if r.Action == "" {
+		resp.setError(kerror.New("api.assert.missing_argument", "action"))
+		return resp
+	}
+	h, ok := actions[r.Action]
+	if !ok {
+		resp.setError(kerror.New("api.process.action_not_found", r.Controller, r.Action))
+		return resp
+	}
+	if err := rt.acquire(ctx); err != nil {
+		resp.setError(err)
+		return resp
+	}
+	defer func() { <-rt.slots }()
+	result, err := rt.call(ctx, h, r)
+	if err != nil {
+		if ke := kerror.From(err); ke.Status >= 500 {
+			rt.log.Warn("request failed", "controller", r.Controller, "action", r.Action, "err", err)
+		}
+		resp.setError(err)
+		return resp
+	}
+	resp.Result = result
+	return resp
+}
+
+// call runs a handler, turning a panic into a 500 so no input can crash
+// the node.
+func (rt *Router) call(ctx context.Context, h Handler, r *Request) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rt.log.Error("handler panic", "controller", r.Controller, "action", r.Action, "panic", p)
+			result, err = nil, kerror.New("core.fatal.assertion_failed", "internal error")
+		}
+	}()
+	return h(ctx, r)
+}
+
+func (rt *Router) acquire(ctx context.Context) error {
+	select {
+	case rt.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if rt.waiting.Add(1) > int64(rt.limits.RequestsBuffer) {
+		rt.waiting.Add(-1)
+		return kerror.New("api.process.overloaded")
+	}
+	defer rt.waiting.Add(-1)
+	select {
+	case rt.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return kerror.New("api.process.overloaded")
+	}
+}
+
+// Overloaded reports whether requests are waiting for a slot.
+func (rt *Router) Overloaded() bool { return rt.waiting.Load() > 0 }
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,76 @@
+// Command korum runs one Korum node. See README.md, or `korum --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/korumdb/korum/node"
+)
+
+// Exit codes: operators and supervisors tell failures apart by them.
+const (
+	exitOK     = 0
+	exitFatal  = 1 // the node failed while running
+	exitConfig = 2 // bad configuration or command line
+	exitStart  = 3 // the node could not start
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	cfg, err := node.ParseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, node.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "korum:", err)
+		return exitConfig
+	}
+	log := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, cfg, log)
+	if err != nil {
+		log.Error("could not start", "err", err)
+		return exitStart
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-n.Fatal():
+		log.Error("node failed", "err", err)
+		shutdown(n, log)
+		return exitFatal
+	}
+	log.Info("shutting down")
+	if err := shutdown(n, log); err != nil {
+		return exitFatal
+	}
+	return exitOK
+}
+
+func shutdown(n *node.Node, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := n.Stop(ctx)
+	if err != nil {
+		log.Error("unclean shutdown", "err", err)
+	}
+	return err
+}
+
+func newLogger(c node.LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,78 @@
+package fsm
+
+import (
+	"encoding/json"
+
+	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/storage"
+)
+
+// Kind names a command type.
+type Kind string
+
+const (
+	// KindWrite is a storage write, with the request meta notifications need.
+	KindWrite Kind = "write"
+	// KindPublish is realtime:publish: nothing is stored, but going through
+	// the log gives publications the same order on every node as writes.
+	KindPublish Kind = "publish"
+	// KindRoomCreated records that a node holds subscribers to a room.
+	KindRoomCreated Kind = "room+"
+	// KindRoomEmptied records that a node holds no more subscribers to it.
+	KindRoomEmptied Kind = "room-"
+	// KindNodeReset forgets every room a node held: it is proposed by a node
+	// that (re)starts, since its connections did not survive.
+	KindNodeReset Kind = "reset"
+)
+
+// Command is one log entry.
+type Command struct {
+	Kind  Kind           `json:"k"`
+	Write *storage.Write `json:"w,omitempty"`
+	Meta  *realtime.Meta `json:"m,omitempty"`
+	// Silent suppresses notifications (Kuzzle's silent argument).
+	Silent  bool        `json:"s,omitempty"`
+	Publish *Publish    `json:"p,omitempty"`
+	Room    *RoomChange `json:"r,omitempty"`
+	Node    string      `json:"n,omitempty"`
+}
+
+// Publish is a realtime:publish message.
+type Publish struct {
+	Index      string         `json:"index"`
+	Collection string         `json:"collection"`
+	ID         string         `json:"_id,omitempty"`
+	Body       map[string]any `json:"body"`
+}
+
+// RoomChange is a node's first subscriber to a room or its last leaving.
+type RoomChange struct {
+	ID         string          `json:"id"`
+	Index      string          `json:"index,omitempty"`
+	Collection string          `json:"collection,omitempty"`
+	Canonical  json.RawMessage `json:"canonical,omitempty"`
+	Node       string          `json:"node"`
+	// Seq orders one node's changes to one room: a change older than the
+	// last one applied is ignored, so a late "created" cannot resurrect a
+	// room its node already left.
+	Seq uint64 `json:"seq"`
+}
+
+// Encode serialises a command for the log.
+func (c *Command) Encode() ([]byte, error) { return json.Marshal(c) }
+
+// Response is what applying a command returns to its proposer.
+type Response struct {
+	Write *storage.WriteResult `json:"w,omitempty"`
+}
+
+// DecodeResponse parses the bytes Apply returned (possibly forwarded from
+// the leader).
+func DecodeResponse(b []byte) (*Response, error) {
+	var r Response
+	if len(b) == 0 {
+		return &r, nil
+	}
+	err := json.Unmarshal(b, &r)
+	return &r, err
+}

@@ -1,0 +1,14 @@
+// Package fsm owns Korum's replicated state machine: the commands that go
+// through the Raft log, and what applying them does to the replicated state
+// (documents in the embedded store, realtime rooms with the nodes that hold
+// subscribers to them) plus the notifications each applied write produces on
+// this node.
+//
+// Apply is deterministic and pure with respect to the state: every input
+// (ids, timestamps, authors) is inside the command, so every replica reaches
+// the same state and the same results. Notifications are an output: they are
+// handed to a Notifier in log order and never feed back into the state.
+//
+// It must not read clocks, random numbers, the network or any configuration
+// that may differ between nodes.
+package fsm

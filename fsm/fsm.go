@@ -1,0 +1,421 @@
+package fsm
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/storage"
+)
+
+// Store is the embedded document engine as the state machine drives it.
+type Store interface {
+	Apply(raftIndex uint64, writes []storage.Write) []storage.WriteResult
+	AppliedIndex() uint64
+	Snapshot(w io.Writer) error
+	Restore(r io.Reader) error
+}
+
+// Notifier receives the document events of applied commands, in log order.
+type Notifier interface {
+	DocumentChanged(ev realtime.DocumentEvent)
+}
+
+// Room is a replicated room: its filter and the nodes holding subscribers.
+type Room struct {
+	ID         string            `json:"id"`
+	Index      string            `json:"index"`
+	Collection string            `json:"collection"`
+	Canonical  json.RawMessage   `json:"canonical"`
+	Nodes      map[string]uint64 `json:"nodes"` // node → seq of its last change
+}
+
+// state is the part of the replicated state kept in memory and carried in
+// snapshots beside the store.
+type state struct {
+	Rooms map[string]*Room `json:"rooms"`
+	// Left remembers the seq of a node's last "emptied" per room, so a
+	// reordered older "created" stays ignored.
+	Left map[string]map[string]uint64 `json:"left"`
+	// Applied is the last index covered, so a restored node knows how
+	// fresh it is even when the store recorded an older write.
+	Applied uint64 `json:"applied"`
+}
+
+// FSM is Korum's raft.BatchingFSM.
+type FSM struct {
+	store  Store
+	notify Notifier
+	log    *slog.Logger
+
+	mu      sync.RWMutex
+	st      state
+	applied uint64
+}
+
+// New builds the state machine over an opened store.
+func New(store Store, notify Notifier, log *slog.Logger) *FSM {
+	f := &FSM{store: store, notify: notify, log: log}
+	f.st = emptyState()
+	f.applied = store.AppliedIndex()
+	return f
+}
+
+func emptyState() state {
+	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}}
+}
+
+// SetNotifier attaches the notifier once the realtime hub exists.
+func (f *FSM) SetNotifier(n Notifier) { f.mu.Lock(); f.notify = n; f.mu.Unlock() }
+
+// AppliedIndex is the last log index this state machine consumed.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
+}
+
+// Apply applies one entry.
+func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies consecutive entries; their storage writes share one
+// store transaction (one fsync), then side effects follow in log order.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	cmds := make([]*Command, len(logs))
+	var writes []storage.Write
+	var writeAt []int
+	var last uint64
+	storeApplied := f.store.AppliedIndex()
+	for i, l := range logs {
+		if l.Index > last {
+			last = l.Index
+		}
+		if l.Type != raft.LogCommand {
+			out[i] = []byte(nil)
+			continue
+		}
+		var c Command
+		if err := json.Unmarshal(l.Data, &c); err != nil {
+			// Every node fails the same way on the same bytes, so the state
+			// stays identical; the proposer learns why.
+			out[i] = fmt.Errorf("decoding command at %d: %w", l.Index, err)
+			continue
+		}
+		cmds[i] = &c
+		// On replay after a restart the store already holds entries up to
+		// its own applied index: apply the rest only.
+		if c.Kind == KindWrite && c.Write != nil && l.Index > storeApplied {
+			writes = append(writes, *c.Write)
+			writeAt = append(writeAt, i)
+		}
+	}
+	var results []storage.WriteResult
+	if len(writes) > 0 {
+		results = f.store.Apply(last, writes)
+	}
+	byEntry := make(map[int]*storage.WriteResult, len(writeAt))
+	for k, i := range writeAt {
+		byEntry[i] = &results[k]
+	}
+
+	f.mu.Lock()
+	if last > f.applied {
+		f.applied = last
+	}
+	notify := f.notify
+	var events []realtime.DocumentEvent
+	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
+		switch c.Kind {
+		case KindWrite:
+			res := byEntry[i]
+			if res == nil {
+				out[i] = encodeResponse(&Response{Write: &storage.WriteResult{}})
+				continue
+			}
+			out[i] = encodeResponse(&Response{Write: res})
+			if !c.Silent && res.Err == nil && c.Write != nil {
+				if ev, ok := documentEvent(c, res); ok {
+					events = append(events, ev)
+				}
+			}
+		case KindPublish:
+			if c.Publish != nil && !c.Silent {
+				events = append(events, publishEvent(c))
+			}
+			out[i] = encodeResponse(&Response{})
+		case KindRoomCreated:
+			f.roomCreated(c.Room)
+			out[i] = encodeResponse(&Response{})
+		case KindRoomEmptied:
+			f.roomEmptied(c.Room)
+			out[i] = encodeResponse(&Response{})
+		case KindNodeReset:
+			f.nodeReset(c.Node)
+			out[i] = encodeResponse(&Response{})
+		default:
+			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
+		}
+	}
+	f.mu.Unlock()
+	if notify != nil {
+		for _, ev := range events {
+			notify.DocumentChanged(ev)
+		}
+	}
+	return out
+}
+
+func encodeResponse(r *Response) []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return []byte(`{}`)
+	}
+	return b
+}
+
+func (f *FSM) roomCreated(rc *RoomChange) {
+	if rc == nil {
+		return
+	}
+	if left := f.st.Left[rc.ID]; left != nil && left[rc.Node] >= rc.Seq {
+		return
+	}
+	r := f.st.Rooms[rc.ID]
+	if r == nil {
+		r = &Room{ID: rc.ID, Index: rc.Index, Collection: rc.Collection, Canonical: rc.Canonical, Nodes: map[string]uint64{}}
+		f.st.Rooms[rc.ID] = r
+	}
+	if r.Nodes[rc.Node] < rc.Seq {
+		r.Nodes[rc.Node] = rc.Seq
+	}
+}
+
+func (f *FSM) roomEmptied(rc *RoomChange) {
+	if rc == nil {
+		return
+	}
+	r := f.st.Rooms[rc.ID]
+	if r != nil {
+		if seq, ok := r.Nodes[rc.Node]; ok && seq > rc.Seq {
+			return
+		}
+		delete(r.Nodes, rc.Node)
+		if len(r.Nodes) == 0 {
+			delete(f.st.Rooms, rc.ID)
+		}
+	}
+	left := f.st.Left[rc.ID]
+	if left == nil {
+		left = map[string]uint64{}
+		f.st.Left[rc.ID] = left
+	}
+	if left[rc.Node] < rc.Seq {
+		left[rc.Node] = rc.Seq
+	}
+}
+
+func (f *FSM) nodeReset(node string) {
+	for id, r := range f.st.Rooms {
+		delete(r.Nodes, node)
+		if len(r.Nodes) == 0 {
+			delete(f.st.Rooms, id)
+		}
+	}
+	for id, left := range f.st.Left {
+		delete(left, node)
+		if len(left) == 0 {
+			delete(f.st.Left, id)
+		}
+	}
+}
+
+// Room returns a replicated room, or nil.
+func (f *FSM) Room(id string) *Room {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r := f.st.Rooms[id]
+	if r == nil {
+		return nil
+	}
+	cp := *r
+	cp.Nodes = make(map[string]uint64, len(r.Nodes))
+	for k, v := range r.Nodes {
+		cp.Nodes[k] = v
+	}
+	return &cp
+}
+
+// Rooms returns every replicated room, sorted by id.
+func (f *FSM) Rooms() []Room {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]Room, 0, len(f.st.Rooms))
+	for _, r := range f.st.Rooms {
+		cp := *r
+		cp.Nodes = make(map[string]uint64, len(r.Nodes))
+		for k, v := range r.Nodes {
+			cp.Nodes[k] = v
+		}
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func notifyAction(op storage.Op, created bool) string {
+	switch op {
+	case storage.OpDocCreate:
+		return "create"
+	case storage.OpDocCreateOrReplace:
+		if created {
+			return "create"
+		}
+		return "replace"
+	case storage.OpDocReplace:
+		return "replace"
+	case storage.OpDocUpsert:
+		if created {
+			return "create"
+		}
+		return "update"
+	case storage.OpDocUpdate, storage.OpDocDeleteFields, storage.OpDocUpdateByQuery:
+		return "update"
+	case storage.OpDocDelete, storage.OpDocDeleteByQuery:
+		return "delete"
+	}
+	return ""
+}
+
+func documentEvent(c *Command, res *storage.WriteResult) (realtime.DocumentEvent, bool) {
+	w := c.Write
+	ev := realtime.DocumentEvent{Index: w.Index, Collection: w.Collection}
+	if c.Meta != nil {
+		ev.Meta = *c.Meta
+	}
+	for _, it := range res.Items {
+		if it.Err != nil {
+			continue
+		}
+		action := notifyAction(w.Op, it.Created)
+		if action == "" {
+			continue
+		}
+		ch := realtime.Change{ID: it.ID, Action: action}
+		if it.Before != nil {
+			ch.Before = it.Before.Source
+		}
+		if it.After != nil {
+			ch.After = it.After.Source
+			ch.Version = it.After.Version
+		}
+		if action == "update" {
+			ch.UpdatedFields = it.UpdatedFields
+		}
+		ev.Changes = append(ev.Changes, ch)
+	}
+	return ev, len(ev.Changes) > 0
+}
+
+func publishEvent(c *Command) realtime.DocumentEvent {
+	ev := realtime.DocumentEvent{Index: c.Publish.Index, Collection: c.Publish.Collection}
+	if c.Meta != nil {
+		ev.Meta = *c.Meta
+	}
+	ev.Changes = []realtime.Change{{ID: c.Publish.ID, After: c.Publish.Body, Action: "publish"}}
+	return ev
+}
+
+// Snapshot captures the in-memory state now; the store is copied while the
+// snapshot is persisted, which runs concurrently with Apply. The store's
+// copy may then be newer than the in-memory part, which is safe because a
+// restored store skips entries it already holds and room changes are
+// idempotent.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st.Applied = f.applied
+	b, err := json.Marshal(f.st)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the replicated state: %w", err)
+	}
+	return &snapshot{state: b, store: f.store}, nil
+}
+
+type snapshot struct {
+	state []byte
+	store Store
+}
+
+// Persist writes: 8-byte length, the state JSON, then the store's snapshot.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	w := bufio.NewWriter(sink)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(s.state)))
+	if _, err := w.Write(n[:]); err != nil {
+		sink.Cancel()
+		return err
+	}
+	if _, err := w.Write(s.state); err != nil {
+		sink.Cancel()
+		return err
+	}
+	if err := s.store.Snapshot(w); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("snapshotting the store: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}
+
+// Restore replaces all state with a snapshot's.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	r := bufio.NewReader(rc)
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return fmt.Errorf("reading the snapshot header: %w", err)
+	}
+	size := binary.BigEndian.Uint64(n[:])
+	if size > 1<<34 {
+		return fmt.Errorf("snapshot state of %d bytes is not plausible", size)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return fmt.Errorf("reading the snapshot state: %w", err)
+	}
+	st := emptyState()
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("decoding the snapshot state: %w", err)
+	}
+	if st.Rooms == nil {
+		st.Rooms = map[string]*Room{}
+	}
+	if st.Left == nil {
+		st.Left = map[string]map[string]uint64{}
+	}
+	if err := f.store.Restore(r); err != nil {
+		return fmt.Errorf("restoring the store: %w", err)
+	}
+	f.mu.Lock()
+	f.st = st
+	f.applied = max(st.Applied, f.store.AppliedIndex())
+	f.mu.Unlock()
+	return nil
+}

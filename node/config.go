@@ -1,0 +1,409 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is a node's whole configuration. JSON sections: server, limits,
+// storage, cluster. Every key is also a flag and an environment variable;
+// precedence is flag > environment > config file > default.
+type Config struct {
+	Server  ServerConfig
+	Limits  LimitsConfig
+	Storage StorageConfig
+	Cluster ClusterConfig
+	Log     LogConfig
+}
+
+// ServerConfig is the client-facing API.
+type ServerConfig struct {
+	APIAddr        string
+	MaxRequestSize int64 // bytes
+}
+
+// LimitsConfig mirrors Kuzzle's limits section.
+type LimitsConfig struct {
+	ConcurrentRequests          int
+	RequestsBufferSize          int
+	DocumentsFetchCount         int
+	DocumentsWriteCount         int
+	SubscriptionConditionsCount int
+	SubscriptionRooms           int
+	SubscriptionsPerConnection  int
+	RequestTimeout              time.Duration
+}
+
+// StorageConfig selects and tunes the document engine.
+type StorageConfig struct {
+	DataDir string
+	Engine  string // "embedded" (Elasticsearch comes later)
+	// ReadConsistency is "linearizable" (default: reads see every write
+	// acknowledged before them, anywhere) or "local" (fast, possibly stale).
+	ReadConsistency string
+}
+
+// ClusterConfig is the cluster port and Raft settings.
+type ClusterConfig struct {
+	Addr          string // cluster port (Raft + node-to-node calls)
+	AdvertiseAddr string // address peers dial; defaults from Addr
+	NodeID        string // defaults to a generated id persisted in the data dir
+	Secret        string // shared secret peers must prove
+	Join          []string
+	Redis         string
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	Level  string // debug, info, warn, error
+	Format string // text or json
+}
+
+// Defaults returns the configuration of `bin/korum` with no options.
+func Defaults() Config {
+	return Config{
+		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20},
+		Limits: LimitsConfig{ConcurrentRequests: 100, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
+			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
+			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second},
+		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable"},
+		Cluster: ClusterConfig{Addr: ":7511"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+type kind int
+
+const (
+	kString kind = iota
+	kInt
+	kSize
+	kDuration
+	kList
+)
+
+type option struct {
+	key  string // section.key in the config file
+	flag string
+	help string
+	kind kind
+	ptr  any
+}
+
+func (o option) env() string {
+	return "KORUM_" + strings.ToUpper(strings.ReplaceAll(o.flag, "-", "_"))
+}
+
+func options(c *Config) []option {
+	return []option{
+		{"server.apiAddr", "api-addr", "address of the HTTP and WebSocket API", kString, &c.Server.APIAddr},
+		{"server.maxRequestSize", "max-request-size", `largest request accepted, in bytes or with a unit ("1mb")`, kSize, &c.Server.MaxRequestSize},
+		{"limits.concurrentRequests", "concurrent-requests", "requests executed at once", kInt, &c.Limits.ConcurrentRequests},
+		{"limits.requestsBufferSize", "requests-buffer-size", "requests allowed to wait; beyond, api.process.overloaded", kInt, &c.Limits.RequestsBufferSize},
+		{"limits.documentsFetchCount", "documents-fetch-count", "documents one read may return", kInt, &c.Limits.DocumentsFetchCount},
+		{"limits.documentsWriteCount", "documents-write-count", "documents one m* or by-query request may write", kInt, &c.Limits.DocumentsWriteCount},
+		{"limits.subscriptionConditionsCount", "subscription-conditions-count", "conditions one realtime filter may hold", kInt, &c.Limits.SubscriptionConditionsCount},
+		{"limits.subscriptionRooms", "subscription-rooms", "distinct rooms one node may hold", kInt, &c.Limits.SubscriptionRooms},
+		{"limits.subscriptionsPerConnection", "subscriptions-per-connection", "subscriptions one connection may hold", kInt, &c.Limits.SubscriptionsPerConnection},
+		{"limits.requestTimeout", "request-timeout", "longest a request may wait for the cluster (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
+		{"storage.dataDir", "data-dir", "directory holding the node's data", kString, &c.Storage.DataDir},
+		{"storage.engine", "storage-engine", `document engine: "embedded"`, kString, &c.Storage.Engine},
+		{"storage.readConsistency", "read-consistency", `"linearizable" or "local" (fast, possibly stale reads)`, kString, &c.Storage.ReadConsistency},
+		{"cluster.addr", "cluster-addr", "address of the cluster port (Raft and node-to-node calls)", kString, &c.Cluster.Addr},
+		{"cluster.advertiseAddr", "advertise-addr", "cluster address other nodes dial (default: from --cluster-addr)", kString, &c.Cluster.AdvertiseAddr},
+		{"cluster.nodeId", "node-id", "node id (default: generated once and kept in the data dir)", kString, &c.Cluster.NodeID},
+		{"cluster.secret", "cluster-secret", "shared secret every node of the cluster must know", kString, &c.Cluster.Secret},
+		{"cluster.join", "join", "comma-separated cluster addresses of nodes to join", kList, &c.Cluster.Join},
+		{"cluster.redis", "redis", "Redis URL used to discover the other nodes (redis://host:port)", kString, &c.Cluster.Redis},
+		{"cluster.heartbeatTimeout", "raft-heartbeat-timeout", "Raft heartbeat timeout (ms or Go duration)", kDuration, &c.Cluster.HeartbeatTimeout},
+		{"cluster.electionTimeout", "raft-election-timeout", "Raft election timeout (ms or Go duration)", kDuration, &c.Cluster.ElectionTimeout},
+		{"cluster.leaderLeaseTimeout", "raft-leader-lease-timeout", "Raft leader lease timeout (ms or Go duration)", kDuration, &c.Cluster.LeaderLeaseTimeout},
+		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
+		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
+	}
+}
+
+// ConfigError names the offending key.
+type ConfigError struct {
+	Key, Source, Msg string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("configuration: %s (%s): %s", e.Key, e.Source, e.Msg)
+}
+
+func (o option) setString(s, source string) error {
+	bad := func(msg string) error { return &ConfigError{Key: o.key, Source: source, Msg: msg} }
+	switch o.kind {
+	case kString:
+		*o.ptr.(*string) = s
+	case kInt:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 {
+			return bad(fmt.Sprintf("%q is not a non-negative integer", s))
+		}
+		*o.ptr.(*int) = n
+	case kSize:
+		n, err := parseSize(s)
+		if err != nil {
+			return bad(err.Error())
+		}
+		*o.ptr.(*int64) = n
+	case kDuration:
+		d, err := parseDuration(s)
+		if err != nil {
+			return bad(err.Error())
+		}
+		*o.ptr.(*time.Duration) = d
+	case kList:
+		var list []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				list = append(list, p)
+			}
+		}
+		*o.ptr.(*[]string) = list
+	}
+	return nil
+}
+
+func (o option) setJSON(v any, source string) error {
+	bad := func(msg string) error { return &ConfigError{Key: o.key, Source: source, Msg: msg} }
+	switch x := v.(type) {
+	case string:
+		if o.kind == kInt {
+			return bad("expected a number")
+		}
+		return o.setString(x, source)
+	case float64:
+		switch o.kind {
+		case kInt, kSize:
+			if x != float64(int64(x)) || x < 0 {
+				return bad(fmt.Sprintf("%v is not a non-negative integer", x))
+			}
+			return o.setString(strconv.FormatInt(int64(x), 10), source)
+		case kDuration:
+			if x < 0 {
+				return bad("a duration cannot be negative")
+			}
+			*o.ptr.(*time.Duration) = time.Duration(x * float64(time.Millisecond))
+			return nil
+		}
+		return bad("expected a string")
+	case []any:
+		if o.kind != kList {
+			return bad("did not expect an array")
+		}
+		parts := make([]string, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return bad("expected an array of strings")
+			}
+			parts[i] = s
+		}
+		return o.setString(strings.Join(parts, ","), source)
+	case nil:
+		return nil
+	}
+	return bad(fmt.Sprintf("unexpected %T", v))
+}
+
+func parseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			mult, t = u.m, strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with kb/mb/gb)", s)
+	}
+	return n * mult, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if ms, err := strconv.ParseFloat(s, 64); err == nil && ms >= 0 {
+		return time.Duration(ms * float64(time.Millisecond)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration (milliseconds, or Go syntax like 1.5s)", s)
+	}
+	return d, nil
+}
+
+// ErrHelp is returned when --help was asked for; the usage was printed.
+var ErrHelp = flag.ErrHelp
+
+// ParseConfig builds the configuration from defaults, the --config file,
+// the environment and the command line.
+func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := Defaults()
+	opts := options(&c)
+	fs := flag.NewFlagSet("korum", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	configPath := fs.String("config", getenv("KORUM_CONFIG"), "JSON configuration file (sections server, limits, storage, cluster, log) [KORUM_CONFIG]")
+	flagVals := map[string]*string{}
+	for _, o := range opts {
+		flagVals[o.flag] = fs.String(o.flag, "", fmt.Sprintf("%s [%s; %s; default %s]", o.help, o.env(), o.key, describe(o)))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(usage, "Usage: korum [options]\n\nKorum is a clustered, Kuzzle-compatible realtime backend. Every option is also an\nenvironment variable and a key of the --config file; flags win over the environment,\nwhich wins over the file.\n\nOptions:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if *configPath != "" {
+		if err := loadFile(*configPath, opts); err != nil {
+			return c, err
+		}
+	}
+	for _, o := range opts {
+		if v := getenv(o.env()); v != "" {
+			if err := o.setString(v, o.env()); err != nil {
+				return c, err
+			}
+		}
+	}
+	var ferr error
+	fs.Visit(func(f *flag.Flag) {
+		if v, ok := flagVals[f.Name]; ok && ferr == nil {
+			for _, o := range opts {
+				if o.flag == f.Name {
+					ferr = o.setString(*v, "--"+f.Name)
+				}
+			}
+		}
+	})
+	if ferr != nil {
+		return c, ferr
+	}
+	return c, c.validate()
+}
+
+func describe(o option) string {
+	switch p := o.ptr.(type) {
+	case *string:
+		if *p == "" {
+			return `""`
+		}
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
+	case *time.Duration:
+		if *p == 0 {
+			return "built-in"
+		}
+		return p.String()
+	case *[]string:
+		return `""`
+	}
+	return ""
+}
+
+func loadFile(path string, opts []option) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("configuration: reading %s: %w", path, err)
+	}
+	var root map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		return fmt.Errorf("configuration: %s is not a JSON object: %w", path, err)
+	}
+	byKey := map[string]option{}
+	for _, o := range opts {
+		byKey[o.key] = o
+	}
+	sections := make([]string, 0, len(root))
+	for s := range root {
+		sections = append(sections, s)
+	}
+	sort.Strings(sections)
+	for _, s := range sections {
+		sec, ok := root[s].(map[string]any)
+		if !ok {
+			return &ConfigError{Key: s, Source: path, Msg: "expected an object (section)"}
+		}
+		keys := make([]string, 0, len(sec))
+		for k := range sec {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			o, ok := byKey[s+"."+k]
+			if !ok {
+				return &ConfigError{Key: s + "." + k, Source: path, Msg: "unknown key"}
+			}
+			if err := o.setJSON(sec[k], path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c Config) validate() error {
+	bad := func(key, msg string) error { return &ConfigError{Key: key, Source: "value", Msg: msg} }
+	if c.Server.APIAddr == "" {
+		return bad("server.apiAddr", "must not be empty")
+	}
+	if c.Cluster.Addr == "" {
+		return bad("cluster.addr", "must not be empty")
+	}
+	if c.Storage.DataDir == "" {
+		return bad("storage.dataDir", "must not be empty")
+	}
+	if c.Storage.Engine != "embedded" {
+		return bad("storage.engine", fmt.Sprintf("%q is not supported (embedded)", c.Storage.Engine))
+	}
+	switch c.Storage.ReadConsistency {
+	case "linearizable", "local":
+	default:
+		return bad("storage.readConsistency", `must be "linearizable" or "local"`)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "must be text or json")
+	}
+	if c.Limits.ConcurrentRequests < 1 {
+		return bad("limits.concurrentRequests", "must be at least 1")
+	}
+	if c.Cluster.Redis != "" || len(c.Cluster.Join) > 0 {
+		return errors.New("configuration: cluster.redis and cluster.join are not available yet: Korum runs as a single node for now")
+	}
+	return nil
+}

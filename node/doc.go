@@ -1,0 +1,8 @@
+// Package node assembles one Korum node from a Config: the storage engine,
+// the state machine, the Raft wiring, the realtime hub and the API server.
+// It implements api.Backend, turning API calls into log commands and reads.
+//
+// It owns startup order, readiness, graceful shutdown and the node's
+// identity (its id, kept in the data dir). It must not hold protocol logic
+// (api), replicated-state logic (fsm) or Raft logic (raftnet).
+package node

@@ -1,0 +1,403 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/korumdb/korum/api"
+	"github.com/korumdb/korum/fsm"
+	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/raftnet"
+	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/realtime/filter"
+	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/storage/embedded"
+)
+
+// Version is Korum's version, reported by server:info.
+const Version = "0.1.0"
+
+// Node is one running Korum node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	id      string
+	started time.Time
+
+	store *embedded.Engine
+	fsm   *fsm.FSM
+	raft  *raftnet.Node
+	hub   *realtime.Hub
+	api   *api.Server
+	http  *http.Server
+	ln    net.Listener
+
+	ready    atomic.Bool
+	stopping atomic.Bool
+	done     chan struct{}
+	fatal    chan error
+}
+
+// Fatal delivers the error that makes this node unable to go on (the API
+// listener died, and later the cluster rules of self-termination).
+func (n *Node) Fatal() <-chan error { return n.fatal }
+
+// Start opens the node's data, joins or forms its cluster and serves the
+// API. It returns once the API listens; readiness (/_ready) follows when
+// the node has a leader and has caught up with the log.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	if err := os.MkdirAll(cfg.Storage.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the data dir: %w", err)
+	}
+	id, err := nodeID(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log.With("node", id), id: id, started: time.Now(), done: make(chan struct{}), fatal: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeAll()
+		}
+	}()
+
+	n.store, err = embedded.Open(filepath.Join(cfg.Storage.DataDir, "documents.db"),
+		embedded.Options{Logger: n.log, DocumentsFetchCount: cfg.Limits.DocumentsFetchCount})
+	if err != nil {
+		return nil, fmt.Errorf("opening the document store: %w", err)
+	}
+	n.fsm = fsm.New(n.store, nil, n.log)
+	n.hub = realtime.NewHub(id, filter.New(filter.Options{MaxConditions: cfg.Limits.SubscriptionConditionsCount}),
+		replicator{n}, realtime.Limits{MaxRooms: cfg.Limits.SubscriptionRooms,
+			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
+	n.fsm.SetNotifier(n.hub)
+
+	n.raft, err = raftnet.Open(ctx, raftnet.Config{
+		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: cfg.Cluster.Addr,
+		AdvertiseAddr: advertiseAddr(cfg), Secret: cfg.Cluster.Secret, Bootstrap: true,
+		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
+		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
+		Logger: n.log,
+	}, n.fsm)
+	if err != nil {
+		return nil, fmt.Errorf("starting raft: %w", err)
+	}
+
+	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
+		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
+		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount}, n.log)
+	n.ln, err = net.Listen("tcp", cfg.Server.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Server.APIAddr, err)
+	}
+	n.http = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.fatal <- fmt.Errorf("API server: %w", err)
+		}
+	}()
+	go n.becomeReady()
+	ok = true
+	n.log.Info("node started", "api", n.ln.Addr().String(), "cluster", n.raft.Addr(), "data", cfg.Storage.DataDir)
+	return n, nil
+}
+
+// becomeReady waits for a leader and the log's tail, then forgets the rooms
+// this node held before a restart (its connections did not survive).
+func (n *Node) becomeReady() {
+	for !n.stopping.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := n.raft.LinearizableRead(ctx)
+		if err == nil {
+			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeReset, Node: n.id}, nil)
+		}
+		cancel()
+		if err == nil {
+			n.ready.Store(true)
+			n.log.Info("node ready")
+			return
+		}
+		n.log.Debug("not ready yet", "err", err)
+		select {
+		case <-n.done:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// APIAddr is the address the API listens on.
+func (n *Node) APIAddr() string { return n.ln.Addr().String() }
+
+// Stop shuts the node down gracefully: refuse new requests, close client
+// connections, stop Raft and close the store.
+func (n *Node) Stop(ctx context.Context) error {
+	if !n.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(n.done)
+	n.api.SetClosing()
+	n.api.CloseConnections()
+	err := n.http.Shutdown(ctx)
+	n.closeAll()
+	n.log.Info("node stopped")
+	return err
+}
+
+func (n *Node) closeAll() {
+	if n.ln != nil && n.http == nil {
+		n.ln.Close()
+	}
+	if n.raft != nil {
+		if err := n.raft.Shutdown(); err != nil {
+			n.log.Warn("raft shutdown", "err", err)
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.log.Warn("closing the store", "err", err)
+		}
+	}
+}
+
+func advertiseAddr(cfg Config) string {
+	if cfg.Cluster.AdvertiseAddr != "" {
+		return cfg.Cluster.AdvertiseAddr
+	}
+	host, port, err := net.SplitHostPort(cfg.Cluster.Addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		// A lone node only needs to reach itself.
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return ""
+}
+
+// nodeID returns the configured id, or the one generated on first start
+// and kept in the data dir, so a restarted node rejoins as itself.
+func nodeID(cfg Config) (string, error) {
+	if cfg.Cluster.NodeID != "" {
+		return cfg.Cluster.NodeID, nil
+	}
+	path := filepath.Join(cfg.Storage.DataDir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("reading the node id: %w", err)
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id := "knode-" + hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("saving the node id: %w", err)
+	}
+	return id, nil
+}
+
+// clusterErr maps Raft-level failures to Kuzzle errors clients understand.
+func clusterErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raftnet.ErrNoLeader), errors.Is(err, raftnet.ErrNotLeader):
+		return kerror.Wrap(err, "api.process.not_enough_nodes")
+	case errors.Is(err, raftnet.ErrShutdown):
+		return kerror.Wrap(err, "api.process.shutting_down")
+	case errors.Is(err, raftnet.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded):
+		return kerror.Wrap(err, "cluster.process.unknown_outcome")
+	}
+	return err
+}
+
+func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
+	b, err := c.Encode()
+	if err != nil {
+		return fmt.Errorf("encoding a %s command: %w", c.Kind, err)
+	}
+	out, err := n.raft.Apply(ctx, b)
+	if err != nil {
+		return clusterErr(err)
+	}
+	if into != nil {
+		r, err := fsm.DecodeResponse(out)
+		if err != nil {
+			return fmt.Errorf("decoding a %s result: %w", c.Kind, err)
+		}
+		*into = *r
+	}
+	return nil
+}
+
+func (n *Node) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, n.cfg.Limits.RequestTimeout)
+}
+
+// --- api.Backend ---
+
+func (n *Node) NodeID() string       { return n.id }
+func (n *Node) Now() time.Time       { return time.Now() }
+func (n *Node) Version() string      { return Version }
+func (n *Node) StartedAt() time.Time { return n.started }
+func (n *Node) Hub() *realtime.Hub   { return n.hub }
+
+// NewID returns a 20-character URL-safe id, the shape of Elasticsearch's.
+func (n *Node) NewID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (n *Node) Write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	ctx, cancel := n.reqCtx(ctx)
+	defer cancel()
+	var resp fsm.Response
+	if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindWrite, Write: &w, Meta: &meta, Silent: silent}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Write == nil {
+		return &storage.WriteResult{}, nil
+	}
+	return resp.Write, nil
+}
+
+func (n *Node) Publish(ctx context.Context, index, collection, id string, body map[string]any, meta realtime.Meta) error {
+	ctx, cancel := n.reqCtx(ctx)
+	defer cancel()
+	return n.propose(ctx, &fsm.Command{Kind: fsm.KindPublish, Meta: &meta,
+		Publish: &fsm.Publish{Index: index, Collection: collection, ID: id, Body: body}}, nil)
+}
+
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	if n.cfg.Storage.ReadConsistency == "local" {
+		return nil
+	}
+	ctx, cancel := n.reqCtx(ctx)
+	defer cancel()
+	return clusterErr(n.raft.LinearizableRead(ctx))
+}
+
+func (n *Node) Ready() error {
+	if n.stopping.Load() {
+		return kerror.New("api.process.shutting_down")
+	}
+	if !n.ready.Load() {
+		return kerror.New("api.process.not_enough_nodes")
+	}
+	if id, _ := n.raft.Leader(); id == "" {
+		return kerror.New("api.process.not_enough_nodes")
+	}
+	return nil
+}
+
+func (n *Node) RoomCount(ctx context.Context, roomID string) (int, bool, error) {
+	count, local := n.hub.Count(roomID)
+	if !local && n.fsm.Room(roomID) == nil {
+		return 0, false, nil
+	}
+	return count, true, nil
+}
+
+func (n *Node) RoomList(ctx context.Context) (map[string]map[string]map[string]int, error) {
+	out := map[string]map[string]map[string]int{}
+	for _, r := range n.fsm.Rooms() {
+		if out[r.Index] == nil {
+			out[r.Index] = map[string]map[string]int{}
+		}
+		if out[r.Index][r.Collection] == nil {
+			out[r.Index][r.Collection] = map[string]int{}
+		}
+		count, _ := n.hub.Count(r.ID)
+		out[r.Index][r.Collection][r.ID] = count
+	}
+	return out, nil
+}
+
+func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return nil, clusterErr(err)
+	}
+	st := n.raft.Stats()
+	leader, _ := n.raft.Leader()
+	nodes := make([]any, 0, len(servers))
+	for _, s := range servers {
+		nodes = append(nodes, map[string]any{"id": s.ID, "address": s.Address, "role": s.Suffrage,
+			"birthdate": n.started.UTC().Format(time.RFC3339Nano)})
+	}
+	return map[string]any{"activeNodes": len(servers), "activity": []any{}, "nodes": nodes,
+		"leader": leader, "term": st.Term, "commitIndex": st.CommitIndex}, nil
+}
+
+// Reader methods delegate to the local store.
+func (n *Node) ListIndexes(ctx context.Context) ([]string, error) { return n.store.ListIndexes(ctx) }
+func (n *Node) IndexExists(ctx context.Context, i string) (bool, error) {
+	return n.store.IndexExists(ctx, i)
+}
+func (n *Node) ListCollections(ctx context.Context, i string) ([]string, error) {
+	return n.store.ListCollections(ctx, i)
+}
+func (n *Node) CollectionExists(ctx context.Context, i, c string) (bool, error) {
+	return n.store.CollectionExists(ctx, i, c)
+}
+func (n *Node) GetMapping(ctx context.Context, i, c string) (map[string]any, error) {
+	return n.store.GetMapping(ctx, i, c)
+}
+func (n *Node) Get(ctx context.Context, i, c, id string) (*storage.Document, error) {
+	return n.store.Get(ctx, i, c, id)
+}
+func (n *Node) MGet(ctx context.Context, i, c string, ids []string) ([]*storage.Document, []string, error) {
+	return n.store.MGet(ctx, i, c, ids)
+}
+func (n *Node) Search(ctx context.Context, i, c string, req storage.SearchRequest) (*storage.SearchResult, error) {
+	return n.store.Search(ctx, i, c, req)
+}
+func (n *Node) Scroll(ctx context.Context, id, ttl string) (*storage.SearchResult, error) {
+	return n.store.Scroll(ctx, id, ttl)
+}
+func (n *Node) Count(ctx context.Context, i, c string, q json.RawMessage) (int, error) {
+	return n.store.Count(ctx, i, c, q)
+}
+
+// replicator records this node's rooms in the replicated state.
+type replicator struct{ n *Node }
+
+func (r replicator) RoomCreated(ctx context.Context, nf *filter.Normalized, seq uint64) error {
+	return r.n.propose(ctx, &fsm.Command{Kind: fsm.KindRoomCreated, Room: &fsm.RoomChange{ID: nf.ID,
+		Index: nf.Index, Collection: nf.Collection, Canonical: nf.Canonical, Node: r.n.id, Seq: seq}}, nil)
+}
+
+func (r replicator) RoomEmptied(ctx context.Context, roomID string, seq uint64) error {
+	return r.n.propose(ctx, &fsm.Command{Kind: fsm.KindRoomEmptied, Room: &fsm.RoomChange{ID: roomID, Node: r.n.id, Seq: seq}}, nil)
+}
+
+func (r replicator) Room(roomID string) *filter.Normalized {
+	room := r.n.fsm.Room(roomID)
+	if room == nil {
+		return nil
+	}
+	nf, err := filter.FromCanonical(room.Index, room.Collection, room.Canonical)
+	if err != nil {
+		r.n.log.Error("a replicated room has an unreadable filter", "room", roomID, "err", err)
+		return nil
+	}
+	return nf
+}
