@@ -168,8 +168,8 @@ func TestSort(t *testing.T) {
 		{`{"createdAt":{"order":"desc"}}`, "b,a,c,d"},
 		{`{"createdAt":{"order":"desc","missing":"_first"}}`, "c,d,b,a"},
 		{`["address.city"]`, "b,a,c,d"},
-		{`{"tags":"asc"}`, "a,b,c,d"},   // min of [red, blue] = blue < green
-		{`{"tags":"desc"}`, "a,b,c,d"},  // max of [red, blue] = red > green
+		{`{"tags":"asc"}`, "a,b,c,d"},  // min of [red, blue] = blue < green
+		{`{"tags":"desc"}`, "a,b,c,d"}, // max of [red, blue] = red > green
 		{`[{"active":"desc"},"_id"]`, "a,b,c,d"},
 	}
 	for _, c := range cases {
