@@ -1,0 +1,529 @@
+package embedded
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/storage/query"
+)
+
+// maxIDBytes is Elasticsearch's document id limit, kept so that data can
+// move between the embedded and the ES engines.
+const maxIDBytes = 512
+
+// applyWrite runs one write inside the batch transaction. A client-visible
+// failure is returned in the WriteResult; the error return is reserved for
+// failures of the file itself, which abort the whole batch.
+func applyWrite(tx *bolt.Tx, w *storage.Write, defaultDynamic string) (storage.WriteResult, error) {
+	switch w.Op {
+	case storage.OpIndexCreate:
+		return wrap(indexCreate(tx, w))
+	case storage.OpIndexDelete:
+		return indexDelete(tx, w)
+	case storage.OpCollectionCreate:
+		return wrap(collectionCreate(tx, w, defaultDynamic))
+	case storage.OpCollectionUpdate:
+		return wrap(collectionUpdate(tx, w))
+	case storage.OpCollectionDelete:
+		return wrap(collectionDelete(tx, w))
+	case storage.OpCollectionTruncate:
+		return wrap(collectionTruncate(tx, w))
+	case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocReplace,
+		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields:
+		return docWrite(tx, w)
+	case storage.OpDocDeleteByQuery, storage.OpDocUpdateByQuery:
+		return byQuery(tx, w)
+	}
+	return storage.WriteResult{Err: kerror.New("services.storage.invalid_argument", "op", "a known write operation")}, nil
+}
+
+// wrap turns an error into a WriteResult, sorting client errors from file
+// failures.
+func wrap(err error) (storage.WriteResult, error) {
+	if err == nil {
+		return storage.WriteResult{}, nil
+	}
+	var ke *kerror.Error
+	if errors.As(err, &ke) {
+		return storage.WriteResult{Err: ke}, nil
+	}
+	return storage.WriteResult{}, err
+}
+
+func indexesBucket(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketIndexes) }
+
+func indexCreate(tx *bolt.Tx, w *storage.Write) error {
+	if !validName(w.Index) {
+		return kerror.New("services.storage.invalid_index_name", w.Index)
+	}
+	root := indexesBucket(tx)
+	if root.Bucket([]byte(w.Index)) != nil {
+		return kerror.New("services.storage.index_already_exists", "public", w.Index)
+	}
+	_, err := root.CreateBucket([]byte(w.Index))
+	return err
+}
+
+// indexDelete deletes every index of w.Indexes. Like Kuzzle, it refuses the
+// whole command with unknown_index when any of them is missing; otherwise
+// Items has one entry per deleted index (ID = index name), in request order,
+// duplicates removed.
+func indexDelete(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
+	root := indexesBucket(tx)
+	names := w.Indexes
+	if len(names) == 0 && w.Index != "" {
+		names = []string{w.Index}
+	}
+	for _, n := range names {
+		if root.Bucket([]byte(n)) == nil {
+			return storage.WriteResult{Err: kerror.New("services.storage.unknown_index", n)}, nil
+		}
+	}
+	res := storage.WriteResult{Items: []storage.ItemResult{}}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if err := root.DeleteBucket([]byte(n)); err != nil {
+			return res, fmt.Errorf("delete index %q: %w", n, err)
+		}
+		res.Items = append(res.Items, storage.ItemResult{ID: n})
+	}
+	return res, nil
+}
+
+// collectionCreate creates the collection, creating its index on the fly as
+// Kuzzle does; on an existing collection it updates the mapping.
+func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) error {
+	if !validName(w.Index) {
+		return kerror.New("services.storage.invalid_index_name", w.Index)
+	}
+	if !validName(w.Collection) {
+		return kerror.New("services.storage.invalid_collection_name", w.Collection)
+	}
+	in, err := parseMappings(w.Mappings)
+	if err != nil {
+		return err
+	}
+	ib, err := indexesBucket(tx).CreateBucketIfNotExists([]byte(w.Index))
+	if err != nil {
+		return err
+	}
+	if cb := ib.Bucket([]byte(w.Collection)); cb != nil {
+		return updateMapping(cb, in)
+	}
+	cb, err := ib.CreateBucket([]byte(w.Collection))
+	if err != nil {
+		return err
+	}
+	if _, err := cb.CreateBucket(bucketDocs); err != nil {
+		return err
+	}
+	return putMapping(cb, newMapping(in, defaultDynamic))
+}
+
+func collectionUpdate(tx *bolt.Tx, w *storage.Write) error {
+	cb, err := collectionBucket(tx, w.Index, w.Collection)
+	if err != nil {
+		return err
+	}
+	in, err := parseMappings(w.Mappings)
+	if err != nil {
+		return err
+	}
+	return updateMapping(cb, in)
+}
+
+func updateMapping(cb *bolt.Bucket, in map[string]any) error {
+	mp, err := loadMapping(cb)
+	if err != nil {
+		return err
+	}
+	if err := mp.update(in); err != nil {
+		return err
+	}
+	return putMapping(cb, mp)
+}
+
+func putMapping(cb *bolt.Bucket, mp *mapping) error {
+	b, err := json.Marshal(mp)
+	if err != nil {
+		return fmt.Errorf("encode mapping: %w", err)
+	}
+	return cb.Put(keyMapping, b)
+}
+
+func loadMapping(cb *bolt.Bucket) (*mapping, error) {
+	mp := &mapping{}
+	if err := json.Unmarshal(cb.Get(keyMapping), mp); err != nil {
+		return nil, fmt.Errorf("corrupt mapping: %w", err)
+	}
+	if mp.Properties == nil {
+		mp.Properties = map[string]any{}
+	}
+	return mp, nil
+}
+
+func collectionDelete(tx *bolt.Tx, w *storage.Write) error {
+	if _, err := collectionBucket(tx, w.Index, w.Collection); err != nil {
+		return err
+	}
+	return indexesBucket(tx).Bucket([]byte(w.Index)).DeleteBucket([]byte(w.Collection))
+}
+
+// collectionTruncate empties the collection and keeps its mapping. It
+// reports no items: Kuzzle does not notify truncated documents either.
+func collectionTruncate(tx *bolt.Tx, w *storage.Write) error {
+	cb, err := collectionBucket(tx, w.Index, w.Collection)
+	if err != nil {
+		return err
+	}
+	if err := cb.DeleteBucket(bucketDocs); err != nil {
+		return err
+	}
+	_, err = cb.CreateBucket(bucketDocs)
+	return err
+}
+
+// collectionBucket resolves an existing collection, or the Kuzzle error
+// saying which part is missing.
+func collectionBucket(tx *bolt.Tx, index, collection string) (*bolt.Bucket, error) {
+	ib := indexesBucket(tx).Bucket([]byte(index))
+	if ib == nil || index == "" {
+		return nil, kerror.New("services.storage.unknown_index", index)
+	}
+	var cb *bolt.Bucket
+	if collection != "" {
+		cb = ib.Bucket([]byte(collection))
+	}
+	if cb == nil {
+		return nil, kerror.New("services.storage.unknown_collection", index, collection)
+	}
+	return cb, nil
+}
+
+// coll is a collection opened for writing.
+type coll struct {
+	index, name string
+	docs        *bolt.Bucket
+	mapping     *mapping
+}
+
+func openColl(tx *bolt.Tx, index, collection string) (*coll, error) {
+	cb, err := collectionBucket(tx, index, collection)
+	if err != nil {
+		return nil, err
+	}
+	mp, err := loadMapping(cb)
+	if err != nil {
+		return nil, err
+	}
+	return &coll{index: index, name: collection, docs: cb.Bucket(bucketDocs), mapping: mp}, nil
+}
+
+// load returns the stored document twice (one copy to report as Before, one
+// to modify), or nils when it does not exist.
+func (c *coll) load(id string) (before *storage.Document, work map[string]any, err error) {
+	rec := c.docs.Get([]byte(id))
+	if rec == nil {
+		return nil, nil, nil
+	}
+	if before, err = decodeRecord(id, rec); err != nil {
+		return nil, nil, err
+	}
+	if work, err = decodeSource(rec[8:]); err != nil {
+		return nil, nil, err
+	}
+	return before, work, nil
+}
+
+// store validates and writes a document. The returned document is decoded
+// back from the stored bytes, so that every replica reports exactly what a
+// later Get returns, whatever Go types the caller's body held.
+func (c *coll) store(id string, version int64, src map[string]any) (*storage.Document, error) {
+	if bad := c.mapping.strictViolation(src); bad != "" {
+		return nil, kerror.New("services.storage.strict_mapping_rejection", bad, c.index, c.name)
+	}
+	rec, err := encodeRecord(version, src)
+	if err != nil {
+		return nil, kerror.Wrap(err, "services.storage.invalid_argument", "body", "a JSON-serialisable object")
+	}
+	if err := c.docs.Put([]byte(id), rec); err != nil {
+		return nil, fmt.Errorf("put document %q: %w", id, err)
+	}
+	return decodeRecord(id, rec)
+}
+
+func notFound(c *coll, id string) *kerror.Error {
+	return kerror.New("services.storage.not_found", id, c.index, c.name)
+}
+
+func author(w *storage.Write) any {
+	if w.Author == "" {
+		return nil
+	}
+	return w.Author
+}
+
+// body copies the caller's document body without its _kuzzle_info, which
+// only the engine writes (Kuzzle overwrites any client-provided one).
+func body(b map[string]any) map[string]any {
+	out := make(map[string]any, len(b)+1)
+	for k, v := range b {
+		if k != "_kuzzle_info" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func docWrite(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
+	c, err := openColl(tx, w.Index, w.Collection)
+	if err != nil {
+		return wrap(err)
+	}
+	res := storage.WriteResult{Items: make([]storage.ItemResult, 0, len(w.Docs))}
+	for i := range w.Docs {
+		d := &w.Docs[i]
+		item, err := docOp(c, w, d)
+		if err != nil {
+			var ke *kerror.Error
+			if !errors.As(err, &ke) {
+				return res, err
+			}
+			item = storage.ItemResult{ID: d.ID, Err: ke}
+		}
+		res.Items = append(res.Items, item)
+	}
+	return res, nil
+}
+
+func checkID(id string) error {
+	if id == "" {
+		return kerror.New("services.storage.missing_argument", "_id")
+	}
+	if len(id) > maxIDBytes {
+		return kerror.New("services.storage.invalid_argument", "_id", fmt.Sprintf("at most %d bytes", maxIDBytes))
+	}
+	return nil
+}
+
+func docOp(c *coll, w *storage.Write, d *storage.DocWrite) (storage.ItemResult, error) {
+	item := storage.ItemResult{ID: d.ID}
+	if err := checkID(d.ID); err != nil {
+		return item, err
+	}
+	before, work, err := c.load(d.ID)
+	if err != nil {
+		return item, err
+	}
+	item.Before = before
+	version := int64(1)
+	if before != nil {
+		version = before.Version + 1
+	}
+	var src map[string]any
+
+	switch w.Op {
+	case storage.OpDocCreate:
+		if before != nil {
+			return item, kerror.New("services.storage.document_already_exists")
+		}
+		src = body(d.Body)
+		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now, "updatedAt": nil, "updater": nil}
+		item.Created = true
+
+	case storage.OpDocCreateOrReplace, storage.OpDocReplace:
+		if before == nil && w.Op == storage.OpDocReplace {
+			return item, notFound(c, d.ID)
+		}
+		// Kuzzle stamps a replaced document as newly created and updated.
+		src = body(d.Body)
+		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now, "updatedAt": w.Now, "updater": author(w)}
+		item.Created = before == nil
+
+	case storage.OpDocUpdate:
+		if before == nil {
+			return item, notFound(c, d.ID)
+		}
+		src = updated(work, d.Body, w)
+		item.UpdatedFields = leafPaths(d.Body)
+
+	case storage.OpDocUpsert:
+		if before != nil {
+			src = updated(work, d.Body, w)
+			item.UpdatedFields = leafPaths(d.Body)
+			break
+		}
+		// ES upsert document: defaults overridden by the changes (a shallow
+		// merge), stamped with creation metadata only.
+		src = body(d.Default)
+		for k, v := range body(d.Body) {
+			src[k] = v
+		}
+		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now}
+		item.Created = true
+
+	case storage.OpDocDelete:
+		if before == nil {
+			return item, notFound(c, d.ID)
+		}
+		if err := c.docs.Delete([]byte(d.ID)); err != nil {
+			return item, fmt.Errorf("delete document %q: %w", d.ID, err)
+		}
+		return item, nil
+
+	case storage.OpDocDeleteFields:
+		if before == nil {
+			return item, notFound(c, d.ID)
+		}
+		seen := map[string]bool{}
+		for _, f := range d.Fields {
+			if f != "" && !seen[f] && unset(work, strings.Split(f, ".")) {
+				item.UpdatedFields = append(item.UpdatedFields, f)
+			}
+			seen[f] = true
+		}
+		src = work
+		stampUpdate(src, w)
+	}
+
+	after, err := c.store(d.ID, version, src)
+	if err != nil {
+		return item, err
+	}
+	item.After = after
+	return item, nil
+}
+
+// updated applies a partial update: objects merge recursively, arrays and
+// scalars replace, and _kuzzle_info gains updatedAt/updater.
+func updated(work, changes map[string]any, w *storage.Write) map[string]any {
+	mergeMaps(work, body(changes))
+	stampUpdate(work, w)
+	return work
+}
+
+func stampUpdate(src map[string]any, w *storage.Write) {
+	info, _ := src["_kuzzle_info"].(map[string]any)
+	if info == nil {
+		info = map[string]any{}
+	}
+	info["updatedAt"] = w.Now
+	info["updater"] = author(w)
+	src["_kuzzle_info"] = info
+}
+
+// leafPaths lists the dot paths of the leaves of changes (objects are
+// descended, arrays are leaves), sorted, without _kuzzle_info: Kuzzle's
+// _updatedFields for update notifications.
+func leafPaths(changes map[string]any) []string {
+	var out []string
+	var walk func(m map[string]any, prefix string)
+	walk = func(m map[string]any, prefix string) {
+		for k, v := range m {
+			if prefix == "" && k == "_kuzzle_info" {
+				continue
+			}
+			p := joinPath(prefix, k)
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+				walk(sub, p)
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	walk(changes, "")
+	sort.Strings(out)
+	return out
+}
+
+// unset removes the value at path (object keys, or array positions which
+// become null, as lodash.set(undefined) serialises), reporting whether
+// anything was there.
+func unset(v any, parts []string) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		child, ok := t[parts[0]]
+		if !ok {
+			return false
+		}
+		if len(parts) == 1 {
+			delete(t, parts[0])
+			return true
+		}
+		return unset(child, parts[1:])
+	case []any:
+		i, err := strconv.Atoi(parts[0])
+		if err != nil || i < 0 || i >= len(t) {
+			return false
+		}
+		if len(parts) == 1 {
+			t[i] = nil
+			return true
+		}
+		return unset(t[i], parts[1:])
+	}
+	return false
+}
+
+// byQuery runs deleteByQuery and updateByQuery. Matching documents are
+// collected in id order before anything changes, so the Limit check fails
+// the command without side effects.
+func byQuery(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
+	c, err := openColl(tx, w.Index, w.Collection)
+	if err != nil {
+		return wrap(err)
+	}
+	if w.Op == storage.OpDocUpdateByQuery && len(w.Changes) == 0 {
+		return storage.WriteResult{Err: kerror.New("services.storage.missing_argument", "body.changes")}, nil
+	}
+	q, err := query.Compile(w.Query)
+	if err != nil {
+		return wrap(err)
+	}
+	var ids []string
+	match := q.Matcher()
+	cur := c.docs.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		src, err := decodeSource(v[8:])
+		if err != nil {
+			return storage.WriteResult{}, fmt.Errorf("corrupt document %q: %w", k, err)
+		}
+		if ok, _ := match(&query.Doc{ID: string(k), Source: src}); ok {
+			ids = append(ids, string(k))
+		}
+	}
+	if w.Limit > 0 && len(ids) > w.Limit {
+		return storage.WriteResult{Err: kerror.New("services.storage.write_limit_exceeded")}, nil
+	}
+	op := storage.OpDocDelete
+	if w.Op == storage.OpDocUpdateByQuery {
+		op = storage.OpDocUpdate
+	}
+	sub := *w
+	sub.Op = op
+	res := storage.WriteResult{Items: make([]storage.ItemResult, 0, len(ids))}
+	for _, id := range ids {
+		item, err := docOp(c, &sub, &storage.DocWrite{ID: id, Body: w.Changes})
+		if err != nil {
+			var ke *kerror.Error
+			if !errors.As(err, &ke) {
+				return res, err
+			}
+			item = storage.ItemResult{ID: id, Err: ke}
+		}
+		res.Items = append(res.Items, item)
+	}
+	return res, nil
+}

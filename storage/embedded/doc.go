@@ -1,0 +1,26 @@
+// Package embedded is Korum's on-disk document engine: one bbolt file per
+// node holding indexes, collections, mappings and documents, written only by
+// Apply (the replicated state machine's entry point) and read concurrently
+// through storage.Reader.
+//
+// Layout of the file:
+//
+//	meta/applied                       last applied Raft index (uint64 BE)
+//	meta/format                        layout version
+//	indexes/<index>/<collection>/mapping   {dynamic,_meta,properties} JSON
+//	indexes/<index>/<collection>/docs/<id> uint64 BE _version + _source JSON
+//
+// Apply must stay a pure function of (stored state, writes): it reads no
+// clock, draws no random number and never depends on map iteration order
+// (documents are scanned in key order, JSON objects are encoded with sorted
+// keys). Reads may use the clock, only to expire scroll cursors.
+//
+// Searches evaluate the query (package storage/query) against every document
+// of the collection: O(n) decodes per search or count, plus O(m log m) to
+// sort the m hits. That is the price of having no secondary index and is fine
+// for the embedded engine's intended sizes.
+//
+// The package must not decide cluster policy (which node applies what, when
+// to snapshot) nor know about requests, users or notifications: the caller
+// hands it resolved writes and turns its results into responses.
+package embedded

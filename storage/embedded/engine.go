@@ -1,0 +1,373 @@
+package embedded
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage"
+)
+
+// Options tunes an Engine. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// DocumentsFetchCount caps from+size of a search, the size of a scroll
+	// page and the number of ids of an mGet (Kuzzle's
+	// limits.documentsFetchCount). Default 10000.
+	DocumentsFetchCount int
+	// Now is the clock used by reads to expire scroll cursors (never by
+	// Apply). Default time.Now.
+	Now func() time.Time
+	// DefaultScrollTTL is used when a scroll continues without a ttl and the
+	// cursor carries none. Default 15s, like Kuzzle.
+	DefaultScrollTTL time.Duration
+	// MaxScrollDuration rejects longer scroll ttls. Default 1m, like Kuzzle.
+	MaxScrollDuration time.Duration
+	// ScrollKey authenticates scroll ids. Scroll ids are stateless, so every
+	// node of a cluster must share the same key for any node to continue a
+	// scroll; a client cannot forge one to read another collection. When
+	// empty a fixed, publicly known key is used, which only suits tests and
+	// single-user deployments.
+	ScrollKey []byte
+	// DefaultDynamic is the dynamic policy of collections created without
+	// one: "true", "false" or "strict". Default "true".
+	DefaultDynamic string
+	// OpenTimeout bounds the wait for the file lock held by another process.
+	// Default 5s.
+	OpenTimeout time.Duration
+}
+
+func (o *Options) withDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DocumentsFetchCount <= 0 {
+		o.DocumentsFetchCount = 10000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DefaultScrollTTL <= 0 {
+		o.DefaultScrollTTL = 15 * time.Second
+	}
+	if o.MaxScrollDuration <= 0 {
+		o.MaxScrollDuration = time.Minute
+	}
+	if len(o.ScrollKey) == 0 {
+		o.ScrollKey = []byte("korum-embedded-default-scroll-key")
+	}
+	if o.DefaultDynamic == "" {
+		o.DefaultDynamic = "true"
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 5 * time.Second
+	}
+}
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketIndexes = []byte("indexes")
+	keyApplied    = []byte("applied")
+	keyFormat     = []byte("format")
+	keyMapping    = []byte("mapping")
+	bucketDocs    = []byte("docs")
+	formatV1      = []byte("1")
+)
+
+// Engine is the embedded storage engine. All methods are safe for concurrent
+// use; Apply calls are serialised.
+type Engine struct {
+	path string
+	opts Options
+	log  *slog.Logger
+
+	// mu guards db itself: everything holds it shared except Restore and
+	// Close, which swap or drop the file.
+	mu sync.RWMutex
+	db *bolt.DB
+	// applyMu serialises Apply so the applied-index check and the commit
+	// are atomic with respect to each other.
+	applyMu sync.Mutex
+	applied atomic.Uint64
+}
+
+var _ storage.Reader = (*Engine)(nil)
+
+// Open opens (creating if needed) the engine file at path.
+func Open(path string, opts Options) (*Engine, error) {
+	opts.withDefaults()
+	e := &Engine{path: path, opts: opts, log: opts.Logger.With("component", "storage.embedded")}
+	db, applied, err := openFile(path, opts.OpenTimeout)
+	if err != nil {
+		return nil, err
+	}
+	e.db = db
+	e.applied.Store(applied)
+	return e, nil
+}
+
+func openFile(path string, timeout time.Duration) (*bolt.DB, uint64, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return nil, 0, fmt.Errorf("open storage file %s: %w", path, err)
+	}
+	var applied uint64
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if f := meta.Get(keyFormat); f == nil {
+			if err := meta.Put(keyFormat, formatV1); err != nil {
+				return err
+			}
+		} else if !bytes.Equal(f, formatV1) {
+			return fmt.Errorf("unsupported storage format %q", f)
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketIndexes); err != nil {
+			return err
+		}
+		if v := meta.Get(keyApplied); len(v) == 8 {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, 0, fmt.Errorf("initialise storage file %s: %w", path, err)
+	}
+	return db, applied, nil
+}
+
+// Close closes the file. The engine is unusable afterwards.
+func (e *Engine) Close() error {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.db == nil {
+		return nil
+	}
+	err := e.db.Close()
+	e.db = nil
+	if err != nil {
+		return fmt.Errorf("close storage file %s: %w", e.path, err)
+	}
+	return nil
+}
+
+var errClosed = errors.New("storage engine is closed")
+
+// AppliedIndex is the Raft index of the last batch committed by Apply (or
+// loaded by Restore).
+func (e *Engine) AppliedIndex() uint64 { return e.applied.Load() }
+
+// Apply applies one committed Raft entry's writes in a single durable bbolt
+// transaction, recording raftIndex as the applied index in that same
+// transaction, and returns one result per write.
+//
+// An entry with raftIndex <= AppliedIndex() was already applied before a
+// restart or a snapshot restore: it is skipped and every result is empty
+// (Err nil, no Items). Raft indexes start at 1, so index 0 is always skipped.
+//
+// Client errors (unknown collection, document not found...) are per write or
+// per item and do not abort the batch. A failure of the file itself (disk
+// full, I/O error) rolls the whole batch back, leaves AppliedIndex unchanged
+// and reports services.storage.unexpected_error on every write: such a node
+// has diverged from its peers and the caller should stop applying.
+func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) []storage.WriteResult {
+	results := make([]storage.WriteResult, len(writes))
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	if raftIndex <= e.applied.Load() {
+		return results
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.db == nil {
+		return failAll(results, errClosed)
+	}
+	err := e.db.Update(func(tx *bolt.Tx) error {
+		for i := range writes {
+			r, err := applyWrite(tx, &writes[i], e.opts.DefaultDynamic)
+			if err != nil {
+				return fmt.Errorf("apply write %d (%s) of raft entry %d: %w", i, writes[i].Op, raftIndex, err)
+			}
+			results[i] = r
+		}
+		var buf [8]byte
+		binary.BigEndian.PutUint64(buf[:], raftIndex)
+		return tx.Bucket(bucketMeta).Put(keyApplied, buf[:])
+	})
+	if err != nil {
+		e.log.Error("storage batch rolled back", "raftIndex", raftIndex, "err", err)
+		return failAll(results, err)
+	}
+	e.applied.Store(raftIndex)
+	return results
+}
+
+func failAll(results []storage.WriteResult, err error) []storage.WriteResult {
+	for i := range results {
+		results[i] = storage.WriteResult{Err: kerror.Wrap(err, "services.storage.unexpected_error", err.Error())}
+	}
+	return results
+}
+
+// view runs fn in a read transaction.
+func (e *Engine) view(fn func(tx *bolt.Tx) error) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.db == nil {
+		return kerror.Wrap(errClosed, "services.storage.unexpected_error", errClosed.Error())
+	}
+	return e.db.View(fn)
+}
+
+// Snapshot writes a consistent copy of the whole state, applied index
+// included. It may run concurrently with Apply: it sees the state as of the
+// last committed batch.
+func (e *Engine) Snapshot(w io.Writer) error {
+	err := e.view(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("snapshot storage: %w", err)
+	}
+	return nil
+}
+
+// Restore replaces the whole state with a snapshot produced by Snapshot. The
+// snapshot is written and checked beside the live file first, so a truncated
+// or corrupt snapshot leaves the current state untouched.
+func (e *Engine) Restore(r io.Reader) error {
+	tmp := e.path + ".restore"
+	if err := writeFileSync(tmp, r); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore storage: write snapshot: %w", err)
+	}
+	check, applied, err := openFile(tmp, e.opts.OpenTimeout)
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore storage: invalid snapshot: %w", err)
+	}
+	if err := check.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore storage: %w", err)
+	}
+
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.db == nil {
+		os.Remove(tmp)
+		return errClosed
+	}
+	if err := e.db.Close(); err != nil {
+		return fmt.Errorf("restore storage: close live file: %w", err)
+	}
+	e.db = nil
+	if err := os.Rename(tmp, e.path); err != nil {
+		return fmt.Errorf("restore storage: replace live file: %w", err)
+	}
+	syncDir(filepath.Dir(e.path))
+	db, reopened, err := openFile(e.path, e.opts.OpenTimeout)
+	if err != nil {
+		return fmt.Errorf("restore storage: reopen: %w", err)
+	}
+	if reopened != applied {
+		e.log.Warn("applied index changed while restoring", "snapshot", applied, "reopened", reopened)
+	}
+	e.db = db
+	e.applied.Store(reopened)
+	return nil
+}
+
+func writeFileSync(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncDir makes a rename durable; failures only weaken durability of the
+// rename on exotic filesystems, so they are not fatal.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// ---- record encoding ----
+
+func encodeRecord(version int64, src map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(256)
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(version))
+	buf.Write(v[:])
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(src); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return b[:len(b)-1], nil // drop Encode's trailing newline
+}
+
+func decodeRecord(id string, rec []byte) (*storage.Document, error) {
+	if len(rec) < 8 {
+		return nil, fmt.Errorf("corrupt record for document %q", id)
+	}
+	src, err := decodeSource(rec[8:])
+	if err != nil {
+		return nil, fmt.Errorf("corrupt record for document %q: %w", id, err)
+	}
+	return &storage.Document{ID: id, Version: int64(binary.BigEndian.Uint64(rec[:8])), Source: src}, nil
+}
+
+// decodeSource keeps numbers as json.Number so integers beyond 2^53 survive
+// a write/read cycle unchanged.
+func decodeSource(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+func recordVersion(rec []byte) int64 {
+	if len(rec) < 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(rec[:8]))
+}

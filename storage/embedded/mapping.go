@@ -1,0 +1,325 @@
+package embedded
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/korumdb/korum/kerror"
+)
+
+// forbiddenNameChars are the characters Kuzzle refuses in index and
+// collection names (ES index name rules plus Kuzzle's own separators).
+const forbiddenNameChars = "\\/*?\"<>| \t\r\n,+#:.%&"
+
+// validName applies Kuzzle's index/collection name rules: non-empty,
+// lowercase, at most 126 bytes (so that Kuzzle's "@&index.collection" alias
+// fits ES's 255-byte limit), none of the forbidden characters, and no leading
+// underscore (reserved for internal collections such as _kuzzle_keep).
+func validName(name string) bool {
+	return name != "" && len(name) <= 126 && strings.ToLower(name) == name &&
+		!strings.ContainsAny(name, forbiddenNameChars) && !strings.HasPrefix(name, "_") &&
+		name != "_all"
+}
+
+// Mapping is a collection mapping as Kuzzle exposes it.
+type mapping struct {
+	Dynamic    string         `json:"dynamic"`
+	Meta       map[string]any `json:"_meta,omitempty"`
+	Properties map[string]any `json:"properties"`
+	// DynamicTemplates is kept opaque: stored and returned, not applied.
+	DynamicTemplates any `json:"dynamic_templates,omitempty"`
+}
+
+var rootMappingKeys = []string{"properties", "_meta", "dynamic", "dynamic_templates"}
+
+// knownTypes are the Elasticsearch 7 field data types; anything else is
+// invalid_mapping_type, as ES would refuse it.
+var knownTypes = map[string]bool{
+	"text": true, "keyword": true, "constant_keyword": true, "wildcard": true, "match_only_text": true,
+	"long": true, "integer": true, "short": true, "byte": true, "double": true, "float": true,
+	"half_float": true, "scaled_float": true, "unsigned_long": true, "date": true, "date_nanos": true,
+	"boolean": true, "binary": true, "object": true, "nested": true, "flattened": true,
+	"geo_point": true, "geo_shape": true, "point": true, "shape": true, "ip": true, "version": true,
+	"integer_range": true, "float_range": true, "long_range": true, "double_range": true,
+	"date_range": true, "ip_range": true, "completion": true, "search_as_you_type": true,
+	"token_count": true, "alias": true, "rank_feature": true, "rank_features": true,
+	"dense_vector": true, "sparse_vector": true, "histogram": true, "percolator": true,
+	"join": true, "aggregate_metric_double": true, "annotated_text": true, "murmur3": true,
+}
+
+// parseMappings decodes and validates a {dynamic,_meta,properties} object.
+// Booleans given for dynamic are turned into strings, as Kuzzle does.
+func parseMappings(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return map[string]any{}, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, kerror.Wrap(err, "services.storage.invalid_argument", "mappings", "an object")
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	if err := checkMapping(m, "", true); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func didYouMean(key string, allowed []string) string {
+	for _, a := range allowed {
+		if strings.Contains(a, key) || strings.Contains(key, a) {
+			return fmt.Sprintf(" Did you mean %q?", a)
+		}
+	}
+	return ""
+}
+
+// checkMapping validates one object level (the root or an object field).
+func checkMapping(m map[string]any, path string, root bool) error {
+	allowed := rootMappingKeys
+	if !root {
+		allowed = append([]string{"type"}, rootMappingKeys...)
+	}
+	for _, k := range sortedKeys(m) {
+		p := joinPath(path, k)
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == k
+		}
+		if !ok {
+			return kerror.New("services.storage.invalid_mapping", p, didYouMean(k, allowed))
+		}
+		switch k {
+		case "dynamic":
+			switch d := m[k].(type) {
+			case bool:
+				m[k] = fmt.Sprint(d)
+			case string:
+				if d != "true" && d != "false" && d != "strict" {
+					return kerror.New("services.storage.invalid_mapping", p,
+						fmt.Sprintf(` Incorrect dynamic property value (%s). Should be one of "true", "false", "strict"`, d))
+				}
+			default:
+				return kerror.New("services.storage.invalid_mapping", p, " Dynamic property value should be a string.")
+			}
+		case "_meta":
+			if _, ok := m[k].(map[string]any); !ok {
+				return kerror.New("services.storage.invalid_mapping", p, " _meta should be an object.")
+			}
+		case "type":
+			t, ok := m[k].(string)
+			if !ok || !knownTypes[t] {
+				return kerror.New("services.storage.invalid_mapping_type", path, fmt.Sprint(m[k]))
+			}
+		case "properties":
+			props, ok := m[k].(map[string]any)
+			if !ok {
+				return kerror.New("services.storage.invalid_mapping", p, " properties should be an object.")
+			}
+			for _, f := range sortedKeys(props) {
+				fp := joinPath(path, f)
+				def, ok := props[f].(map[string]any)
+				if !ok || f == "" {
+					return kerror.New("services.storage.invalid_mapping", joinPath(p, f), " A field mapping should be an object.")
+				}
+				if _, isObject := def["properties"]; isObject {
+					if err := checkMapping(def, fp, false); err != nil {
+						return err
+					}
+					continue
+				}
+				// Leaf field: ES validates its parameters; the type is the
+				// one mistake we can recognise without reimplementing ES.
+				if t, has := def["type"]; has {
+					ts, ok := t.(string)
+					if !ok || !knownTypes[ts] {
+						return kerror.New("services.storage.invalid_mapping_type", fp, fmt.Sprint(t))
+					}
+				}
+				if d, has := def["dynamic"]; has {
+					if err := checkMapping(map[string]any{"dynamic": d}, fp, false); err != nil {
+						return err
+					}
+					def["dynamic"] = fmt.Sprint(d)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func joinPath(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// newMapping builds the stored mapping of a new collection.
+func newMapping(in map[string]any, defaultDynamic string) *mapping {
+	mp := &mapping{Dynamic: defaultDynamic, Properties: map[string]any{}}
+	mp.merge(in, "")
+	return mp
+}
+
+// update merges a mapping update into mp: dynamic, _meta and
+// dynamic_templates are replaced when given, properties are deep-merged
+// (lodash.merge semantics, as Kuzzle), and a field's type cannot change.
+func (mp *mapping) update(in map[string]any) error {
+	if props, ok := in["properties"].(map[string]any); ok {
+		if err := checkTypeChanges(mp.Properties, props, ""); err != nil {
+			return err
+		}
+	}
+	mp.merge(in, mp.Dynamic)
+	return nil
+}
+
+func (mp *mapping) merge(in map[string]any, keepDynamic string) {
+	if d, ok := in["dynamic"].(string); ok {
+		mp.Dynamic = d
+	} else {
+		mp.Dynamic = keepDynamic
+	}
+	if m, ok := in["_meta"].(map[string]any); ok {
+		mp.Meta = m
+	}
+	if dt, ok := in["dynamic_templates"]; ok {
+		mp.DynamicTemplates = dt
+	}
+	if props, ok := in["properties"].(map[string]any); ok {
+		mergeMaps(mp.Properties, props)
+	}
+}
+
+func checkTypeChanges(old, in map[string]any, path string) error {
+	for _, f := range sortedKeys(in) {
+		nd, _ := in[f].(map[string]any)
+		od, _ := old[f].(map[string]any)
+		if nd == nil || od == nil {
+			continue
+		}
+		fp := joinPath(path, f)
+		ot, oHas := od["type"].(string)
+		nt, nHas := nd["type"].(string)
+		_, oObj := od["properties"]
+		_, nObj := nd["properties"]
+		if (oHas && nHas && ot != nt) || (oHas && nObj && ot != "object" && ot != "nested") ||
+			(nHas && oObj && nt != "object" && nt != "nested") {
+			return kerror.New("services.storage.cannot_change_mapping", fp)
+		}
+		op, _ := od["properties"].(map[string]any)
+		np, _ := nd["properties"].(map[string]any)
+		if op != nil && np != nil {
+			if err := checkTypeChanges(op, np, fp); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mergeMaps deep-merges src into dst: objects merge recursively, everything
+// else (arrays included) replaces.
+func mergeMaps(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeMaps(dm, sm)
+				continue
+			}
+			dst[k] = deepCopy(sm)
+			continue
+		}
+		dst[k] = deepCopy(v)
+	}
+}
+
+func deepCopy(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		c := make(map[string]any, len(t))
+		for k, e := range t {
+			c[k] = deepCopy(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(t))
+		for i, e := range t {
+			c[i] = deepCopy(e)
+		}
+		return c
+	}
+	return v
+}
+
+// view is what GetMapping returns: {dynamic, _meta, properties}.
+func (mp *mapping) view() map[string]any {
+	out := map[string]any{"dynamic": mp.Dynamic, "properties": deepCopy(mp.Properties)}
+	if mp.Meta != nil {
+		out["_meta"] = deepCopy(mp.Meta)
+	}
+	if mp.DynamicTemplates != nil {
+		out["dynamic_templates"] = deepCopy(mp.DynamicTemplates)
+	}
+	return out
+}
+
+// strictViolation returns the first field (in sorted path order) that a
+// "strict" level of the mapping does not declare, or "".
+func (mp *mapping) strictViolation(src map[string]any) string {
+	return strictCheck(src, mp.Properties, mp.Dynamic, "", true)
+}
+
+func strictCheck(obj map[string]any, props map[string]any, dynamic, path string, root bool) string {
+	for _, k := range sortedKeys(obj) {
+		if root && k == "_kuzzle_info" {
+			continue
+		}
+		fp := joinPath(path, k)
+		def, declared := props[k].(map[string]any)
+		if !declared {
+			if dynamic == "strict" {
+				return fp
+			}
+			continue
+		}
+		sub, isObj := def["properties"].(map[string]any)
+		if !isObj {
+			continue
+		}
+		subDynamic := dynamic
+		if d, ok := def["dynamic"].(string); ok {
+			subDynamic = d
+		}
+		var children []map[string]any
+		switch v := obj[k].(type) {
+		case map[string]any:
+			children = append(children, v)
+		case []any:
+			for _, e := range v {
+				if m, ok := e.(map[string]any); ok {
+					children = append(children, m)
+				}
+			}
+		}
+		for _, c := range children {
+			if bad := strictCheck(c, sub, subDynamic, fp, false); bad != "" {
+				return bad
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,16 @@
+// Package query compiles the subset of the Elasticsearch query DSL that Kuzzle
+// users write (match_all, match, match_phrase, multi_match, term, terms, range,
+// exists, ids, prefix, wildcard, bool, constant_score) and the sort clause,
+// and evaluates them against decoded JSON documents.
+//
+// It owns the DSL semantics only: how a clause matches one document, how it
+// scores it and how hits are ordered. It must not read storage, know about
+// indexes, collections, paging limits or requests. Anything it does not
+// implement is rejected with a client-visible *kerror.Error instead of being
+// approximated, so a query never silently returns a wrong answer.
+//
+// Scores are deterministic but are not BM25: term-level clauses score 1 (times
+// boost), match scores by the number of query tokens found, normalised by the
+// field length. Evaluation is a pure function of the document, so callers can
+// scan a collection in key order and get identical results on every node.
+package query
