@@ -1,0 +1,35 @@
+// Package raftnet wires hashicorp/raft into a Korum node: the Raft instance
+// and its on-disk state (DataDir/raft: raft-boltdb log and stable store, file
+// snapshots), the authenticated cluster port, and forwarding to the leader.
+//
+// What it owns:
+//   - One TCP port per node. Every connection first proves knowledge of the
+//     shared cluster secret (mutual HMAC challenge-response, see auth.go);
+//     its authenticated first byte then selects Raft's transport or the
+//     node-to-node RPC service (rpc.go), on which other packages register
+//     handlers with Node.Handle and call peers with Node.Call.
+//   - Apply from any node: the leader appends; a follower forwards the
+//     opaque command to the leader and gets back the FSM's result bytes.
+//   - Linearizable reads from any node (read-index: leader commit index,
+//     quorum check, wait for the local FSM to reach it).
+//   - Membership mechanics: join (with stale-entry removal), remove,
+//     promote, forwarded to the leader from any member.
+//
+// What it must not do:
+//   - Know what a command means. Commands and results are []byte; documents,
+//     rooms and subscriptions belong to fsm/ and realtime/.
+//   - Decide membership policy: who becomes a voter and when, when a silent
+//     node is removed, whether a node leaves on shutdown. That is
+//     membership/'s job; raftnet only provides the operations.
+//
+// Failure semantics callers must design for: ErrUnknownOutcome (which
+// includes ErrLeadershipLost) means a command may or may not commit, so
+// commands must be idempotent or deduplicated by the FSM. Only errors that
+// prove the command was never submitted are retried internally.
+//
+// Defaults (Config): HeartbeatTimeout and ElectionTimeout 500ms,
+// LeaderLeaseTimeout 250ms, CommitTimeout 50ms, SnapshotThreshold 8192,
+// SnapshotInterval 30s, TrailingLogs 10240, ApplyTimeout 10s, LeaderWait 5s,
+// HandshakeTimeout 5s; BatchApplyCh on; ShutdownOnRemove left at raft's
+// default (true).
+package raftnet

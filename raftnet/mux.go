@@ -1,0 +1,228 @@
+package raftnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// mux owns the cluster port: it accepts, authenticates and hands each
+// connection to the service its (authenticated) first bytes selected.
+type mux struct {
+	ln        net.Listener
+	advertise string
+	secret    []byte
+	timeout   time.Duration // handshake bound
+	log       *slog.Logger
+	serveRPC  func(net.Conn) // runs until the connection dies
+
+	raftCh       chan net.Conn
+	closing      chan struct{}
+	closeOnce    sync.Once
+	wg           sync.WaitGroup
+	authFailures atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // accepted, so Shutdown can cut them
+}
+
+func newMux(ln net.Listener, advertise string, secret []byte, timeout time.Duration, log *slog.Logger) *mux {
+	return &mux{
+		ln:        ln,
+		advertise: advertise,
+		secret:    secret,
+		timeout:   timeout,
+		log:       log,
+		raftCh:    make(chan net.Conn),
+		closing:   make(chan struct{}),
+		conns:     make(map[net.Conn]struct{}),
+	}
+}
+
+func (m *mux) start() {
+	m.wg.Add(1)
+	go m.acceptLoop()
+}
+
+func (m *mux) acceptLoop() {
+	defer m.wg.Done()
+	var backoff time.Duration
+	for {
+		conn, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.closing:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Transient (EMFILE…): back off instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			m.log.Warn("cluster port accept failed", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-m.closing:
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if !m.track(conn) {
+			conn.Close()
+			return
+		}
+		// One goroutine per connection: the handshake can take up to the
+		// timeout and must not hold up the next accept.
+		m.wg.Add(1)
+		go m.handle(conn)
+	}
+}
+
+func (m *mux) track(c net.Conn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.closing:
+		return false
+	default:
+	}
+	m.conns[c] = struct{}{}
+	return true
+}
+
+func (m *mux) untrack(c net.Conn) {
+	m.mu.Lock()
+	delete(m.conns, c)
+	m.mu.Unlock()
+}
+
+func (m *mux) handle(conn net.Conn) {
+	defer m.wg.Done()
+	conn.SetDeadline(time.Now().Add(m.timeout))
+	service, err := listenHandshake(conn, m.secret)
+	if err != nil {
+		select {
+		case <-m.closing: // our own shutdown cut it; not the peer's fault
+		default:
+			m.authFailures.Add(1)
+			m.log.Warn("cluster port: rejected connection", "remote", conn.RemoteAddr().String(), "err", err)
+		}
+		conn.Close()
+		m.untrack(conn)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	tc := &trackedConn{Conn: conn, m: m}
+	switch service {
+	case serviceRaft:
+		select {
+		case m.raftCh <- tc:
+		case <-m.closing:
+			tc.Close()
+		}
+	case serviceRPC:
+		m.serveRPC(tc)
+	}
+}
+
+// close stops accepting and cuts every accepted connection, so peers notice
+// at once rather than at their next timeout.
+func (m *mux) close() {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		close(m.closing)
+		for c := range m.conns {
+			c.Close()
+		}
+		m.mu.Unlock()
+		m.ln.Close()
+	})
+	m.wg.Wait()
+}
+
+type trackedConn struct {
+	net.Conn
+	m    *mux
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.m.untrack(c.Conn) })
+	return err
+}
+
+// dial opens an authenticated connection to addr for service.
+func dial(ctx context.Context, addr string, secret []byte, service byte, handshakeTimeout time.Duration) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("raftnet: dial %s: %w", addr, err)
+	}
+	deadline := time.Now().Add(handshakeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	conn.SetDeadline(deadline)
+	if err := dialHandshake(conn, secret, service); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// streamLayer gives Raft's NetworkTransport the authenticated Raft
+// connections of the mux and dials peers with the same handshake.
+type streamLayer struct {
+	m         *mux
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+var _ raft.StreamLayer = (*streamLayer)(nil)
+
+func (s *streamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.m.raftCh:
+		return c, nil
+	case <-s.closed:
+		return nil, net.ErrClosed
+	case <-s.m.closing:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close only stops handing out connections; the listener belongs to the mux,
+// which Node.Shutdown closes after Raft.
+func (s *streamLayer) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	return nil
+}
+
+// Addr is what Raft advertises as this node's address.
+func (s *streamLayer) Addr() net.Addr { return advertisedAddr(s.m.advertise) }
+
+func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := dial(ctx, string(address), s.m.secret, serviceRaft, timeout)
+	if errors.Is(err, ErrAuth) {
+		s.m.log.Warn("cluster port: peer failed authentication", "remote", string(address), "err", err)
+	}
+	return c, err
+}
+
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "tcp" }
+func (a advertisedAddr) String() string  { return string(a) }

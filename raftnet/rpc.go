@@ -1,0 +1,366 @@
+package raftnet
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Node-to-node calls share the cluster port with Raft. A connection carries
+// any number of concurrent calls, matched by id, so 64 callers forwarding to
+// the leader do not need 64 connections and a peer's death is noticed by the
+// connection's reader at once rather than by the next caller.
+//
+// Frames are length-prefixed (big endian):
+//
+//	request:  len u32 | 0 | id u64 | timeout_ns i64 | method_len u16 | method | body
+//	response: len u32 | 1 | id u64 | code u8 | body (result, or error text)
+//
+// The timeout travels with the request so the handler (a forwarded Apply,
+// say) gives up when the caller would have.
+
+// Handler serves one RPC method. req and the returned bytes are opaque.
+// Returning one of this package's sentinel errors lets the caller match it
+// with errors.Is.
+type Handler func(ctx context.Context, req []byte) ([]byte, error)
+
+const (
+	frameRequest  byte = 0
+	frameResponse byte = 1
+	maxFrame           = 64 << 20
+	// defaultCallTimeout bounds a call whose context has no deadline, so a
+	// hung peer cannot keep a goroutine forever.
+	defaultCallTimeout = 30 * time.Second
+)
+
+func writeFrame(w *bufio.Writer, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > maxFrame {
+		return fmt.Errorf("raftnet: frame of %d bytes exceeds %d", n, maxFrame)
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(n))
+	w.Write(hdr[:])
+	for _, p := range parts {
+		w.Write(p)
+	}
+	return w.Flush()
+}
+
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxFrame {
+		return nil, fmt.Errorf("raftnet: frame of %d bytes exceeds %d", n, maxFrame)
+	}
+	buf := make([]byte, n)
+	_, err := io.ReadFull(r, buf)
+	return buf, err
+}
+
+// ---- server side ----
+
+type rpcServer struct {
+	log  *slog.Logger
+	base context.Context // cancelled at Shutdown
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+}
+
+func (s *rpcServer) handle(method string, h Handler) {
+	s.mu.Lock()
+	s.handlers[method] = h
+	s.mu.Unlock()
+}
+
+func (s *rpcServer) serveConn(conn net.Conn) {
+	ctx, cancel := context.WithCancel(s.base)
+	var inflight sync.WaitGroup
+	defer conn.Close()
+	defer inflight.Wait()
+	defer cancel()
+	stop := context.AfterFunc(s.base, func() { conn.Close() })
+	defer stop()
+
+	br := bufio.NewReader(conn)
+	bw := bufio.NewWriter(conn)
+	var wmu sync.Mutex
+	for {
+		f, err := readFrame(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+				s.log.Debug("rpc connection ended", "remote", conn.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		if len(f) < 19 || f[0] != frameRequest {
+			s.log.Warn("rpc: malformed request frame", "remote", conn.RemoteAddr().String())
+			return
+		}
+		id := binary.BigEndian.Uint64(f[1:9])
+		timeout := time.Duration(binary.BigEndian.Uint64(f[9:17]))
+		mlen := int(binary.BigEndian.Uint16(f[17:19]))
+		if len(f) < 19+mlen {
+			s.log.Warn("rpc: malformed request frame", "remote", conn.RemoteAddr().String())
+			return
+		}
+		method, body := string(f[19:19+mlen]), f[19+mlen:]
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			res, err := s.dispatch(ctx, timeout, method, body)
+			var hdr [10]byte
+			hdr[0] = frameResponse
+			binary.BigEndian.PutUint64(hdr[1:9], id)
+			if err != nil {
+				hdr[9] = errCode(err)
+				res = []byte(err.Error())
+			}
+			wmu.Lock()
+			conn.SetWriteDeadline(time.Now().Add(defaultCallTimeout))
+			werr := writeFrame(bw, hdr[:], res)
+			wmu.Unlock()
+			if werr != nil {
+				conn.Close() // the reader loop then ends the connection
+			}
+		}()
+	}
+}
+
+func (s *rpcServer) dispatch(ctx context.Context, timeout time.Duration, method string, body []byte) ([]byte, error) {
+	if ctx.Err() != nil {
+		return nil, ErrShutdown
+	}
+	s.mu.RLock()
+	h := s.handlers[method]
+	s.mu.RUnlock()
+	if h == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownMethod, method)
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return h(ctx, body)
+}
+
+// ---- client side ----
+
+// notSentError marks a failure that happened before the request could reach
+// a handler (dial, handshake, write): retrying cannot duplicate it.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
+func isNotSent(err error) bool {
+	var ns *notSentError
+	return errors.As(err, &ns)
+}
+
+type rpcClient struct {
+	secret           []byte
+	handshakeTimeout time.Duration
+	log              *slog.Logger
+
+	mu     sync.Mutex
+	peers  map[string]*rpcPeer
+	closed bool
+}
+
+type rpcPeer struct {
+	mu sync.Mutex // serializes dialing to this peer
+	cc *clientConn
+}
+
+type clientConn struct {
+	conn net.Conn
+	addr string
+
+	wmu sync.Mutex
+	bw  *bufio.Writer
+
+	mu      sync.Mutex
+	next    uint64
+	pending map[uint64]chan []byte
+	err     error
+	dead    chan struct{}
+}
+
+func newRPCClient(secret []byte, handshakeTimeout time.Duration, log *slog.Logger) *rpcClient {
+	return &rpcClient{secret: secret, handshakeTimeout: handshakeTimeout, log: log, peers: make(map[string]*rpcPeer)}
+}
+
+func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrShutdown
+	}
+	p := c.peers[addr]
+	if p == nil {
+		p = &rpcPeer{}
+		c.peers[addr] = p
+	}
+	c.mu.Unlock()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cc != nil && p.cc.alive() {
+		return p.cc, nil
+	}
+	conn, err := dial(ctx, addr, c.secret, serviceRPC, c.handshakeTimeout)
+	if err != nil {
+		return nil, err
+	}
+	cc := &clientConn{conn: conn, addr: addr, bw: bufio.NewWriter(conn), pending: make(map[uint64]chan []byte), dead: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		conn.Close()
+		return nil, ErrShutdown
+	}
+	p.cc = cc
+	c.mu.Unlock()
+	go cc.readLoop()
+	return cc, nil
+}
+
+func (c *rpcClient) close() {
+	c.mu.Lock()
+	c.closed = true
+	peers := c.peers
+	c.peers = map[string]*rpcPeer{}
+	c.mu.Unlock()
+	for _, p := range peers {
+		p.mu.Lock()
+		if p.cc != nil {
+			p.cc.fail(ErrShutdown)
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (cc *clientConn) alive() bool {
+	select {
+	case <-cc.dead:
+		return false
+	default:
+		return true
+	}
+}
+
+func (cc *clientConn) fail(err error) {
+	cc.mu.Lock()
+	if cc.err == nil {
+		cc.err = err
+		close(cc.dead)
+	}
+	cc.mu.Unlock()
+	cc.conn.Close()
+}
+
+func (cc *clientConn) readLoop() {
+	br := bufio.NewReader(cc.conn)
+	for {
+		f, err := readFrame(br)
+		if err != nil {
+			cc.fail(fmt.Errorf("raftnet: connection to %s: %w", cc.addr, err))
+			return
+		}
+		if len(f) < 10 || f[0] != frameResponse {
+			cc.fail(fmt.Errorf("raftnet: malformed response from %s", cc.addr))
+			return
+		}
+		id := binary.BigEndian.Uint64(f[1:9])
+		cc.mu.Lock()
+		ch := cc.pending[id]
+		delete(cc.pending, id)
+		cc.mu.Unlock()
+		if ch != nil {
+			ch <- f[9:] // buffered; the caller may have left
+		}
+	}
+}
+
+func (c *rpcClient) call(ctx context.Context, addr, method string, req []byte) ([]byte, error) {
+	if len(method) > 0xffff {
+		return nil, fmt.Errorf("raftnet: method name too long")
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultCallTimeout)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+	cc, err := c.conn(ctx, addr)
+	if err != nil {
+		return nil, &notSentError{err}
+	}
+
+	ch := make(chan []byte, 1)
+	cc.mu.Lock()
+	cc.next++
+	id := cc.next
+	cc.pending[id] = ch
+	cc.mu.Unlock()
+	unregister := func() {
+		cc.mu.Lock()
+		delete(cc.pending, id)
+		cc.mu.Unlock()
+	}
+
+	hdr := make([]byte, 19)
+	hdr[0] = frameRequest
+	binary.BigEndian.PutUint64(hdr[1:9], id)
+	binary.BigEndian.PutUint64(hdr[9:17], uint64(time.Until(deadline)))
+	binary.BigEndian.PutUint16(hdr[17:19], uint16(len(method)))
+	cc.wmu.Lock()
+	cc.conn.SetWriteDeadline(deadline)
+	err = writeFrame(cc.bw, hdr, []byte(method), req)
+	cc.wmu.Unlock()
+	if err != nil {
+		// A frame cut short is never dispatched by the server.
+		unregister()
+		cc.fail(err)
+		return nil, &notSentError{fmt.Errorf("raftnet: %s to %s: %w", method, addr, err)}
+	}
+
+	select {
+	case resp := <-ch:
+		return decodeResponse(addr, method, resp)
+	case <-cc.dead:
+		select {
+		case resp := <-ch:
+			return decodeResponse(addr, method, resp)
+		default:
+		}
+		unregister()
+		return nil, unknownOutcome(fmt.Errorf("raftnet: %s to %s: %w", method, addr, cc.err))
+	case <-ctx.Done():
+		unregister()
+		return nil, unknownOutcome(fmt.Errorf("raftnet: %s to %s: %w", method, addr, ctx.Err()))
+	}
+}
+
+func decodeResponse(addr, method string, resp []byte) ([]byte, error) {
+	if resp[0] != codeOK {
+		return nil, remoteErr(addr, method, resp[0], string(resp[1:]))
+	}
+	return resp[1:], nil
+}
