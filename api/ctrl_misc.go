@@ -21,7 +21,7 @@ func (rt *Router) registerServer() {
 		return map[string]any{"serverInfo": map[string]any{
 			"kuzzle": map[string]any{
 				"version":     rt.b.Version(),
-				"api":         map[string]any{"routes": rt.routeList()},
+				"api":         map[string]any{"routes": rt.publicAPI()},
 				"nodeVersion": runtime.Version(),
 				"memoryUsed":  mem.Sys,
 				"uptime":      time.Since(rt.b.StartedAt()).String(),
@@ -31,6 +31,9 @@ func (rt *Router) registerServer() {
 			},
 			"services": map[string]any{"storageEngine": map[string]any{"type": "embedded"}},
 		}}, nil
+	})
+	rt.handle("server", "publicApi", func(ctx context.Context, r *Request) (any, error) {
+		return rt.publicAPI(), nil
 	})
 	rt.handle("server", "healthCheck", func(ctx context.Context, r *Request) (any, error) {
 		status := "green"
@@ -42,11 +45,19 @@ func (rt *Router) registerServer() {
 	})
 }
 
-func (rt *Router) routeList() map[string][]string {
-	out := map[string][]string{}
+// publicAPI describes every action and its HTTP routes, the shape the
+// SDKs' HTTP protocol builds its URLs from (server:publicApi).
+func (rt *Router) publicAPI() map[string]map[string]map[string]any {
+	out := map[string]map[string]map[string]any{}
 	for c, actions := range rt.handlers {
+		out[c] = map[string]map[string]any{}
 		for a := range actions {
-			out[c] = append(out[c], a)
+			out[c][a] = map[string]any{"controller": c, "action": a, "http": []any{}}
+		}
+	}
+	for _, r := range httpRoutes {
+		if def, ok := out[r.controller][r.action]; ok {
+			def["http"] = append(def["http"].([]any), map[string]string{"verb": r.method, "url": r.path})
 		}
 	}
 	return out

@@ -30,6 +30,7 @@ var httpRoutes = []struct{ method, path, controller, action string }{
 	{"GET", "/_serverInfo", "server", "info"},
 	{"GET", "/_now", "server", "now"},
 	{"GET", "/_healthCheck", "server", "healthCheck"},
+	{"GET", "/_publicApi", "server", "publicApi"},
 
 	{"GET", "/_me", "auth", "getCurrentUser"},
 	{"GET", "/_me/_rights", "auth", "getMyRights"},

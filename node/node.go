@@ -86,7 +86,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.fsm.SetNotifier(n.hub)
 
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
-		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: cfg.Cluster.Addr,
+		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bindAddr(cfg, n.log),
 		AdvertiseAddr: advertiseAddr(cfg), Secret: cfg.Cluster.Secret, Bootstrap: true,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
@@ -171,6 +171,20 @@ func (n *Node) closeAll() {
 			n.log.Warn("closing the store", "err", err)
 		}
 	}
+}
+
+// bindAddr keeps an unauthenticated cluster port off the network: with no
+// secret, a wildcard address is narrowed to loopback.
+func bindAddr(cfg Config, log *slog.Logger) string {
+	host, port, err := net.SplitHostPort(cfg.Cluster.Addr)
+	if err != nil || cfg.Cluster.Secret != "" {
+		return cfg.Cluster.Addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		log.Info("no cluster secret: the cluster port listens on loopback only", "port", port)
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return cfg.Cluster.Addr
 }
 
 func advertiseAddr(cfg Config) string {

@@ -1,0 +1,73 @@
+'use strict';
+// Starts a real bin/korum for the SDK tests and tears it down.
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const BIN = process.env.KORUM_BIN || path.resolve(__dirname, '../../bin/korum');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Polls fn until it returns a truthy value or the deadline passes.
+async function eventually(fn, { timeout = 10000, interval = 20, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+async function startNode(extraArgs = []) {
+  const apiPort = await freePort();
+  const clusterPort = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'korum-sdk-'));
+  const logs = [];
+  const proc = spawn(BIN, ['--data-dir', dataDir, '--api-addr', `127.0.0.1:${apiPort}`,
+    '--cluster-addr', `127.0.0.1:${clusterPort}`, '--log-level', 'warn', ...extraArgs],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout.on('data', (d) => logs.push(d.toString()));
+  proc.stderr.on('data', (d) => logs.push(d.toString()));
+  let exited = null;
+  proc.on('exit', (code) => { exited = code; });
+  await eventually(async () => {
+    if (exited !== null) throw new Error(`korum exited with ${exited}: ${logs.join('')}`);
+    const res = await fetch(`http://127.0.0.1:${apiPort}/_ready`);
+    return res.status === 200;
+  }, { timeout: 20000, what: 'korum /_ready' });
+  return {
+    port: apiPort,
+    url: `http://127.0.0.1:${apiPort}`,
+    logs,
+    async stop() {
+      if (exited === null) {
+        const done = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await done;
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      return exited;
+    },
+  };
+}
+
+module.exports = { startNode, eventually, freePort };
