@@ -1,0 +1,44 @@
+# Korum's build, run and test entry points. `make test` is what CI runs.
+GO          ?= go
+BIN         := bin/korum
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
+
+# One node with embedded storage in ./data, API on :7512.
+run: build
+	./$(BIN) --data-dir ./data --api-addr :7512
+
+test: build lint test-go test-sdk
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@[ -x $(GOBIN)/staticcheck ] || $(GO) install $(STATICCHECK)
+	$(GOBIN)/staticcheck ./...
+
+test-go: build
+	KORUM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
+
+sdk-deps:
+	cd tests/sdk && npm ci --no-audit --no-fund
+
+test-sdk: build sdk-deps
+	cd tests/sdk && KORUM_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 .
+
+# Short fuzzing of every parser; FUZZTIME=5m for a longer run.
+FUZZTIME ?= 20s
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep -E '^(Fuzz|ok)' | awk '/^ok/{pkg=$$2} /^Fuzz/{print pkg":"$$1}'); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
