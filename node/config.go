@@ -270,7 +270,9 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: korum [options]\n\nKorum is a clustered, Kuzzle-compatible realtime backend. Every option is also an\nenvironment variable and a key of the --config file; flags win over the environment,\nwhich wins over the file.\n\nOptions:\n")
-		fs.PrintDefaults()
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(usage, "  --%s VALUE\n      %s\n", f.Name, f.Usage)
+		})
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
