@@ -1,0 +1,481 @@
+package filter
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/bits"
+	"sort"
+)
+
+// maxTerms bounds the disjunctive normal form. Koncorde has no such bound
+// but enumerates a 2^k truth table instead, which never finishes long before
+// this limit is reached.
+const maxTerms = 1 << 14
+
+// consensusLimit bounds the prime-implicant computation; above it the
+// absorbed DNF is kept as is (still deterministic, just less merging).
+const consensusLimit = 512
+
+type lit struct {
+	at  *atom
+	neg bool
+}
+
+// form is a normalized filter: an OR of ANDs of literals.
+type form struct {
+	terms      [][]lit
+	everything bool // the single empty conjunction: always true
+	canonical  []byte
+}
+
+// term is a conjunction as two bitsets over the atoms of one filter.
+type term struct{ pos, neg []uint64 }
+
+func (t term) conflicts() bool {
+	for i := range t.pos {
+		if t.pos[i]&t.neg[i] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// subsetOf reports whether every literal of t is in u.
+func (t term) subsetOf(u term) bool {
+	for i := range t.pos {
+		if t.pos[i]&^u.pos[i] != 0 || t.neg[i]&^u.neg[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (t term) size() int {
+	n := 0
+	for i := range t.pos {
+		n += bits.OnesCount64(t.pos[i]) + bits.OnesCount64(t.neg[i])
+	}
+	return n
+}
+
+func (t term) equal(u term) bool { return t.subsetOf(u) && u.subsetOf(t) }
+
+type dnfBuilder struct {
+	nw    int
+	atoms []*atom
+	index map[string]int
+}
+
+func (d *dnfBuilder) newTerm() term {
+	w := make([]uint64, 2*d.nw)
+	return term{pos: w[:d.nw:d.nw], neg: w[d.nw:]}
+}
+
+func (d *dnfBuilder) collect(e *expr) {
+	if e == nil {
+		return
+	}
+	if e.op == 'l' {
+		if _, ok := d.index[e.at.key]; !ok {
+			d.index[e.at.key] = len(d.atoms)
+			d.atoms = append(d.atoms, e.at)
+		}
+		return
+	}
+	for _, k := range e.kids {
+		d.collect(k)
+	}
+}
+
+var errTooManyTerms = &ParseError{Message: fmt.Sprintf("Filter too complex: its normalized form exceeds %d conjunctions", maxTerms)}
+
+// dnf expands e (negated if neg) into absorbed conjunctions.
+func (d *dnfBuilder) dnf(e *expr, neg bool) ([]term, error) {
+	switch e.op {
+	case 'l':
+		if e.at.kind == kindNothing {
+			if neg {
+				return []term{d.newTerm()}, nil
+			}
+			return nil, nil
+		}
+		t := d.newTerm()
+		i := d.index[e.at.key]
+		if neg {
+			t.neg[i/64] |= 1 << (i % 64)
+		} else {
+			t.pos[i/64] |= 1 << (i % 64)
+		}
+		return []term{t}, nil
+	case 'n':
+		return d.dnf(e.kids[0], !neg)
+	}
+	isAnd := (e.op == 'a') != neg
+	if !isAnd {
+		var out []term
+		for _, k := range e.kids {
+			sub, err := d.dnf(k, neg)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+			if len(out) > maxTerms {
+				return nil, errTooManyTerms
+			}
+		}
+		return absorb(out), nil
+	}
+	cur := []term{d.newTerm()}
+	for _, k := range e.kids {
+		sub, err := d.dnf(k, neg)
+		if err != nil {
+			return nil, err
+		}
+		next := make([]term, 0, len(cur)*len(sub))
+		for _, a := range cur {
+			for _, b := range sub {
+				t := d.newTerm()
+				for i := range t.pos {
+					t.pos[i] = a.pos[i] | b.pos[i]
+					t.neg[i] = a.neg[i] | b.neg[i]
+				}
+				if !t.conflicts() {
+					next = append(next, t)
+				}
+			}
+			if len(next) > maxTerms {
+				return nil, errTooManyTerms
+			}
+		}
+		cur = absorb(next)
+		if len(cur) == 0 {
+			return nil, nil
+		}
+	}
+	return cur, nil
+}
+
+// absorb removes duplicates and every conjunction that contains another.
+func absorb(ts []term) []term {
+	if len(ts) < 2 {
+		return ts
+	}
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].size() < ts[j].size() })
+	out := ts[:0:0]
+	for _, t := range ts {
+		keep := true
+		for _, k := range out {
+			if k.subsetOf(t) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// primeImplicants closes the DNF under consensus (Blake canonical form).
+// The result depends only on the boolean function, not on how the filter was
+// written, which is what makes equivalent filters share a room id.
+func (d *dnfBuilder) primeImplicants(ts []term) []term {
+	for changed := true; changed; {
+		changed = false
+		for i := 0; i < len(ts); i++ {
+			for j := 0; j < i; j++ {
+				a, b := ts[i], ts[j]
+				var opp, n int
+				for w := range a.pos {
+					x := a.pos[w]&b.neg[w] | a.neg[w]&b.pos[w]
+					if x != 0 {
+						n += bits.OnesCount64(x)
+						opp = w*64 + bits.TrailingZeros64(x)
+					}
+				}
+				if n != 1 {
+					continue
+				}
+				c := d.newTerm()
+				for w := range c.pos {
+					c.pos[w] = a.pos[w] | b.pos[w]
+					c.neg[w] = a.neg[w] | b.neg[w]
+				}
+				c.pos[opp/64] &^= 1 << (opp % 64)
+				c.neg[opp/64] &^= 1 << (opp % 64)
+				absorbed := false
+				for _, t := range ts {
+					if t.subsetOf(c) {
+						absorbed = true
+						break
+					}
+				}
+				if absorbed {
+					continue
+				}
+				kept := ts[:0:0]
+				for _, t := range ts {
+					if !c.subsetOf(t) {
+						kept = append(kept, t)
+					}
+				}
+				ts = append(kept, c)
+				changed = true
+				if len(ts) > consensusLimit {
+					return nil
+				}
+				break
+			}
+			if changed {
+				break
+			}
+		}
+	}
+	return ts
+}
+
+// toForm normalizes a standardized tree.
+func (p *parser) toForm(tree *expr) (*form, error) {
+	if tree == nil {
+		return finishForm(nil, true), nil
+	}
+	if p.maxConds > 0 && p.count > p.maxConds {
+		return nil, &ParseError{Message: fmt.Sprintf("Filter too complex: exceeds the configured maximum number of conditions (conditions: %d, max: %d)", p.count, p.maxConds)}
+	}
+	d := &dnfBuilder{index: map[string]int{}}
+	d.collect(tree)
+	d.nw = (len(d.atoms) + 63) / 64
+	if d.nw == 0 {
+		d.nw = 1
+	}
+	ts, err := d.dnf(tree, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) <= consensusLimit {
+		if pi := d.primeImplicants(ts); pi != nil {
+			ts = pi
+		}
+	}
+	var terms [][]lit
+	for _, t := range ts {
+		var ls []lit
+		for i, a := range d.atoms {
+			w, b := i/64, uint64(1)<<(i%64)
+			if t.pos[w]&b != 0 {
+				ls = append(ls, lit{at: a})
+			} else if t.neg[w]&b != 0 {
+				ls = append(ls, lit{at: a, neg: true})
+			}
+		}
+		ls, ok := reduceTerm(ls)
+		if !ok {
+			continue
+		}
+		if len(ls) == 0 {
+			return finishForm(nil, true), nil
+		}
+		terms = append(terms, ls)
+	}
+	return finishForm(absorbLits(terms), false), nil
+}
+
+// reduceTerm applies what is known about conditions on the same field:
+// it drops conjunctions that can never hold and literals implied by others.
+// It is deliberately conservative: a rule here must be true for every
+// document.
+func reduceTerm(ls []lit) ([]lit, bool) {
+	eq := map[string]*atom{}
+	for _, l := range ls {
+		if !l.neg && l.at.kind == kindEquals {
+			if prev, ok := eq[l.at.field]; ok && !scalarEqual(prev.val, l.at.val) {
+				return nil, false
+			}
+			eq[l.at.field] = l.at
+		}
+	}
+	present := map[string]bool{} // fields some positive literal needs present
+	absent := map[string]bool{}  // fields a negated plain exists needs absent
+	for _, l := range ls {
+		a := l.at
+		if a.kind == kindExists && !a.array && l.neg {
+			absent[a.field] = true
+		}
+		if !l.neg && (a.kind == kindEquals || a.kind == kindRange || a.kind == kindRegexp || a.kind == kindGeo || a.kind == kindExists) {
+			present[a.field] = true
+		}
+	}
+	for f := range absent {
+		if present[f] {
+			return nil, false
+		}
+	}
+	out := ls[:0:0]
+	for _, l := range ls {
+		a := l.at
+		e, hasEq := eq[a.field]
+		if a.kind == kindExists && !a.array && !l.neg {
+			if implied := hasEq || impliesPresence(ls, a.field); implied {
+				continue
+			}
+		}
+		if hasEq && a != e && a.kind != kindMatch && a.kind != kindSelect && a.kind != kindNothing {
+			holds, known := atomOnValue(a, e.val)
+			if known {
+				if holds == l.neg {
+					return nil, false
+				}
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out, true
+}
+
+func impliesPresence(ls []lit, field string) bool {
+	for _, l := range ls {
+		if !l.neg && l.at.field == field && l.at.kind != kindMatch && l.at.kind != kindSelect &&
+			!(l.at.kind == kindExists && !l.at.array) {
+			return true
+		}
+	}
+	return false
+}
+
+// atomOnValue evaluates a when its field is known to hold the scalar v.
+func atomOnValue(a *atom, v any) (holds, known bool) {
+	switch a.kind {
+	case kindEquals:
+		return scalarEqual(a.val, v), true
+	case kindExists:
+		if !a.array {
+			return true, true
+		}
+		return false, true // a scalar is not an array
+	case kindRange:
+		f, ok := asNumber(v)
+		return ok && a.inRange(f), true
+	case kindRegexp:
+		s, ok := v.(string)
+		return ok && a.re.MatchString(s), true
+	}
+	return false, false
+}
+
+func absorbLits(terms [][]lit) [][]lit {
+	sort.SliceStable(terms, func(i, j int) bool { return len(terms[i]) < len(terms[j]) })
+	var out [][]lit
+	for _, t := range terms {
+		keep := true
+		for _, k := range out {
+			if litSubset(k, t) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func litSubset(a, b []lit) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if x.neg == y.neg && x.at.key == y.at.key {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func litJSON(l lit) string {
+	k := l.at.key
+	if l.neg {
+		return k[:len(k)-1] + `,"not":true}`
+	}
+	return k[:len(k)-1] + `,"not":false}`
+}
+
+// finishForm sorts literals and conjunctions and renders the canonical JSON.
+func finishForm(terms [][]lit, everything bool) *form {
+	f := &form{everything: everything}
+	if everything {
+		f.canonical = []byte(`[[{"everything":true,"not":false}]]`)
+		return f
+	}
+	if len(terms) == 0 {
+		f.canonical = []byte(`[[{"nothing":true,"not":false}]]`)
+		return f
+	}
+	rendered := make([]string, len(terms))
+	for i, t := range terms {
+		sort.Slice(t, func(a, b int) bool { return litJSON(t[a]) < litJSON(t[b]) })
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for j, l := range t {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(litJSON(l))
+		}
+		b.WriteByte(']')
+		rendered[i] = b.String()
+	}
+	order := make([]int, len(terms))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return rendered[order[a]] < rendered[order[b]] })
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, o := range order {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(rendered[o])
+		f.terms = append(f.terms, terms[o])
+	}
+	b.WriteByte(']')
+	f.canonical = b.Bytes()
+	return f
+}
+
+// roomID derives the room id. It is replicated state: see doc.go before
+// changing anything here.
+func roomID(index, collection string, canonical []byte) string {
+	h := sha256.New()
+	h.Write([]byte("korum/filter/v1"))
+	var n [binary.MaxVarintLen64]byte
+	for _, part := range [][]byte{[]byte(index), []byte(collection), canonical} {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (a *atom) inRange(f float64) bool {
+	if a.hasLo {
+		if f < a.lo || (f == a.lo && !a.loIncl) {
+			return false
+		}
+	}
+	if a.hasHi {
+		if f > a.hi || (f == a.hi && !a.hiIncl) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,433 @@
+package filter
+
+import (
+	"strings"
+	"sync"
+)
+
+// collection holds the filters of one (index, collection) pair.
+//
+// Filters are OR-lists of conjunctions ("subfilters"); conjunctions are
+// shared between filters and are made of literals over shared atoms. At
+// match time only atoms are evaluated, each through the index of its field
+// (hash tables, interval treap, geo grid), and a conjunction matches when
+// all its positive atoms were found true and none of its negated atoms was,
+// which is Koncorde's subfilter counting with negation folded in.
+type collection struct {
+	filters map[string]*filterEntry
+	atoms   map[string]*atomEntry
+	subs    map[string]*subEntry
+
+	root *trieNode
+
+	matchAtoms  set[*atomEntry] // match atoms: scanned
+	selectAtoms set[*atomEntry] // select atoms: scanned
+	negOnly     set[*subEntry]  // conjunctions without positive literals
+
+	atomSlots, subSlots, filterSlots slots
+
+	pool sync.Pool
+}
+
+type filterEntry struct {
+	id   string
+	slot int32
+	subs []*subEntry
+}
+
+type atomEntry struct {
+	a     *atom
+	slot  int32
+	refs  int
+	field *fieldIndex
+	pos   set[*subEntry] // conjunctions where the atom is a positive literal
+}
+
+type subEntry struct {
+	key      string
+	slot     int32
+	pos, neg []*atomEntry
+	filters  set[*filterEntry]
+}
+
+// slots hands out small dense integers reused after release, so per-match
+// scratch arrays stay as small as the live population.
+type slots struct {
+	next int32
+	free []int32
+}
+
+func (s *slots) get() int32 {
+	if n := len(s.free); n > 0 {
+		v := s.free[n-1]
+		s.free = s.free[:n-1]
+		return v
+	}
+	s.next++
+	return s.next - 1
+}
+
+func (s *slots) put(v int32) { s.free = append(s.free, v) }
+
+// set is an unordered slice with O(1) removal once it is large.
+type set[T comparable] struct {
+	items []T
+	pos   map[T]int
+}
+
+const setIndexThreshold = 16
+
+func (s *set[T]) add(x T) {
+	s.items = append(s.items, x)
+	if s.pos != nil {
+		s.pos[x] = len(s.items) - 1
+	} else if len(s.items) > setIndexThreshold {
+		s.pos = make(map[T]int, len(s.items))
+		for i, e := range s.items {
+			s.pos[e] = i
+		}
+	}
+}
+
+func (s *set[T]) remove(x T) {
+	i := -1
+	if s.pos != nil {
+		if j, ok := s.pos[x]; ok {
+			i = j
+		}
+	} else {
+		for j, e := range s.items {
+			if e == x {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		return
+	}
+	last := len(s.items) - 1
+	if i != last {
+		s.items[i] = s.items[last]
+		if s.pos != nil {
+			s.pos[s.items[i]] = i
+		}
+	}
+	var zero T
+	s.items[last] = zero
+	s.items = s.items[:last]
+	if s.pos != nil {
+		delete(s.pos, x)
+	}
+}
+
+// trieNode maps dotted field paths onto nested document objects so that a
+// document is walked once, without building flattened keys.
+type trieNode struct {
+	parent   *trieNode
+	key      string
+	children map[string]*trieNode
+	field    *fieldIndex
+}
+
+func newCollection() *collection {
+	return &collection{
+		filters: map[string]*filterEntry{},
+		atoms:   map[string]*atomEntry{},
+		subs:    map[string]*subEntry{},
+		root:    &trieNode{},
+	}
+}
+
+func (c *collection) store(n *Normalized) {
+	if _, ok := c.filters[n.ID]; ok {
+		return
+	}
+	fe := &filterEntry{id: n.ID, slot: c.filterSlots.get()}
+	c.filters[n.ID] = fe
+	terms := n.f.terms
+	if n.f.everything {
+		terms = [][]lit{nil}
+	}
+	for _, t := range terms {
+		var kb strings.Builder
+		for _, l := range t {
+			kb.WriteString(litJSON(l))
+			kb.WriteByte('\n')
+		}
+		key := kb.String()
+		s := c.subs[key]
+		if s == nil {
+			s = &subEntry{key: key, slot: c.subSlots.get()}
+			c.subs[key] = s
+			for _, l := range t {
+				ae := c.atom(l.at)
+				ae.refs++
+				if l.neg {
+					s.neg = append(s.neg, ae)
+				} else {
+					s.pos = append(s.pos, ae)
+					ae.pos.add(s)
+				}
+			}
+			if len(s.pos) == 0 {
+				c.negOnly.add(s)
+			}
+		}
+		s.filters.add(fe)
+		fe.subs = append(fe.subs, s)
+	}
+}
+
+func (c *collection) remove(id string) bool {
+	fe, ok := c.filters[id]
+	if !ok {
+		return false
+	}
+	delete(c.filters, id)
+	c.filterSlots.put(fe.slot)
+	for _, s := range fe.subs {
+		s.filters.remove(fe)
+		if len(s.filters.items) > 0 {
+			continue
+		}
+		delete(c.subs, s.key)
+		c.subSlots.put(s.slot)
+		if len(s.pos) == 0 {
+			c.negOnly.remove(s)
+		}
+		for _, ae := range s.pos {
+			ae.pos.remove(s)
+			c.release(ae)
+		}
+		for _, ae := range s.neg {
+			c.release(ae)
+		}
+	}
+	return true
+}
+
+// atom returns the shared entry for a, indexing it on first use.
+func (c *collection) atom(a *atom) *atomEntry {
+	if ae := c.atoms[a.key]; ae != nil {
+		return ae
+	}
+	ae := &atomEntry{a: a, slot: c.atomSlots.get()}
+	c.atoms[a.key] = ae
+	switch a.kind {
+	case kindMatch:
+		c.matchAtoms.add(ae)
+	case kindSelect:
+		c.selectAtoms.add(ae)
+	case kindNothing:
+	default:
+		ae.field = c.fieldFor(a.field)
+		ae.field.add(ae)
+	}
+	return ae
+}
+
+func (c *collection) release(ae *atomEntry) {
+	ae.refs--
+	if ae.refs > 0 {
+		return
+	}
+	delete(c.atoms, ae.a.key)
+	c.atomSlots.put(ae.slot)
+	switch ae.a.kind {
+	case kindMatch:
+		c.matchAtoms.remove(ae)
+	case kindSelect:
+		c.selectAtoms.remove(ae)
+	case kindNothing:
+	default:
+		f := ae.field
+		f.remove(ae)
+		if f.empty() {
+			c.dropField(f)
+		}
+	}
+}
+
+func (c *collection) fieldFor(path string) *fieldIndex {
+	n := c.root
+	rest := path
+	for {
+		seg, tail, more := splitDot(rest)
+		child := n.children[seg]
+		if child == nil {
+			child = &trieNode{parent: n, key: seg}
+			if n.children == nil {
+				n.children = map[string]*trieNode{}
+			}
+			n.children[seg] = child
+		}
+		n = child
+		if !more {
+			break
+		}
+		rest = tail
+	}
+	if n.field == nil {
+		n.field = newFieldIndex(path)
+		n.field.node = n
+	}
+	return n.field
+}
+
+func (c *collection) dropField(f *fieldIndex) {
+	n := f.node
+	n.field = nil
+	for n.parent != nil && n.field == nil && len(n.children) == 0 {
+		delete(n.parent.children, n.key)
+		n = n.parent
+	}
+}
+
+// scratch is the per-match state, pooled so that a miss allocates nothing.
+// Stamps avoid clearing arrays between matches.
+type scratch struct {
+	epoch      uint32
+	atomStamp  []uint32
+	subStamp   []uint32
+	subCount   []uint32
+	filtStamp  []uint32
+	trueAtoms  []*atomEntry
+	candidates []int32
+}
+
+func (c *collection) getScratch() *scratch {
+	s, _ := c.pool.Get().(*scratch)
+	if s == nil {
+		s = &scratch{}
+	}
+	if n := int(c.atomSlots.next); len(s.atomStamp) < n {
+		s.atomStamp = make([]uint32, n+n/4)
+	}
+	if n := int(c.subSlots.next); len(s.subStamp) < n {
+		s.subStamp = make([]uint32, n+n/4)
+		s.subCount = make([]uint32, n+n/4)
+	}
+	if n := int(c.filterSlots.next); len(s.filtStamp) < n {
+		s.filtStamp = make([]uint32, n+n/4)
+	}
+	s.epoch++
+	if s.epoch == 0 {
+		clear(s.atomStamp)
+		clear(s.subStamp)
+		clear(s.filtStamp)
+		s.epoch = 1
+	}
+	s.trueAtoms = s.trueAtoms[:0]
+	return s
+}
+
+func (s *scratch) hit(ae *atomEntry) {
+	if s.atomStamp[ae.slot] != s.epoch {
+		s.atomStamp[ae.slot] = s.epoch
+		s.trueAtoms = append(s.trueAtoms, ae)
+	}
+}
+
+func (c *collection) match(dst []string, id string, source map[string]any) []string {
+	s := c.getScratch()
+	if len(c.root.children) > 0 {
+		c.walk(s, c.root, source, id != "")
+		if id != "" {
+			if n := c.root.children["_id"]; n != nil && n.field != nil {
+				n.field.eval(s, id)
+			}
+		}
+	}
+	if len(c.matchAtoms.items) > 0 || len(c.selectAtoms.items) > 0 {
+		doc := source
+		if id != "" {
+			if v, ok := source["_id"]; !ok || v != any(id) {
+				doc = withID(source, id)
+			}
+		}
+		for _, ae := range c.matchAtoms.items {
+			if ae.a.eval(doc) {
+				s.hit(ae)
+			}
+		}
+		for _, ae := range c.selectAtoms.items {
+			if ae.a.eval(doc) {
+				s.hit(ae)
+			}
+		}
+	}
+	for _, ae := range s.trueAtoms {
+		for _, sub := range ae.pos.items {
+			if s.subStamp[sub.slot] != s.epoch {
+				s.subStamp[sub.slot] = s.epoch
+				s.subCount[sub.slot] = 0
+			}
+			s.subCount[sub.slot]++
+			if int(s.subCount[sub.slot]) == len(sub.pos) {
+				dst = c.emit(s, dst, sub)
+			}
+		}
+	}
+	for _, sub := range c.negOnly.items {
+		dst = c.emit(s, dst, sub)
+	}
+	c.pool.Put(s)
+	return dst
+}
+
+func (c *collection) emit(s *scratch, dst []string, sub *subEntry) []string {
+	for _, ae := range sub.neg {
+		if s.atomStamp[ae.slot] == s.epoch {
+			return dst
+		}
+	}
+	for _, fe := range sub.filters.items {
+		if s.filtStamp[fe.slot] != s.epoch {
+			s.filtStamp[fe.slot] = s.epoch
+			dst = append(dst, fe.id)
+		}
+	}
+	return dst
+}
+
+func withID(source map[string]any, id string) map[string]any {
+	doc := make(map[string]any, len(source)+1)
+	for k, v := range source {
+		doc[k] = v
+	}
+	doc["_id"] = id
+	return doc
+}
+
+// walk visits the document along the registered field paths. Keys holding
+// dots are followed segment by segment, as Koncorde's flattening makes
+// {"a.b":1} and {"a":{"b":1}} look alike.
+func (c *collection) walk(s *scratch, n *trieNode, obj map[string]any, skipID bool) {
+	for k, v := range obj {
+		if skipID && k == "_id" && n == c.root {
+			continue
+		}
+		m := n
+		rest := k
+		for m != nil {
+			seg, tail, more := splitDot(rest)
+			m = m.children[seg]
+			if !more {
+				break
+			}
+			rest = tail
+		}
+		if m == nil {
+			continue
+		}
+		if m.field != nil {
+			m.field.eval(s, v)
+		}
+		if len(m.children) > 0 {
+			if sub, ok := v.(map[string]any); ok {
+				c.walk(s, m, sub, false)
+			}
+		}
+	}
+}

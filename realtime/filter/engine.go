@@ -1,0 +1,172 @@
+package filter
+
+import (
+	"encoding/json"
+	"sort"
+	"sync"
+)
+
+// Options configures an Engine.
+type Options struct {
+	// MaxConditions caps the number of conditions of a filter, counted as
+	// Koncorde does. 0 means the default of 100 (Kuzzle's
+	// limits.subscriptionConditionsCount); a negative value disables it.
+	MaxConditions int
+}
+
+const defaultMaxConditions = 100
+
+// Engine validates, normalizes, stores and matches filters. Filters are
+// partitioned by (index, collection). All methods are safe for concurrent
+// use; Test only takes a read lock.
+type Engine struct {
+	maxConds int
+
+	mu    sync.RWMutex
+	colls map[collKey]*collection
+	byID  map[string]collKey
+}
+
+type collKey struct{ index, collection string }
+
+// Normalized is a validated filter in canonical form, ready to be stored.
+type Normalized struct {
+	// ID is the room id: a deterministic 64-hex digest of Index,
+	// Collection and Canonical (see doc.go).
+	ID                string
+	Index, Collection string
+	// Canonical is the OR-of-ANDs form as stable JSON; it is what gets
+	// replicated and what FromCanonical reads back.
+	Canonical json.RawMessage
+
+	f *form
+}
+
+// New returns an empty engine.
+func New(opts Options) *Engine {
+	m := opts.MaxConditions
+	if m == 0 {
+		m = defaultMaxConditions
+	}
+	return &Engine{maxConds: m, colls: map[collKey]*collection{}, byID: map[string]collKey{}}
+}
+
+// Validate checks a filter without normalizing it. Like Koncorde's
+// validate, it does not apply the condition limit.
+func (e *Engine) Validate(filter any) error {
+	p := &parser{maxConds: e.maxConds}
+	_, err := p.standardize(filter, "")
+	return err
+}
+
+// Normalize validates filter and computes its canonical form and room id.
+func (e *Engine) Normalize(index, collection string, filter any) (*Normalized, error) {
+	p := &parser{maxConds: e.maxConds}
+	tree, err := p.standardize(filter, "")
+	if err != nil {
+		return nil, err
+	}
+	f, err := p.toForm(tree)
+	if err != nil {
+		return nil, err
+	}
+	return &Normalized{
+		ID:         roomID(index, collection, f.canonical),
+		Index:      index,
+		Collection: collection,
+		Canonical:  json.RawMessage(f.canonical),
+		f:          f,
+	}, nil
+}
+
+// Register normalizes and stores a filter.
+func (e *Engine) Register(index, collection string, filter any) (*Normalized, error) {
+	n, err := e.Normalize(index, collection, filter)
+	if err != nil {
+		return nil, err
+	}
+	e.Store(n)
+	return n, nil
+}
+
+// Store registers a normalized filter. Storing an id twice is a no-op.
+func (e *Engine) Store(n *Normalized) {
+	if n == nil {
+		return
+	}
+	if n.f == nil {
+		rebuilt, err := FromCanonical(n.Index, n.Collection, n.Canonical)
+		if err != nil {
+			return
+		}
+		n = rebuilt
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := collKey{n.Index, n.Collection}
+	c := e.colls[k]
+	if c == nil {
+		c = newCollection()
+		e.colls[k] = c
+	}
+	c.store(n)
+	e.byID[n.ID] = k
+}
+
+// Remove unregisters a filter; unknown ids are ignored.
+func (e *Engine) Remove(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k, ok := e.byID[id]
+	if !ok {
+		return
+	}
+	delete(e.byID, id)
+	c := e.colls[k]
+	c.remove(id)
+	if len(c.filters) == 0 {
+		delete(e.colls, k)
+	}
+}
+
+// Has reports whether a filter id is stored.
+func (e *Engine) Has(id string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	_, ok := e.byID[id]
+	return ok
+}
+
+// IDs lists the ids of the filters stored for index/collection, sorted.
+func (e *Engine) IDs(index, collection string) []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	c := e.colls[collKey{index, collection}]
+	if c == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(c.filters))
+	for id := range c.filters {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Test returns the ids of the stored filters matching the document, in no
+// particular order, or nil. Filters see id as the field "_id" (when id is
+// not empty, it replaces any "_id" key of source).
+func (e *Engine) Test(index, collection, id string, source map[string]any) []string {
+	return e.AppendTest(nil, index, collection, id, source)
+}
+
+// AppendTest is Test appending to dst, so callers can reuse a buffer.
+func (e *Engine) AppendTest(dst []string, index, collection, id string, source map[string]any) []string {
+	e.mu.RLock()
+	c := e.colls[collKey{index, collection}]
+	if c != nil {
+		dst = c.match(dst, id, source)
+	}
+	e.mu.RUnlock()
+	return dst
+}

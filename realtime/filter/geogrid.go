@@ -1,0 +1,122 @@
+package filter
+
+import "math"
+
+// geoGrid is a multi-level grid over (lon, lat) degrees. A shape is stored
+// in the cells it overlaps at the finest level where its envelope spans at
+// most gridMaxCells cells per axis, so a point query looks up one cell per
+// level and only tests shapes of comparable size near the point.
+type geoGrid struct {
+	levels [len(gridCellSizes)]map[uint64][]*atomEntry
+	global []*atomEntry // envelopes too large for any level
+}
+
+var gridCellSizes = [...]float64{0.01, 0.04, 0.16, 0.64, 2.56, 10.24, 40.96}
+
+const gridMaxCells = 4
+
+func cellCoord(deg, size float64) int64 { return int64(math.Floor(deg / size)) }
+
+func cellKey(x, y int64) uint64 { return uint64(uint32(int32(x)))<<32 | uint64(uint32(int32(y))) }
+
+// spans returns the lon intervals of a shape's envelope (two when a box
+// crosses the antimeridian).
+func spans(s *shape) [][2]float64 {
+	if s.wrap {
+		return [][2]float64{{s.minLon, 180}, {-180, s.maxLon}}
+	}
+	return [][2]float64{{s.minLon, s.maxLon}}
+}
+
+func (g *geoGrid) level(s *shape) int {
+	if math.IsNaN(s.minLat+s.maxLat+s.minLon+s.maxLon) || math.IsInf(s.minLat+s.maxLat+s.minLon+s.maxLon, 0) {
+		return -1
+	}
+	for l, size := range gridCellSizes {
+		ny := cellCoord(s.maxLat, size) - cellCoord(s.minLat, size) + 1
+		nx := int64(0)
+		for _, sp := range spans(s) {
+			nx += cellCoord(sp[1], size) - cellCoord(sp[0], size) + 1
+		}
+		if nx <= gridMaxCells && ny <= gridMaxCells {
+			return l
+		}
+	}
+	return -1
+}
+
+func (g *geoGrid) cells(s *shape, l int, fn func(uint64)) {
+	size := gridCellSizes[l]
+	for _, sp := range spans(s) {
+		for x := cellCoord(sp[0], size); x <= cellCoord(sp[1], size); x++ {
+			for y := cellCoord(s.minLat, size); y <= cellCoord(s.maxLat, size); y++ {
+				fn(cellKey(x, y))
+			}
+		}
+	}
+}
+
+func (g *geoGrid) insert(ae *atomEntry) {
+	s := ae.a.geo
+	l := g.level(s)
+	if l < 0 {
+		g.global = append(g.global, ae)
+		return
+	}
+	if g.levels[l] == nil {
+		g.levels[l] = map[uint64][]*atomEntry{}
+	}
+	m := g.levels[l]
+	g.cells(s, l, func(k uint64) { m[k] = append(m[k], ae) })
+}
+
+func removeEntry(list []*atomEntry, ae *atomEntry) []*atomEntry {
+	for i, e := range list {
+		if e == ae {
+			last := len(list) - 1
+			list[i] = list[last]
+			list[last] = nil
+			return list[:last]
+		}
+	}
+	return list
+}
+
+func (g *geoGrid) remove(ae *atomEntry) {
+	s := ae.a.geo
+	l := g.level(s)
+	if l < 0 {
+		g.global = removeEntry(g.global, ae)
+		return
+	}
+	m := g.levels[l]
+	g.cells(s, l, func(k uint64) {
+		if list := removeEntry(m[k], ae); len(list) == 0 {
+			delete(m, k)
+		} else {
+			m[k] = list
+		}
+	})
+}
+
+func (g *geoGrid) query(s *scratch, p point) {
+	if math.IsNaN(p.lat) || math.IsNaN(p.lon) {
+		return
+	}
+	for l, m := range g.levels {
+		if len(m) == 0 {
+			continue
+		}
+		size := gridCellSizes[l]
+		for _, ae := range m[cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size))] {
+			if ae.a.geo.contains(p) {
+				s.hit(ae)
+			}
+		}
+	}
+	for _, ae := range g.global {
+		if ae.a.geo.contains(p) {
+			s.hit(ae)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package filter
+
+import "math"
+
+// treap is an interval tree: a treap ordered by (low bound, slot) where each
+// node also keeps the highest upper bound of its subtree, so a stabbing
+// query visits O(k·log n) nodes for k hits and inserts/deletes stay
+// O(log n) (registration of many range filters must stay cheap).
+type treap struct {
+	root *tnode
+	seq  uint64
+}
+
+type tnode struct {
+	lo, hi      float64 // -Inf/+Inf when unbounded
+	ae          *atomEntry
+	prio        uint64
+	maxHi       float64
+	left, right *tnode
+}
+
+func bounds(a *atom) (lo, hi float64) {
+	lo, hi = math.Inf(-1), math.Inf(1)
+	if a.hasLo {
+		lo = a.lo
+	}
+	if a.hasHi {
+		hi = a.hi
+	}
+	return lo, hi
+}
+
+func (n *tnode) less(lo float64, slot int32) bool {
+	return n.lo < lo || (n.lo == lo && n.ae.slot < slot)
+}
+
+func (n *tnode) fix() {
+	m := n.hi
+	if n.left != nil && n.left.maxHi > m {
+		m = n.left.maxHi
+	}
+	if n.right != nil && n.right.maxHi > m {
+		m = n.right.maxHi
+	}
+	n.maxHi = m
+}
+
+// splitmix64 gives deterministic, well spread priorities without any
+// global random state.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+func (t *treap) insert(ae *atomEntry) {
+	lo, hi := bounds(ae.a)
+	t.seq++
+	n := &tnode{lo: lo, hi: hi, ae: ae, prio: splitmix64(t.seq), maxHi: hi}
+	t.root = tinsert(t.root, n)
+}
+
+func tinsert(root, n *tnode) *tnode {
+	if root == nil {
+		return n
+	}
+	if root.less(n.lo, n.ae.slot) {
+		root.right = tinsert(root.right, n)
+		if root.right.prio > root.prio {
+			root = rotateLeft(root)
+		}
+	} else {
+		root.left = tinsert(root.left, n)
+		if root.left.prio > root.prio {
+			root = rotateRight(root)
+		}
+	}
+	root.fix()
+	return root
+}
+
+func rotateLeft(n *tnode) *tnode {
+	r := n.right
+	n.right = r.left
+	r.left = n
+	n.fix()
+	r.fix()
+	return r
+}
+
+func rotateRight(n *tnode) *tnode {
+	l := n.left
+	n.left = l.right
+	l.right = n
+	n.fix()
+	l.fix()
+	return l
+}
+
+func (t *treap) delete(ae *atomEntry) {
+	lo, _ := bounds(ae.a)
+	t.root = tdelete(t.root, lo, ae)
+}
+
+func tdelete(root *tnode, lo float64, ae *atomEntry) *tnode {
+	if root == nil {
+		return nil
+	}
+	if root.ae == ae {
+		return merge(root.left, root.right)
+	}
+	if root.less(lo, ae.slot) {
+		root.right = tdelete(root.right, lo, ae)
+	} else {
+		root.left = tdelete(root.left, lo, ae)
+	}
+	root.fix()
+	return root
+}
+
+func merge(a, b *tnode) *tnode {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	if a.prio > b.prio {
+		a.right = merge(a.right, b)
+		a.fix()
+		return a
+	}
+	b.left = merge(a, b.left)
+	b.fix()
+	return b
+}
+
+// stab marks every range atom containing x.
+func (t *treap) stab(s *scratch, x float64) { stab(t.root, s, x) }
+
+func stab(n *tnode, s *scratch, x float64) {
+	for n != nil && n.maxHi >= x {
+		stab(n.left, s, x)
+		if n.lo > x {
+			return
+		}
+		if n.ae.a.inRange(x) {
+			s.hit(n.ae)
+		}
+		n = n.right
+	}
+}
