@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,6 +19,7 @@ const (
 	// wsQueue bounds the messages waiting for one connection; a client that
 	// lets it fill is disconnected instead of slowing anyone else.
 	wsQueue      = 4096
+	wsQueueBytes = 32 << 20 // and bytes: big messages must not pile up either
 	wsWriteWait  = 10 * time.Second
 	wsOversizeX  = 16 // frames beyond this multiple of the limit close the socket
 	appPing      = `{"p":1}`
@@ -34,6 +36,7 @@ type wsConn struct {
 	once   sync.Once
 	ctx    context.Context
 	cancel context.CancelFunc
+	queued atomic.Int64 // bytes waiting in out
 }
 
 func (c *wsConn) ID() string { return c.id }
@@ -45,14 +48,26 @@ func (c *wsConn) Send(msg []byte) bool {
 		return false
 	default:
 	}
+	if c.queued.Add(int64(len(msg))) > wsQueueBytes {
+		c.queued.Add(-int64(len(msg)))
+		c.dropSlow()
+		return false
+	}
 	select {
 	case c.out <- msg:
 		return true
 	default:
+		c.queued.Add(-int64(len(msg)))
+		c.dropSlow()
+		return false
+	}
+}
+
+func (c *wsConn) dropSlow() {
+	{
 		c.srv.slowDrop.Add(1)
 		c.srv.log.Warn("disconnecting a slow WebSocket consumer", "conn", c.id, "queue", wsQueue)
 		c.close(websocket.ClosePolicyViolation, "slow consumer: send queue full")
-		return false
 	}
 }
 
@@ -92,6 +107,7 @@ func (c *wsConn) writeLoop() {
 		case <-c.done:
 			return
 		case msg := <-c.out:
+			c.queued.Add(-int64(len(msg)))
 			_ = c.ws.SetWriteDeadline(time.Now().Add(wsWriteWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "write failed")
