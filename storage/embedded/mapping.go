@@ -170,7 +170,7 @@ func sortedKeys(m map[string]any) []string {
 // newMapping builds the stored mapping of a new collection.
 func newMapping(in map[string]any, defaultDynamic string) *mapping {
 	mp := &mapping{Dynamic: defaultDynamic, Properties: map[string]any{}}
-	mp.merge(in, "")
+	mp.merge(in, defaultDynamic)
 	return mp
 }
 
