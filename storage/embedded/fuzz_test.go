@@ -1,6 +1,10 @@
 package embedded
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -31,4 +35,32 @@ func FuzzParseDuration(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) { parseDuration(s) })
+}
+
+// FuzzDecodeObject checks the hand-written decoder against encoding/json
+// (with UseNumber): same value on valid objects, an error otherwise.
+func FuzzDecodeObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":[1,-2.5e3,"x\u00e9\n",true,false,null,{"b":{}}]}`, `{"a":"\xff"}`,
+		`{"a":01}`, `{"a":1.}`, `{"a" : [ ] , "b":"\"q\""}`, `{"a":1} x`, `[1]`, `{"a":"` + "\x01" + `"}`, `{"a":-}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := decodeObject(b)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var want map[string]any
+		stdErr := dec.Decode(&want)
+		if stdErr == nil {
+			rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")
+			if len(rest) > 0 || want == nil {
+				stdErr = errors.New("trailing data or null")
+			}
+		}
+		if (err == nil) != (stdErr == nil) {
+			t.Fatalf("%q: ours %v, encoding/json %v", b, err, stdErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: ours %#v, encoding/json %#v", b, got, want)
+		}
+	})
 }
