@@ -103,7 +103,10 @@ type Engine struct {
 	applied atomic.Uint64
 }
 
-var _ storage.Reader = (*Engine)(nil)
+var (
+	_ storage.Reader          = (*Engine)(nil)
+	_ storage.ScrollInspector = (*Engine)(nil)
+)
 
 // Open opens (creating if needed) the engine file at path.
 func Open(path string, opts Options) (*Engine, error) {

@@ -662,3 +662,18 @@ func TestClosedEngine(t *testing.T) {
 		t.Errorf("get on closed engine: %v", err)
 	}
 }
+
+func TestDynamicMapping(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "col",
+		Mappings: json.RawMessage(`{"properties":{"name":{"type":"keyword"},"fixed":{"dynamic":"false","properties":{}}}}`)})
+	h.one(docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "a", Body: obj(
+		`{"name":"x","n":1,"f":1.5,"b":true,"d":"2020-01-01T10:00:00Z","s":"hello","o":{"k":[{"x":1},{"y":"z"}]},"nil":null,"fixed":{"ignored":1}}`)}))
+	m, _ := h.e.GetMapping(ctx, "idx", "col")
+	want := `{"dynamic":"true","properties":{"b":{"type":"boolean"},"d":{"type":"date"},"f":{"type":"float"},"fixed":{"dynamic":"false","properties":{}},` +
+		`"n":{"type":"long"},"name":{"type":"keyword"},"o":{"properties":{"k":{"properties":{"x":{"type":"long"},"y":{"fields":{"keyword":{"ignore_above":256,"type":"keyword"}},"type":"text"}}}}},` +
+		`"s":{"fields":{"keyword":{"ignore_above":256,"type":"keyword"}},"type":"text"}}}`
+	if js(m) != want {
+		t.Errorf("dynamic mapping:\n%s\nwant\n%s", js(m), want)
+	}
+}

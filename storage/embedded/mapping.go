@@ -3,6 +3,7 @@ package embedded
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -323,3 +324,108 @@ func strictCheck(obj map[string]any, props map[string]any, dynamic, path string,
 	}
 	return ""
 }
+
+// addDynamicFields extends the mapping, like Elasticsearch's dynamic
+// mapping, with the fields of src that it does not declare wherever the
+// effective dynamic policy is "true". It reports whether the mapping
+// changed. Types are inferred as ES does by default: integers → long, other
+// numbers → float, booleans → boolean, date-looking strings → date, other
+// strings → text with a keyword sub-field, objects → properties. Inferred
+// types are only reported by getMapping; the engine does not coerce or
+// reject later values of another type.
+func (mp *mapping) addDynamicFields(src map[string]any) bool {
+	return inferInto(mp.Properties, src, mp.Dynamic, true)
+}
+
+func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
+	changed := false
+	for k, v := range obj {
+		if root && k == "_kuzzle_info" {
+			continue
+		}
+		def, declared := props[k].(map[string]any)
+		if declared {
+			sub, isObj := def["properties"].(map[string]any)
+			if !isObj {
+				continue
+			}
+			subDynamic := dynamic
+			if d, ok := def["dynamic"].(string); ok {
+				subDynamic = d
+			}
+			for _, child := range objectsOf(v) {
+				changed = inferInto(sub, child, subDynamic, false) || changed
+			}
+			continue
+		}
+		if dynamic != "true" {
+			continue
+		}
+		if nd := inferType(v); nd != nil {
+			props[k] = nd
+			changed = true
+		}
+	}
+	return changed
+}
+
+func objectsOf(v any) []map[string]any {
+	switch t := v.(type) {
+	case map[string]any:
+		return []map[string]any{t}
+	case []any:
+		var out []map[string]any
+		for _, e := range t {
+			out = append(out, objectsOf(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func inferType(v any) map[string]any {
+	switch t := v.(type) {
+	case string:
+		if dateLike.MatchString(t) {
+			return map[string]any{"type": "date"}
+		}
+		return map[string]any{"type": "text", "fields": map[string]any{"keyword": map[string]any{"type": "keyword", "ignore_above": json.Number("256")}}}
+	case bool:
+		return map[string]any{"type": "boolean"}
+	case json.Number:
+		if strings.ContainsAny(string(t), ".eE") {
+			return map[string]any{"type": "float"}
+		}
+		return map[string]any{"type": "long"}
+	case float64:
+		if t == float64(int64(t)) {
+			return map[string]any{"type": "long"}
+		}
+		return map[string]any{"type": "float"}
+	case map[string]any:
+		props := map[string]any{}
+		inferInto(props, t, "true", false)
+		return map[string]any{"properties": props}
+	case []any:
+		// ES maps an array by its first non-null element; objects of an
+		// array all contribute their fields.
+		objs := objectsOf(t)
+		if len(objs) > 0 {
+			props := map[string]any{}
+			for _, o := range objs {
+				inferInto(props, o, "true", false)
+			}
+			return map[string]any{"properties": props}
+		}
+		for _, e := range t {
+			if nd := inferType(e); nd != nil {
+				return nd
+			}
+		}
+	}
+	return nil
+}
+
+// dateLike matches ES's default dynamic_date_formats:
+// strict_date_optional_time and yyyy/MM/dd [HH:mm:ss] [Z].
+var dateLike = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?|\d{4}/\d{2}/\d{2}( \d{2}:\d{2}:\d{2})?( ?(Z|[+-]\d{4}))?)$`)
