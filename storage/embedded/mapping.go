@@ -268,7 +268,10 @@ func deepCopy(v any) any {
 
 // view is what GetMapping returns: {dynamic, _meta, properties}.
 func (mp *mapping) view() map[string]any {
-	out := map[string]any{"dynamic": mp.Dynamic, "properties": deepCopy(mp.Properties)}
+	props := deepCopy(mp.Properties).(map[string]any)
+	// Kuzzle hides its own metadata mapping from getMapping.
+	delete(props, "_kuzzle_info")
+	out := map[string]any{"dynamic": mp.Dynamic, "properties": props}
 	if mp.Meta != nil {
 		out["_meta"] = deepCopy(mp.Meta)
 	}

@@ -444,7 +444,7 @@ type termNode struct {
 }
 
 func (t *termNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, t.field, (*s)[:0])
+	vals := collectDoc(d, t.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		if t.fold {
@@ -503,7 +503,7 @@ type termsNode struct {
 }
 
 func (t *termsNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, t.field, (*s)[:0])
+	vals := collectDoc(d, t.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		for _, q := range t.values {
@@ -557,7 +557,7 @@ func compileTerms(body any) (node, error) {
 type existsNode struct{ field path }
 
 func (e *existsNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, e.field, (*s)[:0])
+	vals := collectDoc(d, e.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		if m, ok := v.(map[string]any); ok && len(m) == 0 {
@@ -624,7 +624,7 @@ type patternNode struct {
 }
 
 func (p *patternNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, p.field, (*s)[:0])
+	vals := collectDoc(d, p.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		str, ok := stringOf(v)

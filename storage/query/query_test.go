@@ -70,6 +70,8 @@ func TestQueries(t *testing.T) {
 		{"exists empty object", `{"exists":{"field":"empty"}}`, ""},
 		{"exists leaf", `{"exists":{"field":"address.zip"}}`, "a"},
 		{"ids", `{"ids":{"values":["a","d","zz"]}}`, "a,d"},
+		{"terms _id", `{"terms":{"_id":["b","c"]}}`, "b,c"},
+		{"prefix _id", `{"prefix":{"_id":"d"}}`, "d"},
 		{"prefix", `{"prefix":{"name":"Ja"}}`, "b"},
 		{"prefix obj", `{"prefix":{"name":{"value":"ja","case_insensitive":true}}}`, "b"},
 		{"wildcard", `{"wildcard":{"name":{"value":"J*Smi?h"}}}`, "a,b"},

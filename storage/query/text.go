@@ -80,7 +80,7 @@ func cmpFloat(a, b float64) int {
 }
 
 func (r *rangeNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, r.field, (*s)[:0])
+	vals := collectDoc(d, r.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		if r.inRange(v) {
@@ -181,7 +181,7 @@ func (m *matchNode) eval(d *Doc, s *[]any) (bool, float64) {
 	if len(m.tokens) == 0 {
 		return false, 0
 	}
-	vals := collect(d.Source, m.field, (*s)[:0])
+	vals := collectDoc(d, m.field, (*s)[:0])
 	*s = vals
 	if m.phrase {
 		for _, v := range vals {

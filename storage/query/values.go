@@ -24,6 +24,15 @@ type Doc struct {
 	Source map[string]any
 }
 
+// collectDoc is collect with the metadata field _id, which ES lets term,
+// terms, prefix, wildcard, range and sort address like a field.
+func collectDoc(d *Doc, p path, out []any) []any {
+	if p.raw == "_id" {
+		return append(out, d.ID)
+	}
+	return collect(d.Source, p, out)
+}
+
 // collect appends every leaf value reachable through p, flattening arrays at
 // any depth the way Elasticsearch indexes them: a clause on an array field
 // matches when any element matches. JSON nulls are skipped (ES treats them as
