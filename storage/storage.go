@@ -59,7 +59,8 @@ type Write struct {
 	Query   json.RawMessage `json:"query,omitempty"`   // by-query ops: ES query DSL
 	Changes map[string]any  `json:"changes,omitempty"` // OpDocUpdateByQuery
 	// Limit caps how many documents a by-query op may touch
-	// (limits.documentsWriteCount); exceeding it fails the whole command.
+	// (limits.documentsWriteCount); exceeding it fails the whole command
+	// with services.storage.write_limit_exceeded. 0 means no cap.
 	Limit int `json:"limit,omitempty"`
 }
 

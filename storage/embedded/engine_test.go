@@ -677,3 +677,52 @@ func TestDynamicMapping(t *testing.T) {
 		t.Errorf("dynamic mapping:\n%s\nwant\n%s", js(m), want)
 	}
 }
+
+// TestConcurrentReadsApplyRestore exercises the locking between readers,
+// Apply, Snapshot and Restore (meaningful under -race).
+func TestConcurrentReadsApplyRestore(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.setup()
+	h.one(docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "a", Body: obj(`{"n":1}`)}))
+	var snap bytes.Buffer
+	if err := h.e.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	readers := make(chan error, 2)
+	for r := 0; r < 2; r++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					readers <- nil
+					return
+				default:
+				}
+				if _, err := h.e.Get(ctx, "idx", "col", "a"); err != nil && !kerror.Is(err, "services.storage.not_found") {
+					readers <- err
+					return
+				}
+				if _, err := h.e.Search(ctx, "idx", "col", storage.SearchRequest{Size: 5}); err != nil {
+					readers <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		h.apply(docW(storage.OpDocCreateOrReplace, int64(i), storage.DocWrite{ID: fmt.Sprint("b", i), Body: obj(`{}`)}))
+		if i%5 == 0 {
+			if err := h.e.Restore(bytes.NewReader(snap.Bytes())); err != nil {
+				t.Fatal(err)
+			}
+			h.next = h.e.AppliedIndex() + 1
+		}
+	}
+	close(stop)
+	for r := 0; r < 2; r++ {
+		if err := <-readers; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
