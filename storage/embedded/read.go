@@ -305,7 +305,8 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	if req.Size < 0 {
 		return nil, kerror.New("services.storage.invalid_argument", "size", "a positive integer")
 	}
-	if req.From+req.Size > e.opts.DocumentsFetchCount {
+	if req.From > e.opts.DocumentsFetchCount || req.Size > e.opts.DocumentsFetchCount ||
+		req.From+req.Size > e.opts.DocumentsFetchCount {
 		return nil, kerror.New("services.storage.get_limit_exceeded")
 	}
 	var ttl int64
