@@ -507,7 +507,7 @@ func byQuery(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
 	if w.Op == storage.OpDocUpdateByQuery && len(w.Changes) == 0 {
 		return storage.WriteResult{Err: kerror.New("services.storage.missing_argument", "body.changes")}, nil
 	}
-	q, err := query.Compile(w.Query)
+	q, err := query.CompileWith(w.Query, c.mapping.fieldType)
 	if err != nil {
 		return wrap(err)
 	}

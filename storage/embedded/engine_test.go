@@ -726,3 +726,29 @@ func TestConcurrentReadsApplyRestore(t *testing.T) {
 		}
 	}
 }
+
+func TestMappingAwareQueries(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "col",
+		Mappings: json.RawMessage(`{"properties":{"status":{"type":"keyword"},"title":{"type":"text"}}}`)})
+	h.one(docW(storage.OpDocCreate, 1,
+		storage.DocWrite{ID: "a", Body: obj(`{"status":"in progress","title":"Hello World","name":"John Smith"}`)},
+		storage.DocWrite{ID: "b", Body: obj(`{"status":"done","title":"in the world","name":"Jane"}`)}))
+	cases := map[string]int{
+		`{"term":{"title":"Hello"}}`:               0, // text fields hold lowercase tokens
+		`{"term":{"title":"hello"}}`:               1,
+		`{"match":{"status":"in progress"}}`:       1, // keyword: whole value
+		`{"match":{"status":"in"}}`:                0,
+		`{"match":{"title":"in progress"}}`:        1,
+		`{"term":{"name.keyword":"John Smith"}}`:   1, // dynamic text field with keyword sub-field
+		`{"term":{"name":"John Smith"}}`:           0,
+		`{"match_phrase":{"name":"john smith"}}`:   1,
+		`{"bool":{"filter":{"term":{"_id":"b"}}}}`: 1,
+	}
+	for q, want := range cases {
+		n, err := h.e.Count(ctx, "idx", "col", json.RawMessage(q))
+		if err != nil || n != want {
+			t.Errorf("%s: count %d (%v), want %d", q, n, err, want)
+		}
+	}
+}

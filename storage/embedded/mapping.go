@@ -432,3 +432,40 @@ func inferType(v any) map[string]any {
 // dateLike matches ES's default dynamic_date_formats:
 // strict_date_optional_time and yyyy/MM/dd [HH:mm:ss] [Z].
 var dateLike = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?|\d{4}/\d{2}/\d{2}( \d{2}:\d{2}:\d{2})?( ?(Z|[+-]\d{4}))?)$`)
+
+// fieldType resolves a dotted field path to its mapped type, through object
+// "properties" and multi-field "fields" ("name.keyword"). It returns
+// "object" for object fields and "" for unmapped ones.
+func (mp *mapping) fieldType(field string) string {
+	parts := strings.Split(field, ".")
+	props := mp.Properties
+	for i, part := range parts {
+		def, ok := props[part].(map[string]any)
+		if !ok {
+			return ""
+		}
+		last := i == len(parts)-1
+		sub, isObject := def["properties"].(map[string]any)
+		if last {
+			if t, ok := def["type"].(string); ok {
+				return t
+			}
+			if isObject {
+				return "object"
+			}
+			return ""
+		}
+		if isObject {
+			props = sub
+			continue
+		}
+		if fields, ok := def["fields"].(map[string]any); ok && i == len(parts)-2 {
+			if f, ok := fields[parts[i+1]].(map[string]any); ok {
+				t, _ := f["type"].(string)
+				return t
+			}
+		}
+		return ""
+	}
+	return ""
+}

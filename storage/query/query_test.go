@@ -214,3 +214,37 @@ func TestSplitSearchBody(t *testing.T) {
 		t.Errorf("foo: %v", err)
 	}
 }
+
+func TestMappedFields(t *testing.T) {
+	types := map[string]string{"name": "text", "name.keyword": "keyword", "tags": "keyword", "age": "long", "address.city": "text"}
+	ft := FieldTypes(func(f string) string { return types[f] })
+	cases := []struct{ q, want string }{
+		{`{"term":{"name":"Smith"}}`, ""},
+		{`{"term":{"name":"smith"}}`, "a,b"},
+		{`{"term":{"name":{"value":"SMITH","case_insensitive":true}}}`, "a,b"},
+		{`{"terms":{"name":["jane","bob"]}}`, "b,c"},
+		{`{"term":{"name.keyword":"John Smith"}}`, "a"},
+		{`{"match":{"tags":"red blue"}}`, ""},
+		{`{"match":{"tags":"red"}}`, "a"},
+		{`{"match":{"age":"42"}}`, "a"},
+		{`{"match":{"name":"SMITH"}}`, "a,b"},
+		{`{"prefix":{"name":"smi"}}`, "a,b"},
+		{`{"wildcard":{"address.city":"par*"}}`, "a"},
+		{`{"multi_match":{"query":"red","fields":["tags","name"]}}`, "a"},
+	}
+	for _, c := range cases {
+		q, err := CompileWith(json.RawMessage(c.q), ft)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i := range corpus {
+			if ok, _ := q.Match(&corpus[i]); ok {
+				ids = append(ids, corpus[i].ID)
+			}
+		}
+		if got := strings.Join(ids, ","); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.q, got, c.want)
+		}
+	}
+}

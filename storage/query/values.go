@@ -204,3 +204,26 @@ func tokensOf(v any) []string {
 	}
 	return nil
 }
+
+// anyToken reports whether one of the analysed tokens of v satisfies ok.
+func anyToken(v any, ok func(string) bool) bool {
+	for _, tok := range tokensOf(v) {
+		if ok(tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalToken compares an indexed token with an unanalysed term-level query
+// value, as ES does for a term query on a text field.
+func equalToken(tok string, q any, fold bool) bool {
+	qs, ok := stringOf(q)
+	if !ok {
+		return false
+	}
+	if fold {
+		return strings.EqualFold(tok, qs)
+	}
+	return tok == qs
+}
