@@ -20,8 +20,13 @@ func FuzzCompile(f *testing.F) {
 	doc := &Doc{ID: "id", Source: map[string]any{
 		"a": []any{"x y", 1.5, true, nil, map[string]any{"b": "z"}}, "b": map[string]any{"c": json.Number("3")}, "a.b": "dotted",
 	}}
+	types := map[string]string{"a": "text", "b.c": "long", "a.b": "keyword"}
+	mapped := FieldTypes(func(f string) string { return types[f] })
 	f.Fuzz(func(t *testing.T, q, s string) {
 		if cq, err := Compile(json.RawMessage(q)); err == nil {
+			cq.Match(doc)
+		}
+		if cq, err := CompileWith(json.RawMessage(q), mapped); err == nil {
 			cq.Match(doc)
 		}
 		if cs, err := CompileSort(json.RawMessage(s)); err == nil {
