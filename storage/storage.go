@@ -59,7 +59,8 @@ type Write struct {
 	Query   json.RawMessage `json:"query,omitempty"`   // by-query ops: ES query DSL
 	Changes map[string]any  `json:"changes,omitempty"` // OpDocUpdateByQuery
 	// Limit caps how many documents a by-query op may touch
-	// (limits.documentsWriteCount); exceeding it fails the whole command.
+	// (limits.documentsWriteCount); exceeding it fails the whole command
+	// with services.storage.write_limit_exceeded. 0 means no cap.
 	Limit int `json:"limit,omitempty"`
 }
 
@@ -76,6 +77,18 @@ type DocWrite struct {
 // WriteResult is the outcome of one Write. Err is set when the command as a
 // whole failed (unknown index, invalid query, limit exceeded); otherwise
 // Items has one entry per affected document, in order.
+//
+// Conventions per Op:
+//   - index.create, collection.*: no Items; Err or nothing.
+//   - index.delete: if any of Indexes does not exist, Err is
+//     services.storage.unknown_index and nothing is deleted (as Kuzzle);
+//     otherwise one item per deleted index, ID = index name, request order,
+//     duplicates removed.
+//   - doc.* with Docs: one item per DocWrite, in order, each with its own Err.
+//   - doc.deleteByQuery / doc.updateByQuery: one item per matched document,
+//     in _id order.
+//   - A Raft entry that was already applied (replay after restart) yields
+//     results with neither Err nor Items.
 type WriteResult struct {
 	Err   *kerror.Error `json:"err,omitempty"`
 	Items []ItemResult  `json:"items,omitempty"`
@@ -83,8 +96,11 @@ type WriteResult struct {
 
 // ItemResult is what happened to one document. Before and After are the
 // stored document around the write (nil when absent), which is what realtime
-// needs to compute in/out notifications. UpdatedFields lists the top-level
-// paths a partial update touched.
+// needs to compute in/out notifications. UpdatedFields is Kuzzle's
+// _updatedFields: the sorted dot paths of the leaves of the changes of an
+// update/upsert/updateByQuery (objects descended, arrays are leaves,
+// _kuzzle_info excluded), or the removed paths of a deleteFields. For
+// index.delete items, ID is the index name.
 type ItemResult struct {
 	ID            string        `json:"_id"`
 	Before        *Document     `json:"before,omitempty"`
@@ -135,4 +151,11 @@ type Reader interface {
 	// Scroll continues a search from a scroll id returned by Search/Scroll.
 	Scroll(ctx context.Context, scrollID, ttl string) (*SearchResult, error)
 	Count(ctx context.Context, index, collection string, query json.RawMessage) (int, error)
+}
+
+// ScrollInspector is implemented by engines whose scroll ids name what they
+// read, so the API layer can check the caller's rights on that index and
+// collection before serving a page (document:scroll carries no index).
+type ScrollInspector interface {
+	ScrollTarget(ctx context.Context, scrollID string) (index, collection string, err error)
 }

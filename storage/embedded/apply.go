@@ -215,8 +215,20 @@ func collectionBucket(tx *bolt.Tx, index, collection string) (*bolt.Bucket, erro
 // coll is a collection opened for writing.
 type coll struct {
 	index, name string
+	bucket      *bolt.Bucket
 	docs        *bolt.Bucket
 	mapping     *mapping
+	// mappingChanged is set when documents added dynamic fields; the
+	// mapping is written once at the end of the write.
+	mappingChanged bool
+}
+
+func (c *coll) flushMapping() error {
+	if !c.mappingChanged {
+		return nil
+	}
+	c.mappingChanged = false
+	return putMapping(c.bucket, c.mapping)
 }
 
 func openColl(tx *bolt.Tx, index, collection string) (*coll, error) {
@@ -228,7 +240,7 @@ func openColl(tx *bolt.Tx, index, collection string) (*coll, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &coll{index: index, name: collection, docs: cb.Bucket(bucketDocs), mapping: mp}, nil
+	return &coll{index: index, name: collection, bucket: cb, docs: cb.Bucket(bucketDocs), mapping: mp}, nil
 }
 
 // load returns the stored document twice (one copy to report as Before, one
@@ -261,7 +273,14 @@ func (c *coll) store(id string, version int64, src map[string]any) (*storage.Doc
 	if err := c.docs.Put([]byte(id), rec); err != nil {
 		return nil, fmt.Errorf("put document %q: %w", id, err)
 	}
-	return decodeRecord(id, rec)
+	doc, err := decodeRecord(id, rec)
+	if err != nil {
+		return nil, err
+	}
+	if c.mapping.addDynamicFields(doc.Source) {
+		c.mappingChanged = true
+	}
+	return doc, nil
 }
 
 func notFound(c *coll, id string) *kerror.Error {
@@ -305,7 +324,7 @@ func docWrite(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
 		}
 		res.Items = append(res.Items, item)
 	}
-	return res, nil
+	return res, c.flushMapping()
 }
 
 func checkID(id string) error {
@@ -488,7 +507,7 @@ func byQuery(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
 	if w.Op == storage.OpDocUpdateByQuery && len(w.Changes) == 0 {
 		return storage.WriteResult{Err: kerror.New("services.storage.missing_argument", "body.changes")}, nil
 	}
-	q, err := query.Compile(w.Query)
+	q, err := query.CompileWith(w.Query, c.mapping.fieldType)
 	if err != nil {
 		return wrap(err)
 	}
@@ -525,5 +544,5 @@ func byQuery(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
 		}
 		res.Items = append(res.Items, item)
 	}
-	return res, nil
+	return res, c.flushMapping()
 }

@@ -103,7 +103,10 @@ type Engine struct {
 	applied atomic.Uint64
 }
 
-var _ storage.Reader = (*Engine)(nil)
+var (
+	_ storage.Reader          = (*Engine)(nil)
+	_ storage.ScrollInspector = (*Engine)(nil)
+)
 
 // Open opens (creating if needed) the engine file at path.
 func Open(path string, opts Options) (*Engine, error) {
@@ -352,18 +355,7 @@ func decodeRecord(id string, rec []byte) (*storage.Document, error) {
 
 // decodeSource keeps numbers as json.Number so integers beyond 2^53 survive
 // a write/read cycle unchanged.
-func decodeSource(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m, nil
-}
+func decodeSource(b []byte) (map[string]any, error) { return decodeObject(b) }
 
 func recordVersion(rec []byte) int64 {
 	if len(rec) < 8 {

@@ -3,6 +3,7 @@ package embedded
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -170,7 +171,7 @@ func sortedKeys(m map[string]any) []string {
 // newMapping builds the stored mapping of a new collection.
 func newMapping(in map[string]any, defaultDynamic string) *mapping {
 	mp := &mapping{Dynamic: defaultDynamic, Properties: map[string]any{}}
-	mp.merge(in, "")
+	mp.merge(in, defaultDynamic)
 	return mp
 }
 
@@ -267,7 +268,10 @@ func deepCopy(v any) any {
 
 // view is what GetMapping returns: {dynamic, _meta, properties}.
 func (mp *mapping) view() map[string]any {
-	out := map[string]any{"dynamic": mp.Dynamic, "properties": deepCopy(mp.Properties)}
+	props := deepCopy(mp.Properties).(map[string]any)
+	// Kuzzle hides its own metadata mapping from getMapping.
+	delete(props, "_kuzzle_info")
+	out := map[string]any{"dynamic": mp.Dynamic, "properties": props}
 	if mp.Meta != nil {
 		out["_meta"] = deepCopy(mp.Meta)
 	}
@@ -320,6 +324,148 @@ func strictCheck(obj map[string]any, props map[string]any, dynamic, path string,
 				return bad
 			}
 		}
+	}
+	return ""
+}
+
+// addDynamicFields extends the mapping, like Elasticsearch's dynamic
+// mapping, with the fields of src that it does not declare wherever the
+// effective dynamic policy is "true". It reports whether the mapping
+// changed. Types are inferred as ES does by default: integers → long, other
+// numbers → float, booleans → boolean, date-looking strings → date, other
+// strings → text with a keyword sub-field, objects → properties. Inferred
+// types are only reported by getMapping; the engine does not coerce or
+// reject later values of another type.
+func (mp *mapping) addDynamicFields(src map[string]any) bool {
+	return inferInto(mp.Properties, src, mp.Dynamic, true)
+}
+
+func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
+	changed := false
+	for k, v := range obj {
+		if root && k == "_kuzzle_info" {
+			continue
+		}
+		def, declared := props[k].(map[string]any)
+		if declared {
+			sub, isObj := def["properties"].(map[string]any)
+			if !isObj {
+				continue
+			}
+			subDynamic := dynamic
+			if d, ok := def["dynamic"].(string); ok {
+				subDynamic = d
+			}
+			for _, child := range objectsOf(v) {
+				changed = inferInto(sub, child, subDynamic, false) || changed
+			}
+			continue
+		}
+		if dynamic != "true" {
+			continue
+		}
+		if nd := inferType(v); nd != nil {
+			props[k] = nd
+			changed = true
+		}
+	}
+	return changed
+}
+
+func objectsOf(v any) []map[string]any {
+	switch t := v.(type) {
+	case map[string]any:
+		return []map[string]any{t}
+	case []any:
+		var out []map[string]any
+		for _, e := range t {
+			out = append(out, objectsOf(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func inferType(v any) map[string]any {
+	switch t := v.(type) {
+	case string:
+		if dateLike.MatchString(t) {
+			return map[string]any{"type": "date"}
+		}
+		return map[string]any{"type": "text", "fields": map[string]any{"keyword": map[string]any{"type": "keyword", "ignore_above": json.Number("256")}}}
+	case bool:
+		return map[string]any{"type": "boolean"}
+	case json.Number:
+		if strings.ContainsAny(string(t), ".eE") {
+			return map[string]any{"type": "float"}
+		}
+		return map[string]any{"type": "long"}
+	case float64:
+		if t == float64(int64(t)) {
+			return map[string]any{"type": "long"}
+		}
+		return map[string]any{"type": "float"}
+	case map[string]any:
+		props := map[string]any{}
+		inferInto(props, t, "true", false)
+		return map[string]any{"properties": props}
+	case []any:
+		// ES maps an array by its first non-null element; objects of an
+		// array all contribute their fields.
+		objs := objectsOf(t)
+		if len(objs) > 0 {
+			props := map[string]any{}
+			for _, o := range objs {
+				inferInto(props, o, "true", false)
+			}
+			return map[string]any{"properties": props}
+		}
+		for _, e := range t {
+			if nd := inferType(e); nd != nil {
+				return nd
+			}
+		}
+	}
+	return nil
+}
+
+// dateLike matches ES's default dynamic_date_formats:
+// strict_date_optional_time and yyyy/MM/dd [HH:mm:ss] [Z].
+var dateLike = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?|\d{4}/\d{2}/\d{2}( \d{2}:\d{2}:\d{2})?( ?(Z|[+-]\d{4}))?)$`)
+
+// fieldType resolves a dotted field path to its mapped type, through object
+// "properties" and multi-field "fields" ("name.keyword"). It returns
+// "object" for object fields and "" for unmapped ones.
+func (mp *mapping) fieldType(field string) string {
+	parts := strings.Split(field, ".")
+	props := mp.Properties
+	for i, part := range parts {
+		def, ok := props[part].(map[string]any)
+		if !ok {
+			return ""
+		}
+		last := i == len(parts)-1
+		sub, isObject := def["properties"].(map[string]any)
+		if last {
+			if t, ok := def["type"].(string); ok {
+				return t
+			}
+			if isObject {
+				return "object"
+			}
+			return ""
+		}
+		if isObject {
+			props = sub
+			continue
+		}
+		if fields, ok := def["fields"].(map[string]any); ok && i == len(parts)-2 {
+			if f, ok := fields[parts[i+1]].(map[string]any); ok {
+				t, _ := f["type"].(string)
+				return t
+			}
+		}
+		return ""
 	}
 	return ""
 }

@@ -167,9 +167,27 @@ func (e *Engine) MGet(ctx context.Context, index, collection string, ids []strin
 	return found, missing, nil
 }
 
+// compileQuery compiles a query against the collection's current mapping,
+// so that text and keyword fields are queried as ES would.
+func (e *Engine) compileQuery(index, collection string, raw json.RawMessage) (*query.Query, error) {
+	var mp *mapping
+	err := e.view(func(tx *bolt.Tx) error {
+		cb, err := collectionBucket(tx, index, collection)
+		if err != nil {
+			return err
+		}
+		mp, err = loadMapping(cb)
+		return err
+	})
+	if err != nil {
+		return nil, readErr(err, "load mapping")
+	}
+	return query.CompileWith(raw, mp.fieldType)
+}
+
 // Count returns how many documents match the query.
 func (e *Engine) Count(ctx context.Context, index, collection string, q json.RawMessage) (int, error) {
-	cq, err := query.Compile(q)
+	cq, err := e.compileQuery(index, collection, q)
 	if err != nil {
 		return 0, err
 	}
@@ -305,7 +323,8 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	if req.Size < 0 {
 		return nil, kerror.New("services.storage.invalid_argument", "size", "a positive integer")
 	}
-	if req.From+req.Size > e.opts.DocumentsFetchCount {
+	if req.From > e.opts.DocumentsFetchCount || req.Size > e.opts.DocumentsFetchCount ||
+		req.From+req.Size > e.opts.DocumentsFetchCount {
 		return nil, kerror.New("services.storage.get_limit_exceeded")
 	}
 	var ttl int64
@@ -319,7 +338,7 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 		}
 		ttl = d.Milliseconds()
 	}
-	q, err := query.Compile(req.Query)
+	q, err := e.compileQuery(index, collection, req.Query)
 	if err != nil {
 		return nil, err
 	}
@@ -360,9 +379,9 @@ func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.Sea
 		}
 		st.TTL = d.Milliseconds()
 	}
-	q, err := query.Compile(st.Query)
+	q, err := e.compileQuery(st.Index, st.Collection, st.Query)
 	if err != nil {
-		return nil, kerror.Wrap(err, "services.storage.unknown_scroll_id")
+		return nil, err
 	}
 	s, err := query.CompileSort(st.Sort)
 	if err != nil {

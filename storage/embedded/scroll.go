@@ -16,8 +16,10 @@ import (
 // scrollState is everything needed to continue a scroll, carried by the
 // scroll id itself so that any node can serve the next page and nothing has
 // to be stored, replicated or garbage-collected. The position is the sort
-// key of the last hit returned (search_after style), so documents written
-// between pages neither shift nor duplicate the ones already returned.
+// key of the last hit returned (search_after style), so documents created or
+// deleted between pages do not shift the others; unlike an ES scroll there
+// is no frozen snapshot, so a document whose sort key changes meanwhile may
+// be returned again or skipped.
 type scrollState struct {
 	V          int             `json:"v"`
 	Index      string          `json:"i"`

@@ -27,8 +27,49 @@ type node interface {
 const maxDepth = 64
 
 // Compile decodes an Elasticsearch query clause (the value of the "query"
-// key). An empty or null query matches every document, as in Kuzzle.
-func Compile(raw json.RawMessage) (*Query, error) {
+// key). An empty or null query matches every document, as in Kuzzle. Fields
+// are treated as unmapped: see CompileWith.
+func Compile(raw json.RawMessage) (*Query, error) { return CompileWith(raw, nil) }
+
+// FieldTypes returns the mapped ES type of a dotted field path ("text",
+// "keyword", "long"...), or "" when the field is not mapped.
+type FieldTypes func(field string) string
+
+// fieldKind is how a field's values are compared.
+type fieldKind uint8
+
+const (
+	// kindUnmapped: term-level queries compare whole values, match
+	// analyses them. Lenient where ES would not find an unmapped field.
+	kindUnmapped fieldKind = iota
+	// kindText: values are analysed; term-level queries compare tokens.
+	kindText
+	// kindExact: keyword, numeric, boolean, date...: values are not
+	// analysed; match compares the whole query with the whole value.
+	kindExact
+)
+
+func (ft FieldTypes) kind(field string) fieldKind {
+	if ft == nil {
+		return kindUnmapped
+	}
+	switch t := ft(field); t {
+	case "":
+		return kindUnmapped
+	case "text", "match_only_text", "search_as_you_type", "annotated_text":
+		return kindText
+	case "object", "nested", "flattened", "geo_point", "geo_shape", "point", "shape":
+		return kindUnmapped
+	default:
+		return kindExact
+	}
+}
+
+// CompileWith is Compile with the collection's mapping: like ES, a term
+// query on a text field compares the query with the field's tokens, and a
+// match query on a keyword (or numeric, boolean, date) field compares the
+// whole query with the whole value.
+func CompileWith(raw json.RawMessage, ft FieldTypes) (*Query, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return &Query{root: matchAll{boost: 1}}, nil
@@ -44,7 +85,7 @@ func Compile(raw json.RawMessage) (*Query, error) {
 	if len(obj) == 0 {
 		return &Query{root: matchAll{boost: 1}}, nil
 	}
-	n, err := compileClause(obj, 0)
+	n, err := compileClause(obj, 0, ft)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +143,7 @@ var esQueries = map[string]bool{
 	"knn": true, "semantic": true, "sparse_vector": true, "text_expansion": true, "type": true,
 }
 
-func compileClause(obj map[string]any, depth int) (node, error) {
+func compileClause(obj map[string]any, depth int, ft FieldTypes) (node, error) {
 	if depth > maxDepth {
 		return nil, badArg("query", fmt.Sprintf("at most %d nested clauses", maxDepth))
 	}
@@ -126,13 +167,13 @@ func compileClause(obj map[string]any, depth int) (node, error) {
 		_, err := boostOnly(kind, body)
 		return matchNone{}, err
 	case "bool":
-		return compileBool(body, depth)
+		return compileBool(body, depth, ft)
 	case "constant_score":
-		return compileConstantScore(body, depth)
+		return compileConstantScore(body, depth, ft)
 	case "term":
-		return compileTerm(body)
+		return compileTerm(body, ft)
 	case "terms":
-		return compileTerms(body)
+		return compileTerms(body, ft)
 	case "range":
 		return compileRange(body)
 	case "exists":
@@ -140,15 +181,15 @@ func compileClause(obj map[string]any, depth int) (node, error) {
 	case "ids":
 		return compileIDs(body)
 	case "prefix":
-		return compilePrefix(body)
+		return compilePattern("prefix", body, ft)
 	case "wildcard":
-		return compileWildcard(body)
+		return compilePattern("wildcard", body, ft)
 	case "match":
-		return compileMatch(body, false)
+		return compileMatch(body, false, ft)
 	case "match_phrase":
-		return compileMatch(body, true)
+		return compileMatch(body, true, ft)
 	case "multi_match":
-		return compileMultiMatch(body)
+		return compileMultiMatch(body, ft)
 	}
 	if esQueries[kind] {
 		return nil, unsupported(fmt.Sprintf("the %q query", kind))
@@ -268,7 +309,7 @@ func (c constantScore) eval(d *Doc, s *[]any) (bool, float64) {
 	return ok, c.boost
 }
 
-func compileConstantScore(body any, depth int) (node, error) {
+func compileConstantScore(body any, depth int, ft FieldTypes) (node, error) {
 	m, err := asObject("constant_score", body)
 	if err != nil {
 		return nil, err
@@ -286,7 +327,7 @@ func compileConstantScore(body any, depth int) (node, error) {
 	if !ok {
 		return nil, badArg("constant_score.filter", "a query object")
 	}
-	if c.filter, err = compileClause(f, depth+1); err != nil {
+	if c.filter, err = compileClause(f, depth+1, ft); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -332,7 +373,7 @@ func (b *boolNode) eval(d *Doc, s *[]any) (bool, float64) {
 	return true, score * b.boost
 }
 
-func compileBool(body any, depth int) (node, error) {
+func compileBool(body any, depth int, ft FieldTypes) (node, error) {
 	m, err := asObject("bool", body)
 	if err != nil {
 		return nil, err
@@ -363,7 +404,7 @@ func compileBool(body any, depth int) (node, error) {
 			if !ok {
 				return nil, badArg("bool."+sec.key, "a query object or an array of query objects")
 			}
-			n, err := compileClause(o, depth+1)
+			n, err := compileClause(o, depth+1, ft)
 			if err != nil {
 				return nil, err
 			}
@@ -441,12 +482,19 @@ type termNode struct {
 	value any
 	fold  bool // case_insensitive
 	boost float64
+	text  bool // compare with the analysed tokens of a text field
 }
 
 func (t *termNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, t.field, (*s)[:0])
+	vals := collectDoc(d, t.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
+		if t.text {
+			if anyToken(v, func(tok string) bool { return equalToken(tok, t.value, t.fold) }) {
+				return true, t.boost
+			}
+			continue
+		}
 		if t.fold {
 			ds, ok1 := stringOf(v)
 			qs, ok2 := stringOf(t.value)
@@ -462,12 +510,12 @@ func (t *termNode) eval(d *Doc, s *[]any) (bool, float64) {
 	return false, 0
 }
 
-func compileTerm(body any) (node, error) {
+func compileTerm(body any, ft FieldTypes) (node, error) {
 	field, v, err := fieldClause("term", body)
 	if err != nil {
 		return nil, err
 	}
-	t := &termNode{field: newPath(field), boost: 1}
+	t := &termNode{field: newPath(field), boost: 1, text: ft.kind(field) == kindText}
 	if m, ok := v.(map[string]any); ok {
 		if err := params("term", m, "value", "boost", "case_insensitive"); err != nil {
 			return nil, err
@@ -500,14 +548,16 @@ type termsNode struct {
 	field  path
 	values []any
 	boost  float64
+	text   bool
 }
 
 func (t *termsNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, t.field, (*s)[:0])
+	vals := collectDoc(d, t.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		for _, q := range t.values {
-			if equalScalar(v, q) {
+			if t.text && anyToken(v, func(tok string) bool { return equalToken(tok, q, false) }) ||
+				!t.text && equalScalar(v, q) {
 				return true, t.boost
 			}
 		}
@@ -515,7 +565,7 @@ func (t *termsNode) eval(d *Doc, s *[]any) (bool, float64) {
 	return false, 0
 }
 
-func compileTerms(body any) (node, error) {
+func compileTerms(body any, ft FieldTypes) (node, error) {
 	m, err := asObject("terms", body)
 	if err != nil {
 		return nil, err
@@ -543,7 +593,7 @@ func compileTerms(body any) (node, error) {
 					return nil, badArg("terms."+k, "an array of strings, numbers or booleans")
 				}
 			}
-			t.field, t.values = newPath(k), list
+			t.field, t.values, t.text = newPath(k), list, ft.kind(k) == kindText
 		}
 	}
 	if fields != 1 {
@@ -557,7 +607,7 @@ func compileTerms(body any) (node, error) {
 type existsNode struct{ field path }
 
 func (e *existsNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, e.field, (*s)[:0])
+	vals := collectDoc(d, e.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		if m, ok := v.(map[string]any); ok && len(m) == 0 {
@@ -621,35 +671,42 @@ type patternNode struct {
 	fold    bool
 	prefix  bool
 	boost   float64
+	text    bool
+}
+
+func (p *patternNode) matches(str string) bool {
+	if p.fold {
+		str = strings.ToLower(str)
+	}
+	if p.prefix {
+		return strings.HasPrefix(str, p.pattern)
+	}
+	return globMatch(p.pattern, str)
 }
 
 func (p *patternNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, p.field, (*s)[:0])
+	vals := collectDoc(d, p.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
-		str, ok := stringOf(v)
-		if !ok {
+		if p.text {
+			if anyToken(v, p.matches) {
+				return true, p.boost
+			}
 			continue
 		}
-		if p.fold {
-			str = strings.ToLower(str)
-		}
-		if p.prefix && strings.HasPrefix(str, p.pattern) || !p.prefix && globMatch(p.pattern, str) {
+		if str, ok := stringOf(v); ok && p.matches(str) {
 			return true, p.boost
 		}
 	}
 	return false, 0
 }
 
-func compilePrefix(body any) (node, error)   { return compilePattern("prefix", body) }
-func compileWildcard(body any) (node, error) { return compilePattern("wildcard", body) }
-
-func compilePattern(kind string, body any) (node, error) {
+func compilePattern(kind string, body any, ft FieldTypes) (node, error) {
 	field, v, err := fieldClause(kind, body)
 	if err != nil {
 		return nil, err
 	}
-	p := &patternNode{field: newPath(field), prefix: kind == "prefix", boost: 1}
+	p := &patternNode{field: newPath(field), prefix: kind == "prefix", boost: 1, text: ft.kind(field) == kindText}
 	switch t := v.(type) {
 	case string:
 		p.pattern = t

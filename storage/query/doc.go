@@ -9,6 +9,12 @@
 // implement is rejected with a client-visible *kerror.Error instead of being
 // approximated, so a query never silently returns a wrong answer.
 //
+// Given the collection's field types (CompileWith), fields are compared as ES
+// would: term-level queries on text fields see lowercase tokens, match
+// queries on keyword, numeric, boolean and date fields compare whole values.
+// Unmapped fields are treated leniently (term compares whole values, match
+// analyses), where ES would not find them at all.
+//
 // Scores are deterministic but are not BM25: term-level clauses score 1 (times
 // boost), match scores by the number of query tokens found, normalised by the
 // field length. Evaluation is a pure function of the document, so callers can

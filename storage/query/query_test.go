@@ -70,6 +70,8 @@ func TestQueries(t *testing.T) {
 		{"exists empty object", `{"exists":{"field":"empty"}}`, ""},
 		{"exists leaf", `{"exists":{"field":"address.zip"}}`, "a"},
 		{"ids", `{"ids":{"values":["a","d","zz"]}}`, "a,d"},
+		{"terms _id", `{"terms":{"_id":["b","c"]}}`, "b,c"},
+		{"prefix _id", `{"prefix":{"_id":"d"}}`, "d"},
 		{"prefix", `{"prefix":{"name":"Ja"}}`, "b"},
 		{"prefix obj", `{"prefix":{"name":{"value":"ja","case_insensitive":true}}}`, "b"},
 		{"wildcard", `{"wildcard":{"name":{"value":"J*Smi?h"}}}`, "a,b"},
@@ -210,5 +212,39 @@ func TestSplitSearchBody(t *testing.T) {
 	}
 	if _, err := SplitSearchBody(json.RawMessage(`{"foo":{}}`)); !kerror.Is(err, "services.storage.invalid_search_query") {
 		t.Errorf("foo: %v", err)
+	}
+}
+
+func TestMappedFields(t *testing.T) {
+	types := map[string]string{"name": "text", "name.keyword": "keyword", "tags": "keyword", "age": "long", "address.city": "text"}
+	ft := FieldTypes(func(f string) string { return types[f] })
+	cases := []struct{ q, want string }{
+		{`{"term":{"name":"Smith"}}`, ""},
+		{`{"term":{"name":"smith"}}`, "a,b"},
+		{`{"term":{"name":{"value":"SMITH","case_insensitive":true}}}`, "a,b"},
+		{`{"terms":{"name":["jane","bob"]}}`, "b,c"},
+		{`{"term":{"name.keyword":"John Smith"}}`, "a"},
+		{`{"match":{"tags":"red blue"}}`, ""},
+		{`{"match":{"tags":"red"}}`, "a"},
+		{`{"match":{"age":"42"}}`, "a"},
+		{`{"match":{"name":"SMITH"}}`, "a,b"},
+		{`{"prefix":{"name":"smi"}}`, "a,b"},
+		{`{"wildcard":{"address.city":"par*"}}`, "a"},
+		{`{"multi_match":{"query":"red","fields":["tags","name"]}}`, "a"},
+	}
+	for _, c := range cases {
+		q, err := CompileWith(json.RawMessage(c.q), ft)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i := range corpus {
+			if ok, _ := q.Match(&corpus[i]); ok {
+				ids = append(ids, corpus[i].ID)
+			}
+		}
+		if got := strings.Join(ids, ","); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.q, got, c.want)
+		}
 	}
 }

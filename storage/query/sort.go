@@ -196,7 +196,7 @@ func (s *Sort) Values(d *Doc, score float64) []Value {
 		case keyID:
 			out[i] = Value{K: KindString, S: d.ID}
 		default:
-			scratch = collect(d.Source, k.field, scratch[:0])
+			scratch = collectDoc(d, k.field, scratch[:0])
 			first := true
 			for _, v := range scratch {
 				sv, ok := toValue(v)

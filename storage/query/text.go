@@ -80,7 +80,7 @@ func cmpFloat(a, b float64) int {
 }
 
 func (r *rangeNode) eval(d *Doc, s *[]any) (bool, float64) {
-	vals := collect(d.Source, r.field, (*s)[:0])
+	vals := collectDoc(d, r.field, (*s)[:0])
 	*s = vals
 	for _, v := range vals {
 		if r.inRange(v) {
@@ -175,13 +175,27 @@ type matchNode struct {
 	phrase   bool
 	required int // query tokens that must be found (match only)
 	boost    float64
+	// exact is set for keyword, numeric, boolean and date fields, which ES
+	// does not analyse: the whole query must equal the whole value.
+	exact bool
+	query any
 }
 
 func (m *matchNode) eval(d *Doc, s *[]any) (bool, float64) {
+	if m.exact {
+		vals := collectDoc(d, m.field, (*s)[:0])
+		*s = vals
+		for _, v := range vals {
+			if equalScalar(v, m.query) {
+				return true, m.boost
+			}
+		}
+		return false, 0
+	}
 	if len(m.tokens) == 0 {
 		return false, 0
 	}
-	vals := collect(d.Source, m.field, (*s)[:0])
+	vals := collectDoc(d, m.field, (*s)[:0])
 	*s = vals
 	if m.phrase {
 		for _, v := range vals {
@@ -292,10 +306,10 @@ func readMatchOpts(kind, field string, v any, phrase bool) (matchOpts, error) {
 	return o, nil
 }
 
-func newMatchNode(field string, o matchOpts, phrase bool) (*matchNode, error) {
+func newMatchNode(field string, o matchOpts, phrase bool, ft FieldTypes) (*matchNode, error) {
 	qs, _ := stringOf(o.query)
 	toks := tokenize(qs)
-	n := &matchNode{field: newPath(field), phrase: phrase, boost: o.boost}
+	n := &matchNode{field: newPath(field), phrase: phrase, boost: o.boost, query: o.query, exact: ft.kind(field) == kindExact}
 	if phrase {
 		n.tokens = toks
 		return n, nil
@@ -323,7 +337,7 @@ func newMatchNode(field string, o matchOpts, phrase bool) (*matchNode, error) {
 	return n, nil
 }
 
-func compileMatch(body any, phrase bool) (node, error) {
+func compileMatch(body any, phrase bool, ft FieldTypes) (node, error) {
 	kind := "match"
 	if phrase {
 		kind = "match_phrase"
@@ -336,7 +350,7 @@ func compileMatch(body any, phrase bool) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newMatchNode(field, o, phrase)
+	return newMatchNode(field, o, phrase, ft)
 }
 
 type multiMatchNode struct {
@@ -361,7 +375,7 @@ func (m *multiMatchNode) eval(d *Doc, s *[]any) (bool, float64) {
 	return any, score
 }
 
-func compileMultiMatch(body any) (node, error) {
+func compileMultiMatch(body any, ft FieldTypes) (node, error) {
 	m, err := asObject("multi_match", body)
 	if err != nil {
 		return nil, err
@@ -417,7 +431,7 @@ func compileMultiMatch(body any) (node, error) {
 			return nil, err
 		}
 		o.boost *= fieldBoost
-		n, err := newMatchNode(f, o, phrase)
+		n, err := newMatchNode(f, o, phrase, ft)
 		if err != nil {
 			return nil, err
 		}

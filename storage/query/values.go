@@ -24,6 +24,15 @@ type Doc struct {
 	Source map[string]any
 }
 
+// collectDoc is collect with the metadata field _id, which ES lets term,
+// terms, prefix, wildcard, range and sort address like a field.
+func collectDoc(d *Doc, p path, out []any) []any {
+	if p.raw == "_id" {
+		return append(out, d.ID)
+	}
+	return collect(d.Source, p, out)
+}
+
 // collect appends every leaf value reachable through p, flattening arrays at
 // any depth the way Elasticsearch indexes them: a clause on an array field
 // matches when any element matches. JSON nulls are skipped (ES treats them as
@@ -194,4 +203,27 @@ func tokensOf(v any) []string {
 		return []string{strings.ToLower(s)}
 	}
 	return nil
+}
+
+// anyToken reports whether one of the analysed tokens of v satisfies ok.
+func anyToken(v any, ok func(string) bool) bool {
+	for _, tok := range tokensOf(v) {
+		if ok(tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalToken compares an indexed token with an unanalysed term-level query
+// value, as ES does for a term query on a text field.
+func equalToken(tok string, q any, fold bool) bool {
+	qs, ok := stringOf(q)
+	if !ok {
+		return false
+	}
+	if fold {
+		return strings.EqualFold(tok, qs)
+	}
+	return tok == qs
 }
