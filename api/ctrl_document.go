@@ -9,6 +9,7 @@ import (
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/storage/query"
 )
 
 func (rt *Router) registerDocument() {
@@ -322,33 +323,30 @@ func (rt *Router) docExists(ctx context.Context, r *Request) (any, error) {
 
 func searchRequest(r *Request, body map[string]any, fetchLimit int) (storage.SearchRequest, error) {
 	var req storage.SearchRequest
-	for k := range body {
-		switch k {
-		case "query", "sort":
-		case "aggregations", "aggs", "highlight", "suggest", "search_after", "collapse":
-			return req, kerror.New("services.storage.unsupported_query", `"`+k+`" in a search body`)
-		default:
-			return req, kerror.New("services.storage.invalid_search_query", k)
-		}
-	}
 	if lang, _ := r.OptString("lang"); lang != "" && lang != "elasticsearch" {
 		return req, kerror.New("services.storage.unsupported_query", `search lang "`+lang+`"`)
 	}
-	var err error
-	if q, ok := body["query"]; ok {
-		if req.Query, err = json.Marshal(q); err != nil {
-			return req, kerror.New("api.assert.invalid_argument", "body.query", "object")
-		}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return req, kerror.New("api.assert.invalid_argument", "body", "an object")
 	}
-	if s, ok := body["sort"]; ok {
-		if req.Sort, err = json.Marshal(s); err != nil {
-			return req, kerror.New("api.assert.invalid_argument", "body.sort", "array or object")
-		}
-	}
-	if req.From, err = r.Int("from", 0); err != nil {
+	parts, err := query.SplitSearchBody(raw)
+	if err != nil {
 		return req, err
 	}
-	if req.Size, err = r.Int("size", 10); err != nil {
+	req.Query, req.Sort, req.SearchAfter = parts.Query, parts.Sort, parts.SearchAfter
+	from, size := 0, 10
+	if parts.From != nil {
+		from = *parts.From
+	}
+	if parts.Size != nil {
+		size = *parts.Size
+	}
+	// Arguments win over the body, as in Kuzzle.
+	if req.From, err = r.Int("from", from); err != nil {
+		return req, err
+	}
+	if req.Size, err = r.Int("size", size); err != nil {
 		return req, err
 	}
 	if req.From < 0 || req.Size < 0 {

@@ -118,6 +118,9 @@ type SearchRequest struct {
 	From   int             `json:"from"`
 	Size   int             `json:"size"`
 	Scroll string          `json:"scroll,omitempty"`
+	// SearchAfter continues a sorted search after the hit whose sort
+	// values these are (ES search_after; the SDKs' next() uses it).
+	SearchAfter json.RawMessage `json:"search_after,omitempty"`
 }
 
 // Hit is one search result.

@@ -752,3 +752,28 @@ func TestMappingAwareQueries(t *testing.T) {
 		}
 	}
 }
+
+func TestSearchAfter(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.setup()
+	var docs []storage.DocWrite
+	for i := 0; i < 6; i++ {
+		docs = append(docs, storage.DocWrite{ID: fmt.Sprintf("d%d", i), Body: map[string]any{"n": i / 2}})
+	}
+	h.one(docW(storage.OpDocCreate, 1, docs...))
+	sort := json.RawMessage(`[{"n":"asc"},"_id"]`)
+	res, err := h.e.Search(ctx, "idx", "col", storage.SearchRequest{Sort: sort, Size: 3, SearchAfter: json.RawMessage(`[0,"d1"]`)})
+	if err != nil || js(hitIDs(res)) != `["d2","d3","d4"]` {
+		t.Fatalf("after (0, d1): %v %v", hitIDs(res), err)
+	}
+	// Strictly after: equal sort values are excluded, as in ES.
+	res, err = h.e.Search(ctx, "idx", "col", storage.SearchRequest{Sort: json.RawMessage(`{"n":"desc"}`), Size: 10, SearchAfter: json.RawMessage(`[1]`)})
+	if err != nil || js(hitIDs(res)) != `["d0","d1"]` {
+		t.Fatalf("after n=1 desc: %v %v", hitIDs(res), err)
+	}
+	for _, bad := range []string{`[1,2,3]`, `{"a":1}`, `[{"x":1}]`} {
+		if _, err := h.e.Search(ctx, "idx", "col", storage.SearchRequest{Sort: json.RawMessage(`{"n":"desc"}`), Size: 1, SearchAfter: json.RawMessage(bad)}); err == nil {
+			t.Errorf("search_after %s accepted", bad)
+		}
+	}
+}

@@ -347,6 +347,18 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 		return nil, err
 	}
 	plan := &searchPlan{index: index, collection: collection, query: q, sort: s, from: req.From, size: req.Size}
+	if len(req.SearchAfter) > 0 {
+		if req.Scroll != "" {
+			return nil, kerror.New("api.assert.mutually_exclusive", "scroll", "search_after")
+		}
+		vals, err := s.AfterValues(req.SearchAfter)
+		if err != nil {
+			return nil, err
+		}
+		// ES's search_after is strictly after those values: an id above
+		// every real one makes hits with equal values compare before it.
+		plan.after = &cursor{Vals: vals, ID: "\U0010FFFF"}
+	}
 	res, last, err := e.run(ctx, plan)
 	if err != nil {
 		return nil, err

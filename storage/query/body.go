@@ -14,7 +14,7 @@ import (
 var searchBodyKeys = map[string]bool{
 	"aggregations": false, "aggs": false, "collapse": false, "explain": false,
 	"fields": false, "from": true, "highlight": false, "post_filter": false,
-	"query": true, "search_after": false, "search_timeout": false, "size": true,
+	"query": true, "search_after": true, "search_timeout": false, "size": true,
 	"sort": true, "suggest": false, "_name": true, "_source": false,
 	"_source_excludes": false, "_source_includes": false,
 }
@@ -24,8 +24,11 @@ var searchBodyKeys = map[string]bool{
 type Body struct {
 	Query json.RawMessage
 	Sort  json.RawMessage
-	From  *int
-	Size  *int
+	// SearchAfter is the raw search_after array, checked by the engine
+	// against the sort it goes with.
+	SearchAfter json.RawMessage
+	From        *int
+	Size        *int
 }
 
 // SplitSearchBody validates a Kuzzle search body ({query, sort, from, size,
@@ -50,7 +53,7 @@ func SplitSearchBody(raw json.RawMessage) (*Body, error) {
 			return nil, unsupported(fmt.Sprintf("the %q search body key", k))
 		}
 	}
-	b.Query, b.Sort = m["query"], m["sort"]
+	b.Query, b.Sort, b.SearchAfter = m["query"], m["sort"], m["search_after"]
 	for _, f := range []struct {
 		key string
 		dst **int

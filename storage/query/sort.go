@@ -269,3 +269,27 @@ func (s *Sort) Compare(a []Value, idA string, b []Value, idB string) int {
 	}
 	return strings.Compare(idA, idB)
 }
+
+// Len is the number of sort keys.
+func (s *Sort) Len() int { return len(s.keys) }
+
+// AfterValues decodes an ES search_after array into sort values: one
+// scalar (string, number or boolean) per sort key.
+func (s *Sort) AfterValues(raw json.RawMessage) ([]Value, error) {
+	var list []any
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, badArg("search_after", "an array")
+	}
+	if len(list) != len(s.keys) {
+		return nil, badArg("search_after", fmt.Sprintf("one value per sort key (%d)", len(s.keys)))
+	}
+	out := make([]Value, len(list))
+	for i, v := range list {
+		sv, ok := toValue(v)
+		if !ok {
+			return nil, badArg("search_after", "strings, numbers or booleans")
+		}
+		out[i] = sv
+	}
+	return out, nil
+}
