@@ -250,7 +250,7 @@ func joinCluster(ctx context.Context, cli *rpcClient, id, addr string, seeds []s
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("raftnet: join via %v: %w (last error: %w)", seeds, ctx.Err(), lastErr)
+			return fmt.Errorf("raftnet: join via %v: %w (last error: %v)", seeds, ctx.Err(), lastErr)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)

@@ -341,7 +341,9 @@ func (n *Node) retryable(err error, idempotent bool) bool {
 	case errors.Is(err, ErrShutdown):
 		return errors.As(err, &re) // the remote is going away, not us
 	}
-	return idempotent && errors.As(err, &re) == false && n.ctx.Err() == nil
+	// Anything else local (an unmapped raft error) is worth another try
+	// only for idempotent operations.
+	return idempotent && !errors.As(err, &re) && n.ctx.Err() == nil
 }
 
 // Apply submits cmd to the log and returns the FSM's result for it, from
