@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -493,8 +494,12 @@ func (n *Node) caughtUp(idx uint64) bool {
 }
 
 // Handle registers h for method on this node's cluster port, replacing any
-// previous handler. Names starting with "raftnet." are reserved.
+// previous handler. Names starting with "raftnet." are reserved; using one
+// is a programming error and panics.
 func (n *Node) Handle(method string, h Handler) {
+	if strings.HasPrefix(method, "raftnet.") || method == "" || h == nil {
+		panic(fmt.Sprintf("raftnet: Handle(%q): reserved or empty method, or nil handler", method))
+	}
 	n.srv.handle(method, h)
 }
 
