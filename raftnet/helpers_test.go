@@ -23,7 +23,8 @@ import (
 type testFSM struct {
 	disk       *testDisk
 	persistent bool
-	countOnly  bool // benchmarks: keep snapshots cheap by not storing commands
+	countOnly  bool          // benchmarks: keep snapshots cheap by not storing commands
+	gate       chan struct{} // if set, the command "slow" waits for it to close
 }
 
 type testDisk struct {
@@ -53,6 +54,9 @@ func (f *testFSM) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		cmd := string(l.Data)
+		if cmd == "slow" && f.gate != nil {
+			<-f.gate
+		}
 		if cmd == "fail" {
 			out[i] = errors.New("refused: fail")
 			continue

@@ -317,3 +317,73 @@ func TestFSMResultTypeIsChecked(t *testing.T) {
 type badFSM struct{ *testFSM }
 
 func (badFSM) ApplyBatch(logs []*raft.Log) []any { return []any{42} }
+
+// A caller that stops waiting gets ErrUnknownOutcome, and indeed the command
+// still commits: the error must not be read as "not applied".
+func TestCancelledApplyIsUnknownOutcome(t *testing.T) {
+	gate := make(chan struct{})
+	nodes := cluster3With(t, func() *testFSM { f := newTestFSM(false); f.gate = gate; return f })
+	defer func() {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+	}()
+	for _, n := range []*testNode{waitLeaderAmong(t, nodes...), followerOf(nodes)} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := n.Apply(ctx, []byte("slow"))
+		cancel()
+		if !errors.Is(err, ErrUnknownOutcome) {
+			t.Fatalf("apply via %s abandoned mid-way: got %v, want ErrUnknownOutcome", n.ID(), err)
+		}
+	}
+	close(gate)
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, n.ID()+" applies the abandoned commands", func() bool {
+			c := 0
+			for _, cmd := range n.fsm.cmds() {
+				if cmd == "slow" {
+					c++
+				}
+			}
+			return c == 2
+		})
+	}
+}
+
+// All nodes stopped and started again on their data dirs (Bootstrap still
+// set on n1) form the same cluster with the same state.
+func TestFullClusterRestart(t *testing.T) {
+	nodes := cluster3(t)
+	for i := range 3 {
+		mustApply(t, nodes[i], fmt.Sprintf("x%d", i))
+	}
+	for _, n := range nodes {
+		if err := n.LinearizableRead(ctxFor(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if err := n.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var back []*testNode
+	for _, n := range nodes {
+		back = append(back, startNode(t, n.cfg, newTestFSM(false)))
+	}
+	waitLeaderAmong(t, back...)
+	mustApply(t, back[2], "after")
+	for _, n := range back {
+		if err := n.LinearizableRead(ctxFor(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(n.fsm.cmds(), ","); got != "x0,x1,x2,after" {
+			t.Fatalf("%s has %s after a full restart", n.ID(), got)
+		}
+		if srv, _ := n.Servers(); len(srv) != 3 {
+			t.Fatalf("%s configuration %+v", n.ID(), srv)
+		}
+	}
+}
