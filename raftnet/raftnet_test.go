@@ -387,3 +387,30 @@ func TestFullClusterRestart(t *testing.T) {
 		}
 	}
 }
+
+// A leader cut off from its quorum must not serve a linearizable read, nor
+// accept a write as committed.
+func TestIsolatedLeaderRefusesReadsAndWrites(t *testing.T) {
+	nodes := cluster3(t)
+	leader := waitLeaderAmong(t, nodes...)
+	mustApply(t, leader, "before")
+	for _, n := range nodes {
+		if n != leader {
+			if err := n.Shutdown(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := leader.LinearizableRead(ctxFor(t, 1500*time.Millisecond)); err == nil {
+		t.Fatal("isolated leader served a linearizable read")
+	} else if !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("isolated read: got %v, want ErrNoLeader", err)
+	}
+	_, err := leader.Apply(ctxFor(t, 1500*time.Millisecond), []byte("lost"))
+	if err == nil {
+		t.Fatal("isolated leader acknowledged a write")
+	}
+	if !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("isolated write: got %v, want ErrNoLeader or ErrUnknownOutcome", err)
+	}
+}
