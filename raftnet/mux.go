@@ -13,6 +13,9 @@ import (
 	"github.com/hashicorp/raft"
 )
 
+// maxPendingHandshakes bounds connections accepted but not yet authenticated.
+const maxPendingHandshakes = 128
+
 // mux owns the cluster port: it accepts, authenticates and hands each
 // connection to the service its (authenticated) first bytes selected.
 type mux struct {
@@ -24,6 +27,7 @@ type mux struct {
 	serveRPC  func(net.Conn) // runs until the connection dies
 
 	raftCh       chan net.Conn
+	handshakes   chan struct{} // semaphore: bounds unauthenticated connections
 	closing      chan struct{}
 	closeOnce    sync.Once
 	wg           sync.WaitGroup
@@ -35,14 +39,15 @@ type mux struct {
 
 func newMux(ln net.Listener, advertise string, secret []byte, timeout time.Duration, log *slog.Logger) *mux {
 	return &mux{
-		ln:        ln,
-		advertise: advertise,
-		secret:    secret,
-		timeout:   timeout,
-		log:       log,
-		raftCh:    make(chan net.Conn),
-		closing:   make(chan struct{}),
-		conns:     make(map[net.Conn]struct{}),
+		ln:         ln,
+		advertise:  advertise,
+		secret:     secret,
+		timeout:    timeout,
+		log:        log,
+		raftCh:     make(chan net.Conn),
+		handshakes: make(chan struct{}, maxPendingHandshakes),
+		closing:    make(chan struct{}),
+		conns:      make(map[net.Conn]struct{}),
 	}
 }
 
@@ -76,7 +81,18 @@ func (m *mux) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		select {
+		case m.handshakes <- struct{}{}:
+		default:
+			// Someone is opening connections faster than they authenticate;
+			// shed the excess instead of piling up goroutines.
+			m.authFailures.Add(1)
+			m.log.Warn("cluster port: too many pending handshakes, dropping connection", "remote", conn.RemoteAddr().String())
+			conn.Close()
+			continue
+		}
 		if !m.track(conn) {
+			<-m.handshakes
 			conn.Close()
 			return
 		}
@@ -109,6 +125,7 @@ func (m *mux) handle(conn net.Conn) {
 	defer m.wg.Done()
 	conn.SetDeadline(time.Now().Add(m.timeout))
 	service, err := listenHandshake(conn, m.secret)
+	<-m.handshakes
 	if err != nil {
 		select {
 		case <-m.closing: // our own shutdown cut it; not the peer's fault
@@ -141,12 +158,24 @@ func (m *mux) close() {
 		m.mu.Lock()
 		close(m.closing)
 		for c := range m.conns {
-			c.Close()
+			// Shutting the read side makes blocked readers (Raft's transport
+			// among them) see a clean EOF instead of logging "use of closed
+			// network connection" as an error; they close the conn themselves.
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.CloseRead()
+			} else {
+				c.Close()
+			}
 		}
 		m.mu.Unlock()
 		m.ln.Close()
 	})
 	m.wg.Wait()
+	m.mu.Lock()
+	for c := range m.conns {
+		c.Close()
+	}
+	m.mu.Unlock()
 }
 
 type trackedConn struct {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -269,6 +270,9 @@ func (n *Node) opCtx(ctx context.Context) (context.Context, context.CancelFunc) 
 // waitLeader returns the leader, waiting at most LeaderWait (and the
 // context) for one to be known.
 func (n *Node) waitLeader(ctx context.Context) (id, addr string, err error) {
+	if id, addr = n.Leader(); id != "" {
+		return id, addr, nil // the common case, without timers
+	}
 	timer := time.NewTimer(n.cfg.LeaderWait)
 	defer timer.Stop()
 	// Observations can be dropped under load; a slow poll covers that.
@@ -311,8 +315,19 @@ func (n *Node) onLeader(ctx context.Context, method string, req []byte, idempote
 		} else {
 			res, err = n.cli.call(ctx, addr, method, req)
 		}
-		if err == nil || !n.retryable(err, idempotent) || ctx.Err() != nil {
+		if err == nil || !n.retryable(err, idempotent) {
 			return res, err
+		}
+		// Out of time while the command provably never entered the log:
+		// to the caller that is "no (reachable) leader".
+		noLeader := func() error {
+			if errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrNoLeader) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", ErrNoLeader, err)
+		}
+		if ctx.Err() != nil {
+			return nil, noLeader()
 		}
 		n.log.Debug("retrying on leader", "method", method, "leader", id, "err", err)
 		// Usually the leader is changing: wake as soon as we hear of it.
@@ -320,7 +335,7 @@ func (n *Node) onLeader(ctx context.Context, method string, req []byte, idempote
 		case <-n.leaderChange():
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil, err
+			return nil, noLeader()
 		case <-n.ctx.Done():
 			return nil, ErrShutdown
 		}
@@ -341,7 +356,9 @@ func (n *Node) retryable(err error, idempotent bool) bool {
 	case errors.Is(err, ErrShutdown):
 		return errors.As(err, &re) // the remote is going away, not us
 	}
-	return idempotent && errors.As(err, &re) == false && n.ctx.Err() == nil
+	// Anything else local (an unmapped raft error) is worth another try
+	// only for idempotent operations.
+	return idempotent && !errors.As(err, &re) && n.ctx.Err() == nil
 }
 
 // Apply submits cmd to the log and returns the FSM's result for it, from
@@ -491,8 +508,12 @@ func (n *Node) caughtUp(idx uint64) bool {
 }
 
 // Handle registers h for method on this node's cluster port, replacing any
-// previous handler. Names starting with "raftnet." are reserved.
+// previous handler. Names starting with "raftnet." are reserved; using one
+// is a programming error and panics.
 func (n *Node) Handle(method string, h Handler) {
+	if strings.HasPrefix(method, "raftnet.") || method == "" || h == nil {
+		panic(fmt.Sprintf("raftnet: Handle(%q): reserved or empty method, or nil handler", method))
+	}
 	n.srv.handle(method, h)
 }
 

@@ -308,6 +308,9 @@ func (c *rpcClient) call(ctx context.Context, addr, method string, req []byte) (
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()
+	if time.Until(deadline) <= 0 {
+		return nil, &notSentError{fmt.Errorf("raftnet: %s to %s: %w", method, addr, context.DeadlineExceeded)}
+	}
 	cc, err := c.conn(ctx, addr)
 	if err != nil {
 		return nil, &notSentError{err}
@@ -328,7 +331,7 @@ func (c *rpcClient) call(ctx context.Context, addr, method string, req []byte) (
 	hdr := make([]byte, 19)
 	hdr[0] = frameRequest
 	binary.BigEndian.PutUint64(hdr[1:9], id)
-	binary.BigEndian.PutUint64(hdr[9:17], uint64(time.Until(deadline)))
+	binary.BigEndian.PutUint64(hdr[9:17], uint64(max(time.Until(deadline), time.Millisecond)))
 	binary.BigEndian.PutUint16(hdr[17:19], uint16(len(method)))
 	cc.wmu.Lock()
 	cc.conn.SetWriteDeadline(deadline)
