@@ -64,6 +64,9 @@ type ClusterConfig struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
+
+	// ActivityDepth is how many join/eviction events cluster:status keeps.
+	ActivityDepth int
 }
 
 // LogConfig sets logging.
@@ -80,7 +83,7 @@ func Defaults() Config {
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
 			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second},
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable"},
-		Cluster: ClusterConfig{Addr: ":7511"},
+		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50},
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -131,6 +134,7 @@ func options(c *Config) []option {
 		{"cluster.heartbeatTimeout", "raft-heartbeat-timeout", "Raft heartbeat timeout (ms or Go duration)", kDuration, &c.Cluster.HeartbeatTimeout},
 		{"cluster.electionTimeout", "raft-election-timeout", "Raft election timeout (ms or Go duration)", kDuration, &c.Cluster.ElectionTimeout},
 		{"cluster.leaderLeaseTimeout", "raft-leader-lease-timeout", "Raft leader lease timeout (ms or Go duration)", kDuration, &c.Cluster.LeaderLeaseTimeout},
+		{"cluster.activityDepth", "activity-depth", "join and eviction events kept for cluster:status", kInt, &c.Cluster.ActivityDepth},
 		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
 		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
 	}

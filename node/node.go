@@ -96,6 +96,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 
+	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount}, n.log)
@@ -122,7 +123,8 @@ func (n *Node) becomeReady() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := n.raft.LinearizableRead(ctx)
 		if err == nil {
-			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeReset, Node: n.id}, nil)
+			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeHello, Node: n.id, Member: &fsm.MemberInfo{
+				APIAddr: n.APIAddr(), ClusterAddr: n.raft.Addr(), Date: n.started.UnixMilli(), Depth: n.cfg.Cluster.ActivityDepth}}, nil)
 		}
 		cancel()
 		if err == nil {
@@ -327,6 +329,12 @@ func (n *Node) RoomCount(ctx context.Context, roomID string) (int, bool, error) 
 	if !local && n.fsm.Room(roomID) == nil {
 		return 0, false, nil
 	}
+	n.fanOut(ctx, n.peersOf(roomID), rpcRoomCount, []byte(roomID), func(b []byte) {
+		var c int
+		if json.Unmarshal(b, &c) == nil {
+			count += c
+		}
+	})
 	return count, true, nil
 }
 
@@ -342,23 +350,67 @@ func (n *Node) RoomList(ctx context.Context) (map[string]map[string]map[string]i
 		count, _ := n.hub.Count(r.ID)
 		out[r.Index][r.Collection][r.ID] = count
 	}
+	n.fanOut(ctx, n.otherMembers(), rpcRoomCounts, nil, func(b []byte) {
+		var theirs map[string]map[string]map[string]int
+		if json.Unmarshal(b, &theirs) != nil {
+			return
+		}
+		for i, byColl := range theirs {
+			for c, rooms := range byColl {
+				for id, cnt := range rooms {
+					if m := out[i][c]; m != nil {
+						if _, ok := m[id]; ok {
+							m[id] += cnt
+						}
+					}
+				}
+			}
+		}
+	})
 	return out, nil
 }
 
+func isoMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// ClusterStatus is Kuzzle's cluster:status ({activeNodes, activity, nodes})
+// built from the replicated topology, plus the Raft view.
 func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
+	if err := n.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	members, activity := n.fsm.Members()
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return nil, clusterErr(err)
 	}
+	role := map[string]string{}
+	for _, s := range servers {
+		role[s.ID] = string(s.Suffrage)
+	}
+	nodes := make([]any, 0, len(members))
+	for _, m := range members {
+		nodes = append(nodes, map[string]any{"id": m.ID, "address": hostPart(m.ClusterAddr), "birthdate": isoMillis(m.Birthdate),
+			"apiAddress": m.APIAddr, "clusterAddress": m.ClusterAddr, "role": role[m.ID]})
+	}
+	acts := make([]any, 0, len(activity))
+	for _, a := range activity {
+		e := map[string]any{"id": a.ID, "address": a.Address, "date": isoMillis(a.Date), "event": a.Event}
+		if a.Reason != "" {
+			e["reason"] = a.Reason
+		}
+		acts = append(acts, e)
+	}
 	st := n.raft.Stats()
 	leader, _ := n.raft.Leader()
-	nodes := make([]any, 0, len(servers))
-	for _, s := range servers {
-		nodes = append(nodes, map[string]any{"id": s.ID, "address": s.Address, "role": s.Suffrage,
-			"birthdate": n.started.UTC().Format(time.RFC3339Nano)})
-	}
-	return map[string]any{"activeNodes": len(servers), "activity": []any{}, "nodes": nodes,
+	return map[string]any{"activeNodes": len(members), "activity": acts, "nodes": nodes,
 		"leader": leader, "term": st.Term, "commitIndex": st.CommitIndex}, nil
+}
+
+func hostPart(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // Reader methods delegate to the local store.
