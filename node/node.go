@@ -85,9 +85,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
 	n.fsm.SetNotifier(n.hub)
 
+	bind, advertise, err := clusterAddrs(cfg)
+	if err != nil {
+		return nil, err
+	}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
-		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bindAddr(cfg, n.log),
-		AdvertiseAddr: advertiseAddr(cfg), Secret: cfg.Cluster.Secret, Bootstrap: true,
+		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
+		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: true,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		Logger: n.log,
@@ -124,7 +128,7 @@ func (n *Node) becomeReady() {
 		err := n.raft.LinearizableRead(ctx)
 		if err == nil {
 			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeHello, Node: n.id, Member: &fsm.MemberInfo{
-				APIAddr: n.APIAddr(), ClusterAddr: n.raft.Addr(), Date: n.started.UnixMilli(), Depth: n.cfg.Cluster.ActivityDepth}}, nil)
+				APIAddr: advertisedAPI(n.ln.Addr(), n.raft.Addr()), ClusterAddr: n.raft.Addr(), Date: n.started.UnixMilli(), Depth: n.cfg.Cluster.ActivityDepth}}, nil)
 		}
 		cancel()
 		if err == nil {
@@ -173,35 +177,6 @@ func (n *Node) closeAll() {
 			n.log.Warn("closing the store", "err", err)
 		}
 	}
-}
-
-// bindAddr keeps an unauthenticated cluster port off the network: with no
-// secret, a wildcard address is narrowed to loopback.
-func bindAddr(cfg Config, log *slog.Logger) string {
-	host, port, err := net.SplitHostPort(cfg.Cluster.Addr)
-	if err != nil || cfg.Cluster.Secret != "" {
-		return cfg.Cluster.Addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		log.Info("no cluster secret: the cluster port listens on loopback only", "port", port)
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return cfg.Cluster.Addr
-}
-
-func advertiseAddr(cfg Config) string {
-	if cfg.Cluster.AdvertiseAddr != "" {
-		return cfg.Cluster.AdvertiseAddr
-	}
-	host, port, err := net.SplitHostPort(cfg.Cluster.Addr)
-	if err != nil {
-		return ""
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		// A lone node only needs to reach itself.
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return ""
 }
 
 // nodeID returns the configured id, or the one generated on first start
