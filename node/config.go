@@ -29,6 +29,9 @@ type Config struct {
 type ServerConfig struct {
 	APIAddr        string
 	MaxRequestSize int64 // bytes
+	// DebugAddr, when set, serves Go's /debug/pprof profiles there (keep
+	// it on loopback or a private network).
+	DebugAddr string
 }
 
 // LimitsConfig mirrors Kuzzle's limits section.
@@ -138,6 +141,7 @@ func options(c *Config) []option {
 	return []option{
 		{"server.apiAddr", "api-addr", "address of the HTTP and WebSocket API", kString, &c.Server.APIAddr},
 		{"server.maxRequestSize", "max-request-size", `largest request accepted, in bytes or with a unit ("1mb")`, kSize, &c.Server.MaxRequestSize},
+		{"server.debugAddr", "debug-addr", "address serving /debug/pprof (empty: off)", kString, &c.Server.DebugAddr},
 		{"limits.concurrentRequests", "concurrent-requests", "requests executed at once", kInt, &c.Limits.ConcurrentRequests},
 		{"limits.requestsBufferSize", "requests-buffer-size", "requests allowed to wait; beyond, api.process.overloaded", kInt, &c.Limits.RequestsBufferSize},
 		{"limits.documentsFetchCount", "documents-fetch-count", "documents one read may return", kInt, &c.Limits.DocumentsFetchCount},

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,6 +115,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			n.fatal <- fmt.Errorf("API server: %w", err)
 		}
 	}()
+	if cfg.Server.DebugAddr != "" {
+		go n.serveDebug(cfg.Server.DebugAddr)
+	}
 	go n.becomeReady()
 	ok = true
 	n.log.Info("node started", "api", n.ln.Addr().String(), "cluster", n.raft.Addr(), "data", cfg.Storage.DataDir)
@@ -441,4 +445,16 @@ func (r replicator) Room(roomID string) *filter.Normalized {
 		return nil
 	}
 	return nf
+}
+
+func (n *Node) serveDebug(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.log.Info("serving profiles", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		n.log.Warn("debug server stopped", "err", err)
+	}
 }
