@@ -40,6 +40,11 @@ type Command struct {
 	Room    *RoomChange `json:"r,omitempty"`
 	Node    string      `json:"n,omitempty"`
 	Member  *MemberInfo `json:"mb,omitempty"`
+	// Key identifies a proposal (node id + sequence). A command whose key
+	// was applied recently is not applied again: its first result is
+	// returned. This is what lets a node retry a proposal whose outcome
+	// a leader change made unknown, without applying it twice.
+	Key string `json:"key,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by

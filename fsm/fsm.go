@@ -48,6 +48,10 @@ type state struct {
 	Left     map[string]map[string]uint64 `json:"left"`
 	Members  map[string]*Member           `json:"members"`
 	Activity []Activity                   `json:"activity"`
+	// Recent maps the keys of the last dedupWindow keyed commands to their
+	// results; RecentOrder is their order of application, oldest first.
+	Recent      map[string]json.RawMessage `json:"recent"`
+	RecentOrder []string                   `json:"recentOrder"`
 	// Applied is the last index covered, so a restored node knows how
 	// fresh it is even when the store recorded an older write.
 	Applied uint64 `json:"applied"`
@@ -73,7 +77,26 @@ func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 }
 
 func emptyState() state {
-	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{}}
+	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
+		Recent: map[string]json.RawMessage{}}
+}
+
+// dedupWindow bounds the remembered results. A retry comes within one
+// request timeout, so it only has to outlive the writes of that window.
+const dedupWindow = 20000
+
+func (f *FSM) remember(key string, result []byte) {
+	if key == "" {
+		return
+	}
+	f.st.Recent[key] = result
+	f.st.RecentOrder = append(f.st.RecentOrder, key)
+	if over := len(f.st.RecentOrder) - dedupWindow; over > 0 {
+		for _, k := range f.st.RecentOrder[:over] {
+			delete(f.st.Recent, k)
+		}
+		f.st.RecentOrder = append([]string(nil), f.st.RecentOrder[over:]...)
+	}
 }
 
 // Member is a node of the cluster topology, as cluster:status shows it.
@@ -115,6 +138,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	var writeAt []int
 	var last uint64
 	storeApplied := f.store.AppliedIndex()
+	seen := map[string]bool{}
+	dupOf := map[int]string{}
 	for i, l := range logs {
 		if l.Index > last {
 			last = l.Index
@@ -129,6 +154,19 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			// stays identical; the proposer learns why.
 			out[i] = fmt.Errorf("decoding command at %d: %w", l.Index, err)
 			continue
+		}
+		if c.Key != "" {
+			if prev, dup := f.duplicate(c.Key); dup {
+				out[i] = []byte(prev)
+				continue
+			}
+			if seen[c.Key] {
+				// The same proposal twice in one batch: the second one
+				// gets the first's result once it is known.
+				dupOf[i] = c.Key
+				continue
+			}
+			seen[c.Key] = true
 		}
 		cmds[i] = &c
 		// On replay after a restart the store already holds entries up to
@@ -192,6 +230,16 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
+	}
+	for i, c := range cmds {
+		if c != nil && c.Key != "" {
+			if b, ok := out[i].([]byte); ok {
+				f.remember(c.Key, b)
+			}
+		}
+	}
+	for i, key := range dupOf {
+		out[i] = []byte(f.st.Recent[key])
 	}
 	f.mu.Unlock()
 	if notify != nil {
@@ -319,6 +367,13 @@ func (f *FSM) Members() ([]Member, []Activity) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	return ms, append([]Activity(nil), f.st.Activity...)
+}
+
+func (f *FSM) duplicate(key string) (json.RawMessage, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	prev, ok := f.st.Recent[key]
+	return prev, ok
 }
 
 // Room returns a replicated room, or nil.
@@ -492,6 +547,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Members == nil {
 		st.Members = map[string]*Member{}
+	}
+	if st.Recent == nil {
+		st.Recent = map[string]json.RawMessage{}
 	}
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)

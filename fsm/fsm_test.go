@@ -247,3 +247,27 @@ func TestTopologyAndActivity(t *testing.T) {
 		t.Fatalf("the oldest entry must have been trimmed: %+v", act)
 	}
 }
+
+func TestKeyedCommandsApplyOnce(t *testing.T) {
+	f, ev, _ := newFSM(t)
+	var lb logBuilder
+	var logs []*raft.Log
+	for _, c := range setup() {
+		logs = append(logs, lb.entry(t, c))
+	}
+	create := writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc("a", map[string]any{})})
+	create.Key = "n1-7"
+	// The same proposal twice in a batch (a retry racing the original),
+	// then once more later: one application, three identical results.
+	logs = append(logs, lb.entry(t, create), lb.entry(t, create))
+	rs := responses(t, f.ApplyBatch(logs))
+	later := responses(t, f.ApplyBatch([]*raft.Log{lb.entry(t, create)}))
+	for _, r := range []*Response{rs[2], rs[3], later[0]} {
+		if r.Write == nil || len(r.Write.Items) != 1 || r.Write.Items[0].Err != nil || !r.Write.Items[0].Created && r.Write.Items[0].After == nil {
+			t.Fatalf("a retried create must return the first result, got %+v", r.Write)
+		}
+	}
+	if len(ev.evs) != 1 {
+		t.Fatalf("a deduplicated command must notify once, got %d events", len(ev.evs))
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,7 @@ type Node struct {
 	http  *http.Server
 	ln    net.Listener
 
+	seq      atomic.Uint64
 	ready    atomic.Bool
 	stopping atomic.Bool
 	done     chan struct{}
@@ -223,12 +225,23 @@ func clusterErr(err error) error {
 	return err
 }
 
+// propose puts a command through the log. A proposal whose outcome a
+// leader change made unknown is retried with the same key, which the state
+// machine deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
+	c.Key = n.id + "-" + strconv.FormatInt(n.started.UnixNano(), 36) + "-" + strconv.FormatUint(n.seq.Add(1), 36)
 	b, err := c.Encode()
 	if err != nil {
 		return fmt.Errorf("encoding a %s command: %w", c.Kind, err)
 	}
-	out, err := n.raft.Apply(ctx, b)
+	var out []byte
+	for {
+		out, err = n.raft.Apply(ctx, b)
+		if err == nil || !errors.Is(err, raftnet.ErrUnknownOutcome) || ctx.Err() != nil {
+			break
+		}
+		n.log.Info("retrying a proposal with an unknown outcome", "kind", c.Kind, "key", c.Key, "err", err)
+	}
 	if err != nil {
 		return clusterErr(err)
 	}
