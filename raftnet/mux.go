@@ -171,11 +171,22 @@ func (m *mux) close() {
 		m.ln.Close()
 	})
 	m.wg.Wait()
-	m.mu.Lock()
-	for c := range m.conns {
-		c.Close()
+	// Give Raft's connection goroutines a moment to see their EOF and close
+	// their connections themselves; then cut whatever is left.
+	deadline := time.Now().Add(time.Second)
+	for {
+		m.mu.Lock()
+		left := len(m.conns)
+		if left == 0 || time.Now().After(deadline) {
+			for c := range m.conns {
+				c.Close()
+			}
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
 	}
-	m.mu.Unlock()
 }
 
 type trackedConn struct {
