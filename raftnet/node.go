@@ -267,6 +267,13 @@ func (n *Node) opCtx(ctx context.Context) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 }
 
+// WaitLeader returns the leader once one is known to this node, waiting at
+// most Config.LeaderWait and ctx; ErrNoLeader otherwise. Useful at start-up
+// before serving.
+func (n *Node) WaitLeader(ctx context.Context) (id, addr string, err error) {
+	return n.waitLeader(ctx)
+}
+
 // waitLeader returns the leader, waiting at most LeaderWait (and the
 // context) for one to be known.
 func (n *Node) waitLeader(ctx context.Context) (id, addr string, err error) {

@@ -166,6 +166,9 @@ func TestApplyWithoutLeaderFailsWithErrNoLeader(t *testing.T) {
 	cfg := testConfig(t, "lonely", false) // never bootstrapped: no leader ever
 	cfg.LeaderWait = 300 * time.Millisecond
 	n := startNode(t, cfg, newTestFSM(false))
+	if _, _, err := n.WaitLeader(context.Background()); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("WaitLeader: got %v, want ErrNoLeader", err)
+	}
 	_, err := n.Apply(context.Background(), []byte("x"))
 	if !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("got %v, want ErrNoLeader", err)
