@@ -157,6 +157,9 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 		go func() {
 			defer inflight.Done()
 			res, err := s.dispatch(ctx, timeout, method, body)
+			if err == nil && len(res)+10 > maxFrame {
+				err = fmt.Errorf("raftnet: %s response of %d bytes is too large", method, len(res))
+			}
 			var hdr [10]byte
 			hdr[0] = frameResponse
 			binary.BigEndian.PutUint64(hdr[1:9], id)
