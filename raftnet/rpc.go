@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,7 +175,15 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 	}
 }
 
-func (s *rpcServer) dispatch(ctx context.Context, timeout time.Duration, method string, body []byte) ([]byte, error) {
+func (s *rpcServer) dispatch(ctx context.Context, timeout time.Duration, method string, body []byte) (res []byte, err error) {
+	// A bug in one handler should fail that call, not the node (as net/http
+	// does for HTTP handlers).
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("rpc handler panicked", "method", method, "panic", p, "stack", string(debug.Stack()))
+			res, err = nil, fmt.Errorf("raftnet: %s handler panicked: %v", method, p)
+		}
+	}()
 	if ctx.Err() != nil {
 		return nil, ErrShutdown
 	}

@@ -23,6 +23,7 @@ func TestRPCHandleCall(t *testing.T) {
 		return nil, fmt.Errorf("wrapped: %w", ErrNotLeader)
 	})
 	b.Handle("boom", func(context.Context, []byte) ([]byte, error) { return nil, errors.New("kaput") })
+	b.Handle("panic", func(context.Context, []byte) ([]byte, error) { panic("handler bug") })
 	b.Handle("slow", func(ctx context.Context, _ []byte) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -40,6 +41,9 @@ func TestRPCHandleCall(t *testing.T) {
 	var re *RemoteError
 	if !errors.As(err, &re) || re.Msg != "kaput" || re.Addr != b.Addr() {
 		t.Fatalf("remote error: got %#v", err)
+	}
+	if _, err := a.Call(ctx, b.Addr(), "panic", nil); err == nil || errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("panicking handler: got %v, want a plain remote error", err)
 	}
 	if _, err := a.Call(ctx, b.Addr(), "nope", nil); !errors.Is(err, ErrUnknownMethod) {
 		t.Fatalf("unknown method: got %v", err)
