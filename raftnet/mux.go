@@ -213,9 +213,16 @@ func dial(ctx context.Context, addr string, secret []byte, service byte, handsha
 		deadline = dl
 	}
 	conn.SetDeadline(deadline)
-	if err := dialHandshake(conn, secret, service); err != nil {
+	// Cancellation, not only the deadline, must interrupt a peer that
+	// accepted and went silent.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	err = dialHandshake(conn, secret, service)
+	if !stop() || err != nil {
 		conn.Close()
-		return nil, err
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("raftnet: dial %s: %w", addr, err)
 	}
 	conn.SetDeadline(time.Time{})
 	return conn, nil

@@ -220,14 +220,20 @@ type rpcClient struct {
 	handshakeTimeout time.Duration
 	log              *slog.Logger
 
+	base context.Context // cancelled by close, to abort dials
+	stop context.CancelFunc
+
 	mu     sync.Mutex
 	peers  map[string]*rpcPeer
 	closed bool
 }
 
 type rpcPeer struct {
-	mu sync.Mutex // serializes dialing to this peer
-	cc *clientConn
+	// sem serializes dialing to this peer; a channel rather than a mutex so
+	// callers queued behind a dial that hangs (a partitioned peer) can still
+	// leave when their own context ends.
+	sem chan struct{}
+	cc  *clientConn
 }
 
 type clientConn struct {
@@ -244,7 +250,8 @@ type clientConn struct {
 }
 
 func newRPCClient(secret []byte, handshakeTimeout time.Duration, log *slog.Logger) *rpcClient {
-	return &rpcClient{secret: secret, handshakeTimeout: handshakeTimeout, log: log, peers: make(map[string]*rpcPeer)}
+	base, stop := context.WithCancel(context.Background())
+	return &rpcClient{secret: secret, handshakeTimeout: handshakeTimeout, log: log, base: base, stop: stop, peers: make(map[string]*rpcPeer)}
 }
 
 func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) {
@@ -255,17 +262,25 @@ func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) 
 	}
 	p := c.peers[addr]
 	if p == nil {
-		p = &rpcPeer{}
+		p = &rpcPeer{sem: make(chan struct{}, 1)}
 		c.peers[addr] = p
 	}
 	c.mu.Unlock()
 
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("raftnet: waiting to dial %s: %w", addr, ctx.Err())
+	}
+	defer func() { <-p.sem }()
 	if p.cc != nil && p.cc.alive() {
 		return p.cc, nil
 	}
-	conn, err := dial(ctx, addr, c.secret, serviceRPC, c.handshakeTimeout)
+	dialCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.base, cancel)
+	defer stop()
+	conn, err := dial(dialCtx, addr, c.secret, serviceRPC, c.handshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -283,17 +298,19 @@ func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) 
 }
 
 func (c *rpcClient) close() {
+	c.stop() // aborts dials in progress
 	c.mu.Lock()
 	c.closed = true
-	peers := c.peers
+	var conns []*clientConn
+	for _, p := range c.peers {
+		if p.cc != nil { // p.cc is written under c.mu too
+			conns = append(conns, p.cc)
+		}
+	}
 	c.peers = map[string]*rpcPeer{}
 	c.mu.Unlock()
-	for _, p := range peers {
-		p.mu.Lock()
-		if p.cc != nil {
-			p.cc.fail(ErrShutdown)
-		}
-		p.mu.Unlock()
+	for _, cc := range conns {
+		cc.fail(ErrShutdown)
 	}
 }
 
