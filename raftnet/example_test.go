@@ -44,7 +44,7 @@ func Example() {
 	case err != nil:
 		var fe *raftnet.FSMError
 		if errors.As(err, &fe) {
-			// committed, and the state machine refused it
+			log.Printf("committed, and the state machine refused it: %s", fe.Msg)
 		}
 	}
 	_ = res
