@@ -69,3 +69,43 @@ func BenchmarkCall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLinearizableRead measures read barriers per second (no data read:
+// the cost is the read-index round trip and the quorum check).
+func BenchmarkLinearizableRead(b *testing.B) {
+	nodes := cluster3With(b, func() *testFSM { return &testFSM{disk: &testDisk{}, countOnly: true} })
+	leader := waitLeaderAmong(b, nodes...)
+	follower := followerOf(nodes)
+	for _, via := range []struct {
+		name string
+		n    *testNode
+	}{{"leader", leader}, {"follower", follower}} {
+		for _, callers := range []int{1, 64} {
+			b.Run(fmt.Sprintf("via=%s/callers=%d", via.name, callers), func(b *testing.B) {
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				errs := make(chan error, callers)
+				b.ResetTimer()
+				for range callers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for next.Add(1) <= int64(b.N) {
+							if err := via.n.LinearizableRead(context.Background()); err != nil {
+								errs <- err
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+			})
+		}
+	}
+}

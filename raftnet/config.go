@@ -36,7 +36,9 @@ type Config struct {
 	// FSMIsPersistent declares that the FSM keeps its state on disk across
 	// restarts (see FSM). raftnet then skips restoring the latest snapshot
 	// at start (raft's NoSnapshotRestoreOnStart) and replays only the log
-	// tail, which the FSM must skip up to its own AppliedIndex.
+	// tail, which the FSM must skip up to its own AppliedIndex. If the FSM
+	// reports an AppliedIndex below the latest snapshot (its files were
+	// lost), the snapshot is restored anyway for that start.
 	FSMIsPersistent bool
 
 	// Raft timings. HT/ET are twice as fast as hashicorp's 1s: failover

@@ -171,11 +171,22 @@ func (m *mux) close() {
 		m.ln.Close()
 	})
 	m.wg.Wait()
-	m.mu.Lock()
-	for c := range m.conns {
-		c.Close()
+	// Give Raft's connection goroutines a moment to see their EOF and close
+	// their connections themselves; then cut whatever is left.
+	deadline := time.Now().Add(time.Second)
+	for {
+		m.mu.Lock()
+		left := len(m.conns)
+		if left == 0 || time.Now().After(deadline) {
+			for c := range m.conns {
+				c.Close()
+			}
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
 	}
-	m.mu.Unlock()
 }
 
 type trackedConn struct {
@@ -202,9 +213,16 @@ func dial(ctx context.Context, addr string, secret []byte, service byte, handsha
 		deadline = dl
 	}
 	conn.SetDeadline(deadline)
-	if err := dialHandshake(conn, secret, service); err != nil {
+	// Cancellation, not only the deadline, must interrupt a peer that
+	// accepted and went silent.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	err = dialHandshake(conn, secret, service)
+	if !stop() || err != nil {
 		conn.Close()
-		return nil, err
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("raftnet: dial %s: %w", addr, err)
 	}
 	conn.SetDeadline(time.Time{})
 	return conn, nil

@@ -154,6 +154,20 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: raft config: %w", err)
 	}
 
+	if cfg.FSMIsPersistent {
+		// A persistent FSM that is behind the latest snapshot (its files
+		// were lost or replaced) cannot catch up from the log tail, which
+		// starts after the snapshot: restore the snapshot this once.
+		metas, err := snaps.List()
+		if err != nil {
+			n.trans.Close()
+			return nil, fmt.Errorf("raftnet: list snapshots: %w", err)
+		}
+		if len(metas) > 0 && metas[0].Index > fsm.AppliedIndex() {
+			log.Warn("FSM is behind the latest snapshot; restoring the snapshot", "fsm_index", fsm.AppliedIndex(), "snapshot_index", metas[0].Index)
+			rc.NoSnapshotRestoreOnStart = false
+		}
+	}
 	hasState, err := raft.HasExistingState(n.logs, n.bolt, snaps)
 	if err != nil {
 		n.trans.Close()
@@ -265,6 +279,13 @@ func (n *Node) opCtx(ctx context.Context) (context.Context, context.CancelFunc) 
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+}
+
+// WaitLeader returns the leader once one is known to this node, waiting at
+// most Config.LeaderWait and ctx; ErrNoLeader otherwise. Useful at start-up
+// before serving.
+func (n *Node) WaitLeader(ctx context.Context) (id, addr string, err error) {
+	return n.waitLeader(ctx)
 }
 
 // waitLeader returns the leader, waiting at most LeaderWait (and the

@@ -166,6 +166,9 @@ func TestApplyWithoutLeaderFailsWithErrNoLeader(t *testing.T) {
 	cfg := testConfig(t, "lonely", false) // never bootstrapped: no leader ever
 	cfg.LeaderWait = 300 * time.Millisecond
 	n := startNode(t, cfg, newTestFSM(false))
+	if _, _, err := n.WaitLeader(context.Background()); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("WaitLeader: got %v, want ErrNoLeader", err)
+	}
 	_, err := n.Apply(context.Background(), []byte("x"))
 	if !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("got %v, want ErrNoLeader", err)
@@ -176,8 +179,16 @@ func TestApplyWithoutLeaderFailsWithErrNoLeader(t *testing.T) {
 }
 
 func TestRestartRejoinsWithState(t *testing.T) {
-	for _, persistent := range []bool{false, true} {
-		t.Run(fmt.Sprintf("persistentFSM=%v", persistent), func(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		persistent, keepDisk bool
+	}{
+		{"in-memory FSM", false, false},
+		{"persistent FSM", true, true},
+		{"persistent FSM that lost its disk", true, false},
+	} {
+		persistent := tc.persistent
+		t.Run(tc.name, func(t *testing.T) {
 			nodes := cluster3(t)
 			leader := waitLeaderAmong(t, nodes...)
 			var victim *testNode
@@ -206,7 +217,7 @@ func TestRestartRejoinsWithState(t *testing.T) {
 			cfg := victim.cfg
 			cfg.Bootstrap = true // must be ignored: there is state
 			fsm := newTestFSM(persistent)
-			if persistent {
+			if tc.keepDisk {
 				fsm.disk = victim.fsm.disk // the "disk" survives the restart
 			}
 			cfg.FSMIsPersistent = persistent
