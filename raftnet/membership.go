@@ -211,6 +211,7 @@ func JoinCluster(ctx context.Context, cfg Config, seeds []string, voter bool) er
 		return fmt.Errorf("raftnet: JoinCluster needs NodeID and a dialable advertised address (got %q)", addr)
 	}
 	cli := newRPCClient([]byte(cfg.Secret), cfg.HandshakeTimeout, cfg.Logger)
+	cli.local = sourceAddr(addr)
 	defer cli.close()
 	return joinCluster(ctx, cli, cfg.NodeID, addr, seeds, voter, cfg.Logger)
 }

@@ -202,8 +202,15 @@ func (c *trackedConn) Close() error {
 }
 
 // dial opens an authenticated connection to addr for service.
-func dial(ctx context.Context, addr string, secret []byte, service byte, handshakeTimeout time.Duration) (net.Conn, error) {
-	var d net.Dialer
+// local, when set, is the source address: peers then see a node's
+// connections come from its advertised IP, which is what firewall rules
+// and the cluster's same-IP checks reason about (on a multi-homed host, or
+// on loopback aliases, the kernel would otherwise pick another source).
+func dial(ctx context.Context, addr string, secret []byte, service byte, handshakeTimeout time.Duration, local *net.TCPAddr) (net.Conn, error) {
+	d := net.Dialer{}
+	if local != nil {
+		d.LocalAddr = local
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: dial %s: %w", addr, err)
@@ -262,7 +269,7 @@ func (s *streamLayer) Addr() net.Addr { return advertisedAddr(s.m.advertise) }
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := dial(ctx, string(address), s.m.secret, serviceRaft, timeout)
+	c, err := dial(ctx, string(address), s.m.secret, serviceRaft, timeout, sourceAddr(s.m.advertise))
 	if errors.Is(err, ErrAuth) {
 		s.m.log.Warn("cluster port: peer failed authentication", "remote", string(address), "err", err)
 	}
@@ -273,3 +280,29 @@ type advertisedAddr string
 
 func (a advertisedAddr) Network() string { return "tcp" }
 func (a advertisedAddr) String() string  { return string(a) }
+
+// sourceAddr returns the address to dial from: the advertised IP when this
+// host owns it (always true for 127/8 on Linux), else nil (kernel's choice).
+func sourceAddr(advertise string) *net.TCPAddr {
+	host, _, err := net.SplitHostPort(advertise)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	if ip.IsLoopback() {
+		return &net.TCPAddr{IP: ip}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return &net.TCPAddr{IP: ip}
+		}
+	}
+	return nil
+}

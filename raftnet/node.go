@@ -124,6 +124,7 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 	secret := []byte(cfg.Secret)
 	n.srv = &rpcServer{log: log, base: n.ctx, handlers: make(map[string]Handler)}
 	n.cli = newRPCClient(secret, cfg.HandshakeTimeout, log)
+	n.cli.local = sourceAddr(addr)
 	n.mux = newMux(ln, addr, secret, cfg.HandshakeTimeout, log)
 	n.mux.serveRPC = n.srv.serveConn
 	stream := &streamLayer{m: n.mux, closed: make(chan struct{})}

@@ -216,6 +216,7 @@ func isNotSent(err error) bool {
 }
 
 type rpcClient struct {
+	local            *net.TCPAddr // source address of outgoing calls, or nil
 	secret           []byte
 	handshakeTimeout time.Duration
 	log              *slog.Logger
@@ -280,7 +281,7 @@ func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) 
 	defer cancel()
 	stop := context.AfterFunc(c.base, cancel)
 	defer stop()
-	conn, err := dial(dialCtx, addr, c.secret, serviceRPC, c.handshakeTimeout)
+	conn, err := dial(dialCtx, addr, c.secret, serviceRPC, c.handshakeTimeout, c.local)
 	if err != nil {
 		return nil, err
 	}
