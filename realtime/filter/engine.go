@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Options configures an Engine.
@@ -25,6 +26,16 @@ type Engine struct {
 	mu    sync.RWMutex
 	colls map[collKey]*collection
 	byID  map[string]collKey
+
+	// last caches the most recently tested collection: hashing two
+	// strings is a visible part of a miss. Written by readers, hence
+	// atomic; cleared by writers whenever collections change.
+	last atomic.Pointer[cachedColl]
+}
+
+type cachedColl struct {
+	key collKey
+	c   *collection
 }
 
 type collKey struct{ index, collection string }
@@ -126,6 +137,7 @@ func (e *Engine) Remove(id string) {
 	c.remove(id)
 	if len(c.filters) == 0 {
 		delete(e.colls, k)
+		e.last.Store(nil)
 	}
 }
 
@@ -161,9 +173,18 @@ func (e *Engine) Test(index, collection, id string, source map[string]any) []str
 }
 
 // AppendTest is Test appending to dst, so callers can reuse a buffer.
-func (e *Engine) AppendTest(dst []string, index, collection, id string, source map[string]any) []string {
+func (e *Engine) AppendTest(dst []string, index, coll, id string, source map[string]any) []string {
 	e.mu.RLock()
-	c := e.colls[collKey{index, collection}]
+	var c *collection
+	if l := e.last.Load(); l != nil && l.key.index == index && l.key.collection == coll {
+		c = l.c
+	} else {
+		k := collKey{index, coll}
+		c = e.colls[k]
+		if c != nil {
+			e.last.Store(&cachedColl{key: k, c: c})
+		}
+	}
 	if c != nil {
 		dst = c.match(dst, id, source)
 	}

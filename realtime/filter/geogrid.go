@@ -99,24 +99,24 @@ func (g *geoGrid) remove(ae *atomEntry) {
 	})
 }
 
-func (g *geoGrid) query(s *scratch, p point) {
+func (g *geoGrid) query(m *matchState, p point) {
 	if math.IsNaN(p.lat) || math.IsNaN(p.lon) {
 		return
 	}
-	for l, m := range g.levels {
-		if len(m) == 0 {
+	for l, lm := range g.levels {
+		if len(lm) == 0 {
 			continue
 		}
 		size := gridCellSizes[l]
-		for _, ae := range m[cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size))] {
+		for _, ae := range lm[cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size))] {
 			if ae.a.geo.contains(p) {
-				s.hit(ae)
+				m.hit(ae)
 			}
 		}
 	}
 	for _, ae := range g.global {
 		if ae.a.geo.contains(p) {
-			s.hit(ae)
+			m.hit(ae)
 		}
 	}
 }
