@@ -15,9 +15,9 @@ type tnode struct {
 	lo, hi         float64 // -Inf/+Inf when unbounded
 	loIncl, hiIncl bool    // copied from the atom to spare a pointer chase
 	ae             *atomEntry
-	prio        uint64
-	maxHi       float64
-	left, right *tnode
+	prio           uint64
+	maxHi          float64
+	left, right    *tnode
 }
 
 func bounds(a *atom) (lo, hi float64) {
