@@ -116,7 +116,7 @@ var matchCases = []matchCase{
 	{`{"geoBoundingBox":{"foo":{"top_left":[43.6331979,3.8433703],"bottom_right":[43.5938287,3.9282093]}}}`, `{"foo":{"lat_lon":[43.6073913,3.9109057]}}`, true, ""},
 	{`{"geoBoundingBox":{"foo":{"topLeft":"43.6331979, 3.8433703","bottomRight":"43.5938287, 3.9282093"}}}`, `{"foo":{"latLon":{"lat":43.6073913,"lon":3.9109057}}}`, true, ""},
 	{`{"geoBoundingBox":{"foo":{"topLeft":"spf8r2kjqmxe","bottomRight":"spdzcrmdpsuq"}}}`, `{"foo":"spfb031k6t1d"}`, true, ""},
-	{`{"geoBoundingBox":{"foo":{"topLeft":"spf8r2kjqmxe","bottomRight":"spdzcrmdpsuq"}}}`, `{"foo":"spfb0"}`, false, ""},
+	{`{"geoBoundingBox":{"foo":{"topLeft":"spf8r2kjqmxe","bottomRight":"spdzcrmdpsuq"}}}`, `{"foo":"u09tvw0f"}`, false, ""},
 	{`{"geoBoundingBox":{"foo":{"top":43.6331979,"left":3.8433703,"bottom":43.5938287,"right":3.9282093}}}`, `{"foo":{"lat":43.6073913,"lon":5.7}}`, false, ""},
 	{`{"geoBoundingBox":{"foo":{"top":43.6331979,"left":3.8433703,"bottom":43.5938287,"right":3.9282093}}}`, `{"bar":{"lat":43.6073913,"lon":3.9}}`, false, ""},
 	{`{"not":{"geoBoundingBox":{"foo":{"top":43.6331979,"left":3.8433703,"bottom":43.5938287,"right":3.9282093}}}}`, `{"foo":{"lat":43.6073913,"lon":5.7}}`, true, ""},
