@@ -182,60 +182,75 @@ func absorb(ts []term) []term {
 
 // primeImplicants closes the DNF under consensus (Blake canonical form).
 // The result depends only on the boolean function, not on how the filter was
-// written, which is what makes equivalent filters share a room id.
+// written, which is what makes equivalent filters share a room id. It
+// returns nil when the work exceeds a fixed budget (the caller then keeps
+// the absorbed DNF, still deterministic, only less merged).
 func (d *dnfBuilder) primeImplicants(ts []term) []term {
-	for changed := true; changed; {
-		changed = false
-		for i := 0; i < len(ts); i++ {
-			for j := 0; j < i; j++ {
-				a, b := ts[i], ts[j]
-				var opp, n int
-				for w := range a.pos {
-					x := a.pos[w]&b.neg[w] | a.neg[w]&b.pos[w]
-					if x != 0 {
-						n += bits.OnesCount64(x)
-						opp = w*64 + bits.TrailingZeros64(x)
-					}
-				}
-				if n != 1 {
-					continue
-				}
-				c := d.newTerm()
-				for w := range c.pos {
-					c.pos[w] = a.pos[w] | b.pos[w]
-					c.neg[w] = a.neg[w] | b.neg[w]
-				}
-				c.pos[opp/64] &^= 1 << (opp % 64)
-				c.neg[opp/64] &^= 1 << (opp % 64)
-				absorbed := false
-				for _, t := range ts {
-					if t.subsetOf(c) {
-						absorbed = true
-						break
-					}
-				}
-				if absorbed {
-					continue
-				}
-				kept := ts[:0:0]
-				for _, t := range ts {
-					if !c.subsetOf(t) {
-						kept = append(kept, t)
-					}
-				}
-				ts = append(kept, c)
-				changed = true
-				if len(ts) > consensusLimit {
-					return nil
-				}
-				break
+	const budget = 1 << 20 // pair checks
+	work := 0
+	ts = append([]term(nil), ts...)
+	alive := make([]bool, len(ts))
+	for i := range alive {
+		alive[i] = true
+	}
+	// every pair is examined once: j < i, with i growing as terms are added
+	for i := 1; i < len(ts); i++ {
+		for j := 0; j < i && alive[i]; j++ {
+			if !alive[j] {
+				continue
 			}
-			if changed {
-				break
+			if work++; work > budget {
+				return nil
+			}
+			a, b := ts[i], ts[j]
+			var opp, n int
+			for w := range a.pos {
+				x := a.pos[w]&b.neg[w] | a.neg[w]&b.pos[w]
+				if x != 0 {
+					n += bits.OnesCount64(x)
+					opp = w*64 + bits.TrailingZeros64(x)
+				}
+			}
+			if n != 1 {
+				continue
+			}
+			c := d.newTerm()
+			for w := range c.pos {
+				c.pos[w] = a.pos[w] | b.pos[w]
+				c.neg[w] = a.neg[w] | b.neg[w]
+			}
+			c.pos[opp/64] &^= 1 << (opp % 64)
+			c.neg[opp/64] &^= 1 << (opp % 64)
+			absorbed := false
+			for k, t := range ts {
+				if alive[k] && t.subsetOf(c) {
+					absorbed = true
+					break
+				}
+			}
+			if absorbed {
+				continue
+			}
+			for k, t := range ts {
+				if alive[k] && c.subsetOf(t) {
+					alive[k] = false
+				}
+			}
+			ts = append(ts, c)
+			alive = append(alive, true)
+			if len(ts) > 4*consensusLimit {
+				return nil
 			}
 		}
+		// j loop may have killed i; the outer loop moves on
 	}
-	return ts
+	out := ts[:0]
+	for k, t := range ts {
+		if alive[k] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // toForm normalizes a standardized tree.
