@@ -261,6 +261,14 @@ func (p *parser) toForm(tree *expr) (*form, error) {
 	if p.maxConds > 0 && p.count > p.maxConds {
 		return nil, &ParseError{Message: fmt.Sprintf("Filter too complex: exceeds the configured maximum number of conditions (conditions: %d, max: %d)", p.count, p.maxConds)}
 	}
+	// Most filters are one (possibly negated) condition: skip the DNF
+	// machinery, the result is the same.
+	if l, ok := singleLiteral(tree); ok {
+		if l.at.kind == kindNothing {
+			return finishForm(nil, l.neg), nil
+		}
+		return finishForm([][]lit{{l}}, false), nil
+	}
 	d := &dnfBuilder{index: map[string]int{}}
 	d.collect(tree)
 	d.nw = (len(d.atoms) + 63) / 64
@@ -299,11 +307,36 @@ func (p *parser) toForm(tree *expr) (*form, error) {
 	return finishForm(absorbLits(terms), false), nil
 }
 
+func singleLiteral(e *expr) (lit, bool) {
+	neg := false
+	for e.op == 'n' {
+		neg = !neg
+		e = e.kids[0]
+	}
+	if e.op != 'l' {
+		return lit{}, false
+	}
+	return lit{at: e.at, neg: neg}, true
+}
+
 // reduceTerm applies what is known about conditions on the same field:
 // it drops conjunctions that can never hold and literals implied by others.
 // It is deliberately conservative: a rule here must be true for every
 // document.
 func reduceTerm(ls []lit) ([]lit, bool) {
+	// every rule below relates two literals on the same field
+	shared := false
+	for i := 0; i < len(ls) && !shared; i++ {
+		for j := 0; j < i; j++ {
+			if ls[i].at.field == ls[j].at.field && ls[i].at.kind != kindMatch && ls[j].at.kind != kindMatch {
+				shared = true
+				break
+			}
+		}
+	}
+	if !shared {
+		return ls, true
+	}
 	eq := map[string]*atom{}
 	for _, l := range ls {
 		if !l.neg && l.at.kind == kindEquals {
@@ -435,16 +468,35 @@ func finishForm(terms [][]lit, everything bool) *form {
 		f.canonical = []byte(`[[{"nothing":true,"not":false}]]`)
 		return f
 	}
+	if len(terms) == 1 && len(terms[0]) == 1 {
+		l := terms[0][0]
+		k := l.at.key
+		b := make([]byte, 0, len(k)+20)
+		b = append(b, "[["...)
+		b = append(b, k[:len(k)-1]...)
+		if l.neg {
+			b = append(b, `,"not":true}]]`...)
+		} else {
+			b = append(b, `,"not":false}]]`...)
+		}
+		f.terms, f.canonical = terms, b
+		return f
+	}
 	rendered := make([]string, len(terms))
+	var js []string
 	for i, t := range terms {
-		sort.Slice(t, func(a, b int) bool { return litJSON(t[a]) < litJSON(t[b]) })
+		js = js[:0]
+		for _, l := range t {
+			js = append(js, litJSON(l))
+		}
+		sort.Sort(litSorter{t, js})
 		var b bytes.Buffer
 		b.WriteByte('[')
-		for j, l := range t {
+		for j := range t {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(litJSON(l))
+			b.WriteString(js[j])
 		}
 		b.WriteByte(']')
 		rendered[i] = b.String()
@@ -468,17 +520,37 @@ func finishForm(terms [][]lit, everything bool) *form {
 	return f
 }
 
+// litSorter sorts literals by their precomputed JSON.
+type litSorter struct {
+	ls []lit
+	js []string
+}
+
+func (s litSorter) Len() int           { return len(s.ls) }
+func (s litSorter) Less(i, j int) bool { return s.js[i] < s.js[j] }
+func (s litSorter) Swap(i, j int) {
+	s.ls[i], s.ls[j] = s.ls[j], s.ls[i]
+	s.js[i], s.js[j] = s.js[j], s.js[i]
+}
+
 // roomID derives the room id. It is replicated state: see doc.go before
 // changing anything here.
 func roomID(index, collection string, canonical []byte) string {
-	h := sha256.New()
-	h.Write([]byte("korum/filter/v1"))
-	var n [binary.MaxVarintLen64]byte
-	for _, part := range [][]byte{[]byte(index), []byte(collection), canonical} {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
-		h.Write(part)
+	const prefix = "korum/filter/v1"
+	var stack [512]byte
+	buf := stack[:0]
+	if n := len(prefix) + len(index) + len(collection) + len(canonical) + 3*binary.MaxVarintLen64; n > len(stack) {
+		buf = make([]byte, 0, n)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	buf = append(buf, prefix...)
+	buf = binary.AppendUvarint(buf, uint64(len(index)))
+	buf = append(buf, index...)
+	buf = binary.AppendUvarint(buf, uint64(len(collection)))
+	buf = append(buf, collection...)
+	buf = binary.AppendUvarint(buf, uint64(len(canonical)))
+	buf = append(buf, canonical...)
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 func (a *atom) inRange(f float64) bool {

@@ -13,7 +13,7 @@ type geoGrid struct {
 
 var gridCellSizes = [...]float64{0.01, 0.04, 0.16, 0.64, 2.56, 10.24, 40.96}
 
-const gridMaxCells = 4
+const gridMaxCells = 2
 
 func cellCoord(deg, size float64) int64 { return int64(math.Floor(deg / size)) }
 
@@ -45,15 +45,17 @@ func (g *geoGrid) level(s *shape) int {
 	return -1
 }
 
-func (g *geoGrid) cells(s *shape, l int, fn func(uint64)) {
+// cells appends the keys of the cells a shape overlaps at level l.
+func (g *geoGrid) cells(dst []uint64, s *shape, l int) []uint64 {
 	size := gridCellSizes[l]
 	for _, sp := range spans(s) {
 		for x := cellCoord(sp[0], size); x <= cellCoord(sp[1], size); x++ {
 			for y := cellCoord(s.minLat, size); y <= cellCoord(s.maxLat, size); y++ {
-				fn(cellKey(x, y))
+				dst = append(dst, cellKey(x, y))
 			}
 		}
 	}
+	return dst
 }
 
 func (g *geoGrid) insert(ae *atomEntry) {
@@ -67,7 +69,10 @@ func (g *geoGrid) insert(ae *atomEntry) {
 		g.levels[l] = map[uint64][]*atomEntry{}
 	}
 	m := g.levels[l]
-	g.cells(s, l, func(k uint64) { m[k] = append(m[k], ae) })
+	var buf [2 * gridMaxCells * gridMaxCells]uint64
+	for _, k := range g.cells(buf[:0], s, l) {
+		m[k] = append(m[k], ae)
+	}
 }
 
 func removeEntry(list []*atomEntry, ae *atomEntry) []*atomEntry {
@@ -90,13 +95,14 @@ func (g *geoGrid) remove(ae *atomEntry) {
 		return
 	}
 	m := g.levels[l]
-	g.cells(s, l, func(k uint64) {
+	var buf [2 * gridMaxCells * gridMaxCells]uint64
+	for _, k := range g.cells(buf[:0], s, l) {
 		if list := removeEntry(m[k], ae); len(list) == 0 {
 			delete(m, k)
 		} else {
 			m[k] = list
 		}
-	})
+	}
 }
 
 func (g *geoGrid) query(m *matchState, p point) {

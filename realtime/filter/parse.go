@@ -782,7 +782,7 @@ func atomKey(a *atom) string {
 				op = "gte"
 			}
 			b = append(b, `"`+op+`":`...)
-			b = append(b, formatNumber(a.lo)...)
+			b = appendNumber(b, a.lo)
 			sep = ","
 		}
 		if a.hasHi {
@@ -791,7 +791,7 @@ func atomKey(a *atom) string {
 				op = "lte"
 			}
 			b = append(b, sep+`"`+op+`":`...)
-			b = append(b, formatNumber(a.hi)...)
+			b = appendNumber(b, a.hi)
 		}
 		b = append(b, "}}"...)
 	case kindRegexp:
@@ -806,7 +806,7 @@ func atomKey(a *atom) string {
 		s := a.geo
 		num := func(name string, f float64, last bool) {
 			b = append(b, `"`+name+`":`...)
-			b = append(b, formatNumber(f)...)
+			b = appendNumber(b, f)
 			if !last {
 				b = append(b, ',')
 			}
@@ -844,9 +844,9 @@ func atomKey(a *atom) string {
 					b = append(b, ',')
 				}
 				b = append(b, '[')
-				b = append(b, formatNumber(pt.lat)...)
+				b = appendNumber(b, pt.lat)
 				b = append(b, ',')
-				b = append(b, formatNumber(pt.lon)...)
+				b = appendNumber(b, pt.lon)
 				b = append(b, ']')
 			}
 			b = append(b, ']')
