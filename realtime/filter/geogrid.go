@@ -7,7 +7,7 @@ import "math"
 // most gridMaxCells cells per axis, so a point query looks up one cell per
 // level and only tests shapes of comparable size near the point.
 type geoGrid struct {
-	levels [len(gridCellSizes)]map[uint64][]*atomEntry
+	levels [len(gridCellSizes)]cellTable
 	global []*atomEntry // envelopes too large for any level
 }
 
@@ -65,13 +65,9 @@ func (g *geoGrid) insert(ae *atomEntry) {
 		g.global = append(g.global, ae)
 		return
 	}
-	if g.levels[l] == nil {
-		g.levels[l] = map[uint64][]*atomEntry{}
-	}
-	m := g.levels[l]
 	var buf [2 * gridMaxCells * gridMaxCells]uint64
 	for _, k := range g.cells(buf[:0], s, l) {
-		m[k] = append(m[k], ae)
+		g.levels[l].add(k, ae)
 	}
 }
 
@@ -94,14 +90,9 @@ func (g *geoGrid) remove(ae *atomEntry) {
 		g.global = removeEntry(g.global, ae)
 		return
 	}
-	m := g.levels[l]
 	var buf [2 * gridMaxCells * gridMaxCells]uint64
 	for _, k := range g.cells(buf[:0], s, l) {
-		if list := removeEntry(m[k], ae); len(list) == 0 {
-			delete(m, k)
-		} else {
-			m[k] = list
-		}
+		g.levels[l].remove(k, ae)
 	}
 }
 
@@ -109,12 +100,13 @@ func (g *geoGrid) query(m *matchState, p point) {
 	if math.IsNaN(p.lat) || math.IsNaN(p.lon) {
 		return
 	}
-	for l, lm := range g.levels {
-		if len(lm) == 0 {
+	for l := range g.levels {
+		lt := &g.levels[l]
+		if lt.n == 0 {
 			continue
 		}
 		size := gridCellSizes[l]
-		for _, ae := range lm[cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size))] {
+		for _, ae := range lt.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size))) {
 			if ae.a.geo.contains(p) {
 				m.hit(ae)
 			}
