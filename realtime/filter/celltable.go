@@ -6,8 +6,15 @@ package filter
 // more for uint64 keys.
 type cellTable struct {
 	keys []uint64 // key+1; 0 marks an empty slot
-	vals [][]*atomEntry
+	vals [][]cellEntry
 	n    int
+}
+
+// cellEntry keeps the shape's envelope next to it so that scanning a cell
+// rejects most candidates without touching the shape.
+type cellEntry struct {
+	minLat, maxLat, minLon, maxLon float64
+	ae                             *atomEntry
 }
 
 func mix64(k uint64) uint64 {
@@ -17,7 +24,7 @@ func mix64(k uint64) uint64 {
 	return k
 }
 
-func (t *cellTable) get(k uint64) []*atomEntry {
+func (t *cellTable) get(k uint64) []cellEntry {
 	if t.n == 0 {
 		return nil
 	}
@@ -50,7 +57,12 @@ func (t *cellTable) add(k uint64, ae *atomEntry) {
 		t.keys[i] = k + 1
 		t.n++
 	}
-	t.vals[i] = append(t.vals[i], ae)
+	sh := ae.a.geo
+	minLon, maxLon := sh.minLon, sh.maxLon
+	if sh.wrap {
+		minLon, maxLon = -180, 180
+	}
+	t.vals[i] = append(t.vals[i], cellEntry{sh.minLat, sh.maxLat, minLon, maxLon, ae})
 }
 
 func (t *cellTable) grow() {
@@ -59,7 +71,7 @@ func (t *cellTable) grow() {
 		size = 16
 	}
 	old, oldVals := t.keys, t.vals
-	t.keys, t.vals = make([]uint64, size), make([][]*atomEntry, size)
+	t.keys, t.vals = make([]uint64, size), make([][]cellEntry, size)
 	for i, k := range old {
 		if k != 0 {
 			j := t.slot(k - 1)
@@ -76,8 +88,18 @@ func (t *cellTable) remove(k uint64, ae *atomEntry) {
 	if t.keys[i] == 0 {
 		return
 	}
-	t.vals[i] = removeEntry(t.vals[i], ae)
-	if len(t.vals[i]) > 0 {
+	list := t.vals[i]
+	for j := range list {
+		if list[j].ae == ae {
+			last := len(list) - 1
+			list[j] = list[last]
+			list[last] = cellEntry{}
+			list = list[:last]
+			break
+		}
+	}
+	t.vals[i] = list
+	if len(list) > 0 {
 		return
 	}
 	// backward-shift deletion keeps probe sequences intact without

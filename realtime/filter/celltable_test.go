@@ -11,10 +11,10 @@ import (
 func TestCellTableMatchesMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	var tab cellTable
-	ref := map[uint64][]*atomEntry{}
+	ref := map[uint64][]*atomEntry{} // what each cell should hold
 	entries := make([]*atomEntry, 64)
 	for i := range entries {
-		entries[i] = &atomEntry{slot: int32(i)}
+		entries[i] = &atomEntry{slot: int32(i), a: &atom{geo: &shape{}}}
 	}
 	for step := 0; step < 20000; step++ {
 		k := uint64(r.IntN(300))

@@ -13,7 +13,7 @@ type geoGrid struct {
 
 var gridCellSizes = [...]float64{0.01, 0.04, 0.16, 0.64, 2.56, 10.24, 40.96}
 
-const gridMaxCells = 2
+const gridMaxCells = 3
 
 func cellCoord(deg, size float64) int64 { return int64(math.Floor(deg / size)) }
 
@@ -106,9 +106,14 @@ func (g *geoGrid) query(m *matchState, p point) {
 			continue
 		}
 		size := gridCellSizes[l]
-		for _, ae := range lt.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size))) {
-			if ae.a.geo.contains(p) {
-				m.hit(ae)
+		cell := lt.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size)))
+		for i := range cell {
+			c := &cell[i]
+			if p.lat < c.minLat || p.lat > c.maxLat || p.lon < c.minLon || p.lon > c.maxLon {
+				continue
+			}
+			if c.ae.a.geo.contains(p) {
+				m.hit(c.ae)
 			}
 		}
 	}
