@@ -368,8 +368,14 @@ func (m *matchState) hit(ae *atomEntry) {
 	s := m.scratch()
 	if s.atomStamp[ae.slot] != s.epoch {
 		s.atomStamp[ae.slot] = s.epoch
-		s.trueAtoms = append(s.trueAtoms, ae)
-		m.dst = append(m.dst, ae.direct.items...)
+		if len(ae.pos.items) > 0 {
+			s.trueAtoms = append(s.trueAtoms, ae)
+		}
+		if len(ae.direct.items) == 1 {
+			m.dst = append(m.dst, ae.direct.items[0])
+		} else {
+			m.dst = append(m.dst, ae.direct.items...)
+		}
 	}
 }
 
