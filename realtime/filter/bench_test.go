@@ -120,12 +120,13 @@ func BenchmarkMatch(b *testing.B) {
 			}
 			doc := bc.doc(r)
 			buf := e.AppendTest(nil, "i", bc.name, "", doc)
-			b.ReportMetric(float64(len(buf)), "matches")
+			matches := len(buf)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				buf = e.AppendTest(buf[:0], "i", bc.name, "", doc)
 			}
+			b.ReportMetric(float64(matches), "matches")
 		})
 	}
 }
@@ -197,6 +198,37 @@ func TestMissAllocatesNothing(t *testing.T) {
 		}
 		if n := testing.AllocsPerRun(100, func() { e.Test("i", "c", "some-id", doc) }); n != 0 {
 			t.Errorf("%s: %v allocations per missed Test, want 0", bc.name, n)
+		}
+	}
+}
+
+// BenchmarkMatchScaling shows that a miss costs about the same with 1,000
+// or 100,000 filters for the indexed keywords.
+func BenchmarkMatchScaling(b *testing.B) {
+	for _, bc := range benchCases {
+		if bc.name != "equals" && bc.name != "exists" && bc.name != "range" {
+			continue
+		}
+		for _, n := range []int{1000, 100000} {
+			b.Run(fmt.Sprintf("%s/%d", bc.name, n), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				e := New(Options{})
+				for i := 0; i < n; i++ {
+					if _, err := e.Register("i", "c", bc.gen(r)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				doc := bc.doc(r)
+				if bc.name == "range" {
+					doc = map[string]any{"integer": 1e9} // a miss
+				}
+				var buf []string
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					buf = e.AppendTest(buf[:0], "i", "c", "", doc)
+				}
+			})
 		}
 	}
 }
