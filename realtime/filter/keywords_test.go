@@ -163,6 +163,8 @@ var matchCases = []matchCase{
 	{`{"nothing":true}`, `{"foo":"bar"}`, false, ""},
 	{`{}`, `{"foo":"bar"}`, true, ""},
 	{`{}`, `{}`, true, ""},
+	{`null`, `{"a":1}`, true, ""}, // Koncorde: no keys, so everything
+	{`[]`, `{"a":1}`, true, ""},
 	// and / or / not / bool
 	{`{"and":[{"equals":{"foo":"bar"}},{"exists":"bar"}]}`, `{"foo":"bar","bar":"qux"}`, true, ""},
 	{`{"and":[{"equals":{"foo":"bar"}},{"exists":"bar"}]}`, `{"foo":"bar"}`, false, ""},
@@ -215,6 +217,10 @@ func TestKeywordMatching(t *testing.T) {
 var validationCases = []struct {
 	filter, err string
 }{
+	{`"a"`, `"0": unknown keyword`},
+	{`"ab"`, `Invalid filter syntax. Filters must have one keyword only`},
+	{`[1]`, `"0": unknown keyword`},
+	{`[1,2]`, `Invalid filter syntax. Filters must have one keyword only`},
 	{`{"equals":{"foo":"bar"},"exists":"foo"}`, `Invalid filter syntax. Filters must have one keyword only`},
 	{`{"foo":"bar"}`, `"foo": unknown keyword`},
 	{`{"and":[{"foo":1}]}`, `"and.foo": unknown keyword`},
