@@ -127,6 +127,14 @@
 //   - When a document has both {"a.b": x} and {"a": {"b": y}}, which value
 //     a filter on "a.b" sees is unspecified (Koncorde: the last key).
 //   - An empty document id is not injected as "_id".
+//   - Error messages that quote a JSON object (unrecognized geoBoundingBox
+//     or polygon point) list its keys sorted, as Go maps have no order;
+//     Koncorde keeps the input order.
+//   - Koncorde's regExpEngine "js" option (PCRE-like JavaScript regexps) has
+//     no equivalent: the syntax is always RE2.
+//   - Validation happens when a select condition is normalized, so the
+//     condition limit applies to its query at Normalize time (Koncorde
+//     checks it when storing).
 //
 // # Test vectors
 //
