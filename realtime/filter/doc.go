@@ -132,9 +132,8 @@
 //     Koncorde keeps the input order.
 //   - Koncorde's regExpEngine "js" option (PCRE-like JavaScript regexps) has
 //     no equivalent: the syntax is always RE2.
-//   - Validation happens when a select condition is normalized, so the
-//     condition limit applies to its query at Normalize time (Koncorde
-//     checks it when storing).
+//   - The condition limit applies to a select query when the filter is
+//     normalized (Koncorde only checks it when storing the filter).
 //
 // # Test vectors
 //
