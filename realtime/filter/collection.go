@@ -14,7 +14,7 @@ import (
 // all its positive atoms were found true and none of its negated atoms was,
 // which is Koncorde's subfilter counting with negation folded in.
 type collection struct {
-	filters map[string]*filterEntry
+	filters []*filterEntry // the Engine indexes them by id
 	atoms   map[string]*atomEntry
 	subs    map[string]*subEntry
 
@@ -32,6 +32,9 @@ type collection struct {
 
 type filterEntry struct {
 	id     string
+	coll   *collection
+	key    collKey
+	pos    int // in coll.filters
 	slot   int32
 	subs   []*subEntry
 	direct *atomEntry // set when the filter is a single positive condition
@@ -146,19 +149,16 @@ type trieNode struct {
 
 func newCollection() *collection {
 	return &collection{
-		filters: map[string]*filterEntry{},
 		atoms:   map[string]*atomEntry{},
 		subs:    map[string]*subEntry{},
 		root:    &trieNode{},
 	}
 }
 
-func (c *collection) store(n *Normalized) {
-	if _, ok := c.filters[n.ID]; ok {
-		return
-	}
-	fe := &filterEntry{id: n.ID, slot: c.filterSlots.get()}
-	c.filters[n.ID] = fe
+// store indexes a filter the Engine does not hold yet.
+func (c *collection) store(n *Normalized, key collKey) *filterEntry {
+	fe := &filterEntry{id: n.ID, coll: c, key: key, pos: len(c.filters), slot: c.filterSlots.get()}
+	c.filters = append(c.filters, fe)
 	terms := n.f.terms
 	if n.f.everything {
 		terms = [][]lit{nil}
@@ -168,7 +168,7 @@ func (c *collection) store(n *Normalized) {
 		ae.refs++
 		ae.direct.add(fe.id)
 		fe.direct = ae
-		return
+		return fe
 	}
 	for _, t := range terms {
 		var kb strings.Builder
@@ -200,19 +200,20 @@ func (c *collection) store(n *Normalized) {
 		s.filters.add(fe)
 		fe.subs = append(fe.subs, s)
 	}
+	return fe
 }
 
-func (c *collection) remove(id string) bool {
-	fe, ok := c.filters[id]
-	if !ok {
-		return false
-	}
-	delete(c.filters, id)
+func (c *collection) remove(fe *filterEntry) {
+	last := len(c.filters) - 1
+	c.filters[fe.pos] = c.filters[last]
+	c.filters[fe.pos].pos = fe.pos
+	c.filters[last] = nil
+	c.filters = c.filters[:last]
 	c.filterSlots.put(fe.slot)
 	if ae := fe.direct; ae != nil {
 		ae.direct.remove(fe.id)
 		c.release(ae)
-		return true
+		return
 	}
 	for _, s := range fe.subs {
 		s.filters.remove(fe)
@@ -232,7 +233,6 @@ func (c *collection) remove(id string) bool {
 			c.release(ae)
 		}
 	}
-	return true
 }
 
 // atom returns the shared entry for a, indexing it on first use.

@@ -25,7 +25,7 @@ type Engine struct {
 
 	mu    sync.RWMutex
 	colls map[collKey]*collection
-	byID  map[string]collKey
+	byID  map[string]*filterEntry
 
 	// last caches the most recently tested collection: hashing two
 	// strings is a visible part of a miss. Written by readers, hence
@@ -59,7 +59,7 @@ func New(opts Options) *Engine {
 	if m == 0 {
 		m = defaultMaxConditions
 	}
-	return &Engine{maxConds: m, colls: map[collKey]*collection{}, byID: map[string]collKey{}}
+	return &Engine{maxConds: m, colls: map[collKey]*collection{}, byID: map[string]*filterEntry{}}
 }
 
 // Validate checks a filter without normalizing it. Like Koncorde's
@@ -114,29 +114,31 @@ func (e *Engine) Store(n *Normalized) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if _, ok := e.byID[n.ID]; ok {
+		return
+	}
 	k := collKey{n.Index, n.Collection}
 	c := e.colls[k]
 	if c == nil {
 		c = newCollection()
 		e.colls[k] = c
 	}
-	c.store(n)
-	e.byID[n.ID] = k
+	e.byID[n.ID] = c.store(n, k)
 }
 
 // Remove unregisters a filter; unknown ids are ignored.
 func (e *Engine) Remove(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k, ok := e.byID[id]
+	fe, ok := e.byID[id]
 	if !ok {
 		return
 	}
 	delete(e.byID, id)
-	c := e.colls[k]
-	c.remove(id)
+	c := fe.coll
+	c.remove(fe)
 	if len(c.filters) == 0 {
-		delete(e.colls, k)
+		delete(e.colls, fe.key)
 		e.last.Store(nil)
 	}
 }
@@ -158,8 +160,8 @@ func (e *Engine) IDs(index, collection string) []string {
 		return nil
 	}
 	ids := make([]string, 0, len(c.filters))
-	for id := range c.filters {
-		ids = append(ids, id)
+	for _, fe := range c.filters {
+		ids = append(ids, fe.id)
 	}
 	sort.Strings(ids)
 	return ids
