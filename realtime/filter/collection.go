@@ -149,9 +149,9 @@ type trieNode struct {
 
 func newCollection() *collection {
 	return &collection{
-		atoms:   map[string]*atomEntry{},
-		subs:    map[string]*subEntry{},
-		root:    &trieNode{},
+		atoms: map[string]*atomEntry{},
+		subs:  map[string]*subEntry{},
+		root:  &trieNode{},
 	}
 }
 
