@@ -385,10 +385,14 @@ func (c *collection) match(dst []string, id string, source map[string]any) []str
 	// document along the field trie, whichever touches fewer keys.
 	if len(c.fieldList.items) <= len(source)+2 {
 		for _, f := range c.fieldList.items {
-			if f.path == "_id" && id != "" {
+			if f.isID && id != "" {
 				f.eval(&m, id)
-			} else if v, ok := lookup(source, f.path); ok {
+			} else if v, ok := source[f.path]; ok {
 				f.eval(&m, v)
+			} else if f.dotted {
+				if v, ok := lookup(source, f.path); ok {
+					f.eval(&m, v)
+				}
 			}
 		}
 	} else {

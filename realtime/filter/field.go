@@ -1,10 +1,14 @@
 package filter
 
+import "strings"
+
 // fieldIndex indexes the atoms bound to one field path.
 type fieldIndex struct {
-	path string
-	node *trieNode
-	n    int // atoms indexed
+	path   string
+	dotted bool // path may also resolve through nested objects
+	isID   bool
+	node   *trieNode
+	n      int // atoms indexed
 
 	eqStr  map[string]*atomEntry
 	eqNum  map[float64]*atomEntry
@@ -24,7 +28,9 @@ type fieldIndex struct {
 	geo     *geoGrid
 }
 
-func newFieldIndex(path string) *fieldIndex { return &fieldIndex{path: path} }
+func newFieldIndex(path string) *fieldIndex {
+	return &fieldIndex{path: path, dotted: strings.IndexByte(path, '.') >= 0, isID: path == "_id"}
+}
 
 func (f *fieldIndex) empty() bool { return f.n == 0 }
 
