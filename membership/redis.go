@@ -145,11 +145,11 @@ func (d *discovery) cards(ctx context.Context) ([]Card, error) {
 
 // lock is a held bootstrap lock, extended in the background until released.
 type lock struct {
-	d      *discovery
-	token  string
-	stop   context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	d     *discovery
+	token string
+	stop  context.CancelFunc
+	done  chan struct{}
+	once  sync.Once
 }
 
 // acquire waits for the bootstrap lock until ctx ends.
