@@ -619,3 +619,28 @@ func (n *Node) Shutdown() error {
 	})
 	return n.shutdownErr
 }
+
+// HasState reports whether dataDir already holds Raft state (a log, a term
+// or a snapshot), without starting anything. Membership uses it before Open
+// to decide between bootstrapping, joining and restarting as a member; the
+// bbolt file lock makes it fail (after 2s) while a node has the dir open.
+func HasState(dataDir string) (bool, error) {
+	dir := filepath.Join(dataDir, "raft")
+	if _, err := os.Stat(filepath.Join(dir, "raft.db")); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 2 * time.Second}})
+	if err != nil {
+		return false, fmt.Errorf("raftnet: open raft log %s: %w", dir, err)
+	}
+	defer bolt.Close()
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, newHclog(slog.New(slog.DiscardHandler), "raft"))
+	if err != nil {
+		return false, fmt.Errorf("raftnet: snapshot store: %w", err)
+	}
+	has, err := raft.HasExistingState(bolt, bolt, snaps)
+	if err != nil {
+		return false, fmt.Errorf("raftnet: inspect raft state: %w", err)
+	}
+	return has, nil
+}
