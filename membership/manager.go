@@ -187,19 +187,26 @@ func (m *Manager) card() Card {
 func (m *Manager) refreshCard() {
 	t := time.NewTicker(m.cfg.Heartbeat)
 	defer t.Stop()
-	failing := false
+	failing, skip := false, 0
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
 		}
+		if skip > 0 {
+			skip--
+			continue
+		}
 		err := m.disc.putCard(m.ctx, m.card(), m.cfg.cardTTL())
 		switch {
-		case err != nil && !failing && m.ctx.Err() == nil:
-			m.log.Warn("cannot refresh the ID card; the cluster runs on without Redis", "err", err)
-			failing = true
-		case err == nil && failing:
+		case err != nil:
+			skip = 9 // Redis is down: knock every 10 heartbeats only
+			if !failing && m.ctx.Err() == nil {
+				m.log.Warn("cannot refresh the ID card; the cluster runs on without Redis", "err", err)
+				failing = true
+			}
+		case failing:
 			m.log.Info("ID card refreshed again")
 			failing = false
 		}
