@@ -46,6 +46,7 @@ type Manager struct {
 
 	fatal     chan *Exit
 	fatalOnce sync.Once
+	closeOnce sync.Once
 	leaving   atomic.Bool
 
 	mu           sync.Mutex
@@ -170,11 +171,13 @@ func (m *Manager) ClusterID() string {
 // raftnet.Node.Shutdown so the watchdog does not mistake the shutdown for a
 // removal.
 func (m *Manager) Close() {
-	m.cancel()
-	m.wg.Wait()
-	if m.disc != nil {
-		m.disc.close()
-	}
+	m.closeOnce.Do(func() {
+		m.cancel()
+		m.wg.Wait()
+		if m.disc != nil {
+			m.disc.close()
+		}
+	})
 }
 
 func (m *Manager) card() Card {
