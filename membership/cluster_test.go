@@ -277,6 +277,24 @@ func TestPromotionAndDeadVoterReplacement(t *testing.T) {
 		return !gone && s[spare.cfg.NodeID] == raftnet.Voter && voters(s) == 3
 	})
 	noFatal(t, l, spare)
+
+	// The evicted node comes back on its data dir: it rejoins (as a
+	// non-voter, the voters being complete) instead of being stuck outside.
+	vc := victim.cfg
+	vc.Join = []string{l.cfg.ClusterAddr}
+	back := mustStart(t, vc)
+	if !back.plan.HasState {
+		t.Fatal("restart lost its Raft state")
+	}
+	waitConfig(t, l, 4, 3)
+	if l.servers()[vc.NodeID] != raftnet.Nonvoter {
+		t.Fatalf("returning node is %v", l.servers()[vc.NodeID])
+	}
+	waitFor(t, 10*time.Second, "the returning node follows the leader", func() bool {
+		id, _ := back.rn.Leader()
+		return id == l.cfg.NodeID
+	})
+	noFatal(t, l, spare, back)
 }
 
 func TestIsolatedNodeExitsHealthyElectionDoesNot(t *testing.T) {

@@ -262,6 +262,10 @@ func (m *Manager) askClusterID(ctx context.Context, seeds []string) string {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		b, err := m.rn.Call(cctx, s, methodInfo, nil)
 		cancel()
+		if errors.Is(err, raftnet.ErrAuth) {
+			m.log.Warn("seed rejected this node's cluster secret", "seed", s, "err", err)
+			continue
+		}
 		if err != nil {
 			m.log.Debug("seed did not answer", "seed", s, "err", err)
 			continue
