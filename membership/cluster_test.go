@@ -169,7 +169,7 @@ func TestSameIPRefusedButFastRestartAccepted(t *testing.T) {
 	// A ghost card of a crashed process with another id on our IP expires:
 	// the node waits for that rather than refusing.
 	n1b.crash()
-	ghost := Card{ID: "ghost", IP: "127.0.0.12", ClusterAddr: "127.0.0.12:1", ClusterID: n1b.m.ClusterID(), Birthdate: time.Now()}
+	ghost := idCard{ID: "ghost", IP: "127.0.0.12", ClusterAddr: "127.0.0.12:1", ClusterID: n1b.m.ClusterID(), Birthdate: time.Now()}
 	d, err := newDiscovery(r.url(), DefaultRedisPrefix, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -180,9 +180,9 @@ func (m *Manager) Close() {
 	})
 }
 
-func (m *Manager) card() Card {
+func (m *Manager) card() idCard {
 	ip, _ := hostOf(m.cfg.ClusterAddr)
-	return Card{ID: m.cfg.NodeID, IP: ip, ClusterAddr: m.cfg.ClusterAddr, APIAddr: m.cfg.APIAddr, Birthdate: m.birth, ClusterID: m.ClusterID()}
+	return idCard{ID: m.cfg.NodeID, IP: ip, ClusterAddr: m.cfg.ClusterAddr, APIAddr: m.cfg.APIAddr, Birthdate: m.birth, ClusterID: m.ClusterID()}
 }
 
 // refreshCard keeps the ID card alive. Redis being down is logged, never
