@@ -144,12 +144,6 @@ func (r *testRedis) stop() {
 	r.cmd = nil
 }
 
-func (r *testRedis) client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.addr, DisableIdentity: true})
-	r.t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

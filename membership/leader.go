@@ -44,6 +44,7 @@ func (m *Manager) leaderRound() {
 		return
 	}
 	now := time.Now()
+	selfStats := m.selfStats(st)
 	m.mu.Lock()
 	if m.leaderTerm != st.Term {
 		// A new leadership starts with a clean slate and a full grace
@@ -70,7 +71,7 @@ func (m *Manager) leaderRound() {
 	if self := m.peers[m.cfg.NodeID]; self != nil {
 		self.LastSeen, self.Applied = now, st.AppliedIndex
 		self.CaughtUpSince = now
-		m.info[m.cfg.NodeID] = m.selfStats(st)
+		m.info[m.cfg.NodeID] = selfStats
 	}
 	m.mu.Unlock()
 

@@ -46,6 +46,7 @@ type Manager struct {
 
 	fatal     chan *Exit
 	fatalOnce sync.Once
+	closeOnce sync.Once
 	leaving   atomic.Bool
 
 	mu           sync.Mutex
@@ -170,16 +171,18 @@ func (m *Manager) ClusterID() string {
 // raftnet.Node.Shutdown so the watchdog does not mistake the shutdown for a
 // removal.
 func (m *Manager) Close() {
-	m.cancel()
-	m.wg.Wait()
-	if m.disc != nil {
-		m.disc.close()
-	}
+	m.closeOnce.Do(func() {
+		m.cancel()
+		m.wg.Wait()
+		if m.disc != nil {
+			m.disc.close()
+		}
+	})
 }
 
-func (m *Manager) card() Card {
+func (m *Manager) card() idCard {
 	ip, _ := hostOf(m.cfg.ClusterAddr)
-	return Card{ID: m.cfg.NodeID, IP: ip, ClusterAddr: m.cfg.ClusterAddr, APIAddr: m.cfg.APIAddr, Birthdate: m.birth, ClusterID: m.ClusterID()}
+	return idCard{ID: m.cfg.NodeID, IP: ip, ClusterAddr: m.cfg.ClusterAddr, APIAddr: m.cfg.APIAddr, Birthdate: m.birth, ClusterID: m.ClusterID()}
 }
 
 // refreshCard keeps the ID card alive. Redis being down is logged, never
@@ -187,19 +190,26 @@ func (m *Manager) card() Card {
 func (m *Manager) refreshCard() {
 	t := time.NewTicker(m.cfg.Heartbeat)
 	defer t.Stop()
-	failing := false
+	failing, skip := false, 0
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
 		}
+		if skip > 0 {
+			skip--
+			continue
+		}
 		err := m.disc.putCard(m.ctx, m.card(), m.cfg.cardTTL())
 		switch {
-		case err != nil && !failing && m.ctx.Err() == nil:
-			m.log.Warn("cannot refresh the ID card; the cluster runs on without Redis", "err", err)
-			failing = true
-		case err == nil && failing:
+		case err != nil:
+			skip = 9 // Redis is down: knock every 10 heartbeats only
+			if !failing && m.ctx.Err() == nil {
+				m.log.Warn("cannot refresh the ID card; the cluster runs on without Redis", "err", err)
+				failing = true
+			}
+		case failing:
 			m.log.Info("ID card refreshed again")
 			failing = false
 		}
@@ -252,6 +262,10 @@ func (m *Manager) askClusterID(ctx context.Context, seeds []string) string {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		b, err := m.rn.Call(cctx, s, methodInfo, nil)
 		cancel()
+		if errors.Is(err, raftnet.ErrAuth) {
+			m.log.Warn("seed rejected this node's cluster secret", "seed", s, "err", err)
+			continue
+		}
 		if err != nil {
 			m.log.Debug("seed did not answer", "seed", s, "err", err)
 			continue

@@ -38,7 +38,7 @@ func TestDecideNeverRemovesAMajorityOfVoters(t *testing.T) {
 	}
 	// 5 voters, 2 dead, 1 merely slow (unhealthy, not dead): removing a
 	// dead voter leaves 4 voters, 2 healthy: refused.
-	ps = []peer{alive("a", true, 1), alive("b", true, 1), silent("c", true, 10 * time.Second), silent("d", true, time.Minute), silent("e", true, time.Minute)}
+	ps = []peer{alive("a", true, 1), alive("b", true, 1), silent("c", true, 10*time.Second), silent("d", true, time.Minute), silent("e", true, time.Minute)}
 	if a := decide(t0, "a", ps, 5, dead, healthy, stable); a.kind != actNone {
 		t.Fatalf("got %+v, want no action", a)
 	}

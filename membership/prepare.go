@@ -182,7 +182,7 @@ func prepareRedis(ctx context.Context, cfg Config, p *Plan) (bool, error) {
 		}
 	}
 
-	var peers []Card
+	var peers []idCard
 	for _, c := range cards {
 		if c.ID != cfg.NodeID {
 			peers = append(peers, c)
@@ -210,7 +210,7 @@ func prepareRedis(ctx context.Context, cfg Config, p *Plan) (bool, error) {
 	// Members to join: the cluster of the oldest live card (a card of a
 	// stale cluster would be younger than the ones still refreshed by it),
 	// unless our own data names the cluster.
-	slices.SortFunc(peers, func(a, b Card) int { return a.Birthdate.Compare(b.Birthdate) })
+	slices.SortFunc(peers, func(a, b idCard) int { return a.Birthdate.Compare(b.Birthdate) })
 	want := p.ClusterID
 	if want == "" {
 		want = peers[0].ClusterID
@@ -228,7 +228,7 @@ func prepareRedis(ctx context.Context, cfg Config, p *Plan) (bool, error) {
 	return true, nil
 }
 
-func sameIP(cards []Card, ip, self string) *Card {
+func sameIP(cards []idCard, ip, self string) *idCard {
 	for i, c := range cards {
 		if c.IP == ip && c.ID != self {
 			return &cards[i]

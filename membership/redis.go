@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Card is a node's ID card in Redis: how others find it while it is alive.
-type Card struct {
+// idCard is a node's ID card in Redis: how others find it while it is alive.
+type idCard struct {
 	ID          string    `json:"id"`
 	IP          string    `json:"ip"`
 	ClusterAddr string    `json:"clusterAddr"`
@@ -82,7 +82,7 @@ func (d *discovery) ping(ctx context.Context) error {
 }
 
 // putCard writes (or refreshes) this node's card with a TTL.
-func (d *discovery) putCard(ctx context.Context, c Card, ttl time.Duration) error {
+func (d *discovery) putCard(ctx context.Context, c idCard, ttl time.Duration) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func (d *discovery) deleteCard(ctx context.Context, id string) error {
 }
 
 // cards returns the live cards, pruning expired ones from the index.
-func (d *discovery) cards(ctx context.Context) ([]Card, error) {
+func (d *discovery) cards(ctx context.Context) ([]idCard, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
 	keys, err := d.rdb.SMembers(ctx, d.indexKey()).Result()
@@ -121,7 +121,7 @@ func (d *discovery) cards(ctx context.Context) ([]Card, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Card
+	var out []idCard
 	var expired []any
 	for i, v := range vals {
 		s, ok := v.(string)
@@ -129,7 +129,7 @@ func (d *discovery) cards(ctx context.Context) ([]Card, error) {
 			expired = append(expired, keys[i])
 			continue
 		}
-		var c Card
+		var c idCard
 		if err := json.Unmarshal([]byte(s), &c); err != nil {
 			d.log.Warn("ignoring malformed ID card", "key", keys[i], "err", err)
 			continue
