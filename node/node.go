@@ -22,6 +22,7 @@ import (
 	"github.com/korumdb/korum/api"
 	"github.com/korumdb/korum/fsm"
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/raftnet"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/realtime/filter"
@@ -39,13 +40,14 @@ type Node struct {
 	id      string
 	started time.Time
 
-	store *embedded.Engine
-	fsm   *fsm.FSM
-	raft  *raftnet.Node
-	hub   *realtime.Hub
-	api   *api.Server
-	http  *http.Server
-	ln    net.Listener
+	store   *embedded.Engine
+	fsm     *fsm.FSM
+	raft    *raftnet.Node
+	members *membership.Manager
+	hub     *realtime.Hub
+	api     *api.Server
+	http    *http.Server
+	ln      net.Listener
 
 	seq      atomic.Uint64
 	ready    atomic.Bool
@@ -92,25 +94,42 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The API listener opens first (it serves only later) so that the
+	// cluster learns this node's real API address.
+	n.ln, err = net.Listen("tcp", cfg.Server.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Server.APIAddr, err)
+	}
+	mcfg := membership.Config{NodeID: id, DataDir: cfg.Storage.DataDir, ClusterAddr: advertise,
+		APIAddr: advertisedAPI(n.ln.Addr(), advertise), RedisURL: cfg.Cluster.Redis, Join: cfg.Cluster.Join,
+		Voters: cfg.Cluster.Voters, Heartbeat: cfg.Cluster.Heartbeat, JoinTimeout: cfg.Cluster.JoinTimeout,
+		QuorumContactTimeout: cfg.Cluster.QuorumContactTimeout, MaxLag: uint64(cfg.Cluster.MaxLag),
+		DeadNodeTimeout: cfg.Cluster.DeadNodeTimeout, Logger: log}
+	plan, err := membership.Prepare(ctx, mcfg)
+	if err != nil {
+		return nil, err
+	}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
-		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: true,
+		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
-		Logger: n.log,
+		Logger: log, // raftnet and membership add the node id themselves
 	}, n.fsm)
 	if err != nil {
+		plan.Done()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
+	n.members, err = membership.Start(ctx, mcfg, plan, n.raft, membership.Hooks{Evicted: n.evicted})
+	if err != nil {
+		return nil, fmt.Errorf("starting membership: %w", err)
+	}
+	go n.watch()
 
 	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount}, n.log)
-	n.ln, err = net.Listen("tcp", cfg.Server.APIAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", cfg.Server.APIAddr, err)
-	}
 	n.http = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -154,7 +173,8 @@ func (n *Node) becomeReady() {
 // APIAddr is the address the API listens on.
 func (n *Node) APIAddr() string { return n.ln.Addr().String() }
 
-// Stop shuts the node down gracefully: refuse new requests, close client
+// Stop leaves the cluster gracefully: refuse new requests, record the
+// departure, hand leadership over and leave the configuration, close client
 // connections, stop Raft and close the store.
 func (n *Node) Stop(ctx context.Context) error {
 	if !n.stopping.CompareAndSwap(false, true) {
@@ -162,16 +182,66 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	close(n.done)
 	n.api.SetClosing()
+	var errs []error
+	if servers, err := n.raft.Servers(); err == nil && len(servers) > 1 {
+		// Recorded first: once out of the configuration, this node can no
+		// longer write to the log.
+		if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeEvicted, Node: n.id, Member: &fsm.MemberInfo{
+			Date: time.Now().UnixMilli(), Reason: "left the cluster (graceful shutdown)", Depth: n.cfg.Cluster.ActivityDepth}}, nil); err != nil {
+			n.log.Warn("could not record the departure", "err", err)
+		}
+	}
+	if err := n.members.Leave(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("leaving the cluster: %w", err))
+	}
 	n.api.CloseConnections()
-	err := n.http.Shutdown(ctx)
+	if err := n.http.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	n.closeAll()
 	n.log.Info("node stopped")
-	return err
+	return errors.Join(errs...)
+}
+
+// Abort stops at once, without leaving the cluster: for a node that must
+// terminate (it lost the quorum, lags, or was removed).
+func (n *Node) Abort() {
+	if !n.stopping.CompareAndSwap(false, true) {
+		return
+	}
+	close(n.done)
+	n.api.SetClosing()
+	n.api.CloseConnections()
+	_ = n.http.Close()
+	n.closeAll()
+}
+
+// watch turns membership verdicts into this node's fatal error.
+func (n *Node) watch() {
+	select {
+	case ex := <-n.members.Fatal():
+		if ex != nil {
+			n.log.Error("terminating", "reason", ex.Reason, "code", ex.Code)
+			n.fatal <- ex
+		}
+	case <-n.done:
+	}
+}
+
+// evicted records, on the leader, a node it removed as dead.
+func (n *Node) evicted(ctx context.Context, id, reason string) {
+	if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeEvicted, Node: id, Member: &fsm.MemberInfo{
+		Date: time.Now().UnixMilli(), Reason: reason, Depth: n.cfg.Cluster.ActivityDepth}}, nil); err != nil {
+		n.log.Warn("could not record an eviction", "node", id, "err", err)
+	}
 }
 
 func (n *Node) closeAll() {
 	if n.ln != nil && n.http == nil {
 		n.ln.Close()
+	}
+	if n.members != nil {
+		n.members.Close()
 	}
 	if n.raft != nil {
 		if err := n.raft.Shutdown(); err != nil {
@@ -364,25 +434,35 @@ func (n *Node) RoomList(ctx context.Context) (map[string]map[string]map[string]i
 
 func isoMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
 
-// ClusterStatus is Kuzzle's cluster:status ({activeNodes, activity, nodes})
-// built from the replicated topology, plus the Raft view.
+// ClusterStatus is Kuzzle's cluster:status ({activeNodes, activity,
+// nodes}) from the replicated topology, plus the leader's Raft view: every
+// node answers with the leader's figures.
 func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
 	if err := n.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	members, activity := n.fsm.Members()
-	servers, err := n.raft.Servers()
+	view, err := n.members.Status(ctx)
 	if err != nil {
 		return nil, clusterErr(err)
 	}
-	role := map[string]string{}
-	for _, s := range servers {
-		role[s.ID] = string(s.Suffrage)
-	}
-	nodes := make([]any, 0, len(members))
+	members, activity := n.fsm.Members()
+	birth := map[string]int64{}
 	for _, m := range members {
-		nodes = append(nodes, map[string]any{"id": m.ID, "address": hostPart(m.ClusterAddr), "birthdate": isoMillis(m.Birthdate),
-			"apiAddress": m.APIAddr, "clusterAddress": m.ClusterAddr, "role": role[m.ID]})
+		birth[m.ID] = m.Birthdate
+	}
+	nodes := make([]any, 0, len(view.Nodes))
+	for _, s := range view.Nodes {
+		e := map[string]any{"id": s.ID, "address": hostPart(s.ClusterAddr), "clusterAddress": s.ClusterAddr,
+			"apiAddress": s.APIAddr, "role": s.Role, "leader": s.Leader, "appliedIndex": s.Applied, "lag": s.Lag}
+		if !s.LastContact.IsZero() {
+			e["lastContact"] = s.LastContact.UTC().Format(time.RFC3339Nano)
+		}
+		if b, ok := birth[s.ID]; ok {
+			e["birthdate"] = isoMillis(b)
+		} else if !s.Birthdate.IsZero() {
+			e["birthdate"] = s.Birthdate.UTC().Format("2006-01-02T15:04:05.000Z")
+		}
+		nodes = append(nodes, e)
 	}
 	acts := make([]any, 0, len(activity))
 	for _, a := range activity {
@@ -392,10 +472,9 @@ func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
 		}
 		acts = append(acts, e)
 	}
-	st := n.raft.Stats()
-	leader, _ := n.raft.Leader()
-	return map[string]any{"activeNodes": len(members), "activity": acts, "nodes": nodes,
-		"leader": leader, "term": st.Term, "commitIndex": st.CommitIndex}, nil
+	return map[string]any{"activeNodes": len(view.Nodes), "activity": acts, "nodes": nodes,
+		"leader": view.LeaderID, "term": view.Term, "commitIndex": view.CommitIndex,
+		"clusterId": view.ClusterID, "voters": view.Voters}, nil
 }
 
 func hostPart(addr string) string {

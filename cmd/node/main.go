@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/node"
 )
 
@@ -44,6 +45,14 @@ func run() int {
 	select {
 	case <-ctx.Done():
 	case err := <-n.Fatal():
+		var ex *membership.Exit
+		if errors.As(err, &ex) {
+			// The cluster's rules say this node must stop (it lost the
+			// quorum, lags, or was removed): no graceful leave, its
+			// supervisor restarts it and it rejoins.
+			n.Abort()
+			return ex.Code
+		}
 		log.Error("node failed", "err", err)
 		shutdown(n, log)
 		return exitFatal
