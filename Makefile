@@ -4,7 +4,7 @@ BIN         := bin/korum
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean
+.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -42,3 +42,15 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Container image FROM scratch with the static binary: korum:latest and korum:$(VERSION).
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+IMAGE   ?= korum
+image: build
+	rm -rf bin/image && mkdir -p bin/image/tmp bin/image/data && chmod 1777 bin/image/tmp
+	cp $(BIN) bin/image/korum
+	docker build -q -f deploy/Dockerfile -t $(IMAGE):latest -t $(IMAGE):$(VERSION) bin/image
+
+# redis:7 and nginx:stable built from Debian packages where no registry is reachable.
+local-images:
+	deploy/local-images.sh
