@@ -190,11 +190,11 @@ func TestSubscriptionsExcuseImpairedNodeAndCountGap(t *testing.T) {
 }
 
 func TestLeadersCatchTwoInOneTerm(t *testing.T) {
-	ok := []LeaderClaim{{"a", "a", 2, 0}, {"b", "a", 2, 1}, {"b", "b", 3, 2}}
+	ok := []LeaderClaim{{"", "a", "a", 2, 0}, {"", "b", "a", 2, 1}, {"", "b", "b", 3, 2}, {"other-group", "z", "z", 3, 2}}
 	if an := CheckLeaders(ok); len(an) != 0 {
 		t.Fatalf("one leader per term rejected: %v", an)
 	}
-	bad := append(ok, LeaderClaim{"c", "c", 3, 3})
+	bad := append(ok, LeaderClaim{"", "c", "c", 3, 3})
 	if an := CheckLeaders(bad); len(an) != 1 || !strings.Contains(an[0].What, "term 3") {
 		t.Fatalf("two leaders in term 3 not caught: %v", an)
 	}

@@ -6,28 +6,36 @@ import (
 )
 
 // LeaderClaim is one observation: node Node said, at At, that Leader leads term Term.
-// Only self-claims (Node == Leader) count as a node being leader.
+// Only self-claims (Node == Leader) count as a node being leader. Cluster
+// names the Raft group (standalone nodes are groups of one).
 type LeaderClaim struct {
-	Node   string `json:"node"`
-	Leader string `json:"leader"`
-	Term   int64  `json:"term"`
-	At     int64  `json:"at"`
+	Cluster string `json:"cluster,omitempty"`
+	Node    string `json:"node"`
+	Leader  string `json:"leader"`
+	Term    int64  `json:"term"`
+	At      int64  `json:"at"`
 }
 
 // CheckLeaders reports every term in which two different nodes claimed to be leader.
 func CheckLeaders(claims []LeaderClaim) []Anomaly {
-	byTerm := map[int64]map[string]bool{}
+	type gt struct {
+		cluster string
+		term    int64
+	}
+	byTerm := map[gt]map[string]bool{}
 	for _, c := range claims {
 		if c.Leader == "" || c.Node != c.Leader {
 			continue
 		}
-		if byTerm[c.Term] == nil {
-			byTerm[c.Term] = map[string]bool{}
+		k := gt{c.Cluster, c.Term}
+		if byTerm[k] == nil {
+			byTerm[k] = map[string]bool{}
 		}
-		byTerm[c.Term][c.Leader] = true
+		byTerm[k][c.Leader] = true
 	}
 	var an []Anomaly
-	for term, ls := range byTerm {
+	for k, ls := range byTerm {
+		term := k.term
 		if len(ls) > 1 {
 			var names []string
 			for l := range ls {
