@@ -3,6 +3,7 @@ package jepsen
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -430,4 +431,40 @@ func ProbeClustering(ctx context.Context, image, label string) (bool, error) {
 		}
 	}
 	return true, nil // still running: it is trying to reach Redis
+}
+
+// CanConnect reports whether from can open a TCP connection to to's API
+// port, tested inside from's network namespace with the host's curl. The
+// harness uses it to verify that a partition is in place, since a rule that
+// silently does nothing would make every partition test pass.
+func (c *Cluster) CanConnect(ctx context.Context, from, to *Node) (bool, error) {
+	pid, err := from.pid(ctx)
+	if err != nil || pid == 0 {
+		return false, fmt.Errorf("%s not running: %v", from.Name, err)
+	}
+	err = exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(pid), "-n", "curl", "-s", "-o", "/dev/null",
+		"--connect-timeout", "1", "--max-time", "2", fmt.Sprintf("http://%s:%d/_healthcheck", to.IP, apiPort)).Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ee) && (ee.ExitCode() == 28 || ee.ExitCode() == 7):
+		return false, nil // timeout or refused
+	default:
+		return false, err
+	}
+}
+
+// verifyCuts checks pairs: want[i] says whether pairs[i][0] may reach pairs[i][1].
+func (c *Cluster) verifyCuts(ctx context.Context, pairs [][2]*Node, want []bool) error {
+	for i, p := range pairs {
+		ok, err := c.CanConnect(ctx, p[0], p[1])
+		if err != nil {
+			return err
+		}
+		if ok != want[i] {
+			return fmt.Errorf("partition not in place: %s -> %s reachable=%v, want %v", p[0].Name, p[1].Name, ok, want[i])
+		}
+	}
+	return nil
 }

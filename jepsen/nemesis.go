@@ -50,6 +50,10 @@ func isolate(ctx context.Context, e *env, n *Node, why string) (fault, error) {
 	if err := e.c.Partition(ctx, []*Node{n}, others(e.c.Nodes, n)); err != nil {
 		return fault{}, err
 	}
+	o := others(e.c.Nodes, n)
+	if err := e.c.verifyCuts(ctx, [][2]*Node{{n, o[0]}, {o[0], n}, {o[0], o[1]}}, []bool{false, false, true}); err != nil {
+		return fault{}, err
+	}
 	return fault{desc: why + " " + n.Name, impaired: []*Node{n}, quorumLoss: []*Node{n}, heal: e.c.Heal}, nil
 }
 
@@ -74,6 +78,10 @@ var Nemeses = []Nemesis{
 		if err := e.c.Partition(ctx, minority, majority); err != nil {
 			return fault{}, err
 		}
+		if err := e.c.verifyCuts(ctx, [][2]*Node{{minority[0], majority[0]}, {majority[1], minority[1]}, {majority[0], majority[2]}, {minority[0], minority[1]}},
+			[]bool{false, false, true, true}); err != nil {
+			return fault{}, err
+		}
 		return fault{desc: fmt.Sprintf("%v | %v", nodeNames(minority), nodeNames(majority)), impaired: minority, quorumLoss: minority, heal: e.c.Heal}, nil
 	}},
 	{"bridge", "two halves that share one node", func(ctx context.Context, e *env, rng *rand.Rand) (fault, error) {
@@ -96,6 +104,10 @@ var Nemeses = []Nemesis{
 				return fault{}, err
 			}
 		}
+		if err := e.c.verifyCuts(ctx, [][2]*Node{{a[0], b[0]}, {b[0], a[0]}, {a[0], bridge}, {b[0], bridge}, {bridge, a[0]}},
+			[]bool{false, false, true, true, true}); err != nil {
+			return fault{}, err
+		}
 		// Either side plus the bridge is a majority: which one leads is up
 		// to the elections, so both sides are counted as impaired.
 		return fault{desc: fmt.Sprintf("%v <-%s-> %v", nodeNames(a), bridge.Name, nodeNames(b)), impaired: others(e.c.Nodes, bridge), heal: e.c.Heal}, nil
@@ -106,6 +118,10 @@ var Nemeses = []Nemesis{
 			if err := n.SetCuts(ctx, []Cut{{Src: src.IP, OneWay: true}}); err != nil {
 				return fault{}, err
 			}
+		}
+		o := others(e.c.Nodes, src)
+		if err := e.c.verifyCuts(ctx, [][2]*Node{{src, o[0]}, {o[0], src}}, []bool{false, true}); err != nil {
+			return fault{}, err
 		}
 		return fault{desc: src.Name + " -/-> others", impaired: []*Node{src}, heal: e.c.Heal}, nil
 	}},
