@@ -4,7 +4,7 @@ BIN         := bin/korum
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken
+.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -64,8 +64,13 @@ jepsen-deps: image
 	deploy/local-images.sh
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/korum-jepsen ./jepsen/cmd/korum-jepsen
 
-jepsen: jepsen-deps
+jepsen: jepsen-deps jepsen-selftest
 	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 $(JEPSEN_ARGS)
+
+# The checkers bite end to end: a deployment that loses acknowledged writes
+# on restart (data on a tmpfs) must be reported.
+jepsen-selftest: jepsen-deps
+	KORUM_JEPSEN_DOCKER=1 $(GO) test -count=1 -run TestBrokenDeploymentIsCaught ./jepsen/
 
 jepsen-long: jepsen-deps
 	bin/korum-jepsen -warmup 10s -fault 30s -cycles 5 -register-clients 10 -subscribers 10 -writers 4 $(JEPSEN_ARGS)

@@ -27,6 +27,10 @@ type ClusterConfig struct {
 	Secret     string   // cluster secret
 	NodeArgs   []string // extra flags for every node (Raft timeouts, ...)
 	Label      string   // label put on everything the harness creates, for cleanup
+	// DataTmpfs puts each node's data directory on a tmpfs, which a
+	// container restart empties: a deliberately broken deployment whose
+	// acknowledged writes do not survive a restart (the checkers must say so).
+	DataTmpfs bool
 }
 
 // Node is one Korum container.
@@ -112,8 +116,12 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(
 		n := &Node{Name: fmt.Sprintf("n%d", i), IP: fmt.Sprintf("%s.%d", cfg.Prefix, 10+i), c: c}
 		c.Nodes = append(c.Nodes, n)
 		args := []string{"run", "-d", "--name", n.Name, "--hostname", n.Name, "--label", cfg.Label,
-			"--network", cfg.Network, "--ip", n.IP, "-e", "KORUM_LOG_FORMAT=json", cfg.Image,
-			"--data-dir", "/data", "--api-addr", fmt.Sprintf(":%d", apiPort)}
+			"--network", cfg.Network, "--ip", n.IP, "-e", "KORUM_LOG_FORMAT=json"}
+		if cfg.DataTmpfs {
+			args = append(args, "--tmpfs", "/data")
+		}
+		args = append(args, cfg.Image,
+			"--data-dir", "/data", "--api-addr", fmt.Sprintf(":%d", apiPort))
 		if cfg.Clustered {
 			// TODO(cluster): these flags are refused until clustering lands
 			// ("cluster.redis and cluster.join are not available yet").

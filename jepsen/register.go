@@ -145,8 +145,12 @@ func CheckRegisters(ops []Op, timeout time.Duration) RegisterResult {
 		}
 		for _, w := range writes[r.Key] {
 			if w.Outcome == OK && w.Return < r.Call && w.Call > seenEnd && w.Value != r.Value {
-				res.Anomalies = append(res.Anomalies, Anomaly{"registers", fmt.Sprintf("%s: %s read %d on %s at %s, but write %d was acknowledged at %s, after the observed value was written",
-					what, r.Key, r.Value, r.Node, time.Duration(r.Call), w.Value, time.Duration(w.Return))})
+				seen := fmt.Sprintf("read %d", r.Value)
+				if r.Value == 0 {
+					seen = "found no document"
+				}
+				res.Anomalies = append(res.Anomalies, Anomaly{"registers", fmt.Sprintf("%s: %s %s on %s at %s, but write %d was acknowledged at %s, after that state",
+					what, r.Key, seen, r.Node, time.Duration(r.Call), w.Value, time.Duration(w.Return))})
 				break
 			}
 		}

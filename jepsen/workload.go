@@ -200,7 +200,10 @@ func (e *env) readRegister(ctx context.Context, cs conns, id int, n *Node, key, 
 		} else {
 			op.Outcome, op.Value = OK, doc.Source.V
 		}
-	case errors.As(err, &ke) && ke.ID == "services.storage.not_found":
+	case errors.As(err, &ke) && (ke.ID == "services.storage.not_found" ||
+		ke.ID == "services.storage.unknown_index" || ke.ID == "services.storage.unknown_collection"):
+		// The index and collection were created (and acknowledged) before
+		// any client ran: their absence is the document's absence.
 		op.Outcome, op.Value = OK, 0
 	default:
 		op.Outcome, op.Err = Fail, err.Error()

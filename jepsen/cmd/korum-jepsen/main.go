@@ -49,6 +49,7 @@ func run() int {
 	flag.DurationVar(&cfg.CheckTimeout, "check-timeout", time.Minute, "porcupine time bound per nemesis")
 	results := flag.String("results", "results", "results folder (a sub-folder per run)")
 	flag.BoolVar(&cfg.KeepAll, "keep", false, "keep histories and logs even without anomalies")
+	flag.BoolVar(&cl.DataTmpfs, "broken-tmpfs-data", false, "deliberately broken deployment: data on a tmpfs a restart empties (use with -expect-anomaly)")
 	expectAnomaly := flag.Bool("expect-anomaly", false, "succeed only if an anomaly is found (for deliberately broken builds)")
 	flag.Parse()
 	cl.Label = "korum-jepsen"
