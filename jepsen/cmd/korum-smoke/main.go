@@ -78,10 +78,12 @@ func run(addr string, wait time.Duration) error {
 	}
 	defer ws.Close()
 	seq := 0
+	var notes []map[string]any // notifications read while waiting for answers
 	call := func(req map[string]any) (map[string]any, error) {
 		seq++
 		id := fmt.Sprintf("smoke-%d", seq)
 		req["requestId"] = id
+		fmt.Printf("-> %s:%s\n", req["controller"], req["action"])
 		if err := ws.WriteJSON(req); err != nil {
 			return nil, err
 		}
@@ -91,7 +93,11 @@ func run(addr string, wait time.Duration) error {
 			if err := ws.ReadJSON(&m); err != nil {
 				return nil, err
 			}
-			if m["requestId"] == id && m["room"] == nil {
+			if m["type"] == "document" {
+				notes = append(notes, m)
+				continue
+			}
+			if m["requestId"] == id {
 				if m["error"] != nil {
 					return m, fmt.Errorf("%v", m["error"])
 				}
@@ -116,15 +122,19 @@ func run(addr string, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for ctx.Err() == nil {
+	for notified := false; !notified && ctx.Err() == nil; {
+		for _, m := range notes {
+			notified = notified || m["room"] == channel
+		}
+		if notified {
+			fmt.Println("websocket: subscribed, wrote, notified")
+			break
+		}
 		var m map[string]any
 		if err := ws.ReadJSON(&m); err != nil {
 			return fmt.Errorf("waiting for the notification: %v", err)
 		}
-		if m["room"] == channel {
-			fmt.Println("websocket: subscribed, wrote, notified")
-			break
-		}
+		notes = append(notes, m)
 	}
 	got, err := call(map[string]any{"controller": "document", "action": "get", "index": idx, "collection": "c", "_id": "d1"})
 	if err != nil {
