@@ -4,7 +4,7 @@ BIN         := bin/korum
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest
+.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -83,3 +83,14 @@ jepsen-broken: jepsen-deps
 	CGO_ENABLED=0 $(GO) build -trimpath -tags jepsen_broken_ack -o bin/image-broken/korum ./cmd/node
 	docker build -q -f deploy/Dockerfile -t $(IMAGE):broken bin/image-broken
 	bin/korum-jepsen -image $(IMAGE):broken -expect-anomaly -nemeses full-restart,isolate-leader,kill $(JEPSEN_ARGS)
+
+# docker-compose.yml end to end: up, smoke through the balancer, stop a node,
+# smoke again, down. KORUM_PORT is the balancer's published port.
+KORUM_PORT ?= 17512
+compose-smoke: image
+	jepsen/docker-up.sh
+	deploy/local-images.sh
+	$(GO) build -o bin/korum-smoke ./jepsen/cmd/korum-smoke
+	export KORUM_PORT=$(KORUM_PORT); docker-compose down -v >/dev/null 2>&1; docker-compose up -d && \
+	bin/korum-smoke -addr localhost:$(KORUM_PORT) && docker-compose stop korum2 && \
+	bin/korum-smoke -addr localhost:$(KORUM_PORT) -wait 10s; rc=$$?; docker-compose down -v; exit $$rc
