@@ -20,9 +20,13 @@ const (
 	KindRoomCreated Kind = "room+"
 	// KindRoomEmptied records that a node holds no more subscribers to it.
 	KindRoomEmptied Kind = "room-"
-	// KindNodeReset forgets every room a node held: it is proposed by a node
-	// that (re)starts, since its connections did not survive.
-	KindNodeReset Kind = "reset"
+	// KindNodeHello records a node (re)starting: it joins the topology with
+	// this incarnation's birthdate, and the rooms it held before are
+	// forgotten, since its connections did not survive.
+	KindNodeHello Kind = "hello"
+	// KindNodeEvicted removes a node from the topology (dead, or gone
+	// gracefully) and drops its rooms.
+	KindNodeEvicted Kind = "evicted"
 )
 
 // Command is one log entry.
@@ -35,6 +39,24 @@ type Command struct {
 	Publish *Publish    `json:"p,omitempty"`
 	Room    *RoomChange `json:"r,omitempty"`
 	Node    string      `json:"n,omitempty"`
+	Member  *MemberInfo `json:"mb,omitempty"`
+	// Key identifies a proposal (node id + sequence). A command whose key
+	// was applied recently is not applied again: its first result is
+	// returned. This is what lets a node retry a proposal whose outcome
+	// a leader change made unknown, without applying it twice.
+	Key string `json:"key,omitempty"`
+}
+
+// MemberInfo describes a node in a hello or an eviction. Date is stamped by
+// the proposer (the FSM reads no clock); Depth is the activity log's length
+// (cluster.activityDepth), carried in the command so that every replica
+// trims the log the same way.
+type MemberInfo struct {
+	APIAddr     string `json:"api,omitempty"`
+	ClusterAddr string `json:"cluster,omitempty"`
+	Date        int64  `json:"date"`
+	Reason      string `json:"reason,omitempty"`
+	Depth       int    `json:"depth,omitempty"`
 }
 
 // Publish is a realtime:publish message.

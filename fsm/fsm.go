@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sort"
 	"sync"
 
@@ -44,7 +45,13 @@ type state struct {
 	Rooms map[string]*Room `json:"rooms"`
 	// Left remembers the seq of a node's last "emptied" per room, so a
 	// reordered older "created" stays ignored.
-	Left map[string]map[string]uint64 `json:"left"`
+	Left     map[string]map[string]uint64 `json:"left"`
+	Members  map[string]*Member           `json:"members"`
+	Activity []Activity                   `json:"activity"`
+	// Recent maps the keys of the last dedupWindow keyed commands to their
+	// results; RecentOrder is their order of application, oldest first.
+	Recent      map[string]json.RawMessage `json:"recent"`
+	RecentOrder []string                   `json:"recentOrder"`
 	// Applied is the last index covered, so a restored node knows how
 	// fresh it is even when the store recorded an older write.
 	Applied uint64 `json:"applied"`
@@ -70,7 +77,43 @@ func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 }
 
 func emptyState() state {
-	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}}
+	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
+		Recent: map[string]json.RawMessage{}}
+}
+
+// dedupWindow bounds the remembered results. A retry comes within one
+// request timeout, so it only has to outlive the writes of that window.
+const dedupWindow = 20000
+
+func (f *FSM) remember(key string, result []byte) {
+	if key == "" {
+		return
+	}
+	f.st.Recent[key] = result
+	f.st.RecentOrder = append(f.st.RecentOrder, key)
+	if over := len(f.st.RecentOrder) - dedupWindow; over > 0 {
+		for _, k := range f.st.RecentOrder[:over] {
+			delete(f.st.Recent, k)
+		}
+		f.st.RecentOrder = append([]string(nil), f.st.RecentOrder[over:]...)
+	}
+}
+
+// Member is a node of the cluster topology, as cluster:status shows it.
+type Member struct {
+	ID          string `json:"id"`
+	APIAddr     string `json:"apiAddr"`
+	ClusterAddr string `json:"clusterAddr"`
+	Birthdate   int64  `json:"birthdate"`
+}
+
+// Activity is one entry of the topology's activity log (Kuzzle's shape).
+type Activity struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Date    int64  `json:"date"`
+	Event   string `json:"event"` // joined or evicted
+	Reason  string `json:"reason,omitempty"`
 }
 
 // SetNotifier attaches the notifier once the realtime hub exists.
@@ -95,6 +138,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	var writeAt []int
 	var last uint64
 	storeApplied := f.store.AppliedIndex()
+	seen := map[string]bool{}
+	dupOf := map[int]string{}
 	for i, l := range logs {
 		if l.Index > last {
 			last = l.Index
@@ -109,6 +154,19 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			// stays identical; the proposer learns why.
 			out[i] = fmt.Errorf("decoding command at %d: %w", l.Index, err)
 			continue
+		}
+		if c.Key != "" {
+			if prev, dup := f.duplicate(c.Key); dup {
+				out[i] = []byte(prev)
+				continue
+			}
+			if seen[c.Key] {
+				// The same proposal twice in one batch: the second one
+				// gets the first's result once it is known.
+				dupOf[i] = c.Key
+				continue
+			}
+			seen[c.Key] = true
 		}
 		cmds[i] = &c
 		// On replay after a restart the store already holds entries up to
@@ -161,12 +219,27 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		case KindRoomEmptied:
 			f.roomEmptied(c.Room)
 			out[i] = encodeResponse(&Response{})
-		case KindNodeReset:
+		case KindNodeHello:
 			f.nodeReset(c.Node)
+			f.memberJoined(c.Node, c.Member)
+			out[i] = encodeResponse(&Response{})
+		case KindNodeEvicted:
+			f.nodeReset(c.Node)
+			f.memberEvicted(c.Node, c.Member)
 			out[i] = encodeResponse(&Response{})
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
+	}
+	for i, c := range cmds {
+		if c != nil && c.Key != "" {
+			if b, ok := out[i].([]byte); ok {
+				f.remember(c.Key, b)
+			}
+		}
+	}
+	for i, key := range dupOf {
+		out[i] = []byte(f.st.Recent[key])
 	}
 	f.mu.Unlock()
 	if notify != nil {
@@ -239,6 +312,68 @@ func (f *FSM) nodeReset(node string) {
 			delete(f.st.Left, id)
 		}
 	}
+}
+
+func (f *FSM) memberJoined(id string, m *MemberInfo) {
+	if m == nil {
+		m = &MemberInfo{}
+	}
+	f.st.Members[id] = &Member{ID: id, APIAddr: m.APIAddr, ClusterAddr: m.ClusterAddr, Birthdate: m.Date}
+	f.record(Activity{ID: id, Address: hostOf(m.ClusterAddr), Date: m.Date, Event: "joined"}, m.Depth)
+}
+
+func (f *FSM) memberEvicted(id string, m *MemberInfo) {
+	if m == nil {
+		m = &MemberInfo{}
+	}
+	addr := m.ClusterAddr
+	if old := f.st.Members[id]; old != nil && addr == "" {
+		addr = old.ClusterAddr
+	}
+	if _, known := f.st.Members[id]; !known {
+		// Evicting a node twice (two leaders' views, a retried command)
+		// must not log it twice.
+		return
+	}
+	delete(f.st.Members, id)
+	f.record(Activity{ID: id, Address: hostOf(addr), Date: m.Date, Event: "evicted", Reason: m.Reason}, m.Depth)
+}
+
+// record appends to the activity log, keeping the newest depth entries.
+func (f *FSM) record(a Activity, depth int) {
+	if depth <= 0 {
+		depth = 50
+	}
+	f.st.Activity = append(f.st.Activity, a)
+	if over := len(f.st.Activity) - depth; over > 0 {
+		f.st.Activity = append([]Activity(nil), f.st.Activity[over:]...)
+	}
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// Members returns the topology, sorted by id, and the activity log.
+func (f *FSM) Members() ([]Member, []Activity) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	ms := make([]Member, 0, len(f.st.Members))
+	for _, m := range f.st.Members {
+		ms = append(ms, *m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	return ms, append([]Activity(nil), f.st.Activity...)
+}
+
+func (f *FSM) duplicate(key string) (json.RawMessage, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	prev, ok := f.st.Recent[key]
+	return prev, ok
 }
 
 // Room returns a replicated room, or nil.
@@ -409,6 +544,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Left == nil {
 		st.Left = map[string]map[string]uint64{}
+	}
+	if st.Members == nil {
+		st.Members = map[string]*Member{}
+	}
+	if st.Recent == nil {
+		st.Recent = map[string]json.RawMessage{}
 	}
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)

@@ -165,7 +165,7 @@ func TestRoomChangesToleratesReordering(t *testing.T) {
 	if r := f.Room("r1"); r == nil || len(r.Nodes) != 1 || r.Nodes["n2"] == 0 {
 		t.Fatalf("only n2 must remain: %+v", r)
 	}
-	f.ApplyBatch([]*raft.Log{lb.entry(t, &Command{Kind: KindNodeReset, Node: "n2"})})
+	f.ApplyBatch([]*raft.Log{lb.entry(t, &Command{Kind: KindNodeHello, Node: "n2"})})
 	if f.Room("r1") != nil || len(f.Rooms()) != 0 {
 		t.Fatal("a reset node's rooms must go, and a room with no node with them")
 	}
@@ -225,3 +225,49 @@ type memSink struct{ bytes.Buffer }
 func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { return nil }
 func (m *memSink) Close() error  { return nil }
+
+func TestTopologyAndActivity(t *testing.T) {
+	f, _, _ := newFSM(t)
+	var lb logBuilder
+	hello := func(id string, date int64) *raft.Log {
+		return lb.entry(t, &Command{Kind: KindNodeHello, Node: id, Member: &MemberInfo{ClusterAddr: "10.0.0." + id + ":7511", Date: date, Depth: 3}})
+	}
+	evict := func(id string) *raft.Log {
+		return lb.entry(t, &Command{Kind: KindNodeEvicted, Node: id, Member: &MemberInfo{Date: 9, Reason: "dead", Depth: 3}})
+	}
+	f.ApplyBatch([]*raft.Log{hello("1", 1), hello("2", 2), hello("1", 5), evict("2"), evict("2")})
+	ms, act := f.Members()
+	if len(ms) != 1 || ms[0].ID != "1" || ms[0].Birthdate != 5 {
+		t.Fatalf("members: %+v", ms)
+	}
+	if len(act) != 3 || act[2].Event != "evicted" || act[2].Reason != "dead" || act[2].Address != "10.0.0.2" {
+		t.Fatalf("activity (depth 3, one eviction): %+v", act)
+	}
+	if act[0].ID != "2" || act[0].Event != "joined" {
+		t.Fatalf("the oldest entry must have been trimmed: %+v", act)
+	}
+}
+
+func TestKeyedCommandsApplyOnce(t *testing.T) {
+	f, ev, _ := newFSM(t)
+	var lb logBuilder
+	var logs []*raft.Log
+	for _, c := range setup() {
+		logs = append(logs, lb.entry(t, c))
+	}
+	create := writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc("a", map[string]any{})})
+	create.Key = "n1-7"
+	// The same proposal twice in a batch (a retry racing the original),
+	// then once more later: one application, three identical results.
+	logs = append(logs, lb.entry(t, create), lb.entry(t, create))
+	rs := responses(t, f.ApplyBatch(logs))
+	later := responses(t, f.ApplyBatch([]*raft.Log{lb.entry(t, create)}))
+	for _, r := range []*Response{rs[2], rs[3], later[0]} {
+		if r.Write == nil || len(r.Write.Items) != 1 || r.Write.Items[0].Err != nil || !r.Write.Items[0].Created && r.Write.Items[0].After == nil {
+			t.Fatalf("a retried create must return the first result, got %+v", r.Write)
+		}
+	}
+	if len(ev.evs) != 1 {
+		t.Fatalf("a deduplicated command must notify once, got %d events", len(ev.evs))
+	}
+}

@@ -3,10 +3,10 @@ package node
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -29,6 +29,9 @@ type Config struct {
 type ServerConfig struct {
 	APIAddr        string
 	MaxRequestSize int64 // bytes
+	// DebugAddr, when set, serves Go's /debug/pprof profiles there (keep
+	// it on loopback or a private network).
+	DebugAddr string
 }
 
 // LimitsConfig mirrors Kuzzle's limits section.
@@ -64,6 +67,30 @@ type ClusterConfig struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
+
+	// ActivityDepth is how many join/eviction events cluster:status keeps.
+	ActivityDepth int
+
+	// Voters is the number of Raft voters to keep (3 or 5); other nodes
+	// are non-voters that serve requests without slowing commits.
+	Voters int
+	// Heartbeat is the Redis ID card refresh period (the card lives 2×).
+	Heartbeat time.Duration
+	// JoinTimeout bounds joining at start; past it the node exits.
+	JoinTimeout time.Duration
+	// QuorumContactTimeout: a node out of touch with a quorum this long, or
+	// lagging more than MaxLag entries this long, exits.
+	QuorumContactTimeout time.Duration
+	MaxLag               int
+	// DeadNodeTimeout: the leader removes a node silent this long.
+	DeadNodeTimeout time.Duration
+
+	// IP ("private", "public" or "") and Interface (a name or an address)
+	// choose the address to advertise when the cluster port listens on a
+	// wildcard address, as Kuzzle's cluster.ip and cluster.interface do.
+	IP        string
+	Interface string
+	IPv6      bool
 }
 
 // LogConfig sets logging.
@@ -80,8 +107,10 @@ func Defaults() Config {
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
 			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second},
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable"},
-		Cluster: ClusterConfig{Addr: ":7511"},
-		Log:     LogConfig{Level: "info", Format: "text"},
+		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, Heartbeat: 2 * time.Second,
+			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
+			DeadNodeTimeout: 30 * time.Second, IP: "private"},
+		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -93,6 +122,7 @@ const (
 	kSize
 	kDuration
 	kList
+	kBool
 )
 
 type option struct {
@@ -111,6 +141,7 @@ func options(c *Config) []option {
 	return []option{
 		{"server.apiAddr", "api-addr", "address of the HTTP and WebSocket API", kString, &c.Server.APIAddr},
 		{"server.maxRequestSize", "max-request-size", `largest request accepted, in bytes or with a unit ("1mb")`, kSize, &c.Server.MaxRequestSize},
+		{"server.debugAddr", "debug-addr", "address serving /debug/pprof (empty: off)", kString, &c.Server.DebugAddr},
 		{"limits.concurrentRequests", "concurrent-requests", "requests executed at once", kInt, &c.Limits.ConcurrentRequests},
 		{"limits.requestsBufferSize", "requests-buffer-size", "requests allowed to wait; beyond, api.process.overloaded", kInt, &c.Limits.RequestsBufferSize},
 		{"limits.documentsFetchCount", "documents-fetch-count", "documents one read may return", kInt, &c.Limits.DocumentsFetchCount},
@@ -131,6 +162,16 @@ func options(c *Config) []option {
 		{"cluster.heartbeatTimeout", "raft-heartbeat-timeout", "Raft heartbeat timeout (ms or Go duration)", kDuration, &c.Cluster.HeartbeatTimeout},
 		{"cluster.electionTimeout", "raft-election-timeout", "Raft election timeout (ms or Go duration)", kDuration, &c.Cluster.ElectionTimeout},
 		{"cluster.leaderLeaseTimeout", "raft-leader-lease-timeout", "Raft leader lease timeout (ms or Go duration)", kDuration, &c.Cluster.LeaderLeaseTimeout},
+		{"cluster.voters", "voters", "Raft voters to keep (3 or 5); other nodes are non-voters", kInt, &c.Cluster.Voters},
+		{"cluster.heartbeat", "heartbeat", "Redis ID card refresh period (ms or Go duration)", kDuration, &c.Cluster.Heartbeat},
+		{"cluster.joinTimeout", "join-timeout", "longest a starting node may take to join (ms or Go duration)", kDuration, &c.Cluster.JoinTimeout},
+		{"cluster.quorumContactTimeout", "quorum-contact-timeout", "a node out of touch with a quorum (or lagging) this long exits", kDuration, &c.Cluster.QuorumContactTimeout},
+		{"cluster.maxLag", "max-lag", "log entries a node may trail the leader's commit index by", kInt, &c.Cluster.MaxLag},
+		{"cluster.deadNodeTimeout", "dead-node-timeout", "the leader removes a node silent this long", kDuration, &c.Cluster.DeadNodeTimeout},
+		{"cluster.ip", "ip", `address kind to advertise on a wildcard cluster port: "private", "public" or ""`, kString, &c.Cluster.IP},
+		{"cluster.interface", "interface", "network interface name or address to advertise", kString, &c.Cluster.Interface},
+		{"cluster.ipv6", "ipv6", "advertise an IPv6 address (true/false)", kBool, &c.Cluster.IPv6},
+		{"cluster.activityDepth", "activity-depth", "join and eviction events kept for cluster:status", kInt, &c.Cluster.ActivityDepth},
 		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
 		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
 	}
@@ -168,6 +209,12 @@ func (o option) setString(s, source string) error {
 			return bad(err.Error())
 		}
 		*o.ptr.(*time.Duration) = d
+	case kBool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return bad(fmt.Sprintf("%q is not a boolean", s))
+		}
+		*o.ptr.(*bool) = b
 	case kList:
 		var list []string
 		for _, p := range strings.Split(s, ",") {
@@ -203,6 +250,12 @@ func (o option) setJSON(v any, source string) error {
 			return nil
 		}
 		return bad("expected a string")
+	case bool:
+		if o.kind != kBool {
+			return bad("did not expect a boolean")
+		}
+		*o.ptr.(*bool) = x
+		return nil
 	case []any:
 		if o.kind != kList {
 			return bad("did not expect an array")
@@ -326,6 +379,8 @@ func describe(o option) string {
 		return p.String()
 	case *[]string:
 		return `""`
+	case *bool:
+		return strconv.FormatBool(*p)
 	}
 	return ""
 }
@@ -404,8 +459,31 @@ func (c Config) validate() error {
 	if c.Limits.ConcurrentRequests < 1 {
 		return bad("limits.concurrentRequests", "must be at least 1")
 	}
-	if c.Cluster.Redis != "" || len(c.Cluster.Join) > 0 {
-		return errors.New("configuration: cluster.redis and cluster.join are not available yet: Korum runs as a single node for now")
+	if c.Cluster.Voters < 1 || c.Cluster.Voters > 7 {
+		return bad("cluster.voters", "must be between 1 and 7 (3 or 5 recommended)")
+	}
+	switch c.Cluster.IP {
+	case "", "private", "public", "null":
+	default:
+		return bad("cluster.ip", `must be "private", "public" or ""`)
+	}
+	if c.Cluster.Heartbeat <= 0 || c.Cluster.JoinTimeout <= 0 || c.Cluster.QuorumContactTimeout <= 0 || c.Cluster.DeadNodeTimeout <= 0 {
+		return bad("cluster", "heartbeat, joinTimeout, quorumContactTimeout and deadNodeTimeout must be positive")
+	}
+	if c.Cluster.DeadNodeTimeout <= c.Cluster.QuorumContactTimeout {
+		return bad("cluster.deadNodeTimeout", "must exceed cluster.quorumContactTimeout, so a partitioned node stops before it is removed")
+	}
+	if (c.Cluster.Redis != "" || len(c.Cluster.Join) > 0) && c.Cluster.Secret == "" && !loopbackAddr(c.Cluster.Addr) {
+		return bad("cluster.secret", "required when the cluster port is reachable from other machines (--cluster-secret)")
 	}
 	return nil
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

@@ -18,8 +18,8 @@ func TestPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 		"limits":{"concurrentRequests":7,"requestTimeout":1500},"storage":{"dataDir":"/file"},
 		"cluster":{"join":["a:1","b:2"],"heartbeatTimeout":"250ms"}}`), 0o644)
 	_, err := ParseConfig([]string{"--config", path}, env(nil), io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "not available yet") {
-		t.Fatalf("cluster.join must be refused until clustering lands, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "cluster.secret") {
+		t.Fatalf("joining over a wildcard cluster port without a secret must be refused, got %v", err)
 	}
 	os.WriteFile(path, []byte(`{"server":{"apiAddr":":1000","maxRequestSize":"2mb"},
 		"limits":{"concurrentRequests":7,"requestTimeout":1500},"storage":{"dataDir":"/file"},

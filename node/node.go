@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,7 @@ type Node struct {
 	http  *http.Server
 	ln    net.Listener
 
+	seq      atomic.Uint64
 	ready    atomic.Bool
 	stopping atomic.Bool
 	done     chan struct{}
@@ -85,9 +88,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
 	n.fsm.SetNotifier(n.hub)
 
+	bind, advertise, err := clusterAddrs(cfg)
+	if err != nil {
+		return nil, err
+	}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
-		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bindAddr(cfg, n.log),
-		AdvertiseAddr: advertiseAddr(cfg), Secret: cfg.Cluster.Secret, Bootstrap: true,
+		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
+		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: true,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		Logger: n.log,
@@ -96,6 +103,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 
+	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount}, n.log)
@@ -109,6 +117,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			n.fatal <- fmt.Errorf("API server: %w", err)
 		}
 	}()
+	if cfg.Server.DebugAddr != "" {
+		go n.serveDebug(cfg.Server.DebugAddr)
+	}
 	go n.becomeReady()
 	ok = true
 	n.log.Info("node started", "api", n.ln.Addr().String(), "cluster", n.raft.Addr(), "data", cfg.Storage.DataDir)
@@ -122,7 +133,8 @@ func (n *Node) becomeReady() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := n.raft.LinearizableRead(ctx)
 		if err == nil {
-			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeReset, Node: n.id}, nil)
+			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeHello, Node: n.id, Member: &fsm.MemberInfo{
+				APIAddr: advertisedAPI(n.ln.Addr(), n.raft.Addr()), ClusterAddr: n.raft.Addr(), Date: n.started.UnixMilli(), Depth: n.cfg.Cluster.ActivityDepth}}, nil)
 		}
 		cancel()
 		if err == nil {
@@ -173,35 +185,6 @@ func (n *Node) closeAll() {
 	}
 }
 
-// bindAddr keeps an unauthenticated cluster port off the network: with no
-// secret, a wildcard address is narrowed to loopback.
-func bindAddr(cfg Config, log *slog.Logger) string {
-	host, port, err := net.SplitHostPort(cfg.Cluster.Addr)
-	if err != nil || cfg.Cluster.Secret != "" {
-		return cfg.Cluster.Addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		log.Info("no cluster secret: the cluster port listens on loopback only", "port", port)
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return cfg.Cluster.Addr
-}
-
-func advertiseAddr(cfg Config) string {
-	if cfg.Cluster.AdvertiseAddr != "" {
-		return cfg.Cluster.AdvertiseAddr
-	}
-	host, port, err := net.SplitHostPort(cfg.Cluster.Addr)
-	if err != nil {
-		return ""
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		// A lone node only needs to reach itself.
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return ""
-}
-
 // nodeID returns the configured id, or the one generated on first start
 // and kept in the data dir, so a restarted node rejoins as itself.
 func nodeID(cfg Config) (string, error) {
@@ -242,12 +225,23 @@ func clusterErr(err error) error {
 	return err
 }
 
+// propose puts a command through the log. A proposal whose outcome a
+// leader change made unknown is retried with the same key, which the state
+// machine deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
+	c.Key = n.id + "-" + strconv.FormatInt(n.started.UnixNano(), 36) + "-" + strconv.FormatUint(n.seq.Add(1), 36)
 	b, err := c.Encode()
 	if err != nil {
 		return fmt.Errorf("encoding a %s command: %w", c.Kind, err)
 	}
-	out, err := n.raft.Apply(ctx, b)
+	var out []byte
+	for {
+		out, err = n.raft.Apply(ctx, b)
+		if err == nil || !errors.Is(err, raftnet.ErrUnknownOutcome) || ctx.Err() != nil {
+			break
+		}
+		n.log.Info("retrying a proposal with an unknown outcome", "kind", c.Kind, "key", c.Key, "err", err)
+	}
 	if err != nil {
 		return clusterErr(err)
 	}
@@ -327,6 +321,12 @@ func (n *Node) RoomCount(ctx context.Context, roomID string) (int, bool, error) 
 	if !local && n.fsm.Room(roomID) == nil {
 		return 0, false, nil
 	}
+	n.fanOut(ctx, n.peersOf(roomID), rpcRoomCount, []byte(roomID), func(b []byte) {
+		var c int
+		if json.Unmarshal(b, &c) == nil {
+			count += c
+		}
+	})
 	return count, true, nil
 }
 
@@ -342,23 +342,67 @@ func (n *Node) RoomList(ctx context.Context) (map[string]map[string]map[string]i
 		count, _ := n.hub.Count(r.ID)
 		out[r.Index][r.Collection][r.ID] = count
 	}
+	n.fanOut(ctx, n.otherMembers(), rpcRoomCounts, nil, func(b []byte) {
+		var theirs map[string]map[string]map[string]int
+		if json.Unmarshal(b, &theirs) != nil {
+			return
+		}
+		for i, byColl := range theirs {
+			for c, rooms := range byColl {
+				for id, cnt := range rooms {
+					if m := out[i][c]; m != nil {
+						if _, ok := m[id]; ok {
+							m[id] += cnt
+						}
+					}
+				}
+			}
+		}
+	})
 	return out, nil
 }
 
+func isoMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// ClusterStatus is Kuzzle's cluster:status ({activeNodes, activity, nodes})
+// built from the replicated topology, plus the Raft view.
 func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
+	if err := n.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	members, activity := n.fsm.Members()
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return nil, clusterErr(err)
 	}
+	role := map[string]string{}
+	for _, s := range servers {
+		role[s.ID] = string(s.Suffrage)
+	}
+	nodes := make([]any, 0, len(members))
+	for _, m := range members {
+		nodes = append(nodes, map[string]any{"id": m.ID, "address": hostPart(m.ClusterAddr), "birthdate": isoMillis(m.Birthdate),
+			"apiAddress": m.APIAddr, "clusterAddress": m.ClusterAddr, "role": role[m.ID]})
+	}
+	acts := make([]any, 0, len(activity))
+	for _, a := range activity {
+		e := map[string]any{"id": a.ID, "address": a.Address, "date": isoMillis(a.Date), "event": a.Event}
+		if a.Reason != "" {
+			e["reason"] = a.Reason
+		}
+		acts = append(acts, e)
+	}
 	st := n.raft.Stats()
 	leader, _ := n.raft.Leader()
-	nodes := make([]any, 0, len(servers))
-	for _, s := range servers {
-		nodes = append(nodes, map[string]any{"id": s.ID, "address": s.Address, "role": s.Suffrage,
-			"birthdate": n.started.UTC().Format(time.RFC3339Nano)})
-	}
-	return map[string]any{"activeNodes": len(servers), "activity": []any{}, "nodes": nodes,
+	return map[string]any{"activeNodes": len(members), "activity": acts, "nodes": nodes,
 		"leader": leader, "term": st.Term, "commitIndex": st.CommitIndex}, nil
+}
+
+func hostPart(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // Reader methods delegate to the local store.
@@ -414,4 +458,16 @@ func (r replicator) Room(roomID string) *filter.Normalized {
 		return nil
 	}
 	return nf
+}
+
+func (n *Node) serveDebug(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.log.Info("serving profiles", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		n.log.Warn("debug server stopped", "err", err)
+	}
 }

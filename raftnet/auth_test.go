@@ -95,7 +95,7 @@ func TestWrongSecretCannotJoinNorSpeakRaft(t *testing.T) {
 	if !errors.Is(err, ErrAuth) {
 		t.Fatalf("join with wrong secret: got %v, want ErrAuth", err)
 	}
-	if err := JoinCluster(ctxFor(t, 10*time.Second), badCfg, seeds, false); !errors.Is(err, ErrAuth) {
+	if err := JoinCluster(ctxFor(t, 10*time.Second), bad.cfg, seeds, false); !errors.Is(err, ErrAuth) {
 		t.Fatalf("package-level join with wrong secret: got %v, want ErrAuth", err)
 	}
 	// Nor call any RPC.

@@ -36,16 +36,28 @@ type Config struct {
 	// FSMIsPersistent declares that the FSM keeps its state on disk across
 	// restarts (see FSM). raftnet then skips restoring the latest snapshot
 	// at start (raft's NoSnapshotRestoreOnStart) and replays only the log
-	// tail, which the FSM must skip up to its own AppliedIndex.
+	// tail, which the FSM must skip up to its own AppliedIndex. If the FSM
+	// reports an AppliedIndex below the latest snapshot (its files were
+	// lost), the snapshot is restored anyway for that start.
 	FSMIsPersistent bool
 
-	// Raft timings. Defaults are twice as fast as hashicorp's (HT/ET 1s, LLT
-	// 500ms), measured on loopback at 0.3–0.6 s per failover with 200ms; 500ms
-	// keeps a margin for a loaded 2-core host and a slow fsync.
+	// Raft timings. HT/ET are twice as fast as hashicorp's 1s: failover
+	// (follower timeout, random in [HT, 2·HT), plus an election) then takes
+	// about 0.6–1.5 s on a LAN. LeaderLeaseTimeout stays at hashicorp's 500ms
+	// rather than scaling down with HT: linearizable reads do not rely on the
+	// lease (they verify leadership with a quorum round), so a short lease
+	// would only make a leader step down during a CPU or fsync stall on a
+	// loaded host — which a 250ms lease did in our loopback benchmarks on a
+	// shared 2-core machine.
 	HeartbeatTimeout   time.Duration // default 500ms
 	ElectionTimeout    time.Duration // default 500ms
-	LeaderLeaseTimeout time.Duration // default 250ms; must be ≤ HeartbeatTimeout
-	CommitTimeout      time.Duration // default 50ms (hashicorp's)
+	LeaderLeaseTimeout time.Duration // default 500ms; must be ≤ HeartbeatTimeout
+	// CommitTimeout is also how often an idle leader tells followers the
+	// commit index: hashicorp's heartbeats do not carry it. A linearizable
+	// read on a follower right after a write waits up to 2× this for the
+	// follower to learn the write committed, hence 10ms rather than
+	// hashicorp's 50ms; the price is ~70 empty AppendEntries/s per follower.
+	CommitTimeout time.Duration // default 10ms
 
 	SnapshotThreshold uint64        // default 8192 (hashicorp's)
 	SnapshotInterval  time.Duration // default 30s (Consul's; hashicorp's is 120s)
@@ -68,8 +80,8 @@ type Config struct {
 const (
 	defaultHeartbeat  = 500 * time.Millisecond
 	defaultElection   = 500 * time.Millisecond
-	defaultLease      = 250 * time.Millisecond
-	defaultCommit     = 50 * time.Millisecond
+	defaultLease      = 500 * time.Millisecond
+	defaultCommit     = 10 * time.Millisecond
 	defaultSnapThresh = 8192
 	defaultSnapInt    = 30 * time.Second
 	defaultTrailing   = 10240

@@ -28,7 +28,7 @@
 // prove the command was never submitted are retried internally.
 //
 // Defaults (Config): HeartbeatTimeout and ElectionTimeout 500ms,
-// LeaderLeaseTimeout 250ms, CommitTimeout 50ms, SnapshotThreshold 8192,
+// LeaderLeaseTimeout 500ms, CommitTimeout 10ms, SnapshotThreshold 8192,
 // SnapshotInterval 30s, TrailingLogs 10240, ApplyTimeout 10s, LeaderWait 5s,
 // HandshakeTimeout 5s; BatchApplyCh on; ShutdownOnRemove left at raft's
 // default (true).

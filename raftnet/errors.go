@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -89,6 +90,8 @@ const (
 	codeShutdown
 	codeFSM
 	codeUnknownMethod
+	codeDeadline
+	codeCanceled
 )
 
 func errCode(err error) byte {
@@ -110,6 +113,12 @@ func errCode(err error) byte {
 		return codeShutdown
 	case errors.Is(err, ErrUnknownMethod):
 		return codeUnknownMethod
+	// A handler that ran out of time does not know what it left done: the
+	// caller gets ErrUnknownOutcome and the context error.
+	case errors.Is(err, context.DeadlineExceeded):
+		return codeDeadline
+	case errors.Is(err, context.Canceled):
+		return codeCanceled
 	}
 	return codeGeneric
 }
@@ -146,6 +155,10 @@ func remoteErr(addr, method string, code byte, msg string) error {
 		s = []error{ErrShutdown}
 	case codeUnknownMethod:
 		s = []error{ErrUnknownMethod}
+	case codeDeadline:
+		s = []error{ErrUnknownOutcome, context.DeadlineExceeded}
+	case codeCanceled:
+		s = []error{ErrUnknownOutcome, context.Canceled}
 	}
 	return &RemoteError{Addr: addr, Method: method, Msg: msg, sentinel: s}
 }

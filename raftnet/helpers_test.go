@@ -23,6 +23,8 @@ import (
 type testFSM struct {
 	disk       *testDisk
 	persistent bool
+	countOnly  bool          // benchmarks: keep snapshots cheap by not storing commands
+	gate       chan struct{} // if set, the command "slow" waits for it to close
 }
 
 type testDisk struct {
@@ -52,12 +54,17 @@ func (f *testFSM) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		cmd := string(l.Data)
+		if cmd == "slow" && f.gate != nil {
+			<-f.gate
+		}
 		if cmd == "fail" {
 			out[i] = errors.New("refused: fail")
 			continue
 		}
-		d.Cmds = append(d.Cmds, cmd)
-		d.Indexes = append(d.Indexes, l.Index)
+		if !f.countOnly {
+			d.Cmds = append(d.Cmds, cmd)
+			d.Indexes = append(d.Indexes, l.Index)
+		}
 		out[i] = []byte(fmt.Sprintf("applied %s at %d", cmd, l.Index))
 	}
 	return out
@@ -210,13 +217,18 @@ func waitLeaderAmong(t testing.TB, nodes ...*testNode) *testNode {
 // follower, so the join is forwarded).
 func cluster3(t testing.TB) []*testNode {
 	t.Helper()
-	n1 := startNode(t, testConfig(t, "n1", true), newTestFSM(false))
+	return cluster3With(t, func() *testFSM { return newTestFSM(false) })
+}
+
+func cluster3With(t testing.TB, newFSM func() *testFSM) []*testNode {
+	t.Helper()
+	n1 := startNode(t, testConfig(t, "n1", true), newFSM())
 	waitLeaderAmong(t, n1)
-	n2 := startNode(t, testConfig(t, "n2", false), newTestFSM(false))
+	n2 := startNode(t, testConfig(t, "n2", false), newFSM())
 	if err := n2.JoinCluster(ctxFor(t, 15*time.Second), []string{n1.Addr()}, true); err != nil {
 		t.Fatalf("join n2: %v", err)
 	}
-	n3 := startNode(t, testConfig(t, "n3", false), newTestFSM(false))
+	n3 := startNode(t, testConfig(t, "n3", false), newFSM())
 	if err := JoinCluster(ctxFor(t, 15*time.Second), n3.cfg, []string{n2.Addr()}, true); err != nil {
 		t.Fatalf("join n3 via follower n2: %v", err)
 	}

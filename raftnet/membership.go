@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -206,10 +207,11 @@ func JoinCluster(ctx context.Context, cfg Config, seeds []string, voter bool) er
 	if addr == "" {
 		addr = cfg.BindAddr
 	}
-	if cfg.NodeID == "" || addr == "" {
-		return errors.New("raftnet: JoinCluster needs NodeID and an advertised address")
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" || cfg.NodeID == "" {
+		return fmt.Errorf("raftnet: JoinCluster needs NodeID and a dialable advertised address (got %q)", addr)
 	}
 	cli := newRPCClient([]byte(cfg.Secret), cfg.HandshakeTimeout, cfg.Logger)
+	cli.local = sourceAddr(addr)
 	defer cli.close()
 	return joinCluster(ctx, cli, cfg.NodeID, addr, seeds, voter, cfg.Logger)
 }
@@ -250,7 +252,7 @@ func joinCluster(ctx context.Context, cli *rpcClient, id, addr string, seeds []s
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("raftnet: join via %v: %w (last error: %w)", seeds, ctx.Err(), lastErr)
+			return fmt.Errorf("raftnet: join via %v: %w (last error: %v)", seeds, ctx.Err(), lastErr)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)

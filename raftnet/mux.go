@@ -13,6 +13,9 @@ import (
 	"github.com/hashicorp/raft"
 )
 
+// maxPendingHandshakes bounds connections accepted but not yet authenticated.
+const maxPendingHandshakes = 128
+
 // mux owns the cluster port: it accepts, authenticates and hands each
 // connection to the service its (authenticated) first bytes selected.
 type mux struct {
@@ -24,6 +27,7 @@ type mux struct {
 	serveRPC  func(net.Conn) // runs until the connection dies
 
 	raftCh       chan net.Conn
+	handshakes   chan struct{} // semaphore: bounds unauthenticated connections
 	closing      chan struct{}
 	closeOnce    sync.Once
 	wg           sync.WaitGroup
@@ -35,14 +39,15 @@ type mux struct {
 
 func newMux(ln net.Listener, advertise string, secret []byte, timeout time.Duration, log *slog.Logger) *mux {
 	return &mux{
-		ln:        ln,
-		advertise: advertise,
-		secret:    secret,
-		timeout:   timeout,
-		log:       log,
-		raftCh:    make(chan net.Conn),
-		closing:   make(chan struct{}),
-		conns:     make(map[net.Conn]struct{}),
+		ln:         ln,
+		advertise:  advertise,
+		secret:     secret,
+		timeout:    timeout,
+		log:        log,
+		raftCh:     make(chan net.Conn),
+		handshakes: make(chan struct{}, maxPendingHandshakes),
+		closing:    make(chan struct{}),
+		conns:      make(map[net.Conn]struct{}),
 	}
 }
 
@@ -76,7 +81,18 @@ func (m *mux) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		select {
+		case m.handshakes <- struct{}{}:
+		default:
+			// Someone is opening connections faster than they authenticate;
+			// shed the excess instead of piling up goroutines.
+			m.authFailures.Add(1)
+			m.log.Warn("cluster port: too many pending handshakes, dropping connection", "remote", conn.RemoteAddr().String())
+			conn.Close()
+			continue
+		}
 		if !m.track(conn) {
+			<-m.handshakes
 			conn.Close()
 			return
 		}
@@ -109,6 +125,7 @@ func (m *mux) handle(conn net.Conn) {
 	defer m.wg.Done()
 	conn.SetDeadline(time.Now().Add(m.timeout))
 	service, err := listenHandshake(conn, m.secret)
+	<-m.handshakes
 	if err != nil {
 		select {
 		case <-m.closing: // our own shutdown cut it; not the peer's fault
@@ -141,12 +158,35 @@ func (m *mux) close() {
 		m.mu.Lock()
 		close(m.closing)
 		for c := range m.conns {
-			c.Close()
+			// Shutting the read side makes blocked readers (Raft's transport
+			// among them) see a clean EOF instead of logging "use of closed
+			// network connection" as an error; they close the conn themselves.
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.CloseRead()
+			} else {
+				c.Close()
+			}
 		}
 		m.mu.Unlock()
 		m.ln.Close()
 	})
 	m.wg.Wait()
+	// Give Raft's connection goroutines a moment to see their EOF and close
+	// their connections themselves; then cut whatever is left.
+	deadline := time.Now().Add(time.Second)
+	for {
+		m.mu.Lock()
+		left := len(m.conns)
+		if left == 0 || time.Now().After(deadline) {
+			for c := range m.conns {
+				c.Close()
+			}
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 type trackedConn struct {
@@ -162,8 +202,15 @@ func (c *trackedConn) Close() error {
 }
 
 // dial opens an authenticated connection to addr for service.
-func dial(ctx context.Context, addr string, secret []byte, service byte, handshakeTimeout time.Duration) (net.Conn, error) {
-	var d net.Dialer
+// local, when set, is the source address: peers then see a node's
+// connections come from its advertised IP, which is what firewall rules
+// and the cluster's same-IP checks reason about (on a multi-homed host, or
+// on loopback aliases, the kernel would otherwise pick another source).
+func dial(ctx context.Context, addr string, secret []byte, service byte, handshakeTimeout time.Duration, local *net.TCPAddr) (net.Conn, error) {
+	d := net.Dialer{}
+	if local != nil {
+		d.LocalAddr = local
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: dial %s: %w", addr, err)
@@ -173,9 +220,16 @@ func dial(ctx context.Context, addr string, secret []byte, service byte, handsha
 		deadline = dl
 	}
 	conn.SetDeadline(deadline)
-	if err := dialHandshake(conn, secret, service); err != nil {
+	// Cancellation, not only the deadline, must interrupt a peer that
+	// accepted and went silent.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	err = dialHandshake(conn, secret, service)
+	if !stop() || err != nil {
 		conn.Close()
-		return nil, err
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("raftnet: dial %s: %w", addr, err)
 	}
 	conn.SetDeadline(time.Time{})
 	return conn, nil
@@ -215,7 +269,7 @@ func (s *streamLayer) Addr() net.Addr { return advertisedAddr(s.m.advertise) }
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := dial(ctx, string(address), s.m.secret, serviceRaft, timeout)
+	c, err := dial(ctx, string(address), s.m.secret, serviceRaft, timeout, sourceAddr(s.m.advertise))
 	if errors.Is(err, ErrAuth) {
 		s.m.log.Warn("cluster port: peer failed authentication", "remote", string(address), "err", err)
 	}
@@ -226,3 +280,29 @@ type advertisedAddr string
 
 func (a advertisedAddr) Network() string { return "tcp" }
 func (a advertisedAddr) String() string  { return string(a) }
+
+// sourceAddr returns the address to dial from: the advertised IP when this
+// host owns it (always true for 127/8 on Linux), else nil (kernel's choice).
+func sourceAddr(advertise string) *net.TCPAddr {
+	host, _, err := net.SplitHostPort(advertise)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	if ip.IsLoopback() {
+		return &net.TCPAddr{IP: ip}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return &net.TCPAddr{IP: ip}
+		}
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,7 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 	secret := []byte(cfg.Secret)
 	n.srv = &rpcServer{log: log, base: n.ctx, handlers: make(map[string]Handler)}
 	n.cli = newRPCClient(secret, cfg.HandshakeTimeout, log)
+	n.cli.local = sourceAddr(addr)
 	n.mux = newMux(ln, addr, secret, cfg.HandshakeTimeout, log)
 	n.mux.serveRPC = n.srv.serveConn
 	stream := &streamLayer{m: n.mux, closed: make(chan struct{})}
@@ -153,6 +155,20 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: raft config: %w", err)
 	}
 
+	if cfg.FSMIsPersistent {
+		// A persistent FSM that is behind the latest snapshot (its files
+		// were lost or replaced) cannot catch up from the log tail, which
+		// starts after the snapshot: restore the snapshot this once.
+		metas, err := snaps.List()
+		if err != nil {
+			n.trans.Close()
+			return nil, fmt.Errorf("raftnet: list snapshots: %w", err)
+		}
+		if len(metas) > 0 && metas[0].Index > fsm.AppliedIndex() {
+			log.Warn("FSM is behind the latest snapshot; restoring the snapshot", "fsm_index", fsm.AppliedIndex(), "snapshot_index", metas[0].Index)
+			rc.NoSnapshotRestoreOnStart = false
+		}
+	}
 	hasState, err := raft.HasExistingState(n.logs, n.bolt, snaps)
 	if err != nil {
 		n.trans.Close()
@@ -266,9 +282,19 @@ func (n *Node) opCtx(ctx context.Context) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 }
 
+// WaitLeader returns the leader once one is known to this node, waiting at
+// most Config.LeaderWait and ctx; ErrNoLeader otherwise. Useful at start-up
+// before serving.
+func (n *Node) WaitLeader(ctx context.Context) (id, addr string, err error) {
+	return n.waitLeader(ctx)
+}
+
 // waitLeader returns the leader, waiting at most LeaderWait (and the
 // context) for one to be known.
 func (n *Node) waitLeader(ctx context.Context) (id, addr string, err error) {
+	if id, addr = n.Leader(); id != "" {
+		return id, addr, nil // the common case, without timers
+	}
 	timer := time.NewTimer(n.cfg.LeaderWait)
 	defer timer.Stop()
 	// Observations can be dropped under load; a slow poll covers that.
@@ -311,8 +337,19 @@ func (n *Node) onLeader(ctx context.Context, method string, req []byte, idempote
 		} else {
 			res, err = n.cli.call(ctx, addr, method, req)
 		}
-		if err == nil || !n.retryable(err, idempotent) || ctx.Err() != nil {
+		if err == nil || !n.retryable(err, idempotent) {
 			return res, err
+		}
+		// Out of time while the command provably never entered the log:
+		// to the caller that is "no (reachable) leader".
+		noLeader := func() error {
+			if errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrNoLeader) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", ErrNoLeader, err)
+		}
+		if ctx.Err() != nil {
+			return nil, noLeader()
 		}
 		n.log.Debug("retrying on leader", "method", method, "leader", id, "err", err)
 		// Usually the leader is changing: wake as soon as we hear of it.
@@ -320,7 +357,7 @@ func (n *Node) onLeader(ctx context.Context, method string, req []byte, idempote
 		case <-n.leaderChange():
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil, err
+			return nil, noLeader()
 		case <-n.ctx.Done():
 			return nil, ErrShutdown
 		}
@@ -341,7 +378,9 @@ func (n *Node) retryable(err error, idempotent bool) bool {
 	case errors.Is(err, ErrShutdown):
 		return errors.As(err, &re) // the remote is going away, not us
 	}
-	return idempotent && errors.As(err, &re) == false && n.ctx.Err() == nil
+	// Anything else local (an unmapped raft error) is worth another try
+	// only for idempotent operations.
+	return idempotent && !errors.As(err, &re) && n.ctx.Err() == nil
 }
 
 // Apply submits cmd to the log and returns the FSM's result for it, from
@@ -491,8 +530,12 @@ func (n *Node) caughtUp(idx uint64) bool {
 }
 
 // Handle registers h for method on this node's cluster port, replacing any
-// previous handler. Names starting with "raftnet." are reserved.
+// previous handler. Names starting with "raftnet." are reserved; using one
+// is a programming error and panics.
 func (n *Node) Handle(method string, h Handler) {
+	if strings.HasPrefix(method, "raftnet.") || method == "" || h == nil {
+		panic(fmt.Sprintf("raftnet: Handle(%q): reserved or empty method, or nil handler", method))
+	}
 	n.srv.handle(method, h)
 }
 
@@ -575,4 +618,29 @@ func (n *Node) Shutdown() error {
 		n.log.Info("raft node stopped")
 	})
 	return n.shutdownErr
+}
+
+// HasState reports whether dataDir already holds Raft state (a log, a term
+// or a snapshot), without starting anything. Membership uses it before Open
+// to decide between bootstrapping, joining and restarting as a member; the
+// bbolt file lock makes it fail (after 2s) while a node has the dir open.
+func HasState(dataDir string) (bool, error) {
+	dir := filepath.Join(dataDir, "raft")
+	if _, err := os.Stat(filepath.Join(dir, "raft.db")); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 2 * time.Second}})
+	if err != nil {
+		return false, fmt.Errorf("raftnet: open raft log %s: %w", dir, err)
+	}
+	defer bolt.Close()
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, newHclog(slog.New(slog.DiscardHandler), "raft"))
+	if err != nil {
+		return false, fmt.Errorf("raftnet: snapshot store: %w", err)
+	}
+	has, err := raft.HasExistingState(bolt, bolt, snaps)
+	if err != nil {
+		return false, fmt.Errorf("raftnet: inspect raft state: %w", err)
+	}
+	return has, nil
 }

@@ -40,13 +40,18 @@ func TestSingleNodeBootstrapApply(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesEmptySecretOffLoopback(t *testing.T) {
+func TestEmptySecretOnlyOnLoopback(t *testing.T) {
 	cfg := testConfig(t, "x", true)
 	cfg.Secret = ""
 	cfg.BindAddr = "0.0.0.0:0"
 	if _, err := Open(context.Background(), cfg, newTestFSM(false)); err == nil {
 		t.Fatal("Open accepted an empty secret on a non-loopback address")
 	}
+	// On loopback it is a development convenience and works.
+	cfg.BindAddr = "127.0.0.1:0"
+	n := startNode(t, cfg, newTestFSM(false))
+	waitLeaderAmong(t, n)
+	mustApply(t, n, "dev")
 }
 
 func TestThreeNodesForwardedApply(t *testing.T) {
@@ -161,6 +166,9 @@ func TestApplyWithoutLeaderFailsWithErrNoLeader(t *testing.T) {
 	cfg := testConfig(t, "lonely", false) // never bootstrapped: no leader ever
 	cfg.LeaderWait = 300 * time.Millisecond
 	n := startNode(t, cfg, newTestFSM(false))
+	if _, _, err := n.WaitLeader(context.Background()); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("WaitLeader: got %v, want ErrNoLeader", err)
+	}
 	_, err := n.Apply(context.Background(), []byte("x"))
 	if !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("got %v, want ErrNoLeader", err)
@@ -171,8 +179,16 @@ func TestApplyWithoutLeaderFailsWithErrNoLeader(t *testing.T) {
 }
 
 func TestRestartRejoinsWithState(t *testing.T) {
-	for _, persistent := range []bool{false, true} {
-		t.Run(fmt.Sprintf("persistentFSM=%v", persistent), func(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		persistent, keepDisk bool
+	}{
+		{"in-memory FSM", false, false},
+		{"persistent FSM", true, true},
+		{"persistent FSM that lost its disk", true, false},
+	} {
+		persistent := tc.persistent
+		t.Run(tc.name, func(t *testing.T) {
 			nodes := cluster3(t)
 			leader := waitLeaderAmong(t, nodes...)
 			var victim *testNode
@@ -201,7 +217,7 @@ func TestRestartRejoinsWithState(t *testing.T) {
 			cfg := victim.cfg
 			cfg.Bootstrap = true // must be ignored: there is state
 			fsm := newTestFSM(persistent)
-			if persistent {
+			if tc.keepDisk {
 				fsm.disk = victim.fsm.disk // the "disk" survives the restart
 			}
 			cfg.FSMIsPersistent = persistent
@@ -312,3 +328,100 @@ func TestFSMResultTypeIsChecked(t *testing.T) {
 type badFSM struct{ *testFSM }
 
 func (badFSM) ApplyBatch(logs []*raft.Log) []any { return []any{42} }
+
+// A caller that stops waiting gets ErrUnknownOutcome, and indeed the command
+// still commits: the error must not be read as "not applied".
+func TestCancelledApplyIsUnknownOutcome(t *testing.T) {
+	gate := make(chan struct{})
+	nodes := cluster3With(t, func() *testFSM { f := newTestFSM(false); f.gate = gate; return f })
+	defer func() {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+	}()
+	for _, n := range []*testNode{waitLeaderAmong(t, nodes...), followerOf(nodes)} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := n.Apply(ctx, []byte("slow"))
+		cancel()
+		if !errors.Is(err, ErrUnknownOutcome) {
+			t.Fatalf("apply via %s abandoned mid-way: got %v, want ErrUnknownOutcome", n.ID(), err)
+		}
+	}
+	close(gate)
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, n.ID()+" applies the abandoned commands", func() bool {
+			c := 0
+			for _, cmd := range n.fsm.cmds() {
+				if cmd == "slow" {
+					c++
+				}
+			}
+			return c == 2
+		})
+	}
+}
+
+// All nodes stopped and started again on their data dirs (Bootstrap still
+// set on n1) form the same cluster with the same state.
+func TestFullClusterRestart(t *testing.T) {
+	nodes := cluster3(t)
+	for i := range 3 {
+		mustApply(t, nodes[i], fmt.Sprintf("x%d", i))
+	}
+	for _, n := range nodes {
+		if err := n.LinearizableRead(ctxFor(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if err := n.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var back []*testNode
+	for _, n := range nodes {
+		back = append(back, startNode(t, n.cfg, newTestFSM(false)))
+	}
+	waitLeaderAmong(t, back...)
+	mustApply(t, back[2], "after")
+	for _, n := range back {
+		if err := n.LinearizableRead(ctxFor(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(n.fsm.cmds(), ","); got != "x0,x1,x2,after" {
+			t.Fatalf("%s has %s after a full restart", n.ID(), got)
+		}
+		if srv, _ := n.Servers(); len(srv) != 3 {
+			t.Fatalf("%s configuration %+v", n.ID(), srv)
+		}
+	}
+}
+
+// A leader cut off from its quorum must not serve a linearizable read, nor
+// accept a write as committed.
+func TestIsolatedLeaderRefusesReadsAndWrites(t *testing.T) {
+	nodes := cluster3(t)
+	leader := waitLeaderAmong(t, nodes...)
+	mustApply(t, leader, "before")
+	for _, n := range nodes {
+		if n != leader {
+			if err := n.Shutdown(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := leader.LinearizableRead(ctxFor(t, 1500*time.Millisecond)); err == nil {
+		t.Fatal("isolated leader served a linearizable read")
+	} else if !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("isolated read: got %v, want ErrNoLeader", err)
+	}
+	_, err := leader.Apply(ctxFor(t, 1500*time.Millisecond), []byte("lost"))
+	if err == nil {
+		t.Fatal("isolated leader acknowledged a write")
+	}
+	if !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("isolated write: got %v, want ErrNoLeader or ErrUnknownOutcome", err)
+	}
+}

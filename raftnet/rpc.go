@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,7 +42,39 @@ const (
 	defaultCallTimeout = 30 * time.Second
 )
 
-func writeFrame(w *bufio.Writer, parts ...[]byte) error {
+// frameWriter serializes frames onto a connection and coalesces concurrent
+// ones: a writer that knows another is queued behind it leaves the flush to
+// that one, so 64 concurrent calls cost a handful of write syscalls instead
+// of 64. The last writer in a burst always flushes.
+type frameWriter struct {
+	conn    net.Conn
+	queued  atomic.Int32
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	timeout time.Duration
+}
+
+func newFrameWriter(conn net.Conn) *frameWriter {
+	return &frameWriter{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10)}
+}
+
+// write sends one frame. A nil error means the frame was handed to the
+// kernel (possibly together with frames queued after it).
+func (w *frameWriter) write(deadline time.Time, parts ...[]byte) error {
+	w.queued.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.conn.SetWriteDeadline(deadline)
+	err := appendFrame(w.bw, parts...)
+	if w.queued.Add(-1) == 0 || err != nil {
+		if ferr := w.bw.Flush(); err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
+func appendFrame(w *bufio.Writer, parts ...[]byte) error {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -54,7 +88,9 @@ func writeFrame(w *bufio.Writer, parts ...[]byte) error {
 	for _, p := range parts {
 		w.Write(p)
 	}
-	return w.Flush()
+	// bufio keeps the first write error and returns it from every call.
+	_, err := w.Write(nil)
+	return err
 }
 
 func readFrame(r *bufio.Reader) ([]byte, error) {
@@ -97,8 +133,7 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 	defer stop()
 
 	br := bufio.NewReader(conn)
-	bw := bufio.NewWriter(conn)
-	var wmu sync.Mutex
+	fw := newFrameWriter(conn)
 	for {
 		f, err := readFrame(br)
 		if err != nil {
@@ -123,6 +158,9 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 		go func() {
 			defer inflight.Done()
 			res, err := s.dispatch(ctx, timeout, method, body)
+			if err == nil && len(res)+10 > maxFrame {
+				err = fmt.Errorf("raftnet: %s response of %d bytes is too large", method, len(res))
+			}
 			var hdr [10]byte
 			hdr[0] = frameResponse
 			binary.BigEndian.PutUint64(hdr[1:9], id)
@@ -130,18 +168,22 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 				hdr[9] = errCode(err)
 				res = []byte(err.Error())
 			}
-			wmu.Lock()
-			conn.SetWriteDeadline(time.Now().Add(defaultCallTimeout))
-			werr := writeFrame(bw, hdr[:], res)
-			wmu.Unlock()
-			if werr != nil {
+			if werr := fw.write(time.Now().Add(defaultCallTimeout), hdr[:], res); werr != nil {
 				conn.Close() // the reader loop then ends the connection
 			}
 		}()
 	}
 }
 
-func (s *rpcServer) dispatch(ctx context.Context, timeout time.Duration, method string, body []byte) ([]byte, error) {
+func (s *rpcServer) dispatch(ctx context.Context, timeout time.Duration, method string, body []byte) (res []byte, err error) {
+	// A bug in one handler should fail that call, not the node (as net/http
+	// does for HTTP handlers).
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("rpc handler panicked", "method", method, "panic", p, "stack", string(debug.Stack()))
+			res, err = nil, fmt.Errorf("raftnet: %s handler panicked: %v", method, p)
+		}
+	}()
 	if ctx.Err() != nil {
 		return nil, ErrShutdown
 	}
@@ -174,9 +216,13 @@ func isNotSent(err error) bool {
 }
 
 type rpcClient struct {
+	local            *net.TCPAddr // source address of outgoing calls, or nil
 	secret           []byte
 	handshakeTimeout time.Duration
 	log              *slog.Logger
+
+	base context.Context // cancelled by close, to abort dials
+	stop context.CancelFunc
 
 	mu     sync.Mutex
 	peers  map[string]*rpcPeer
@@ -184,16 +230,18 @@ type rpcClient struct {
 }
 
 type rpcPeer struct {
-	mu sync.Mutex // serializes dialing to this peer
-	cc *clientConn
+	// sem serializes dialing to this peer; a channel rather than a mutex so
+	// callers queued behind a dial that hangs (a partitioned peer) can still
+	// leave when their own context ends.
+	sem chan struct{}
+	cc  *clientConn
 }
 
 type clientConn struct {
 	conn net.Conn
 	addr string
 
-	wmu sync.Mutex
-	bw  *bufio.Writer
+	fw *frameWriter
 
 	mu      sync.Mutex
 	next    uint64
@@ -203,7 +251,8 @@ type clientConn struct {
 }
 
 func newRPCClient(secret []byte, handshakeTimeout time.Duration, log *slog.Logger) *rpcClient {
-	return &rpcClient{secret: secret, handshakeTimeout: handshakeTimeout, log: log, peers: make(map[string]*rpcPeer)}
+	base, stop := context.WithCancel(context.Background())
+	return &rpcClient{secret: secret, handshakeTimeout: handshakeTimeout, log: log, base: base, stop: stop, peers: make(map[string]*rpcPeer)}
 }
 
 func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) {
@@ -214,21 +263,29 @@ func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) 
 	}
 	p := c.peers[addr]
 	if p == nil {
-		p = &rpcPeer{}
+		p = &rpcPeer{sem: make(chan struct{}, 1)}
 		c.peers[addr] = p
 	}
 	c.mu.Unlock()
 
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("raftnet: waiting to dial %s: %w", addr, ctx.Err())
+	}
+	defer func() { <-p.sem }()
 	if p.cc != nil && p.cc.alive() {
 		return p.cc, nil
 	}
-	conn, err := dial(ctx, addr, c.secret, serviceRPC, c.handshakeTimeout)
+	dialCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.base, cancel)
+	defer stop()
+	conn, err := dial(dialCtx, addr, c.secret, serviceRPC, c.handshakeTimeout, c.local)
 	if err != nil {
 		return nil, err
 	}
-	cc := &clientConn{conn: conn, addr: addr, bw: bufio.NewWriter(conn), pending: make(map[uint64]chan []byte), dead: make(chan struct{})}
+	cc := &clientConn{conn: conn, addr: addr, fw: newFrameWriter(conn), pending: make(map[uint64]chan []byte), dead: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -242,17 +299,19 @@ func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) 
 }
 
 func (c *rpcClient) close() {
+	c.stop() // aborts dials in progress
 	c.mu.Lock()
 	c.closed = true
-	peers := c.peers
+	var conns []*clientConn
+	for _, p := range c.peers {
+		if p.cc != nil { // p.cc is written under c.mu too
+			conns = append(conns, p.cc)
+		}
+	}
 	c.peers = map[string]*rpcPeer{}
 	c.mu.Unlock()
-	for _, p := range peers {
-		p.mu.Lock()
-		if p.cc != nil {
-			p.cc.fail(ErrShutdown)
-		}
-		p.mu.Unlock()
+	for _, cc := range conns {
+		cc.fail(ErrShutdown)
 	}
 }
 
@@ -299,8 +358,8 @@ func (cc *clientConn) readLoop() {
 }
 
 func (c *rpcClient) call(ctx context.Context, addr, method string, req []byte) ([]byte, error) {
-	if len(method) > 0xffff {
-		return nil, fmt.Errorf("raftnet: method name too long")
+	if len(method) > 0xffff || 19+len(method)+len(req) > maxFrame {
+		return nil, &notSentError{fmt.Errorf("raftnet: %s request of %d bytes is too large", method, len(req))}
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -308,6 +367,9 @@ func (c *rpcClient) call(ctx context.Context, addr, method string, req []byte) (
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()
+	if time.Until(deadline) <= 0 {
+		return nil, &notSentError{fmt.Errorf("raftnet: %s to %s: %w", method, addr, context.DeadlineExceeded)}
+	}
 	cc, err := c.conn(ctx, addr)
 	if err != nil {
 		return nil, &notSentError{err}
@@ -328,14 +390,13 @@ func (c *rpcClient) call(ctx context.Context, addr, method string, req []byte) (
 	hdr := make([]byte, 19)
 	hdr[0] = frameRequest
 	binary.BigEndian.PutUint64(hdr[1:9], id)
-	binary.BigEndian.PutUint64(hdr[9:17], uint64(time.Until(deadline)))
+	binary.BigEndian.PutUint64(hdr[9:17], uint64(max(time.Until(deadline), time.Millisecond)))
 	binary.BigEndian.PutUint16(hdr[17:19], uint16(len(method)))
-	cc.wmu.Lock()
-	cc.conn.SetWriteDeadline(deadline)
-	err = writeFrame(cc.bw, hdr, []byte(method), req)
-	cc.wmu.Unlock()
-	if err != nil {
-		// A frame cut short is never dispatched by the server.
+	if err = cc.fw.write(deadline, hdr, []byte(method), req); err != nil {
+		// A frame cut short is never dispatched by the server. (A frame
+		// queued before ours and reported sent may share this fate; its
+		// caller then sees the connection die: unknown outcome, the safe
+		// side.)
 		unregister()
 		cc.fail(err)
 		return nil, &notSentError{fmt.Errorf("raftnet: %s to %s: %w", method, addr, err)}

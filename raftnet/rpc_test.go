@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func TestRPCHandleCall(t *testing.T) {
 		return nil, fmt.Errorf("wrapped: %w", ErrNotLeader)
 	})
 	b.Handle("boom", func(context.Context, []byte) ([]byte, error) { return nil, errors.New("kaput") })
+	b.Handle("panic", func(context.Context, []byte) ([]byte, error) { panic("handler bug") })
 	b.Handle("slow", func(ctx context.Context, _ []byte) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -40,6 +42,9 @@ func TestRPCHandleCall(t *testing.T) {
 	var re *RemoteError
 	if !errors.As(err, &re) || re.Msg != "kaput" || re.Addr != b.Addr() {
 		t.Fatalf("remote error: got %#v", err)
+	}
+	if _, err := a.Call(ctx, b.Addr(), "panic", nil); err == nil || errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("panicking handler: got %v, want a plain remote error", err)
 	}
 	if _, err := a.Call(ctx, b.Addr(), "nope", nil); !errors.Is(err, ErrUnknownMethod) {
 		t.Fatalf("unknown method: got %v", err)
@@ -84,4 +89,52 @@ func TestRPCHandleCall(t *testing.T) {
 		got, err := a.Call(ctxFor(t, 2*time.Second), b2.Addr(), "echo", []byte("again"))
 		return err == nil && string(got) == "again"
 	})
+}
+
+// A peer that accepts but never answers (like one behind a partition that
+// drops packets after SYN) must not hold callers beyond their own deadlines,
+// nor Shutdown.
+func TestCallToSilentPeerRespectsDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	a := startNode(t, testConfig(t, "a", false), newTestFSM(false))
+
+	slow := make(chan error, 1)
+	go func() {
+		_, err := a.Call(ctxFor(t, 3*time.Second), ln.Addr().String(), "x", nil)
+		slow <- err
+	}()
+	start := time.Now()
+	_, err = a.Call(ctxFor(t, 200*time.Millisecond), ln.Addr().String(), "x", nil)
+	if err == nil {
+		t.Fatal("call to a silent peer succeeded")
+	}
+	if errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("nothing was sent, yet: %v", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("caller with a 200ms deadline was held %s", waited)
+	}
+	start = time.Now()
+	if err := a.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-slow; err == nil {
+		t.Fatal("slow call succeeded")
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("shutdown (and the pending dial) took %s", waited)
+	}
 }

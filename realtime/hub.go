@@ -122,6 +122,7 @@ type Hub struct {
 	rooms map[string]*room
 	conns map[string]*connState
 	seq   atomic.Uint64
+	relay func(UserEvent)
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
@@ -430,16 +431,55 @@ func (h *Hub) send(c Connection, msg []byte) {
 	}
 }
 
+// UserEvent is a user notification (someone entered or left a room). It
+// is relayed to the other nodes holding the room, which dispatch it to
+// their own channels.
+type UserEvent struct {
+	RoomID, Index, Collection string
+	User                      string // in or out
+	Action                    string // subscribe or unsubscribe
+	Protocol, Node            string
+	Count                     int
+	Timestamp                 int64
+	Volatile                  map[string]any
+}
+
+// SetUserRelay sets where user events also go (the other nodes).
+func (h *Hub) SetUserRelay(relay func(UserEvent)) {
+	h.mu.Lock()
+	h.relay = relay
+	h.mu.Unlock()
+}
+
 func (h *Hub) notifyUser(r *room, user, action string, volatile map[string]any, protocol string) {
 	h.mu.RLock()
+	ev := UserEvent{RoomID: r.norm.ID, Index: r.norm.Index, Collection: r.norm.Collection, User: user,
+		Action: action, Protocol: protocolOr(protocol), Node: h.node, Count: len(r.conns),
+		Timestamp: h.now().UnixMilli(), Volatile: volatile}
+	relay := h.relay
+	h.mu.RUnlock()
+	h.DispatchUser(ev)
+	if relay != nil {
+		relay(ev)
+	}
+}
+
+// DispatchUser delivers a user event to this node's channels of its room
+// that asked for such events.
+func (h *Hub) DispatchUser(ev UserEvent) {
+	h.mu.RLock()
 	defer h.mu.RUnlock()
-	n := userNotification{Status: 200, Timestamp: h.now().UnixMilli(), Volatile: volatile,
-		Index: r.norm.Index, Collection: r.norm.Collection, Controller: "realtime", Action: action,
-		Protocol: protocolOr(protocol), Type: "user", User: user, Node: h.node}
-	n.Result.Count = len(r.conns)
+	r := h.rooms[ev.RoomID]
+	if r == nil {
+		return
+	}
+	n := userNotification{Status: 200, Timestamp: ev.Timestamp, Volatile: ev.Volatile,
+		Index: ev.Index, Collection: ev.Collection, Controller: "realtime", Action: ev.Action,
+		Protocol: ev.Protocol, Type: "user", User: ev.User, Node: ev.Node}
+	n.Result.Count = ev.Count
 	var body []byte
 	for _, ch := range r.channels {
-		if ch.users == "none" || (ch.users != "all" && string(ch.users) != user) {
+		if ch.users == "none" || (ch.users != "all" && string(ch.users) != ev.User) {
 			continue
 		}
 		if body == nil {

@@ -182,60 +182,75 @@ func absorb(ts []term) []term {
 
 // primeImplicants closes the DNF under consensus (Blake canonical form).
 // The result depends only on the boolean function, not on how the filter was
-// written, which is what makes equivalent filters share a room id.
+// written, which is what makes equivalent filters share a room id. It
+// returns nil when the work exceeds a fixed budget (the caller then keeps
+// the absorbed DNF, still deterministic, only less merged).
 func (d *dnfBuilder) primeImplicants(ts []term) []term {
-	for changed := true; changed; {
-		changed = false
-		for i := 0; i < len(ts); i++ {
-			for j := 0; j < i; j++ {
-				a, b := ts[i], ts[j]
-				var opp, n int
-				for w := range a.pos {
-					x := a.pos[w]&b.neg[w] | a.neg[w]&b.pos[w]
-					if x != 0 {
-						n += bits.OnesCount64(x)
-						opp = w*64 + bits.TrailingZeros64(x)
-					}
-				}
-				if n != 1 {
-					continue
-				}
-				c := d.newTerm()
-				for w := range c.pos {
-					c.pos[w] = a.pos[w] | b.pos[w]
-					c.neg[w] = a.neg[w] | b.neg[w]
-				}
-				c.pos[opp/64] &^= 1 << (opp % 64)
-				c.neg[opp/64] &^= 1 << (opp % 64)
-				absorbed := false
-				for _, t := range ts {
-					if t.subsetOf(c) {
-						absorbed = true
-						break
-					}
-				}
-				if absorbed {
-					continue
-				}
-				kept := ts[:0:0]
-				for _, t := range ts {
-					if !c.subsetOf(t) {
-						kept = append(kept, t)
-					}
-				}
-				ts = append(kept, c)
-				changed = true
-				if len(ts) > consensusLimit {
-					return nil
-				}
-				break
+	const budget = 1 << 20 // pair checks
+	work := 0
+	ts = append([]term(nil), ts...)
+	alive := make([]bool, len(ts))
+	for i := range alive {
+		alive[i] = true
+	}
+	// every pair is examined once: j < i, with i growing as terms are added
+	for i := 1; i < len(ts); i++ {
+		for j := 0; j < i && alive[i]; j++ {
+			if !alive[j] {
+				continue
 			}
-			if changed {
-				break
+			if work++; work > budget {
+				return nil
+			}
+			a, b := ts[i], ts[j]
+			var opp, n int
+			for w := range a.pos {
+				x := a.pos[w]&b.neg[w] | a.neg[w]&b.pos[w]
+				if x != 0 {
+					n += bits.OnesCount64(x)
+					opp = w*64 + bits.TrailingZeros64(x)
+				}
+			}
+			if n != 1 {
+				continue
+			}
+			c := d.newTerm()
+			for w := range c.pos {
+				c.pos[w] = a.pos[w] | b.pos[w]
+				c.neg[w] = a.neg[w] | b.neg[w]
+			}
+			c.pos[opp/64] &^= 1 << (opp % 64)
+			c.neg[opp/64] &^= 1 << (opp % 64)
+			absorbed := false
+			for k, t := range ts {
+				if alive[k] && t.subsetOf(c) {
+					absorbed = true
+					break
+				}
+			}
+			if absorbed {
+				continue
+			}
+			for k, t := range ts {
+				if alive[k] && c.subsetOf(t) {
+					alive[k] = false
+				}
+			}
+			ts = append(ts, c)
+			alive = append(alive, true)
+			if len(ts) > 4*consensusLimit {
+				return nil
 			}
 		}
+		// j loop may have killed i; the outer loop moves on
 	}
-	return ts
+	out := ts[:0]
+	for k, t := range ts {
+		if alive[k] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // toForm normalizes a standardized tree.
@@ -245,6 +260,14 @@ func (p *parser) toForm(tree *expr) (*form, error) {
 	}
 	if p.maxConds > 0 && p.count > p.maxConds {
 		return nil, &ParseError{Message: fmt.Sprintf("Filter too complex: exceeds the configured maximum number of conditions (conditions: %d, max: %d)", p.count, p.maxConds)}
+	}
+	// Most filters are one (possibly negated) condition: skip the DNF
+	// machinery, the result is the same.
+	if l, ok := singleLiteral(tree); ok {
+		if l.at.kind == kindNothing {
+			return finishForm(nil, l.neg), nil
+		}
+		return finishForm([][]lit{{l}}, false), nil
 	}
 	d := &dnfBuilder{index: map[string]int{}}
 	d.collect(tree)
@@ -284,11 +307,36 @@ func (p *parser) toForm(tree *expr) (*form, error) {
 	return finishForm(absorbLits(terms), false), nil
 }
 
+func singleLiteral(e *expr) (lit, bool) {
+	neg := false
+	for e.op == 'n' {
+		neg = !neg
+		e = e.kids[0]
+	}
+	if e.op != 'l' {
+		return lit{}, false
+	}
+	return lit{at: e.at, neg: neg}, true
+}
+
 // reduceTerm applies what is known about conditions on the same field:
 // it drops conjunctions that can never hold and literals implied by others.
 // It is deliberately conservative: a rule here must be true for every
 // document.
 func reduceTerm(ls []lit) ([]lit, bool) {
+	// every rule below relates two literals on the same field
+	shared := false
+	for i := 0; i < len(ls) && !shared; i++ {
+		for j := 0; j < i; j++ {
+			if ls[i].at.field == ls[j].at.field && ls[i].at.kind != kindMatch && ls[j].at.kind != kindMatch {
+				shared = true
+				break
+			}
+		}
+	}
+	if !shared {
+		return ls, true
+	}
 	eq := map[string]*atom{}
 	for _, l := range ls {
 		if !l.neg && l.at.kind == kindEquals {
@@ -420,16 +468,35 @@ func finishForm(terms [][]lit, everything bool) *form {
 		f.canonical = []byte(`[[{"nothing":true,"not":false}]]`)
 		return f
 	}
+	if len(terms) == 1 && len(terms[0]) == 1 {
+		l := terms[0][0]
+		k := l.at.key
+		b := make([]byte, 0, len(k)+20)
+		b = append(b, "[["...)
+		b = append(b, k[:len(k)-1]...)
+		if l.neg {
+			b = append(b, `,"not":true}]]`...)
+		} else {
+			b = append(b, `,"not":false}]]`...)
+		}
+		f.terms, f.canonical = terms, b
+		return f
+	}
 	rendered := make([]string, len(terms))
+	var js []string
 	for i, t := range terms {
-		sort.Slice(t, func(a, b int) bool { return litJSON(t[a]) < litJSON(t[b]) })
+		js = js[:0]
+		for _, l := range t {
+			js = append(js, litJSON(l))
+		}
+		sort.Sort(litSorter{t, js})
 		var b bytes.Buffer
 		b.WriteByte('[')
-		for j, l := range t {
+		for j := range t {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(litJSON(l))
+			b.WriteString(js[j])
 		}
 		b.WriteByte(']')
 		rendered[i] = b.String()
@@ -453,17 +520,37 @@ func finishForm(terms [][]lit, everything bool) *form {
 	return f
 }
 
+// litSorter sorts literals by their precomputed JSON.
+type litSorter struct {
+	ls []lit
+	js []string
+}
+
+func (s litSorter) Len() int           { return len(s.ls) }
+func (s litSorter) Less(i, j int) bool { return s.js[i] < s.js[j] }
+func (s litSorter) Swap(i, j int) {
+	s.ls[i], s.ls[j] = s.ls[j], s.ls[i]
+	s.js[i], s.js[j] = s.js[j], s.js[i]
+}
+
 // roomID derives the room id. It is replicated state: see doc.go before
 // changing anything here.
 func roomID(index, collection string, canonical []byte) string {
-	h := sha256.New()
-	h.Write([]byte("korum/filter/v1"))
-	var n [binary.MaxVarintLen64]byte
-	for _, part := range [][]byte{[]byte(index), []byte(collection), canonical} {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
-		h.Write(part)
+	const prefix = "korum/filter/v1"
+	var stack [512]byte
+	buf := stack[:0]
+	if n := len(prefix) + len(index) + len(collection) + len(canonical) + 3*binary.MaxVarintLen64; n > len(stack) {
+		buf = make([]byte, 0, n)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	buf = append(buf, prefix...)
+	buf = binary.AppendUvarint(buf, uint64(len(index)))
+	buf = append(buf, index...)
+	buf = binary.AppendUvarint(buf, uint64(len(collection)))
+	buf = append(buf, collection...)
+	buf = binary.AppendUvarint(buf, uint64(len(canonical)))
+	buf = append(buf, canonical...)
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 func (a *atom) inRange(f float64) bool {

@@ -14,11 +14,12 @@ import (
 // all its positive atoms were found true and none of its negated atoms was,
 // which is Koncorde's subfilter counting with negation folded in.
 type collection struct {
-	filters map[string]*filterEntry
+	filters []*filterEntry // the Engine indexes them by id
 	atoms   map[string]*atomEntry
 	subs    map[string]*subEntry
 
-	root *trieNode
+	root      *trieNode
+	fieldList set[*fieldIndex] // every indexed field, for direct lookups
 
 	matchAtoms  set[*atomEntry] // match atoms: scanned
 	selectAtoms set[*atomEntry] // select atoms: scanned
@@ -30,9 +31,13 @@ type collection struct {
 }
 
 type filterEntry struct {
-	id   string
-	slot int32
-	subs []*subEntry
+	id     string
+	coll   *collection
+	key    collKey
+	pos    int // in coll.filters
+	slot   int32
+	subs   []*subEntry
+	direct *atomEntry // set when the filter is a single positive condition
 }
 
 type atomEntry struct {
@@ -40,7 +45,19 @@ type atomEntry struct {
 	slot  int32
 	refs  int
 	field *fieldIndex
-	pos   set[*subEntry] // conjunctions where the atom is a positive literal
+	pos   set[subRef] // conjunctions where the atom is a positive literal
+	// direct holds the ids of filters made of this atom alone: they are
+	// emitted straight from the hit, without conjunction bookkeeping,
+	// which is most filters in practice.
+	direct set[string]
+}
+
+// subRef copies what counting needs so that the hot loop reads one
+// contiguous slice instead of chasing every conjunction.
+type subRef struct {
+	sub  *subEntry
+	slot int32
+	need int32
 }
 
 type subEntry struct {
@@ -132,22 +149,26 @@ type trieNode struct {
 
 func newCollection() *collection {
 	return &collection{
-		filters: map[string]*filterEntry{},
-		atoms:   map[string]*atomEntry{},
-		subs:    map[string]*subEntry{},
-		root:    &trieNode{},
+		atoms: map[string]*atomEntry{},
+		subs:  map[string]*subEntry{},
+		root:  &trieNode{},
 	}
 }
 
-func (c *collection) store(n *Normalized) {
-	if _, ok := c.filters[n.ID]; ok {
-		return
-	}
-	fe := &filterEntry{id: n.ID, slot: c.filterSlots.get()}
-	c.filters[n.ID] = fe
+// store indexes a filter the Engine does not hold yet.
+func (c *collection) store(n *Normalized, key collKey) *filterEntry {
+	fe := &filterEntry{id: n.ID, coll: c, key: key, pos: len(c.filters), slot: c.filterSlots.get()}
+	c.filters = append(c.filters, fe)
 	terms := n.f.terms
 	if n.f.everything {
 		terms = [][]lit{nil}
+	}
+	if len(terms) == 1 && len(terms[0]) == 1 && !terms[0][0].neg {
+		ae := c.atom(terms[0][0].at)
+		ae.refs++
+		ae.direct.add(fe.id)
+		fe.direct = ae
+		return fe
 	}
 	for _, t := range terms {
 		var kb strings.Builder
@@ -167,25 +188,33 @@ func (c *collection) store(n *Normalized) {
 					s.neg = append(s.neg, ae)
 				} else {
 					s.pos = append(s.pos, ae)
-					ae.pos.add(s)
 				}
 			}
 			if len(s.pos) == 0 {
 				c.negOnly.add(s)
 			}
+			for _, ae := range s.pos {
+				ae.pos.add(subRef{sub: s, slot: s.slot, need: int32(len(s.pos))})
+			}
 		}
 		s.filters.add(fe)
 		fe.subs = append(fe.subs, s)
 	}
+	return fe
 }
 
-func (c *collection) remove(id string) bool {
-	fe, ok := c.filters[id]
-	if !ok {
-		return false
-	}
-	delete(c.filters, id)
+func (c *collection) remove(fe *filterEntry) {
+	last := len(c.filters) - 1
+	c.filters[fe.pos] = c.filters[last]
+	c.filters[fe.pos].pos = fe.pos
+	c.filters[last] = nil
+	c.filters = c.filters[:last]
 	c.filterSlots.put(fe.slot)
+	if ae := fe.direct; ae != nil {
+		ae.direct.remove(fe.id)
+		c.release(ae)
+		return
+	}
 	for _, s := range fe.subs {
 		s.filters.remove(fe)
 		if len(s.filters.items) > 0 {
@@ -197,14 +226,13 @@ func (c *collection) remove(id string) bool {
 			c.negOnly.remove(s)
 		}
 		for _, ae := range s.pos {
-			ae.pos.remove(s)
+			ae.pos.remove(subRef{sub: s, slot: s.slot, need: int32(len(s.pos))})
 			c.release(ae)
 		}
 		for _, ae := range s.neg {
 			c.release(ae)
 		}
 	}
-	return true
 }
 
 // atom returns the shared entry for a, indexing it on first use.
@@ -271,11 +299,13 @@ func (c *collection) fieldFor(path string) *fieldIndex {
 	if n.field == nil {
 		n.field = newFieldIndex(path)
 		n.field.node = n
+		c.fieldList.add(n.field)
 	}
 	return n.field
 }
 
 func (c *collection) dropField(f *fieldIndex) {
+	c.fieldList.remove(f)
 	n := f.node
 	n.field = nil
 	for n.parent != nil && n.field == nil && len(n.children) == 0 {
@@ -287,16 +317,27 @@ func (c *collection) dropField(f *fieldIndex) {
 // scratch is the per-match state, pooled so that a miss allocates nothing.
 // Stamps avoid clearing arrays between matches.
 type scratch struct {
-	epoch      uint32
-	atomStamp  []uint32
-	subStamp   []uint32
-	subCount   []uint32
-	filtStamp  []uint32
-	trueAtoms  []*atomEntry
-	candidates []int32
+	epoch     uint32
+	atomStamp []uint32
+	subStamp  []uint32
+	subCount  []uint32
+	filtStamp []uint32
+	trueAtoms []*atomEntry
 }
 
-func (c *collection) getScratch() *scratch {
+// matchState takes a scratch from the pool only once something matched, so
+// the common miss does not even touch the pool.
+type matchState struct {
+	c   *collection
+	s   *scratch
+	dst []string
+}
+
+func (m *matchState) scratch() *scratch {
+	if m.s != nil {
+		return m.s
+	}
+	c := m.c
 	s, _ := c.pool.Get().(*scratch)
 	if s == nil {
 		s = &scratch{}
@@ -319,64 +360,96 @@ func (c *collection) getScratch() *scratch {
 		s.epoch = 1
 	}
 	s.trueAtoms = s.trueAtoms[:0]
+	m.s = s
 	return s
 }
 
-func (s *scratch) hit(ae *atomEntry) {
+func (m *matchState) hit(ae *atomEntry) {
+	s := m.scratch()
 	if s.atomStamp[ae.slot] != s.epoch {
 		s.atomStamp[ae.slot] = s.epoch
-		s.trueAtoms = append(s.trueAtoms, ae)
+		if len(ae.pos.items) > 0 {
+			s.trueAtoms = append(s.trueAtoms, ae)
+		}
+		if len(ae.direct.items) == 1 {
+			m.dst = append(m.dst, ae.direct.items[0])
+		} else {
+			m.dst = append(m.dst, ae.direct.items...)
+		}
 	}
 }
 
 func (c *collection) match(dst []string, id string, source map[string]any) []string {
-	s := c.getScratch()
-	if len(c.root.children) > 0 {
-		c.walk(s, c.root, source, id != "")
+	m := matchState{c: c, dst: dst}
+	// Either look each registered field up in the document or walk the
+	// document along the field trie, whichever touches fewer keys.
+	if len(c.fieldList.items) <= len(source)+2 {
+		for _, f := range c.fieldList.items {
+			if f.isID && id != "" {
+				f.eval(&m, id)
+			} else if v, ok := source[f.path]; ok {
+				f.eval(&m, v)
+			} else if f.dotted {
+				if v, ok := lookup(source, f.path); ok {
+					f.eval(&m, v)
+				}
+			}
+		}
+	} else {
+		c.walk(&m, c.root, source, id != "")
 		if id != "" {
 			if n := c.root.children["_id"]; n != nil && n.field != nil {
-				n.field.eval(s, id)
+				n.field.eval(&m, id)
 			}
 		}
 	}
 	if len(c.matchAtoms.items) > 0 || len(c.selectAtoms.items) > 0 {
 		doc := source
 		if id != "" {
-			if v, ok := source["_id"]; !ok || v != any(id) {
+			if v, ok := source["_id"].(string); !ok || v != id {
 				doc = withID(source, id)
 			}
 		}
 		for _, ae := range c.matchAtoms.items {
 			if ae.a.eval(doc) {
-				s.hit(ae)
+				m.hit(ae)
 			}
 		}
 		for _, ae := range c.selectAtoms.items {
 			if ae.a.eval(doc) {
-				s.hit(ae)
+				m.hit(ae)
 			}
 		}
 	}
+	if m.s == nil && len(c.negOnly.items) == 0 {
+		return m.dst
+	}
+	s := m.scratch()
+	dst = m.dst
 	for _, ae := range s.trueAtoms {
-		for _, sub := range ae.pos.items {
-			if s.subStamp[sub.slot] != s.epoch {
-				s.subStamp[sub.slot] = s.epoch
-				s.subCount[sub.slot] = 0
+		for _, r := range ae.pos.items {
+			if r.need == 1 {
+				dst = emit(s, dst, r.sub)
+				continue
 			}
-			s.subCount[sub.slot]++
-			if int(s.subCount[sub.slot]) == len(sub.pos) {
-				dst = c.emit(s, dst, sub)
+			if s.subStamp[r.slot] != s.epoch {
+				s.subStamp[r.slot] = s.epoch
+				s.subCount[r.slot] = 0
+			}
+			s.subCount[r.slot]++
+			if int32(s.subCount[r.slot]) == r.need {
+				dst = emit(s, dst, r.sub)
 			}
 		}
 	}
 	for _, sub := range c.negOnly.items {
-		dst = c.emit(s, dst, sub)
+		dst = emit(s, dst, sub)
 	}
 	c.pool.Put(s)
 	return dst
 }
 
-func (c *collection) emit(s *scratch, dst []string, sub *subEntry) []string {
+func emit(s *scratch, dst []string, sub *subEntry) []string {
 	for _, ae := range sub.neg {
 		if s.atomStamp[ae.slot] == s.epoch {
 			return dst
@@ -403,30 +476,30 @@ func withID(source map[string]any, id string) map[string]any {
 // walk visits the document along the registered field paths. Keys holding
 // dots are followed segment by segment, as Koncorde's flattening makes
 // {"a.b":1} and {"a":{"b":1}} look alike.
-func (c *collection) walk(s *scratch, n *trieNode, obj map[string]any, skipID bool) {
+func (c *collection) walk(m *matchState, n *trieNode, obj map[string]any, skipID bool) {
 	for k, v := range obj {
 		if skipID && k == "_id" && n == c.root {
 			continue
 		}
-		m := n
+		t := n
 		rest := k
-		for m != nil {
+		for t != nil {
 			seg, tail, more := splitDot(rest)
-			m = m.children[seg]
+			t = t.children[seg]
 			if !more {
 				break
 			}
 			rest = tail
 		}
-		if m == nil {
+		if t == nil {
 			continue
 		}
-		if m.field != nil {
-			m.field.eval(s, v)
+		if t.field != nil {
+			t.field.eval(m, v)
 		}
-		if len(m.children) > 0 {
+		if len(t.children) > 0 {
 			if sub, ok := v.(map[string]any); ok {
-				c.walk(s, m, sub, false)
+				c.walk(m, t, sub, false)
 			}
 		}
 	}

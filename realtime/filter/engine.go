@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Options configures an Engine.
@@ -24,7 +25,17 @@ type Engine struct {
 
 	mu    sync.RWMutex
 	colls map[collKey]*collection
-	byID  map[string]collKey
+	byID  map[string]*filterEntry
+
+	// last caches the most recently tested collection: hashing two
+	// strings is a visible part of a miss. Written by readers, hence
+	// atomic; cleared by writers whenever collections change.
+	last atomic.Pointer[cachedColl]
+}
+
+type cachedColl struct {
+	key collKey
+	c   *collection
 }
 
 type collKey struct{ index, collection string }
@@ -48,7 +59,7 @@ func New(opts Options) *Engine {
 	if m == 0 {
 		m = defaultMaxConditions
 	}
-	return &Engine{maxConds: m, colls: map[collKey]*collection{}, byID: map[string]collKey{}}
+	return &Engine{maxConds: m, colls: map[collKey]*collection{}, byID: map[string]*filterEntry{}}
 }
 
 // Validate checks a filter without normalizing it. Like Koncorde's
@@ -103,29 +114,32 @@ func (e *Engine) Store(n *Normalized) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if _, ok := e.byID[n.ID]; ok {
+		return
+	}
 	k := collKey{n.Index, n.Collection}
 	c := e.colls[k]
 	if c == nil {
 		c = newCollection()
 		e.colls[k] = c
 	}
-	c.store(n)
-	e.byID[n.ID] = k
+	e.byID[n.ID] = c.store(n, k)
 }
 
 // Remove unregisters a filter; unknown ids are ignored.
 func (e *Engine) Remove(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k, ok := e.byID[id]
+	fe, ok := e.byID[id]
 	if !ok {
 		return
 	}
 	delete(e.byID, id)
-	c := e.colls[k]
-	c.remove(id)
+	c := fe.coll
+	c.remove(fe)
 	if len(c.filters) == 0 {
-		delete(e.colls, k)
+		delete(e.colls, fe.key)
+		e.last.Store(nil)
 	}
 }
 
@@ -146,8 +160,8 @@ func (e *Engine) IDs(index, collection string) []string {
 		return nil
 	}
 	ids := make([]string, 0, len(c.filters))
-	for id := range c.filters {
-		ids = append(ids, id)
+	for _, fe := range c.filters {
+		ids = append(ids, fe.id)
 	}
 	sort.Strings(ids)
 	return ids
@@ -161,9 +175,18 @@ func (e *Engine) Test(index, collection, id string, source map[string]any) []str
 }
 
 // AppendTest is Test appending to dst, so callers can reuse a buffer.
-func (e *Engine) AppendTest(dst []string, index, collection, id string, source map[string]any) []string {
+func (e *Engine) AppendTest(dst []string, index, coll, id string, source map[string]any) []string {
 	e.mu.RLock()
-	c := e.colls[collKey{index, collection}]
+	var c *collection
+	if l := e.last.Load(); l != nil && l.key.index == index && l.key.collection == coll {
+		c = l.c
+	} else {
+		k := collKey{index, coll}
+		c = e.colls[k]
+		if c != nil {
+			e.last.Store(&cachedColl{key: k, c: c})
+		}
+	}
 	if c != nil {
 		dst = c.match(dst, id, source)
 	}

@@ -1,10 +1,14 @@
 package filter
 
+import "strings"
+
 // fieldIndex indexes the atoms bound to one field path.
 type fieldIndex struct {
-	path string
-	node *trieNode
-	n    int // atoms indexed
+	path   string
+	dotted bool // path may also resolve through nested objects
+	isID   bool
+	node   *trieNode
+	n      int // atoms indexed
 
 	eqStr  map[string]*atomEntry
 	eqNum  map[float64]*atomEntry
@@ -24,7 +28,9 @@ type fieldIndex struct {
 	geo     *geoGrid
 }
 
-func newFieldIndex(path string) *fieldIndex { return &fieldIndex{path: path} }
+func newFieldIndex(path string) *fieldIndex {
+	return &fieldIndex{path: path, dotted: strings.IndexByte(path, '.') >= 0, isID: path == "_id"}
+}
 
 func (f *fieldIndex) empty() bool { return f.n == 0 }
 
@@ -131,9 +137,9 @@ func (f *fieldIndex) remove(ae *atomEntry) {
 }
 
 // eval marks the atoms of this field that hold for value v.
-func (f *fieldIndex) eval(s *scratch, v any) {
+func (f *fieldIndex) eval(m *matchState, v any) {
 	if f.exists != nil {
-		s.hit(f.exists)
+		m.hit(f.exists)
 	}
 	var hit *atomEntry
 	switch x := v.(type) {
@@ -142,7 +148,7 @@ func (f *fieldIndex) eval(s *scratch, v any) {
 		if f.regexps.items != nil {
 			for _, ae := range f.regexps.items {
 				if ae.a.re.MatchString(x) {
-					s.hit(ae)
+					m.hit(ae)
 				}
 			}
 		}
@@ -152,7 +158,7 @@ func (f *fieldIndex) eval(s *scratch, v any) {
 		}
 		hit = f.eqNum[x]
 		if f.ranges.root != nil {
-			f.ranges.stab(s, x)
+			f.ranges.stab(m, x)
 		}
 	case bool:
 		hit = f.eqBool[boolIdx(x)]
@@ -180,23 +186,23 @@ func (f *fieldIndex) eval(s *scratch, v any) {
 					}
 				}
 				if ae != nil {
-					s.hit(ae)
+					m.hit(ae)
 				}
 			}
 		}
 	case map[string]any:
 	default:
 		if n, ok := asNumber(v); ok {
-			f.eval(s, n)
+			f.eval(m, n)
 			return
 		}
 	}
 	if hit != nil {
-		s.hit(hit)
+		m.hit(hit)
 	}
 	if f.geo != nil && truthy(v) {
 		if p, ok := convertGeopoint(v); ok {
-			f.geo.query(s, p)
+			f.geo.query(m, p)
 		}
 	}
 }

@@ -416,3 +416,49 @@ func (g *gen) doc() (string, map[string]any) {
 	}
 	return id, d
 }
+
+// variant rewrites a filter into an equivalent one: shuffled and/or
+// clauses and in values, in as an or of equals, double negations.
+func (g *gen) variant(f any) any {
+	m, ok := f.(map[string]any)
+	if !ok || len(m) != 1 {
+		return f
+	}
+	k, v := onlyKey(m)
+	var out any = f
+	switch k {
+	case "and", "or":
+		if arr, ok := v.([]any); ok {
+			c := make([]any, len(arr))
+			for i, p := range g.r.Perm(len(arr)) {
+				c[i] = g.variant(arr[p])
+			}
+			out = map[string]any{k: c}
+		}
+	case "not":
+		out = map[string]any{"not": g.variant(v)}
+	case "in":
+		if spec, ok := v.(map[string]any); ok && len(spec) == 1 {
+			field, vals := onlyKey(spec)
+			if arr, ok := vals.([]any); ok && len(arr) > 0 {
+				c := make([]any, len(arr))
+				for i, p := range g.r.Perm(len(arr)) {
+					c[i] = arr[p]
+				}
+				if g.r.IntN(2) == 0 {
+					out = map[string]any{"in": map[string]any{field: c}}
+				} else {
+					ors := make([]any, len(c))
+					for i, x := range c {
+						ors[i] = map[string]any{"equals": map[string]any{field: x}}
+					}
+					out = map[string]any{"or": ors}
+				}
+			}
+		}
+	}
+	if g.r.IntN(4) == 0 {
+		out = map[string]any{"not": map[string]any{"not": out}}
+	}
+	return out
+}

@@ -120,22 +120,28 @@ func haversine(a, b point) float64 {
 }
 
 // pointInPolygon treats edges as straight lines in (lon, lat) space and
-// counts points on an edge as inside, like boost's covered_by.
+// counts points on an edge as inside, like boost's covered_by. It is a
+// crossing-number test written with cross products so that edges not
+// straddling the point's latitude cost two comparisons.
 func pointInPolygon(poly []point, p point) bool {
 	in := false
 	n := len(poly)
 	for i, j := 0, n-1; i < n; j, i = i, i+1 {
 		a, b := poly[j], poly[i]
-		// on-segment check (collinear and within the segment's box)
-		cross := (b.lon-a.lon)*(p.lat-a.lat) - (b.lat-a.lat)*(p.lon-a.lon)
-		if cross == 0 &&
-			p.lon >= math.Min(a.lon, b.lon) && p.lon <= math.Max(a.lon, b.lon) &&
-			p.lat >= math.Min(a.lat, b.lat) && p.lat <= math.Max(a.lat, b.lat) {
-			return true
+		if a.lat == p.lat {
+			if a.lon == p.lon {
+				return true
+			}
+			if b.lat == p.lat && (p.lon-a.lon)*(p.lon-b.lon) <= 0 {
+				return true
+			}
 		}
 		if (a.lat > p.lat) != (b.lat > p.lat) {
-			x := a.lon + (p.lat-a.lat)*(b.lon-a.lon)/(b.lat-a.lat)
-			if p.lon < x {
+			cross := (b.lon-a.lon)*(p.lat-a.lat) - (b.lat-a.lat)*(p.lon-a.lon)
+			if cross == 0 {
+				return true
+			}
+			if (cross > 0) == (b.lat > a.lat) {
 				in = !in
 			}
 		}

@@ -7,13 +7,13 @@ import "math"
 // most gridMaxCells cells per axis, so a point query looks up one cell per
 // level and only tests shapes of comparable size near the point.
 type geoGrid struct {
-	levels [len(gridCellSizes)]map[uint64][]*atomEntry
+	levels [len(gridCellSizes)]cellTable
 	global []*atomEntry // envelopes too large for any level
 }
 
 var gridCellSizes = [...]float64{0.01, 0.04, 0.16, 0.64, 2.56, 10.24, 40.96}
 
-const gridMaxCells = 4
+const gridMaxCells = 3
 
 func cellCoord(deg, size float64) int64 { return int64(math.Floor(deg / size)) }
 
@@ -45,15 +45,17 @@ func (g *geoGrid) level(s *shape) int {
 	return -1
 }
 
-func (g *geoGrid) cells(s *shape, l int, fn func(uint64)) {
+// cells appends the keys of the cells a shape overlaps at level l.
+func (g *geoGrid) cells(dst []uint64, s *shape, l int) []uint64 {
 	size := gridCellSizes[l]
 	for _, sp := range spans(s) {
 		for x := cellCoord(sp[0], size); x <= cellCoord(sp[1], size); x++ {
 			for y := cellCoord(s.minLat, size); y <= cellCoord(s.maxLat, size); y++ {
-				fn(cellKey(x, y))
+				dst = append(dst, cellKey(x, y))
 			}
 		}
 	}
+	return dst
 }
 
 func (g *geoGrid) insert(ae *atomEntry) {
@@ -63,11 +65,10 @@ func (g *geoGrid) insert(ae *atomEntry) {
 		g.global = append(g.global, ae)
 		return
 	}
-	if g.levels[l] == nil {
-		g.levels[l] = map[uint64][]*atomEntry{}
+	var buf [2 * gridMaxCells * gridMaxCells]uint64
+	for _, k := range g.cells(buf[:0], s, l) {
+		g.levels[l].add(k, ae)
 	}
-	m := g.levels[l]
-	g.cells(s, l, func(k uint64) { m[k] = append(m[k], ae) })
 }
 
 func removeEntry(list []*atomEntry, ae *atomEntry) []*atomEntry {
@@ -89,34 +90,36 @@ func (g *geoGrid) remove(ae *atomEntry) {
 		g.global = removeEntry(g.global, ae)
 		return
 	}
-	m := g.levels[l]
-	g.cells(s, l, func(k uint64) {
-		if list := removeEntry(m[k], ae); len(list) == 0 {
-			delete(m, k)
-		} else {
-			m[k] = list
-		}
-	})
+	var buf [2 * gridMaxCells * gridMaxCells]uint64
+	for _, k := range g.cells(buf[:0], s, l) {
+		g.levels[l].remove(k, ae)
+	}
 }
 
-func (g *geoGrid) query(s *scratch, p point) {
+func (g *geoGrid) query(m *matchState, p point) {
 	if math.IsNaN(p.lat) || math.IsNaN(p.lon) {
 		return
 	}
-	for l, m := range g.levels {
-		if len(m) == 0 {
+	for l := range g.levels {
+		lt := &g.levels[l]
+		if lt.n == 0 {
 			continue
 		}
 		size := gridCellSizes[l]
-		for _, ae := range m[cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size))] {
-			if ae.a.geo.contains(p) {
-				s.hit(ae)
+		cell := lt.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size)))
+		for i := range cell {
+			c := &cell[i]
+			if p.lat < c.minLat || p.lat > c.maxLat || p.lon < c.minLon || p.lon > c.maxLon {
+				continue
+			}
+			if c.ae.a.geo.contains(p) {
+				m.hit(c.ae)
 			}
 		}
 	}
 	for _, ae := range g.global {
 		if ae.a.geo.contains(p) {
-			s.hit(ae)
+			m.hit(ae)
 		}
 	}
 }

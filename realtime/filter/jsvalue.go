@@ -165,14 +165,16 @@ func jsString(v any) string {
 // formatNumber is the canonical number spelling used in canonical forms:
 // integers without exponent below 1e21, otherwise Go's shortest round-trip
 // representation. It is part of the room id derivation: never change it.
-func formatNumber(f float64) string {
+func formatNumber(f float64) string { return string(appendNumber(nil, f)) }
+
+func appendNumber(b []byte, f float64) []byte {
 	if f == 0 {
-		return "0"
+		return append(b, '0')
 	}
 	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
-		return strconv.FormatFloat(f, 'f', -1, 64)
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
 // appendJSONString writes s as a JSON string. The escaping is part of the
@@ -247,7 +249,7 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, '}')
 	}
 	if f, ok := asNumber(v); ok {
-		return append(b, formatNumber(f)...)
+		return appendNumber(b, f)
 	}
 	// Not a JSON value (e.g. a Go struct in a hand-built document): fall back
 	// to encoding/json so the output is at least deterministic.

@@ -72,24 +72,30 @@ type parser struct {
 
 // standardize validates f and builds its tree. A nil tree means "everything".
 func (p *parser) standardize(f any, path string) (*expr, error) {
-	m, _ := f.(map[string]any)
-	if len(m) == 0 {
-		if f != nil {
-			if _, isObj := f.(map[string]any); !isObj {
-				// Koncorde takes Object.keys() of whatever it is given:
-				// non-empty strings and arrays have keys, other values none.
-				switch x := f.(type) {
-				case string:
-					if x != "" {
-						return nil, perr("unknown keyword", "0", pathAdd(path, "0"))
-					}
-				case []any:
-					if len(x) > 0 {
-						return nil, perr("unknown keyword", "0", pathAdd(path, "0"))
-					}
-				}
-			}
+	m, isObj := f.(map[string]any)
+	if !isObj {
+		// Koncorde takes Object.keys() of whatever it is given: strings
+		// and arrays have index keys, other values none (= everything).
+		n := 0
+		switch x := f.(type) {
+		case string:
+			n = len([]rune(x))
+		case []any:
+			n = len(x)
 		}
+		switch {
+		case n == 1:
+			return nil, perr("unknown keyword", "0", pathAdd(path, "0"))
+		case n > 1:
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = strconv.Itoa(i)
+			}
+			return nil, perr("Invalid filter syntax. Filters must have one keyword only", strings.Join(keys, ","), path)
+		}
+		return nil, nil
+	}
+	if len(m) == 0 {
 		return nil, nil
 	}
 	if len(m) > 1 {
@@ -782,7 +788,7 @@ func atomKey(a *atom) string {
 				op = "gte"
 			}
 			b = append(b, `"`+op+`":`...)
-			b = append(b, formatNumber(a.lo)...)
+			b = appendNumber(b, a.lo)
 			sep = ","
 		}
 		if a.hasHi {
@@ -791,7 +797,7 @@ func atomKey(a *atom) string {
 				op = "lte"
 			}
 			b = append(b, sep+`"`+op+`":`...)
-			b = append(b, formatNumber(a.hi)...)
+			b = appendNumber(b, a.hi)
 		}
 		b = append(b, "}}"...)
 	case kindRegexp:
@@ -806,7 +812,7 @@ func atomKey(a *atom) string {
 		s := a.geo
 		num := func(name string, f float64, last bool) {
 			b = append(b, `"`+name+`":`...)
-			b = append(b, formatNumber(f)...)
+			b = appendNumber(b, f)
 			if !last {
 				b = append(b, ',')
 			}
@@ -844,9 +850,9 @@ func atomKey(a *atom) string {
 					b = append(b, ',')
 				}
 				b = append(b, '[')
-				b = append(b, formatNumber(pt.lat)...)
+				b = appendNumber(b, pt.lat)
 				b = append(b, ',')
-				b = append(b, formatNumber(pt.lon)...)
+				b = appendNumber(b, pt.lon)
 				b = append(b, ']')
 			}
 			b = append(b, ']')

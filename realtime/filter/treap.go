@@ -12,11 +12,12 @@ type treap struct {
 }
 
 type tnode struct {
-	lo, hi      float64 // -Inf/+Inf when unbounded
-	ae          *atomEntry
-	prio        uint64
-	maxHi       float64
-	left, right *tnode
+	lo, hi         float64 // -Inf/+Inf when unbounded
+	loIncl, hiIncl bool    // copied from the atom to spare a pointer chase
+	ae             *atomEntry
+	prio           uint64
+	maxHi          float64
+	left, right    *tnode
 }
 
 func bounds(a *atom) (lo, hi float64) {
@@ -57,7 +58,8 @@ func splitmix64(x uint64) uint64 {
 func (t *treap) insert(ae *atomEntry) {
 	lo, hi := bounds(ae.a)
 	t.seq++
-	n := &tnode{lo: lo, hi: hi, ae: ae, prio: splitmix64(t.seq), maxHi: hi}
+	n := &tnode{lo: lo, hi: hi, loIncl: ae.a.loIncl || !ae.a.hasLo, hiIncl: ae.a.hiIncl || !ae.a.hasHi,
+		ae: ae, prio: splitmix64(t.seq), maxHi: hi}
 	t.root = tinsert(t.root, n)
 }
 
@@ -137,16 +139,16 @@ func merge(a, b *tnode) *tnode {
 }
 
 // stab marks every range atom containing x.
-func (t *treap) stab(s *scratch, x float64) { stab(t.root, s, x) }
+func (t *treap) stab(m *matchState, x float64) { stab(t.root, m, x) }
 
-func stab(n *tnode, s *scratch, x float64) {
+func stab(n *tnode, m *matchState, x float64) {
 	for n != nil && n.maxHi >= x {
-		stab(n.left, s, x)
+		stab(n.left, m, x)
 		if n.lo > x {
 			return
 		}
-		if n.ae.a.inRange(x) {
-			s.hit(n.ae)
+		if (n.lo < x || n.loIncl) && (x < n.hi || (x == n.hi && n.hiIncl)) {
+			m.hit(n.ae)
 		}
 		n = n.right
 	}
