@@ -65,7 +65,7 @@ jepsen-deps: image
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/korum-jepsen ./jepsen/cmd/korum-jepsen
 
 jepsen: jepsen-deps jepsen-selftest
-	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 $(JEPSEN_ARGS)
+	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
 
 # The checkers bite end to end: a deployment that loses acknowledged writes
 # on restart (data on a tmpfs) must be reported.
@@ -73,7 +73,7 @@ jepsen-selftest: jepsen-deps
 	KORUM_JEPSEN_DOCKER=1 $(GO) test -count=1 -run TestBrokenDeploymentIsCaught ./jepsen/
 
 jepsen-long: jepsen-deps
-	bin/korum-jepsen -warmup 10s -fault 30s -cycles 5 -register-clients 10 -subscribers 10 -writers 4 $(JEPSEN_ARGS)
+	bin/korum-jepsen -warmup 10s -fault 30s -cycles 5 -register-clients 10 -subscribers 10 -writers 4 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
 
 # The checkers must bite: a build that acknowledges writes before they are
 # committed (build tag jepsen_broken_ack, to be provided by the cluster

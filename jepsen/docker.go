@@ -31,6 +31,7 @@ type ClusterConfig struct {
 	// container restart empties: a deliberately broken deployment whose
 	// acknowledged writes do not survive a restart (the checkers must say so).
 	DataTmpfs bool
+	FormBound time.Duration // with Clustered: how long the nodes may take to form one cluster
 }
 
 // Node is one Korum container.
@@ -123,8 +124,6 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(
 		args = append(args, cfg.Image,
 			"--data-dir", "/data", "--api-addr", fmt.Sprintf(":%d", apiPort))
 		if cfg.Clustered {
-			// TODO(cluster): these flags are refused until clustering lands
-			// ("cluster.redis and cluster.join are not available yet").
 			args = append(args, "--cluster-addr", fmt.Sprintf(":%d", clusterPort),
 				"--advertise-addr", fmt.Sprintf("%s:%d", n.IP, clusterPort),
 				"--cluster-secret", cfg.Secret,
@@ -143,6 +142,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(
 	}
 	if err := c.WaitReady(ctx, c.Nodes, 60*time.Second); err != nil {
 		return c, err
+	}
+	if cfg.Clustered {
+		if err := c.WaitFormed(ctx, cfg.FormBound); err != nil {
+			return c, err
+		}
 	}
 	for _, n := range c.Nodes {
 		if err := n.applyRules(ctx); err != nil {
@@ -414,31 +418,60 @@ func nodeNames(ns []*Node) []string {
 	return out
 }
 
-// ProbeClustering tells whether image accepts the clustering flags: today's
-// single-node build exits at once with "not available yet".
-func ProbeClustering(ctx context.Context, image, label string) (bool, error) {
-	name := "korum-jepsen-probe"
-	_, _ = docker(ctx, "rm", "-f", name)
-	if _, err := docker(ctx, "run", "-d", "--name", name, "--label", label, "--network", "none", image,
-		"--data-dir", "/data", "--api-addr", "127.0.0.1:7512", "--cluster-secret", "probe", "--redis", "redis://127.0.0.1:6379"); err != nil {
-		return false, err
+// ProbeClustering tells whether nodes of image, given the clustering
+// flags, form one cluster. A build without clustering either refuses the
+// flags (exit 2, "not available yet") or runs every node as its own
+// cluster; both mean "no". It starts and removes a cluster of cfg's shape.
+func ProbeClustering(ctx context.Context, cfg ClusterConfig, logf func(string, ...any)) (bool, string, error) {
+	cfg.Clustered = true
+	c, err := StartCluster(ctx, cfg, NewHistory(), func(string, ...any) {})
+	if c != nil {
+		defer c.Close(context.Background())
 	}
-	defer docker(context.Background(), "rm", "-f", name) //nolint:errcheck
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		running, err := docker(ctx, "inspect", "-f", "{{.State.Running}}", name)
-		if err != nil {
-			return false, err
+	if err == nil {
+		return true, "", nil
+	}
+	if ctx.Err() != nil {
+		return false, "", ctx.Err()
+	}
+	if c == nil {
+		return false, "", err
+	}
+	if logs, _ := docker(ctx, "logs", c.Nodes[0].Name); strings.Contains(logs, "not available yet") {
+		return false, "the image refuses the clustering flags", nil
+	}
+	return false, err.Error(), nil
+}
+
+// WaitFormed polls /cluster/_status until every node reports all nodes
+// active under one leader, or the bound passes.
+func (c *Cluster) WaitFormed(ctx context.Context, bound time.Duration) error {
+	deadline := time.Now().Add(bound)
+	for {
+		var views []string
+		formed := true
+		leaders := map[string]bool{}
+		for _, n := range c.Nodes {
+			_, st, err := status(ctx, n)
+			if err != nil {
+				formed = false
+				views = append(views, fmt.Sprintf("%s: %v", n.Name, err))
+				continue
+			}
+			views = append(views, fmt.Sprintf("%s: activeNodes=%d leader=%s", n.Name, st.ActiveNodes, st.Leader))
+			leaders[st.Leader] = true
+			formed = formed && st.ActiveNodes == len(c.Nodes) && st.Leader != ""
 		}
-		if running == "false" {
-			logs, _ := docker(ctx, "logs", name)
-			return !strings.Contains(logs, "not available yet"), nil
+		if formed && len(leaders) == 1 {
+			return nil
 		}
-		if !pause(ctx, 100*time.Millisecond) {
-			return false, ctx.Err()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the nodes did not form one cluster within %s: %s", bound, strings.Join(views, "; "))
+		}
+		if !pause(ctx, 500*time.Millisecond) {
+			return ctx.Err()
 		}
 	}
-	return true, nil // still running: it is trying to reach Redis
 }
 
 // CanConnect reports whether from can open a TCP connection to to's API

@@ -52,6 +52,7 @@ func run() int {
 	flag.BoolVar(&cl.DataTmpfs, "broken-tmpfs-data", false, "deliberately broken deployment: data on a tmpfs a restart empties (use with -expect-anomaly)")
 	expectAnomaly := flag.Bool("expect-anomaly", false, "succeed only if an anomaly is found (for deliberately broken builds)")
 	flag.Parse()
+	flag.DurationVar(&cl.FormBound, "form-bound", 60*time.Second, "with clustering: how long the nodes may take to form one cluster")
 	cl.Label = "korum-jepsen"
 	cl.Secret = "jepsen-secret"
 	cl.NodeArgs = strings.Fields(*nodeArgs)
@@ -64,16 +65,26 @@ func run() int {
 		cl.Clustered = true
 	case "0", "false":
 	default:
-		ok, err := jepsen.ProbeClustering(ctx, cl.Image, cl.Label)
+		probe := *cl
+		probe.FormBound = 20 * time.Second
+		ok, why, err := jepsen.ProbeClustering(ctx, probe, nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "korum-jepsen: probing the image:", err)
 			return 2
 		}
 		cl.Clustered = ok
+		if !ok {
+			fmt.Printf("NOTE: probe with the clustering flags: %s\n", why)
+		}
 	}
 	if !cl.Clustered {
-		fmt.Println("NOTE: the image has no clustering yet: STANDALONE mode, every node is its own cluster and")
-		fmt.Println("      keys/topics are sharded per node. Partition nemeses then only exercise clients and the harness.")
+		fmt.Println("NOTE: STANDALONE mode (the image's nodes do not form a cluster yet): every node is its own")
+		fmt.Println("      cluster and keys/topics are sharded per node; partition nemeses then only exercise")
+		fmt.Println("      clients and the harness. KORUM_JEPSEN_CLUSTER=1 forces cluster mode.")
+	}
+	if cl.Clustered && cfg.QuorumContactTimeout > 0 {
+		// The bound the checker enforces is the one the nodes are given.
+		cl.NodeArgs = append(cl.NodeArgs, "--quorum-contact-timeout", cfg.QuorumContactTimeout.String())
 	}
 	cfg.ResultsDir = fmt.Sprintf("%s/%s-seed%d", *results, time.Now().UTC().Format("20060102T150405Z"), cfg.Seed)
 	fmt.Printf("korum-jepsen: seed %d, %d nodes, clustered=%v, nemeses %s, results %s\n", cfg.Seed, cl.Nodes, cl.Clustered, *nemeses, cfg.ResultsDir)
