@@ -19,11 +19,13 @@
 // bug in the harness. The checkers are pure functions of recorded histories
 // and are unit-tested on synthetic ones (checker_test.go).
 //
-// Entry point: cmd/korum-jepsen (`make jepsen`, `make jepsen-long`).
+// Entry points: cmd/korum-jepsen (`make jepsen`, `make jepsen-long`) and
+// cmd/korum-smoke (`make compose-smoke`: docker-compose.yml end to end).
 //
-// Until Korum has clustering, the harness runs in "standalone" mode: every
-// node is its own single-node cluster, and each workload shards its keys and
-// topics so that every key is served by one node. `-cluster` (or
-// KORUM_JEPSEN_CLUSTER=1) passes --redis/--cluster-secret/--advertise-addr to
-// the nodes and sends every client to random nodes.
+// Cluster mode passes --redis/--cluster-secret/--advertise-addr to every node,
+// waits until all of them report one cluster, and sends every client to
+// random nodes. By default the harness probes the image for that; while the
+// nodes do not form one cluster it runs in "standalone" mode (every node its
+// own cluster, keys and topics sharded so each is served by one node) and
+// says so. KORUM_JEPSEN_CLUSTER=1 or 0 forces the mode.
 package jepsen

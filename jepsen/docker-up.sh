@@ -19,11 +19,15 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "docker-up: installing ${need[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian's packages enable and start services we do not want running on the host.
-  for s in redis-server nginx; do
-    command -v systemctl >/dev/null && systemctl disable --now "$s" >/dev/null 2>&1 || true
-    pkill_pid=$(pidof "$s" 2>/dev/null || true)
-    [ -n "$pkill_pid" ] && kill $pkill_pid 2>/dev/null || true
+  # Debian's packages start the services they install; we only want their
+  # binaries (for deploy/local-images.sh). Stop only what this run installed.
+  for pkg in "${need[@]}"; do
+    case $pkg in redis-server) svc=redis-server ;; nginx-light) svc=nginx ;; *) continue ;; esac
+    if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+      systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$svc" ]; then
+      "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+    fi
   done
 fi
 
