@@ -132,11 +132,11 @@ func (e *env) converged(ctx context.Context) (bool, string) {
 			members = append(members, m.ID)
 		}
 		sort.Strings(members)
-		counts, err := e.counts(ctx, n)
+		counts, rooms, err := e.counts(ctx, n)
 		if err != nil {
 			return false, fmt.Sprintf("%s count: %v", n.Name, err)
 		}
-		views = append(views, fmt.Sprintf("leader=%s term=%d members=%v docs=%v", st.Leader, st.Term, members, counts))
+		views = append(views, fmt.Sprintf("leader=%s term=%d members=%v docs=%v rooms=%v", st.Leader, st.Term, members, counts, rooms))
 	}
 	for i := 1; i < len(views); i++ {
 		if views[i] != views[0] {
@@ -146,25 +146,45 @@ func (e *env) converged(ctx context.Context) (bool, string) {
 	return true, ""
 }
 
-func (e *env) counts(ctx context.Context, n *Node) ([]int64, error) {
+// counts is one node's view of the replicated state the harness can see:
+// document counts per collection and the realtime rooms (ids only: rooms are
+// replicated, subscriber counts may be per node).
+func (e *env) counts(ctx context.Context, n *Node) ([]int64, []string, error) {
 	c, err := Dial(ctx, n.Name, n.IP)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer c.Close()
 	var out []int64
 	for _, coll := range []string{regColl, subColl} {
 		resp, err := c.Do(ctx, map[string]any{"controller": "document", "action": "count", "index": testIndex, "collection": coll}, e.opTimeout)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var r struct {
 			Count int64 `json:"count"`
 		}
 		if err := json.Unmarshal(resp.Result, &r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, r.Count)
 	}
-	return out, nil
+	resp, err := c.Do(ctx, map[string]any{"controller": "realtime", "action": "list"}, e.opTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	var list map[string]map[string]map[string]json.RawMessage // index -> collection -> room -> count
+	if err := json.Unmarshal(resp.Result, &list); err != nil {
+		return nil, nil, fmt.Errorf("realtime:list: %v", err)
+	}
+	var rooms []string
+	for idx, colls := range list {
+		for coll, rs := range colls {
+			for id := range rs {
+				rooms = append(rooms, idx+"/"+coll+"/"+id)
+			}
+		}
+	}
+	sort.Strings(rooms)
+	return out, rooms, nil
 }
