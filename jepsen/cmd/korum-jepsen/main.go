@@ -51,8 +51,8 @@ func run() int {
 	flag.BoolVar(&cfg.KeepAll, "keep", false, "keep histories and logs even without anomalies")
 	flag.BoolVar(&cl.DataTmpfs, "broken-tmpfs-data", false, "deliberately broken deployment: data on a tmpfs a restart empties (use with -expect-anomaly)")
 	expectAnomaly := flag.Bool("expect-anomaly", false, "succeed only if an anomaly is found (for deliberately broken builds)")
+	flag.DurationVar(&cl.FormBound, "form-bound", 60*time.Second, "with clustering: how long the nodes may take to form one cluster (0: do not wait, e.g. to watch the checkers on a build that cannot)")
 	flag.Parse()
-	flag.DurationVar(&cl.FormBound, "form-bound", 60*time.Second, "with clustering: how long the nodes may take to form one cluster")
 	cl.Label = "korum-jepsen"
 	cl.Secret = "jepsen-secret"
 	cl.NodeArgs = strings.Fields(*nodeArgs)
