@@ -47,11 +47,10 @@ const (
 // that one, so 64 concurrent calls cost a handful of write syscalls instead
 // of 64. The last writer in a burst always flushes.
 type frameWriter struct {
-	conn    net.Conn
-	queued  atomic.Int32
-	mu      sync.Mutex
-	bw      *bufio.Writer
-	timeout time.Duration
+	conn   net.Conn
+	queued atomic.Int32
+	mu     sync.Mutex
+	bw     *bufio.Writer
 }
 
 func newFrameWriter(conn net.Conn) *frameWriter {

@@ -61,8 +61,6 @@ func (t term) size() int {
 	return n
 }
 
-func (t term) equal(u term) bool { return t.subsetOf(u) && u.subsetOf(t) }
-
 type dnfBuilder struct {
 	nw    int
 	atoms []*atom

@@ -25,9 +25,8 @@ var (
 // kept away from borders, where spherical vs ellipsoidal distances and
 // straight vs geodesic polygon edges legitimately disagree.
 type genShape struct {
-	kind   string
-	filter func(g *gen) map[string]any
-	sh     *shape
+	kind string
+	sh   *shape
 }
 
 var genGeoShapes = []genShape{

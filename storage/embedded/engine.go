@@ -356,10 +356,3 @@ func decodeRecord(id string, rec []byte) (*storage.Document, error) {
 // decodeSource keeps numbers as json.Number so integers beyond 2^53 survive
 // a write/read cycle unchanged.
 func decodeSource(b []byte) (map[string]any, error) { return decodeObject(b) }
-
-func recordVersion(rec []byte) int64 {
-	if len(rec) < 8 {
-		return 0
-	}
-	return int64(binary.BigEndian.Uint64(rec[:8]))
-}

@@ -177,3 +177,160 @@ func TestLeaderKillLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatalf("acknowledged writes lost: %d acked + 1, count %s", acked, env.Result)
 	}
 }
+
+func TestIsolatedNodeTerminatesAndRejoins(t *testing.T) {
+	fw := newFirewall(t)
+	r := startRedis(t)
+	ms := formRedis(t, r, 3)
+	mustOK(t, ms[0].proc, "POST", "/iso/_create", "")
+	mustOK(t, ms[0].proc, "PUT", "/iso/c", "{}")
+	_, leaderID := leaderOf(t, ms)
+	var victim *member
+	var others []*member
+	for _, m := range ms {
+		if victim == nil && m.nodeID(t) != leaderID {
+			victim = m
+		} else {
+			others = append(others, m)
+		}
+	}
+	victimID := victim.nodeID(t)
+	fw.isolate(victim.ip, others[0].ip, others[1].ip)
+	// quorum-contact-timeout is 3s: the node must exit on its own, with
+	// the quorum-lost code, while the majority keeps accepting writes.
+	writes := 0
+	deadline := time.Now().Add(15 * time.Second)
+	for victim.alive() && time.Now().Before(deadline) {
+		mustOK(t, others[writes%2].proc, "POST", fmt.Sprintf("/iso/c/w%d/_create", writes), `{}`)
+		writes++
+	}
+	if code := victim.exitCode(t, 10*time.Second); code != 10 {
+		t.Fatalf("isolated node exit code %d, want 10 (quorum lost)", code)
+	}
+	fw.heal()
+	// Its supervisor restarts it on its data dir: it rejoins as itself and
+	// catches up with the writes it missed.
+	back := &member{ip: victim.ip, cluster: victim.cluster, args: victim.args}
+	back.proc = launch(t, victim.dataDir, victim.api, victim.args...)
+	back.waitReady(t)
+	if id := back.nodeID(t); id != victimID {
+		t.Fatalf("restarted node came back as %s, want %s", id, victimID)
+	}
+	eventually(t, 20*time.Second, "the restarted node to catch up", func() bool {
+		_, env := back.do(t, "POST", "/iso/c/_count", `{}`)
+		return env.Error == nil && strings.Contains(string(env.Result), fmt.Sprintf(`"count":%d`, writes))
+	})
+	waitMembers(t, []*member{others[0], others[1], back}, 3)
+}
+
+func TestGracefulLeave(t *testing.T) {
+	r := startRedis(t)
+	ms := formRedis(t, r, 3)
+	leader, leaderID := leaderOf(t, ms)
+	if code := leader.stop(); code != 0 {
+		t.Fatalf("graceful leave exit code %d", code)
+	}
+	var rest []*member
+	for _, m := range ms {
+		if m != leader {
+			rest = append(rest, m)
+		}
+	}
+	eventually(t, 20*time.Second, "two nodes and a new leader", func() bool {
+		st, err := rest[0].status(t)
+		return err == nil && st.ActiveNodes == 2 && st.Leader != "" && st.Leader != leaderID
+	})
+	st, _ := rest[1].status(t)
+	found := false
+	for _, a := range st.Activity {
+		found = found || (a.ID == leaderID && a.Event == "evicted" && strings.Contains(a.Reason, "left"))
+	}
+	if !found {
+		t.Fatalf("the departure must be in the activity log: %+v", st.Activity)
+	}
+	mustOK(t, rest[0].proc, "POST", "/after-leave/_create", "")
+}
+
+func TestTwoNodeClusterSurvivesGracefulLeave(t *testing.T) {
+	a := clusterNode(t, 7, "", true)
+	b := clusterNode(t, 8, "", true, "--join", a.cluster)
+	waitMembers(t, []*member{a, b}, 2)
+	mustOK(t, a.proc, "POST", "/two/_create", "")
+	if code := a.stop(); code != 0 {
+		t.Fatalf("graceful leave exit code %d", code)
+	}
+	eventually(t, 20*time.Second, "the survivor to lead alone", func() bool {
+		st, err := b.status(t)
+		return err == nil && st.ActiveNodes == 1 && st.Leader != ""
+	})
+	mustOK(t, b.proc, "GET", "/two/_exists", "")
+	mustOK(t, b.proc, "POST", "/two2/_create", "")
+}
+
+func TestSameIPIsRefusedButAFastRestartIsNot(t *testing.T) {
+	r := startRedis(t)
+	a := clusterNode(t, 9, "", true, "--redis", r.url())
+	// Another node on the same IP (another port) is refused at start.
+	twin := launch(t, t.TempDir(), a.ip+":18099", "--cluster-addr", a.ip+":17099", "--cluster-secret", testSecret,
+		"--redis", r.url())
+	if code := twin.exitCode(t, 20*time.Second); code != 3 || !strings.Contains(twin.Logs(), "same IP") && !strings.Contains(twin.Logs(), "shares this node's IP") {
+		t.Fatalf("a second node on %s must refuse to start (code 3, a clear message), got %d:\n%s", a.ip, code, tail(twin.Logs(), 10))
+	}
+	// The same node killed and restarted at once keeps its id: its own
+	// card is not another node.
+	a.kill()
+	again := launch(t, a.dataDir, a.api, a.args...)
+	again.waitReady(t)
+}
+
+func TestRedisDownDoesNotStopARunningCluster(t *testing.T) {
+	r := startRedis(t)
+	ms := formRedis(t, r, 3)
+	r.stop()
+	leader, _ := leaderOf(t, ms)
+	leader.kill()
+	var rest []*member
+	for _, m := range ms {
+		if m != leader {
+			rest = append(rest, m)
+		}
+	}
+	eventually(t, 20*time.Second, "a new leader without Redis", func() bool {
+		_, env := rest[0].do(t, "POST", "/noredis/_create", "")
+		return env.Error == nil || env.Error.ID == "services.storage.index_already_exists"
+	})
+	// A new node joins with --join while Redis is down.
+	d := clusterNode(t, 4, "", true, "--join", rest[0].cluster)
+	mustOK(t, d.proc, "GET", "/noredis/_exists", "")
+}
+
+func TestFollowerRestartCatchesUp(t *testing.T) {
+	r := startRedis(t)
+	ms := formRedis(t, r, 3)
+	_, leaderID := leaderOf(t, ms)
+	var f *member
+	for _, m := range ms {
+		if m.nodeID(t) != leaderID {
+			f = m
+			break
+		}
+	}
+	mustOK(t, ms[0].proc, "POST", "/fr/_create", "")
+	mustOK(t, ms[0].proc, "PUT", "/fr/c", "{}")
+	f.kill()
+	var live *member
+	for _, m := range ms {
+		if m != f {
+			live = m
+		}
+	}
+	for i := range 20 {
+		mustOK(t, live.proc, "POST", fmt.Sprintf("/fr/c/d%d/_create", i), `{}`)
+	}
+	back := launch(t, f.dataDir, f.api, f.args...)
+	back.waitReady(t)
+	_, env := back.do(t, "POST", "/fr/c/_count", `{}`)
+	if env.Error != nil || !strings.Contains(string(env.Result), `"count":20`) {
+		t.Fatalf("restarted follower must serve every acknowledged write (linearizable reads): %+v %s", env.Error, env.Result)
+	}
+}
