@@ -345,6 +345,9 @@ func (n *Node) NewID() string {
 }
 
 func (n *Node) Write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	if ackBeforeCommit {
+		return n.unsafeWrite(w, meta, silent), nil
+	}
 	ctx, cancel := n.reqCtx(ctx)
 	defer cancel()
 	var resp fsm.Response
@@ -549,4 +552,20 @@ func (n *Node) serveDebug(addr string) {
 	if err := srv.ListenAndServe(); err != nil {
 		n.log.Warn("debug server stopped", "err", err)
 	}
+}
+
+// unsafeWrite is the broken build's write path (ack_broken.go): propose in
+// the background and claim success at once.
+func (n *Node) unsafeWrite(w storage.Write, meta realtime.Meta, silent bool) *storage.WriteResult {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+		defer cancel()
+		_ = n.propose(ctx, &fsm.Command{Kind: fsm.KindWrite, Write: &w, Meta: &meta, Silent: silent}, nil)
+	}()
+	res := &storage.WriteResult{}
+	for _, d := range w.Docs {
+		res.Items = append(res.Items, storage.ItemResult{ID: d.ID, Created: true,
+			After: &storage.Document{ID: d.ID, Version: 1, Source: d.Body}})
+	}
+	return res
 }
