@@ -4,7 +4,7 @@ BIN         := bin/korum
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke
+.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -59,8 +59,11 @@ local-images:
 # `jepsen` is the CI run (every nemesis once, short faults); `jepsen-long` a soak.
 # JEPSEN_ARGS adds flags, e.g. JEPSEN_ARGS='-seed 42 -nemeses kill,pause'.
 JEPSEN_ARGS ?=
-jepsen-deps: image
+# An engine first (installs and starts one where none runs), then the images.
+docker-engine:
 	jepsen/docker-up.sh
+
+jepsen-deps: docker-engine image
 	deploy/local-images.sh
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/korum-jepsen ./jepsen/cmd/korum-jepsen
 
@@ -87,8 +90,7 @@ jepsen-broken: jepsen-deps
 # docker-compose.yml end to end: up, smoke through the balancer, stop a node,
 # smoke again, down. KORUM_PORT is the balancer's published port.
 KORUM_PORT ?= 17512
-compose-smoke: image
-	jepsen/docker-up.sh
+compose-smoke: docker-engine image
 	deploy/local-images.sh
 	$(GO) build -o bin/korum-smoke ./jepsen/cmd/korum-smoke
 	export KORUM_PORT=$(KORUM_PORT); docker-compose down -v >/dev/null 2>&1; docker-compose up -d && \

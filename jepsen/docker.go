@@ -127,7 +127,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(
 			args = append(args, "--cluster-addr", fmt.Sprintf(":%d", clusterPort),
 				"--advertise-addr", fmt.Sprintf("%s:%d", n.IP, clusterPort),
 				"--cluster-secret", cfg.Secret,
-				"--redis", fmt.Sprintf("redis://%s:6379", c.Redis.IP))
+				"--redis", fmt.Sprintf("redis://%s:6379", c.Redis.IP),
+				// Every node a voter: the nemeses reason about majorities of
+				// nodes, which then are majorities of voters. Non-voters are
+				// covered by tests/integration.
+				"--voters", strconv.Itoa(wantVoters(cfg.Nodes)))
 		}
 		args = append(args, cfg.NodeArgs...)
 		if _, err := docker(ctx, args...); err != nil {
@@ -458,9 +462,9 @@ func (c *Cluster) WaitFormed(ctx context.Context, bound time.Duration) error {
 				views = append(views, fmt.Sprintf("%s: %v", n.Name, err))
 				continue
 			}
-			views = append(views, fmt.Sprintf("%s: activeNodes=%d leader=%s", n.Name, st.ActiveNodes, st.Leader))
+			views = append(views, fmt.Sprintf("%s: activeNodes=%d voters=%d leader=%s", n.Name, st.ActiveNodes, st.Voters(), st.Leader))
 			leaders[st.Leader] = true
-			formed = formed && st.ActiveNodes == len(c.Nodes) && st.Leader != ""
+			formed = formed && st.ActiveNodes == len(c.Nodes) && st.Leader != "" && st.Voters() == wantVoters(len(c.Nodes))
 		}
 		if formed && len(leaders) == 1 {
 			return nil

@@ -160,7 +160,7 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 			break
 		}
 		logf("healed")
-		rec, why := e.waitConverged(ctx, cfg.RecoverBound)
+		rec, why := e.waitConverged(ctx, cfg.RecoverBound, false)
 		if rec < 0 {
 			res.Anomalies = append(res.Anomalies, Anomaly{"recovery", fmt.Sprintf("not converged %s after heal: %s", cfg.RecoverBound, why)})
 			rec = cfg.RecoverBound
@@ -174,6 +174,13 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	}
 	wstop()
 	wwg.Wait()
+	if e.clustered {
+		// With the writers stopped, every node must end up with the same
+		// documents, not only the same topology.
+		if rec, why := e.waitConverged(ctx, cfg.RecoverBound, true); rec < 0 {
+			res.Anomalies = append(res.Anomalies, Anomaly{"convergence", fmt.Sprintf("documents differ %s after the writers stopped: %s", cfg.RecoverBound, why)})
+		}
+	}
 	pause(ctx, NotifyGrace+time.Second)
 	sstop()
 	swg.Wait()
@@ -242,12 +249,12 @@ func writeJSON(path string, v any) {
 
 // waitConverged polls until the cluster converged; it returns the time it
 // took, or -1 and the last difference when the bound passed.
-func (e *env) waitConverged(ctx context.Context, bound time.Duration) (time.Duration, string) {
+func (e *env) waitConverged(ctx context.Context, bound time.Duration, docs bool) (time.Duration, string) {
 	start := time.Now()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		ok, why := e.converged(ctx)
+		ok, why := e.converged(ctx, docs)
 		if ok {
 			return time.Since(start), ""
 		}

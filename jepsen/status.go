@@ -19,8 +19,25 @@ type ClusterStatus struct {
 	Nodes       []struct {
 		ID      string `json:"id"`
 		Address string `json:"address"`
+		Role    string `json:"role"`
 	} `json:"nodes"`
 }
+
+// Voters counts the nodes the status reports as voters.
+func (s ClusterStatus) Voters() int {
+	v := 0
+	for _, n := range s.Nodes {
+		if n.Role == "voter" {
+			v++
+		}
+	}
+	return v
+}
+
+// wantVoters is how many voters the harness asks for: all nodes, up to
+// Korum's maximum of 7. Faults start only once all are voters, since a fault
+// during formation can legitimately take a too-small quorum away.
+func wantVoters(n int) int { return min(n, 7) }
 
 var statusClient = &http.Client{Timeout: 700 * time.Millisecond}
 
@@ -112,9 +129,11 @@ func (e *env) leader(ctx context.Context) *Node {
 }
 
 // converged reports whether every node is ready and, with clustering,
-// whether all agree on leader, term and membership and hold the same
-// number of documents. The string says what differs.
-func (e *env) converged(ctx context.Context) (bool, string) {
+// whether all agree on leader, term, membership and rooms and, when docs
+// is set, hold the same number of documents. Counts are only comparable
+// once the writers have stopped: nodes are read one after the other. The
+// string says what differs.
+func (e *env) converged(ctx context.Context, docs bool) (bool, string) {
 	var views []string
 	for _, n := range e.c.Nodes {
 		if !n.Ready(ctx) {
@@ -135,6 +154,9 @@ func (e *env) converged(ctx context.Context) (bool, string) {
 		counts, rooms, err := e.counts(ctx, n)
 		if err != nil {
 			return false, fmt.Sprintf("%s count: %v", n.Name, err)
+		}
+		if !docs {
+			counts = nil
 		}
 		views = append(views, fmt.Sprintf("leader=%s term=%d members=%v docs=%v rooms=%v", st.Leader, st.Term, members, counts, rooms))
 	}

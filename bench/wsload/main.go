@@ -5,6 +5,10 @@
 //	wsload -addr 127.0.0.1:7512 -mode get -clients 64 -duration 10s
 //	wsload -addr 127.0.0.1:7512 -mode create -clients 64 -duration 10s
 //	wsload -addr 127.0.0.1:7512 -mode fanout -subscribers 10000 -writes 20
+//	wsload -addr A,B,C -mode subscribe -clients 256 -duration 10s   (a new room per subscribe)
+//	wsload -addr A,B -mode xnotify -rate 10000 -duration 10s         (write on A, notified on B)
+//
+// With several addresses, clients are spread over them round-robin.
 package main
 
 import (
@@ -15,6 +19,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +34,11 @@ type reply struct {
 	Room      string          `json:"room"`
 	Type      string          `json:"type"`
 	Error     json.RawMessage `json:"error"`
+	Result    struct {
+		Source struct {
+			SentAt int64 `json:"sentAt"`
+		} `json:"_source"`
+	} `json:"result"`
 }
 
 type client struct {
@@ -121,15 +131,18 @@ func setup(c *client, index, coll string) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7512", "node API address")
-	mode := flag.String("mode", "get", "get, create or fanout")
+	mode := flag.String("mode", "get", "get, create, fanout, subscribe or xnotify")
+	rate := flag.Int("rate", 10000, "writes per second (xnotify)")
 	clients := flag.Int("clients", 64, "concurrent clients (get, create)")
 	duration := flag.Duration("duration", 10*time.Second, "measurement time (get, create)")
 	subscribers := flag.Int("subscribers", 10000, "subscriber connections (fanout)")
 	writes := flag.Int("writes", 20, "matching writes (fanout)")
 	flag.Parse()
 	switch *mode {
-	case "get", "create":
+	case "get", "create", "subscribe":
 		closedLoop(*addr, *mode, *clients, *duration)
+	case "xnotify":
+		crossNode(*addr, *rate, *duration)
 	case "fanout":
 		fanout(*addr, *subscribers, *writes)
 	default:
@@ -137,7 +150,9 @@ func main() {
 	}
 }
 
-func closedLoop(addr, mode string, clients int, d time.Duration) {
+func closedLoop(addrs, mode string, clients int, d time.Duration) {
+	list := strings.Split(addrs, ",")
+	addr := list[0]
 	admin, err := dial(addr, nil)
 	must(err)
 	setup(admin, "bench", "docs")
@@ -150,7 +165,7 @@ func closedLoop(addr, mode string, clients int, d time.Duration) {
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for i := range clients {
-		c, err := dial(addr, nil)
+		c, err := dial(list[i%len(list)], nil)
 		must(err)
 		wg.Add(1)
 		go func() {
@@ -158,9 +173,14 @@ func closedLoop(addr, mode string, clients int, d time.Duration) {
 			var mine []time.Duration
 			for n := 0; time.Now().Before(stop); n++ {
 				req := map[string]any{"controller": "document", "action": "get", "index": "bench", "collection": "docs", "_id": "hot"}
-				if mode == "create" {
+				switch mode {
+				case "create":
 					req = map[string]any{"controller": "document", "action": "create", "index": "bench", "collection": "docs",
 						"body": map[string]any{"client": i, "n": n}}
+				case "subscribe":
+					// A filter no one else uses: every subscribe creates a room.
+					req = map[string]any{"controller": "realtime", "action": "subscribe", "index": "bench", "collection": "docs",
+						"body": map[string]any{"equals": map[string]any{"k": fmt.Sprintf("%d-%d-%d", i, n, time.Now().UnixNano())}}}
 				}
 				t0 := time.Now()
 				if _, err := c.call(req); err != nil {
@@ -184,8 +204,8 @@ func closedLoop(addr, mode string, clients int, d time.Duration) {
 		}
 		return lat[int(float64(len(lat)-1)*p)]
 	}
-	fmt.Printf("| document:%s | %d clients | %.0f req/s | p50 %.2f ms | p99 %.2f ms | %d errors |\n",
-		mode, clients, float64(len(lat))/el.Seconds(), ms(pct(0.5)), ms(pct(0.99)), errs.Load())
+	fmt.Printf("| %s | %d clients on %d nodes | %.0f req/s | p50 %.2f ms | p99 %.2f ms | %d errors |\n",
+		mode, clients, len(list), float64(len(lat))/el.Seconds(), ms(pct(0.5)), ms(pct(0.99)), errs.Load())
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -227,4 +247,82 @@ func fanout(addr string, subscribers, writes int) {
 	for _, c := range conns {
 		c.ws.Close()
 	}
+}
+
+// crossNode writes on the first node at a steady rate and measures, on a
+// subscriber connected to the second, how long each write took to arrive.
+func crossNode(addrs string, rate int, d time.Duration) {
+	list := strings.Split(addrs, ",")
+	if len(list) < 2 {
+		must(errors.New("xnotify needs two addresses: writer,subscriber"))
+	}
+	w, err := dial(list[0], nil)
+	must(err)
+	setup(w, "bench", "xn")
+	var mu sync.Mutex
+	var lat []time.Duration
+	sub, err := dial(list[1], func(m reply) {
+		if m.Type == "document" && m.Result.Source.SentAt > 0 {
+			mu.Lock()
+			lat = append(lat, time.Duration(time.Now().UnixNano()-m.Result.Source.SentAt))
+			mu.Unlock()
+		}
+	})
+	must(err)
+	_, err = sub.call(map[string]any{"controller": "realtime", "action": "subscribe", "index": "bench", "collection": "xn", "body": map[string]any{}})
+	must(err)
+	// Several writer connections keep the rate despite commit latency.
+	writers := 64
+	conns := make([]*client, writers)
+	for i := range conns {
+		conns[i], err = dial(list[0], nil)
+		must(err)
+	}
+	interval := time.Second * time.Duration(writers) / time.Duration(rate)
+	stop := time.Now().Add(d)
+	var sent, errs atomic.Int64
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := time.Now().Add(time.Duration(i) * interval / time.Duration(writers))
+			for time.Now().Before(stop) {
+				if wait := time.Until(next); wait > 0 {
+					time.Sleep(wait)
+				}
+				next = next.Add(interval)
+				// publish: realtime:publish goes through the log like a write.
+				_, err := c.call(map[string]any{"controller": "realtime", "action": "publish", "index": "bench", "collection": "xn",
+					"body": map[string]any{"sentAt": time.Now().UnixNano()}})
+				if err != nil {
+					errs.Add(1)
+				} else {
+					sent.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := int64(len(lat))
+		mu.Unlock()
+		if n >= sent.Load() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p := func(q float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return ms(lat[int(float64(len(lat)-1)*q)])
+	}
+	fmt.Printf("| cross-node notification | %.0f/s asked, %.0f/s done | p50 %.2f ms | p99 %.2f ms | %d/%d received | %d errors |\n",
+		float64(rate), float64(sent.Load())/d.Seconds(), p(0.5), p(0.99), len(lat), sent.Load(), errs.Load())
 }
