@@ -51,6 +51,22 @@ func target(r *Request) (string, string, error) {
 	return index, collection, nil
 }
 
+// targetBody returns index, collection and the body (required or not):
+// the preamble most document actions share.
+func targetBody(r *Request, required bool) (string, string, map[string]any, error) {
+	index, collection, err := target(r)
+	if err != nil {
+		return "", "", nil, err
+	}
+	var body map[string]any
+	if required {
+		body, err = r.RequireBody()
+	} else {
+		body, err = r.OptBody()
+	}
+	return index, collection, body, err
+}
+
 func checkID(id string) error {
 	if strings.HasPrefix(id, "_") {
 		return kerror.New("api.assert.invalid_id")
@@ -123,11 +139,7 @@ func docView(d *storage.Document) map[string]any {
 }
 
 func (rt *Router) docCreate(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -374,11 +386,7 @@ func searchView(res *storage.SearchResult) map[string]any {
 }
 
 func (rt *Router) docSearch(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.OptBody()
+	index, collection, body, err := targetBody(r, false)
 	if err != nil {
 		return nil, err
 	}
@@ -416,11 +424,7 @@ func (rt *Router) docScroll(ctx context.Context, r *Request) (any, error) {
 }
 
 func (rt *Router) docCount(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.OptBody()
+	index, collection, body, err := targetBody(r, false)
 	if err != nil {
 		return nil, err
 	}
@@ -448,11 +452,7 @@ func itemError(doc map[string]any, err error) map[string]any {
 // malformed items fail alone, the others go to the log as one command.
 func (rt *Router) docMulti(op storage.Op) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
-		index, collection, err := target(r)
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.RequireBody()
+		index, collection, body, err := targetBody(r, true)
 		if err != nil {
 			return nil, err
 		}
@@ -550,11 +550,7 @@ func (rt *Router) docWrite(op storage.Op, d map[string]any) (storage.DocWrite, e
 }
 
 func (rt *Router) docMGet(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -599,11 +595,7 @@ func (rt *Router) docMExists(ctx context.Context, r *Request) (any, error) {
 }
 
 func (rt *Router) docMDelete(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -642,11 +634,7 @@ func queryOf(body map[string]any) (json.RawMessage, error) {
 }
 
 func (rt *Router) docDeleteByQuery(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -674,11 +662,7 @@ func (rt *Router) docDeleteByQuery(ctx context.Context, r *Request) (any, error)
 }
 
 func (rt *Router) docUpdateByQuery(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}

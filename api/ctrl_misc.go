@@ -162,11 +162,7 @@ func mappingsOf(body map[string]any) (json.RawMessage, error) {
 func (rt *Router) registerCollection() {
 	createOrUpdate := func(op storage.Op) Handler {
 		return func(ctx context.Context, r *Request) (any, error) {
-			index, collection, err := target(r)
-			if err != nil {
-				return nil, err
-			}
-			body, err := r.OptBody()
+			index, collection, body, err := targetBody(r, false)
 			if err != nil {
 				return nil, err
 			}
@@ -307,11 +303,7 @@ func (rt *Router) registerRealtime() {
 		if err := needConn(r); err != nil {
 			return nil, err
 		}
-		index, collection, err := target(r)
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.OptBody()
+		index, collection, body, err := targetBody(r, false)
 		if err != nil {
 			return nil, err
 		}
@@ -379,11 +371,7 @@ func (rt *Router) registerRealtime() {
 		return map[string]any{"valid": true}, nil
 	})
 	rt.handle("realtime", "publish", func(ctx context.Context, r *Request) (any, error) {
-		index, collection, err := target(r)
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.RequireBody()
+		index, collection, body, err := targetBody(r, true)
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,9 @@ const (
 	exitStart  = 3 // the node could not start
 )
 
+// abortWait bounds the cleanup of a node that must terminate.
+const abortWait = 500 * time.Millisecond
+
 func main() { os.Exit(run()) }
 
 func run() int {
@@ -49,8 +52,16 @@ func run() int {
 		if errors.As(err, &ex) {
 			// The cluster's rules say this node must stop (it lost the
 			// quorum, lags, or was removed): no graceful leave, its
-			// supervisor restarts it and it rejoins.
-			n.Abort()
+			// supervisor restarts it and it rejoins. Exit promptly: a
+			// Raft shutdown can wait on dials to unreachable peers, and
+			// everything on disk is crash-safe.
+			done := make(chan struct{})
+			go func() { n.Abort(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(abortWait):
+				log.Warn("exiting before the shutdown finished", "waited", abortWait)
+			}
 			return ex.Code
 		}
 		log.Error("node failed", "err", err)
