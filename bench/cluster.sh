@@ -16,7 +16,7 @@ redis-server --bind 127.0.0.1 --port 16399 --save '' --appendonly no >/dev/null 
 PIDS+=($!)
 start() { # n
   bin/korum --data-dir "$WORK/n$1" --api-addr 127.0.0.1$1:7512 --cluster-addr 127.0.0.1$1:7511 \
-    --cluster-secret bench --redis redis://127.0.0.1:16399 --log-level warn >"$WORK/n$1.log" 2>&1 &
+    --cluster-secret bench --redis redis://127.0.0.1:16399 --log-level warn --debug-addr 127.0.0.1$1:7513 >"$WORK/n$1.log" 2>&1 &
   PIDS+=($!)
 }
 ready() { # addr

@@ -81,8 +81,9 @@ func emptyState() state {
 		Recent: map[string]json.RawMessage{}}
 }
 
-// dedupWindow bounds the remembered results. A retry comes within one
-// request timeout, so it only has to outlive the writes of that window.
+// dedupWindow bounds the remembered results (between one and two windows
+// are kept). A retry comes within one request timeout, so it only has to
+// outlive the writes of that window.
 const dedupWindow = 20000
 
 func (f *FSM) remember(key string, result []byte) {
@@ -91,7 +92,11 @@ func (f *FSM) remember(key string, result []byte) {
 	}
 	f.st.Recent[key] = result
 	f.st.RecentOrder = append(f.st.RecentOrder, key)
-	if over := len(f.st.RecentOrder) - dedupWindow; over > 0 {
+	// Trim in halves, not one key at a time: copying the window on every
+	// command made each apply O(window). Every replica trims at the same
+	// lengths, so the state stays identical.
+	if len(f.st.RecentOrder) >= 2*dedupWindow {
+		over := len(f.st.RecentOrder) - dedupWindow
 		for _, k := range f.st.RecentOrder[:over] {
 			delete(f.st.Recent, k)
 		}
