@@ -67,6 +67,19 @@ func targetBody(r *Request, required bool) (string, string, map[string]any, erro
 	return index, collection, body, err
 }
 
+// targetIDBody is targetBody for actions on one document: the _id
+// argument is required and checked too.
+func targetIDBody(r *Request) (index, collection, id string, body map[string]any, err error) {
+	if index, collection, err = target(r); err != nil {
+		return
+	}
+	if id, err = r.docID(); err != nil {
+		return
+	}
+	body, err = r.RequireBody()
+	return
+}
+
 func checkID(id string) error {
 	if strings.HasPrefix(id, "_") {
 		return kerror.New("api.assert.invalid_id")
@@ -167,15 +180,7 @@ func (rt *Router) docCreate(ctx context.Context, r *Request) (any, error) {
 // docSingle serves createOrReplace, replace and update.
 func (rt *Router) docSingle(op storage.Op) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
-		index, collection, err := target(r)
-		if err != nil {
-			return nil, err
-		}
-		id, err := r.docID()
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.RequireBody()
+		index, collection, id, body, err := targetIDBody(r)
 		if err != nil {
 			return nil, err
 		}
@@ -203,15 +208,7 @@ func (rt *Router) docSingle(op storage.Op) Handler {
 }
 
 func (rt *Router) docUpsert(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	id, err := r.docID()
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	index, collection, id, body, err := targetIDBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -267,15 +264,7 @@ func (rt *Router) docDelete(ctx context.Context, r *Request) (any, error) {
 }
 
 func (rt *Router) docDeleteFields(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	id, err := r.docID()
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	index, collection, id, body, err := targetIDBody(r)
 	if err != nil {
 		return nil, err
 	}
