@@ -44,6 +44,9 @@ func (n *Node) peersOf(roomID string) []string {
 	if r == nil {
 		return nil
 	}
+	if _, mine := r.Nodes[n.id]; len(r.Nodes) == 0 || (mine && len(r.Nodes) == 1) {
+		return nil // nobody else holds it: skip copying the topology
+	}
 	members, _ := n.fsm.Members()
 	addr := make(map[string]string, len(members))
 	for _, m := range members {

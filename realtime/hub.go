@@ -177,11 +177,26 @@ func (h *Hub) Join(ctx context.Context, c Connection, roomID string, opts Subscr
 }
 
 func channelID(roomID string, s Scope, u Users) string {
-	// A stable digit per option pair, so equal options share a channel on
+	// A stable number per option pair, so equal options share a channel on
 	// every node.
-	scopes := map[Scope]int{"all": 0, "in": 1, "out": 2, "none": 3}
-	users := map[Users]int{"none": 0, "in": 1, "out": 2, "all": 3}
-	return roomID + "-" + strconv.Itoa(scopes[s]*4+users[u])
+	n := 0
+	switch s {
+	case "in":
+		n = 4
+	case "out":
+		n = 8
+	case "none":
+		n = 12
+	}
+	switch u {
+	case "in":
+		n++
+	case "out":
+		n += 2
+	case "all":
+		n += 3
+	}
+	return roomID + "-" + strconv.Itoa(n)
 }
 
 func (h *Hub) join(ctx context.Context, c Connection, n *filter.Normalized, opts SubscribeOptions) (SubscribeResult, error) {
