@@ -284,7 +284,9 @@ func (rt *Router) docDeleteFields(ctx context.Context, r *Request) (any, error) 
 	return docView(it.After), nil
 }
 
-func (rt *Router) docGet(ctx context.Context, r *Request) (any, error) {
+// getDoc reads the document named by the index, collection and _id
+// arguments, after the read barrier.
+func (rt *Router) getDoc(ctx context.Context, r *Request) (*storage.Document, error) {
 	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
@@ -296,7 +298,11 @@ func (rt *Router) docGet(ctx context.Context, r *Request) (any, error) {
 	if err := rt.b.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	d, err := rt.b.Get(ctx, index, collection, id)
+	return rt.b.Get(ctx, index, collection, id)
+}
+
+func (rt *Router) docGet(ctx context.Context, r *Request) (any, error) {
+	d, err := rt.getDoc(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -304,18 +310,7 @@ func (rt *Router) docGet(ctx context.Context, r *Request) (any, error) {
 }
 
 func (rt *Router) docExists(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return nil, err
-	}
-	id, err := r.String("_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := rt.b.ReadBarrier(ctx); err != nil {
-		return nil, err
-	}
-	_, err = rt.b.Get(ctx, index, collection, id)
+	_, err := rt.getDoc(ctx, r)
 	if kerror.Is(err, "services.storage.not_found") {
 		return false, nil
 	}
