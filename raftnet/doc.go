@@ -30,6 +30,7 @@
 // Defaults (Config): HeartbeatTimeout and ElectionTimeout 500ms,
 // LeaderLeaseTimeout 500ms, CommitTimeout 10ms, SnapshotThreshold 8192,
 // SnapshotInterval 30s, TrailingLogs 10240, ApplyTimeout 10s, LeaderWait 5s,
-// HandshakeTimeout 5s; BatchApplyCh on; ShutdownOnRemove left at raft's
+// HandshakeTimeout 5s; BatchApplyCh on; MaxAppendEntries 1024 (raft's
+// ceiling: a joining node catches up in 16x fewer round trips); ShutdownOnRemove left at raft's
 // default (true).
 package raftnet
