@@ -331,9 +331,11 @@ func (m *Manager) observe() observation {
 		o.shutdown = true
 	}
 	m.mu.Lock()
-	if time.Since(m.polledAt) < m.cfg.QuorumContactTimeout && m.leaderCommit > o.commit {
-		o.commit = m.leaderCommit
+	if recent := time.Since(m.polledAt) < m.cfg.QuorumContactTimeout; recent {
+		o.commitKnown = true
+		o.commit = max(o.commit, m.leaderCommit)
 	}
 	m.mu.Unlock()
+	o.commitKnown = o.commitKnown || o.leader
 	return o
 }

@@ -113,6 +113,10 @@ type observation struct {
 	shutdown    bool      // raft stopped by itself (ShutdownOnRemove)
 	applied     uint64
 	commit      uint64 // best known leader commit index
+	// commitKnown: commit includes the leader's own figure (this node
+	// leads, or the leader's poll arrived recently), not only what this
+	// node has stored so far.
+	commitKnown bool
 }
 
 // watchdog applies the self-termination rules. It is armed once the node
@@ -124,6 +128,12 @@ type watchdog struct {
 	armed            bool
 	lastOK           time.Time // last instant a quorum was provably reachable
 	lagSince         time.Time // zero while within MaxLag
+	// caughtUp: the node has once been within MaxLag of the commit index.
+	// Before that it is still joining (installing a snapshot or replaying
+	// the log, which can take long on a big state while the applied index
+	// stands still), and only JoinTimeout bounds it: the lag rule is for a
+	// node that falls behind, not for one that has not arrived yet.
+	caughtUp bool
 }
 
 func (w *watchdog) observe(o observation) *Exit {
@@ -148,7 +158,17 @@ func (w *watchdog) observe(o observation) *Exit {
 	if d := o.now.Sub(w.lastOK); d > w.qct {
 		return &Exit{Code: ExitQuorumLost, Reason: fmt.Sprintf("no contact with a leader holding a quorum for %s (cluster.quorumContactTimeout %s)", d.Round(time.Millisecond), w.qct)}
 	}
-	if o.commit > o.applied && o.commit-o.applied > w.maxLag {
+	lagging := o.commit > o.applied && o.commit-o.applied > w.maxLag
+	if !w.caughtUp {
+		if !o.commitKnown || lagging {
+			if o.now.Sub(w.start) > w.joinTimeout {
+				return &Exit{Code: ExitJoinTimeout, Reason: fmt.Sprintf("still catching up with the log after cluster.joinTimeout (%s): applied index %d, leader's commit index %d", w.joinTimeout, o.applied, o.commit)}
+			}
+			return nil
+		}
+		w.caughtUp = true
+	}
+	if lagging {
 		if w.lagSince.IsZero() {
 			w.lagSince = o.now
 		} else if d := o.now.Sub(w.lagSince); d > w.qct {

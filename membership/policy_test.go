@@ -138,7 +138,7 @@ func TestWatchdogLeaderThatStepsDown(t *testing.T) {
 	w := newWatchdog()
 	// A leader for a long time (its LastContact as a follower is old).
 	for s := 0; s <= 60; s += 10 {
-		if e := w.observe(observation{now: t0.Add(time.Duration(s) * time.Second), member: true, leader: true}); e != nil {
+		if e := w.observe(observation{now: t0.Add(time.Duration(s) * time.Second), member: true, leader: true, commitKnown: true}); e != nil {
 			t.Fatal(e)
 		}
 	}
@@ -155,7 +155,7 @@ func TestWatchdogLagging(t *testing.T) {
 	w := newWatchdog()
 	at := func(s int, applied, commit uint64) *Exit {
 		now := t0.Add(time.Duration(s) * time.Second)
-		return w.observe(observation{now: now, member: true, leaderKnown: true, lastContact: now, applied: applied, commit: commit})
+		return w.observe(observation{now: now, member: true, leaderKnown: true, lastContact: now, applied: applied, commit: commit, commitKnown: true})
 	}
 	if e := at(0, 1000, 1050); e != nil {
 		t.Fatal(e)
@@ -174,6 +174,51 @@ func TestWatchdogLagging(t *testing.T) {
 	}
 	if e := at(11, 1400, 1600); e == nil || e.Code != ExitLagging {
 		t.Fatalf("got %+v, want lagging", e)
+	}
+}
+
+// A new node installing a snapshot or replaying a long log stands far
+// behind for longer than the lag timeout; that is joining, bounded by the
+// join timeout, not falling behind.
+func TestWatchdogFirstCatchUpIsJoining(t *testing.T) {
+	w := newWatchdog()
+	at := func(ms int, applied, commit uint64, known bool) *Exit {
+		now := t0.Add(time.Duration(ms) * time.Millisecond)
+		return w.observe(observation{now: now, member: true, leaderKnown: true, lastContact: now, applied: applied, commit: commit, commitKnown: known})
+	}
+	// Before the leader's commit index is known, a small local commit index
+	// must not count as caught up.
+	if e := at(0, 0, 10, false); e != nil {
+		t.Fatal(e)
+	}
+	for ms := 500; ms <= 9500; ms += 500 {
+		if e := at(ms, 0, 100000, true); e != nil {
+			t.Fatalf("a node still catching up at %dms was stopped: %+v", ms, e)
+		}
+	}
+	if e := at(9800, 99990, 100010, true); e != nil { // arrived
+		t.Fatal(e)
+	}
+	// From now on the lag rule applies.
+	if e := at(10000, 99990, 100500, true); e != nil {
+		t.Fatal(e)
+	}
+	if e := at(15100, 99990, 101000, true); e == nil || e.Code != ExitLagging {
+		t.Fatalf("got %+v, want lagging", e)
+	}
+}
+
+func TestWatchdogCatchUpBoundedByJoinTimeout(t *testing.T) {
+	w := newWatchdog()
+	for s := 0; s <= 10; s++ {
+		now := t0.Add(time.Duration(s) * time.Second)
+		if e := w.observe(observation{now: now, member: true, leaderKnown: true, lastContact: now, applied: uint64(s), commit: 100000, commitKnown: true}); e != nil {
+			t.Fatalf("at %ds: %+v", s, e)
+		}
+	}
+	now := t0.Add(11 * time.Second)
+	if e := w.observe(observation{now: now, member: true, leaderKnown: true, lastContact: now, applied: 11, commit: 100000, commitKnown: true}); e == nil || e.Code != ExitJoinTimeout {
+		t.Fatalf("got %+v, want join timeout", e)
 	}
 }
 
