@@ -67,6 +67,11 @@ type ClusterConfig struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
+	// Snapshots (Consul's raft_snapshot_threshold, raft_snapshot_interval
+	// and raft_trailing_logs).
+	SnapshotThreshold int
+	SnapshotInterval  time.Duration
+	TrailingLogs      int
 
 	// ActivityDepth is how many join/eviction events cluster:status keeps.
 	ActivityDepth int
@@ -109,7 +114,8 @@ func Defaults() Config {
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable"},
 		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
-			DeadNodeTimeout: 30 * time.Second, IP: "private"},
+			DeadNodeTimeout: 30 * time.Second, IP: "private",
+			SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, TrailingLogs: 10240},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -162,6 +168,9 @@ func options(c *Config) []option {
 		{"cluster.heartbeatTimeout", "raft-heartbeat-timeout", "Raft heartbeat timeout (ms or Go duration)", kDuration, &c.Cluster.HeartbeatTimeout},
 		{"cluster.electionTimeout", "raft-election-timeout", "Raft election timeout (ms or Go duration)", kDuration, &c.Cluster.ElectionTimeout},
 		{"cluster.leaderLeaseTimeout", "raft-leader-lease-timeout", "Raft leader lease timeout (ms or Go duration)", kDuration, &c.Cluster.LeaderLeaseTimeout},
+		{"cluster.snapshotThreshold", "raft-snapshot-threshold", "log entries since the last snapshot that trigger a new one", kInt, &c.Cluster.SnapshotThreshold},
+		{"cluster.snapshotInterval", "raft-snapshot-interval", "how often to check the snapshot threshold", kDuration, &c.Cluster.SnapshotInterval},
+		{"cluster.trailingLogs", "raft-trailing-logs", "log entries kept after a snapshot, so a slightly lagging node catches up without one", kInt, &c.Cluster.TrailingLogs},
 		{"cluster.voters", "voters", "Raft voters to keep (3 or 5); other nodes are non-voters", kInt, &c.Cluster.Voters},
 		{"cluster.heartbeat", "heartbeat", "Redis ID card refresh period (ms or Go duration)", kDuration, &c.Cluster.Heartbeat},
 		{"cluster.joinTimeout", "join-timeout", "longest a starting node may take to join (ms or Go duration)", kDuration, &c.Cluster.JoinTimeout},

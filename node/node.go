@@ -114,7 +114,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
-		Logger: log, // raftnet and membership add the node id themselves
+		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
+		TrailingLogs: uint64(cfg.Cluster.TrailingLogs),
+		Logger:       log, // raftnet and membership add the node id themselves
 	}, n.fsm)
 	if err != nil {
 		plan.Done()
