@@ -7,6 +7,7 @@
 //	wsload -addr 127.0.0.1:7512 -mode fanout -subscribers 10000 -writes 20
 //	wsload -addr A,B,C -mode subscribe -clients 256 -duration 10s   (a new room per subscribe)
 //	wsload -addr A,B -mode xnotify -rate 10000 -duration 10s         (write on A, notified on B)
+//	wsload -addr A,B,C -mode rooms -rooms 100000 -hold 60s           (hold rooms open until signalled)
 //
 // With several addresses, clients are spread over them round-robin.
 package main
@@ -131,12 +132,14 @@ func setup(c *client, index, coll string) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7512", "node API address")
-	mode := flag.String("mode", "get", "get, create, fanout, subscribe or xnotify")
+	mode := flag.String("mode", "get", "get, create, fanout, subscribe, xnotify or rooms")
 	rate := flag.Int("rate", 10000, "writes per second (xnotify)")
 	clients := flag.Int("clients", 64, "concurrent clients (get, create)")
 	duration := flag.Duration("duration", 10*time.Second, "measurement time (get, create)")
 	subscribers := flag.Int("subscribers", 10000, "subscriber connections (fanout)")
 	writes := flag.Int("writes", 20, "matching writes (fanout)")
+	rooms := flag.Int("rooms", 100000, "distinct rooms to hold (rooms)")
+	hold := flag.Duration("hold", time.Minute, "how long to hold the rooms (rooms)")
 	flag.Parse()
 	switch *mode {
 	case "get", "create", "subscribe":
@@ -145,6 +148,8 @@ func main() {
 		crossNode(*addr, *rate, *duration)
 	case "fanout":
 		fanout(*addr, *subscribers, *writes)
+	case "rooms":
+		holdRooms(*addr, *rooms, *clients, 8, *hold)
 	default:
 		must(fmt.Errorf("unknown mode %q", *mode))
 	}
