@@ -109,6 +109,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	applier, err := withFailpoints(n.fsm, n.log)
+	if err != nil {
+		plan.Done()
+		return nil, err
+	}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
 		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap,
@@ -117,7 +122,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
 		TrailingLogs: uint64(cfg.Cluster.TrailingLogs),
 		Logger:       log, // raftnet and membership add the node id themselves
-	}, n.fsm)
+	}, applier)
 	if err != nil {
 		plan.Done()
 		return nil, fmt.Errorf("starting raft: %w", err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,6 +75,13 @@ const testSecret = "integration-secret"
 // fast cluster timings; it does not wait for readiness when wait is false.
 func clusterNode(t *testing.T, n int, dataDir string, wait bool, extra ...string) *member {
 	t.Helper()
+	return clusterNodeWith(t, korumBin, nil, n, dataDir, wait, extra...)
+}
+
+// clusterNodeWith is clusterNode with another binary and extra environment
+// variables (the failpoint build).
+func clusterNodeWith(t *testing.T, bin string, env []string, n int, dataDir string, wait bool, extra ...string) *member {
+	t.Helper()
 	ip := "127.0.0." + strconv.Itoa(10+n)
 	m := &member{ip: ip, cluster: ip + ":" + strconv.Itoa(17000+n)}
 	if dataDir == "" {
@@ -82,7 +90,7 @@ func clusterNode(t *testing.T, n int, dataDir string, wait bool, extra ...string
 	m.args = append([]string{"--cluster-addr", m.cluster, "--cluster-secret", testSecret,
 		"--quorum-contact-timeout", "3s", "--dead-node-timeout", "6s", "--heartbeat", "500ms",
 		"--join-timeout", "20s", "--log-level", "info"}, extra...)
-	m.proc = launch(t, dataDir, ip+":"+strconv.Itoa(18000+n), m.args...)
+	m.proc = launchWith(t, bin, env, dataDir, ip+":"+strconv.Itoa(18000+n), m.args...)
 	if wait {
 		m.waitReady(t)
 	}
@@ -92,9 +100,15 @@ func clusterNode(t *testing.T, n int, dataDir string, wait bool, extra ...string
 // launch starts korum without waiting.
 func launch(t *testing.T, dataDir, api string, args ...string) *proc {
 	t.Helper()
+	return launchWith(t, korumBin, nil, dataDir, api, args...)
+}
+
+func launchWith(t *testing.T, bin string, env []string, dataDir, api string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, api: api, dataDir: dataDir, exited: make(chan struct{})}
 	all := append([]string{"--data-dir", dataDir, "--api-addr", api}, args...)
-	p.cmd = exec.Command(korumBin, all...)
+	p.cmd = exec.Command(bin, all...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -107,6 +121,18 @@ func launch(t *testing.T, dataDir, api string, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// failpointBin builds korum with -tags korum_failpoints (node/failpoint_on.go)
+// into the test's temporary directory.
+func failpointBin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "korum-failpoints")
+	cmd := exec.Command("go", "build", "-tags", "korum_failpoints", "-o", bin, "../../cmd/node")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the failpoint binary: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func tail(s string, n int) string {

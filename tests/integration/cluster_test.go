@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -221,6 +223,71 @@ func TestIsolatedNodeTerminatesAndRejoins(t *testing.T) {
 		return env.Error == nil && strings.Contains(string(env.Result), fmt.Sprintf(`"count":%d`, writes))
 	})
 	waitMembers(t, []*member{others[0], others[1], back}, 3)
+}
+
+// A node that keeps up with the network but not with applying the log
+// (a slow disk, a starved CPU: here a failpoint delays each applied entry)
+// trails the leader's commit index by more than cluster.maxLag for longer
+// than the quorum contact timeout: it exits with the lagging code while the
+// others keep serving, and catches up once restarted healthy.
+func TestLaggingNodeTerminatesAndRejoins(t *testing.T) {
+	slowBin := failpointBin(t)
+	r := startRedis(t)
+	lag := []string{"--redis", r.url(), "--max-lag", "100"}
+	ms := formRedis(t, r, 2, lag[2:]...)
+	mustOK(t, ms[0].proc, "POST", "/lag/_create", "")
+	mustOK(t, ms[0].proc, "PUT", "/lag/c", "{}")
+	slow := clusterNodeWith(t, slowBin, []string{"KORUM_FAILPOINT_APPLY_DELAY=50ms"}, 3, "", true, lag...)
+	waitMembers(t, append(ms, slow), 3)
+	if !strings.Contains(slow.Logs(), "failpoint: delaying every applied log entry") {
+		t.Fatal("the slow node did not enable the failpoint")
+	}
+	// It applies at most 20 entries/s; four writers commit far more.
+	var writes atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				url := fmt.Sprintf("http://%s/lag/c/w%d-%d/_create", ms[w%2].api, w, i)
+				resp, err := httpClient().Post(url, "application/json", strings.NewReader(`{}`))
+				if err != nil {
+					t.Errorf("write on a healthy node: %v", err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("write on a healthy node: status %d", resp.StatusCode)
+					return
+				}
+				writes.Add(1)
+			}
+		}()
+	}
+	code := slow.exitCode(t, 30*time.Second)
+	close(stop)
+	wg.Wait()
+	if code != 11 {
+		t.Fatalf("lagging node exit code %d, want 11\n%s", code, tail(slow.Logs(), 20))
+	}
+	if !strings.Contains(slow.Logs(), "cluster.maxLag") {
+		t.Errorf("the lagging node did not say why it exited:\n%s", tail(slow.Logs(), 20))
+	}
+	n := writes.Load()
+	// Restarted healthy on its data dir, it rejoins as itself and catches up.
+	back := clusterNode(t, 3, slow.dataDir, true, lag...)
+	eventually(t, 30*time.Second, "the restarted node to catch up", func() bool {
+		_, env := back.do(t, "POST", "/lag/c/_count", `{}`)
+		return env.Error == nil && strings.Contains(string(env.Result), fmt.Sprintf(`"count":%d`, n))
+	})
+	waitMembers(t, append(ms, back), 3)
 }
 
 func TestGracefulLeave(t *testing.T) {

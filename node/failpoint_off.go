@@ -1,0 +1,13 @@
+//go:build !korum_failpoints
+
+package node
+
+import (
+	"log/slog"
+
+	"github.com/korumdb/korum/raftnet"
+)
+
+// withFailpoints returns f unchanged: fault injection exists only in the
+// korum_failpoints build (failpoint_on.go).
+func withFailpoints(f raftnet.FSM, _ *slog.Logger) (raftnet.FSM, error) { return f, nil }
