@@ -56,7 +56,10 @@ type MemberInfo struct {
 	ClusterAddr string `json:"cluster,omitempty"`
 	Date        int64  `json:"date"`
 	Reason      string `json:"reason,omitempty"`
-	Depth       int    `json:"depth,omitempty"`
+	// Incarnation, on an eviction, is the birthdate of the incarnation
+	// being evicted (0: whichever is current).
+	Incarnation int64 `json:"inc,omitempty"`
+	Depth       int   `json:"depth,omitempty"`
 }
 
 // Publish is a realtime:publish message.

@@ -229,8 +229,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			f.memberJoined(c.Node, c.Member)
 			out[i] = encodeResponse(&Response{})
 		case KindNodeEvicted:
-			f.nodeReset(c.Node)
-			f.memberEvicted(c.Node, c.Member)
+			if !f.otherIncarnation(c.Node, c.Member) {
+				f.nodeReset(c.Node)
+				f.memberEvicted(c.Node, c.Member)
+			}
 			out[i] = encodeResponse(&Response{})
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
@@ -325,6 +327,17 @@ func (f *FSM) memberJoined(id string, m *MemberInfo) {
 	}
 	f.st.Members[id] = &Member{ID: id, APIAddr: m.APIAddr, ClusterAddr: m.ClusterAddr, Birthdate: m.Date}
 	f.record(Activity{ID: id, Address: hostOf(m.ClusterAddr), Date: m.Date, Event: "joined"}, m.Depth)
+}
+
+// otherIncarnation reports an eviction aimed at an earlier incarnation of
+// a node that has restarted and said hello since: the eviction was decided
+// before the restart and must not wipe the new incarnation's rooms.
+func (f *FSM) otherIncarnation(id string, m *MemberInfo) bool {
+	if m == nil || m.Incarnation == 0 {
+		return false
+	}
+	cur := f.st.Members[id]
+	return cur != nil && cur.Birthdate != m.Incarnation
 }
 
 func (f *FSM) memberEvicted(id string, m *MemberInfo) {

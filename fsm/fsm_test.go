@@ -248,6 +248,31 @@ func TestTopologyAndActivity(t *testing.T) {
 	}
 }
 
+// An eviction decided against one incarnation of a node must not remove a
+// newer one that restarted and said hello before the eviction committed.
+func TestEvictionOfAnEarlierIncarnationIsIgnored(t *testing.T) {
+	f, _, _ := newFSM(t)
+	var lb logBuilder
+	room := lb.entry(t, &Command{Kind: KindRoomCreated, Room: &RoomChange{ID: "r1", Index: "i", Collection: "c",
+		Canonical: json.RawMessage(`[[{"everything":true}]]`), Node: "n1", Seq: 1}})
+	f.ApplyBatch([]*raft.Log{
+		lb.entry(t, &Command{Kind: KindNodeHello, Node: "n1", Member: &MemberInfo{Date: 100}}),
+		lb.entry(t, &Command{Kind: KindNodeHello, Node: "n1", Member: &MemberInfo{Date: 200}}), // restarted
+		room,
+		lb.entry(t, &Command{Kind: KindNodeEvicted, Node: "n1", Member: &MemberInfo{Date: 300, Incarnation: 100, Reason: "dead"}}),
+	})
+	if ms, _ := f.Members(); len(ms) != 1 || ms[0].Birthdate != 200 {
+		t.Fatalf("the new incarnation must stay: %+v", ms)
+	}
+	if f.Room("r1") == nil {
+		t.Fatal("the new incarnation's room must stay")
+	}
+	f.ApplyBatch([]*raft.Log{lb.entry(t, &Command{Kind: KindNodeEvicted, Node: "n1", Member: &MemberInfo{Date: 400, Incarnation: 200, Reason: "dead"}})})
+	if ms, _ := f.Members(); len(ms) != 0 || f.Room("r1") != nil {
+		t.Fatalf("evicting the current incarnation must remove it and its rooms: %+v", ms)
+	}
+}
+
 func TestKeyedCommandsApplyOnce(t *testing.T) {
 	f, ev, _ := newFSM(t)
 	var lb logBuilder

@@ -132,6 +132,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("starting membership: %w", err)
 	}
 	go n.watch()
+	go n.reconcileTopology(max(cfg.Cluster.DeadNodeTimeout/4, time.Second))
 
 	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
@@ -194,7 +195,8 @@ func (n *Node) Stop(ctx context.Context) error {
 		// Recorded first: once out of the configuration, this node can no
 		// longer write to the log.
 		if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeEvicted, Node: n.id, Member: &fsm.MemberInfo{
-			Date: time.Now().UnixMilli(), Reason: "left the cluster (graceful shutdown)", Depth: n.cfg.Cluster.ActivityDepth}}, nil); err != nil {
+			Date: time.Now().UnixMilli(), Incarnation: n.started.UnixMilli(), Reason: "left the cluster (graceful shutdown)",
+			Depth: n.cfg.Cluster.ActivityDepth}}, nil); err != nil {
 			n.log.Warn("could not record the departure", "err", err)
 		}
 	}
@@ -237,10 +239,76 @@ func (n *Node) watch() {
 
 // evicted records, on the leader, a node it removed as dead.
 func (n *Node) evicted(ctx context.Context, id, reason string) {
+	var inc int64
+	members, _ := n.fsm.Members()
+	for _, m := range members {
+		if m.ID == id {
+			inc = m.Birthdate
+		}
+	}
+	n.recordEviction(ctx, id, inc, reason)
+}
+
+func (n *Node) recordEviction(ctx context.Context, id string, incarnation int64, reason string) {
 	if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeEvicted, Node: id, Member: &fsm.MemberInfo{
-		Date: time.Now().UnixMilli(), Reason: reason, Depth: n.cfg.Cluster.ActivityDepth}}, nil); err != nil {
+		Date: time.Now().UnixMilli(), Incarnation: incarnation, Reason: reason, Depth: n.cfg.Cluster.ActivityDepth}}, nil); err != nil {
 		n.log.Warn("could not record an eviction", "node", id, "err", err)
 	}
+}
+
+// reconcileTopology runs on every node and acts while it leads: a node
+// that left the Raft configuration but is still in the replicated topology
+// (its remover lost leadership between removing it and recording the
+// eviction) is evicted now, so cluster:status and its rooms do not keep a
+// ghost. An orphan must be seen twice, a period apart, so that a removal
+// whose eviction is already on its way is not recorded twice (the FSM
+// would ignore the second anyway).
+func (n *Node) reconcileTopology(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	seen := map[string]int64{} // orphan id → incarnation, from the last round
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-t.C:
+		}
+		if !n.raft.IsLeader() {
+			clear(seen)
+			continue
+		}
+		servers, err := n.raft.Servers()
+		if err != nil {
+			continue
+		}
+		members, _ := n.fsm.Members()
+		now := orphans(members, servers)
+		for id, inc := range now {
+			if prev, ok := seen[id]; ok && prev == inc {
+				ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+				n.log.Warn("recording the eviction of a node no longer in the configuration", "id", id)
+				n.recordEviction(ctx, id, inc, "no longer in the cluster configuration")
+				cancel()
+			}
+		}
+		seen = now
+	}
+}
+
+// orphans are the topology's members absent from the Raft configuration,
+// with their incarnations.
+func orphans(members []fsm.Member, servers []raftnet.Server) map[string]int64 {
+	in := make(map[string]bool, len(servers))
+	for _, s := range servers {
+		in[s.ID] = true
+	}
+	out := map[string]int64{}
+	for _, m := range members {
+		if !in[m.ID] {
+			out[m.ID] = m.Birthdate
+		}
+	}
+	return out
 }
 
 func (n *Node) closeAll() {
