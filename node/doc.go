@@ -2,7 +2,14 @@
 // the state machine, the Raft wiring, the realtime hub and the API server.
 // It implements api.Backend, turning API calls into log commands and reads.
 //
-// It owns startup order, readiness, graceful shutdown and the node's
-// identity (its id, kept in the data dir). It must not hold protocol logic
-// (api), replicated-state logic (fsm) or Raft logic (raftnet).
+// It owns startup order, readiness, graceful shutdown, the node's identity
+// (its id, kept in the data dir), and the leader's reconciliation of the
+// replicated topology with the Raft configuration. It must not hold
+// protocol logic (api), replicated-state logic (fsm) or Raft logic
+// (raftnet).
+//
+// Two build tags exist for tests only and must never ship:
+// jepsen_broken_ack (ack_broken.go: acknowledge before commit, to prove
+// the partition checkers bite) and korum_failpoints (failpoint_on.go:
+// fault injection such as a slow state machine, for the lagging-node test).
 package node
