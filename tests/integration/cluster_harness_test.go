@@ -82,7 +82,7 @@ func clusterNode(t *testing.T, n int, dataDir string, wait bool, extra ...string
 // variables (the failpoint build).
 func clusterNodeWith(t *testing.T, bin string, env []string, n int, dataDir string, wait bool, extra ...string) *member {
 	t.Helper()
-	ip := "127.0.0." + strconv.Itoa(10+n)
+	ip := "127.0.0." + strconv.Itoa(ipBase()+n)
 	m := &member{ip: ip, cluster: ip + ":" + strconv.Itoa(17000+n)}
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -121,6 +121,16 @@ func launchWith(t *testing.T, bin string, env []string, dataDir, api string, arg
 		}
 	})
 	return p
+}
+
+// ipBase is the last byte before the cluster tests' loopback addresses
+// (127.0.0.11 and up by default); KORUM_TEST_IP_BASE moves them so that two
+// runs can share a machine.
+func ipBase() int {
+	if v, err := strconv.Atoi(os.Getenv("KORUM_TEST_IP_BASE")); err == nil && v > 0 && v < 240 {
+		return v
+	}
+	return 10
 }
 
 // failpointBin builds korum with -tags korum_failpoints (node/failpoint_on.go)
