@@ -168,7 +168,10 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 		limits.MaxRequestSize = 1 << 20
 	}
 	s := &Server{router: NewRouter(b, limits, log), b: b, log: log, limits: limits, routes: compileRoutes(),
-		flushers: newFlushers(runtime.GOMAXPROCS(0))}
+		// Flushers stay busy for as long as a fan-out lasts: one
+		// processor is left to requests, the log and the network poller,
+		// which Go consults when a processor runs out of goroutines.
+		flushers: newFlushers(runtime.GOMAXPROCS(0) - 1)}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize: 4096,
 		// Connections write their own frames (ws.go), never through
