@@ -45,7 +45,6 @@ type wsConn struct {
 	srv    *Server
 	ws     *websocket.Conn // for reading only
 	nc     net.Conn        // the socket, written only by the queue's owner
-	raw    syscall.RawConn // nil when the socket has no descriptor
 	shard  *flusher
 	once   sync.Once
 	ctx    context.Context
@@ -209,12 +208,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	seq := s.connSeq.Add(1)
 	c := &wsConn{id: "ws-" + strconv.FormatUint(seq, 10), srv: s, ws: ws, nc: hj.conn.Conn,
 		shard: s.flushers[seq%uint64(len(s.flushers))], ctx: ctx, cancel: cancel}
+	// Without a descriptor to write to without blocking, every write
+	// goes to a slow writer.
+	var raw syscall.RawConn
 	if sc, ok := c.nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-		}
+		raw, _ = sc.SyscallConn()
 	}
-	c.nb.init(c.raw)
+	c.nb.init(raw)
 	hj.conn.owner.Store(c)
 	s.conns.Store(c.id, c)
 	ws.SetReadLimit(int64(s.limits.MaxRequestSize) * wsOversizeX)
