@@ -3,6 +3,16 @@
 // WebSocket protocol (including application pings), request limits and the
 // error ids clients receive.
 //
+// Over WebSocket, gorilla/websocket does the handshake and the reading;
+// the server writes its frames itself. Everything bound for a connection
+// (notifications, responses, control frames) goes into that connection's
+// bounded queue, and whoever owns the queue writes all that has
+// accumulated with as few syscalls as it takes: a few flusher goroutines
+// per server for notifications, the producing goroutine for responses, a
+// goroutine of the connection's own only while its socket is full
+// (wswrite.go). No write may bypass the queue, gorilla's included
+// (wsframe.go): it would interleave with a coalesced write.
+//
 // It reaches the rest of the node only through Backend: it must not touch
 // Raft, bbolt or the state machine directly, and it holds no replicated
 // state.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,6 +159,7 @@ type Server struct {
 	conns    sync.Map // id → *wsConn
 	slowDrop atomic.Uint64
 	closing  atomic.Bool
+	flushers []*flusher
 }
 
 // NewServer builds the API server.
@@ -165,15 +167,30 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 	if limits.MaxRequestSize <= 0 {
 		limits.MaxRequestSize = 1 << 20
 	}
-	s := &Server{router: NewRouter(b, limits, log), b: b, log: log, limits: limits, routes: compileRoutes()}
+	s := &Server{router: NewRouter(b, limits, log), b: b, log: log, limits: limits, routes: compileRoutes(),
+		// Flushers stay busy for as long as a fan-out lasts: one
+		// processor is left to requests, the log and the network poller,
+		// which Go consults when a processor runs out of goroutines.
+		flushers: newFlushers(runtime.GOMAXPROCS(0) - 1)}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		ReadBufferSize: 4096,
+		// Connections write their own frames (ws.go), never through
+		// gorilla's writers: a pool that is never drawn from keeps gorilla
+		// from giving each connection a write buffer.
+		WriteBufferPool: unusedPool{},
 		// Kuzzle accepts browser clients from any origin; access control
 		// belongs to authentication, not to the Origin header.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return s
 }
+
+// unusedPool is gorilla's write buffer pool for connections that never use
+// gorilla's message writers.
+type unusedPool struct{}
+
+func (unusedPool) Get() any { return nil }
+func (unusedPool) Put(any)  {}
 
 // Router exposes the dispatcher (used by tests and benchmarks).
 func (s *Server) Router() *Router { return s.router }

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,8 +17,9 @@ import (
 )
 
 const (
-	// wsQueue bounds the messages waiting for one connection; a client that
-	// lets it fill is disconnected instead of slowing anyone else.
+	// wsQueue bounds the messages waiting for one connection (queued or
+	// being written); a client that lets it fill is disconnected instead of
+	// slowing anyone else.
 	wsQueue      = 4096
 	wsQueueBytes = 32 << 20 // and bytes: big messages must not pile up either
 	wsWriteWait  = 10 * time.Second
@@ -27,94 +29,196 @@ const (
 	closeTimeout = time.Second
 )
 
+// wsItem is a queued message; frame marks a complete frame handed over by
+// gorilla (a control frame) rather than a text message to frame.
+type wsItem struct {
+	data  []byte
+	frame bool
+}
+
+// wsConn is one WebSocket client. Gorilla reads it; everything written to
+// it (notifications, responses, control frames) is queued, and whoever
+// owns the queue at the time frames what has accumulated and writes it
+// (wswrite.go).
 type wsConn struct {
 	id     string
 	srv    *Server
-	ws     *websocket.Conn
-	out    chan []byte
-	done   chan struct{}
+	ws     *websocket.Conn // for reading only
+	nc     net.Conn        // the socket, written only by the queue's owner
+	shard  *flusher
 	once   sync.Once
 	ctx    context.Context
 	cancel context.CancelFunc
-	queued atomic.Int64 // bytes waiting in out
+
+	mu      sync.Mutex
+	queue   []wsItem
+	pending int // messages queued or being written
+	pendBy  int // their bytes
+	// owned is set while someone is responsible for writing the queue:
+	// the goroutine that queued into an idle connection, a flusher, or
+	// the connection's slow writer. It is the socket's only writer.
+	owned   bool
+	closing bool
+	// closeMsg is the close frame to end with; nil when the stream may be
+	// broken or mid-frame.
+	closeMsg []byte
+	// ownerGone is closed when the owner at shutdown time lets go.
+	ownerGone chan struct{}
+
+	// The owner's.
+	spare []wsItem
+	nb    nbWrite
 }
 
 func (c *wsConn) ID() string { return c.id }
 
-// Send enqueues without blocking; a full queue disconnects the client.
+// Send queues a notification without blocking and leaves its writing to a
+// flusher; a full queue disconnects the client.
 func (c *wsConn) Send(msg []byte) bool {
-	select {
-	case <-c.done:
-		return false
-	default:
+	return c.enqueue(wsItem{data: msg}, false)
+}
+
+// reply queues a response. The request's goroutine writes it itself when
+// the connection is idle: it can afford a syscall, and a response then
+// never waits behind a fan-out.
+func (c *wsConn) reply(resp *Response) {
+	resp.Room = resp.RequestID
+	c.enqueue(wsItem{data: resp.encode()}, true)
+}
+
+// sendFrame queues a complete frame written by gorilla, from the reading
+// goroutine. A close frame ends the connection: nothing queued after it
+// may be sent.
+func (c *wsConn) sendFrame(p []byte) (int, error) {
+	frame := bytes.Clone(p)
+	if isCloseFrame(frame) {
+		c.shutdown(frame)
+		return len(p), nil
 	}
-	if c.queued.Add(int64(len(msg))) > wsQueueBytes {
-		c.queued.Add(-int64(len(msg)))
+	if !c.enqueue(wsItem{data: frame, frame: true}, true) {
+		return 0, net.ErrClosed
+	}
+	return len(p), nil
+}
+
+// enqueue queues it. When the connection was idle, the caller becomes its
+// owner: inline, it writes at once what the socket takes; otherwise it
+// hands the connection to its flusher.
+func (c *wsConn) enqueue(it wsItem, inline bool) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if c.pending >= wsQueue || c.pendBy+len(it.data) > wsQueueBytes {
+		c.mu.Unlock()
 		c.dropSlow()
 		return false
 	}
-	select {
-	case c.out <- msg:
+	c.queue = append(c.queue, it)
+	c.pending++
+	c.pendBy += len(it.data)
+	if c.owned {
+		c.mu.Unlock()
 		return true
-	default:
-		c.queued.Add(-int64(len(msg)))
-		c.dropSlow()
-		return false
 	}
+	c.owned = true
+	c.mu.Unlock()
+	if inline {
+		bp := wsBufs.Get().(*[]byte)
+		*bp = c.writeRound(*bp)
+		wsBufs.Put(bp)
+	} else {
+		c.shard.push(c)
+	}
+	return true
 }
 
 func (c *wsConn) dropSlow() {
-	{
-		c.srv.slowDrop.Add(1)
-		c.srv.log.Warn("disconnecting a slow WebSocket consumer", "conn", c.id, "queue", wsQueue)
-		c.close(websocket.ClosePolicyViolation, "slow consumer: send queue full")
-	}
+	c.srv.slowDrop.Add(1)
+	c.srv.log.Warn("disconnecting a slow WebSocket consumer", "conn", c.id, "queue", wsQueue)
+	c.close(websocket.ClosePolicyViolation, "slow consumer: send queue full")
 }
 
 func (c *wsConn) close(code int, reason string) {
+	c.shutdown(closeFrame(websocket.FormatCloseMessage(code, reason)))
+}
+
+// closeFrame returns a whole close frame for a close payload.
+func closeFrame(payload []byte) []byte {
+	return append(appendFrameHeader(make([]byte, 0, maxFrameHeader+len(payload)), opClose, len(payload)), payload...)
+}
+
+// shutdown ends the connection once: queued messages are dropped, and
+// frame (a close frame, none if nil) is written once the queue's owner, if
+// any, has reached a frame boundary and let go. It never blocks: it may be
+// called from a notification dispatch that holds the hub's lock.
+func (c *wsConn) shutdown(frame []byte) {
 	c.once.Do(func() {
-		close(c.done)
+		c.mu.Lock()
+		c.closing = true
+		c.closeMsg = frame
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		busy := c.owned
+		if busy {
+			c.ownerGone = make(chan struct{})
+		}
+		// Nobody takes the queue over from here on: enqueue refuses.
+		c.owned = true
+		gone := c.ownerGone
+		c.mu.Unlock()
 		c.cancel()
 		c.srv.conns.Delete(c.id)
-		// Off the caller's goroutine: close may be called from a
-		// notification dispatch that holds the hub's lock, and the close
-		// frame may take up to closeTimeout to write.
-		go func() {
-			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeTimeout))
-			_ = c.ws.Close()
-			c.srv.b.Hub().Disconnect(c)
-		}()
+		go c.finish(gone)
 	})
 }
 
+func (c *wsConn) finish(ownerGone chan struct{}) {
+	clean := true
+	if ownerGone != nil {
+		// An owner stuck on a full socket gets closeTimeout to finish
+		// its frame; closing the socket then fails its write.
+		t := time.NewTimer(closeTimeout)
+		select {
+		case <-ownerGone:
+		case <-t.C:
+			clean = false
+		}
+		t.Stop()
+	}
+	c.mu.Lock()
+	msg := c.closeMsg
+	c.mu.Unlock()
+	if clean && msg != nil {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(closeTimeout))
+		_, _ = c.nc.Write(msg)
+	}
+	_ = c.ws.Close()
+	c.srv.b.Hub().Disconnect(c)
+}
+
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader already answered
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &wsConn{id: "ws-" + strconv.FormatUint(s.connSeq.Add(1), 10), srv: s, ws: ws,
-		out: make(chan []byte, wsQueue), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	seq := s.connSeq.Add(1)
+	c := &wsConn{id: "ws-" + strconv.FormatUint(seq, 10), srv: s, ws: ws, nc: hj.conn.Conn,
+		shard: s.flushers[seq%uint64(len(s.flushers))], ctx: ctx, cancel: cancel}
+	// Without a descriptor to write to without blocking, every write
+	// goes to a slow writer.
+	var raw syscall.RawConn
+	if sc, ok := c.nc.(syscall.Conn); ok {
+		raw, _ = sc.SyscallConn()
+	}
+	c.nb.init(raw)
+	hj.conn.owner.Store(c)
 	s.conns.Store(c.id, c)
 	ws.SetReadLimit(int64(s.limits.MaxRequestSize) * wsOversizeX)
-	go c.writeLoop()
 	c.readLoop()
-}
-
-func (c *wsConn) writeLoop() {
-	for {
-		select {
-		case <-c.done:
-			return
-		case msg := <-c.out:
-			c.queued.Add(-int64(len(msg)))
-			_ = c.ws.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-				c.close(websocket.CloseAbnormalClosure, "write failed")
-				return
-			}
-		}
-	}
 }
 
 func (c *wsConn) readLoop() {
@@ -141,7 +245,7 @@ func (c *wsConn) readLoop() {
 		}
 		data := bytes.TrimSpace(buf.Bytes())
 		if string(data) == appPing {
-			c.Send([]byte(appPong))
+			c.enqueue(wsItem{data: []byte(appPong)}, true)
 			continue
 		}
 		req, err := DecodeRequest(data)
@@ -156,11 +260,6 @@ func (c *wsConn) readLoop() {
 			c.reply(resp)
 		}()
 	}
-}
-
-func (c *wsConn) reply(resp *Response) {
-	resp.Room = resp.RequestID
-	c.Send(resp.encode())
 }
 
 // CloseConnections closes every WebSocket connection cleanly (graceful

@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,6 +141,7 @@ func main() {
 	writes := flag.Int("writes", 20, "matching writes (fanout)")
 	rooms := flag.Int("rooms", 100000, "distinct rooms to hold (rooms)")
 	hold := flag.Duration("hold", time.Minute, "how long to hold the rooms (rooms)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	flag.Parse()
 	switch *mode {
 	case "get", "create", "subscribe":
@@ -152,6 +154,24 @@ func main() {
 		holdRooms(*addr, *rooms, *clients, 8, *hold)
 	default:
 		must(fmt.Errorf("unknown mode %q", *mode))
+	}
+}
+
+var cpuProfile string
+
+// profile starts a CPU profile of the load generator itself when asked, so
+// the client's own cost can be told apart from the node's; the returned
+// function stops it.
+func profile() func() {
+	if cpuProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(cpuProfile)
+	must(err)
+	must(pprof.StartCPUProfile(f))
+	return func() {
+		pprof.StopCPUProfile()
+		must(f.Close())
 	}
 }
 
@@ -199,8 +219,10 @@ func closedLoop(addrs, mode string, clients int, d time.Duration) {
 			mu.Unlock()
 		}()
 	}
+	stopProfile := profile()
 	t0 := time.Now()
 	wg.Wait()
+	stopProfile()
 	el := time.Since(t0)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration {
@@ -215,42 +237,69 @@ func closedLoop(addrs, mode string, clients int, d time.Duration) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// fanout measures one node's notification throughput: subscribers
+// connections share one room, then writes matching it are issued back to
+// back, each waiting for its acknowledgement but not for its
+// notifications. Deliveries are counted from the first write to the last
+// notification received.
 func fanout(addr string, subscribers, writes int) {
 	admin, err := dial(addr, nil)
 	must(err)
 	setup(admin, "bench", "fan")
-	var got atomic.Int64
+	// When a subscriber has all its notifications it is done, and the last
+	// one done ends the measurement.
+	var left, other, ended atomic.Int64
+	var finished atomic.Bool
+	left.Store(int64(subscribers))
 	done := make(chan struct{})
-	want := int64(subscribers * writes)
-	onNote := func(m reply) {
-		if m.Type == "document" && got.Add(1) == want {
+	onNote := func(n int64) {
+		if n == int64(writes) && left.Add(-1) == 0 {
 			close(done)
 		}
 	}
-	filter := map[string]any{"equals": map[string]any{"team": "blue"}}
-	conns := make([]*client, 0, subscribers)
-	for range subscribers {
-		c, err := dial(addr, onNote)
-		must(err)
-		_, err = c.call(map[string]any{"controller": "realtime", "action": "subscribe", "index": "bench", "collection": "fan", "body": filter})
-		must(err)
-		conns = append(conns, c)
+	onOther := func(msg []byte) {
+		if other.Add(1) == 1 {
+			fmt.Fprintf(os.Stderr, "wsload: unexpected message: %.300s\n", msg)
+		}
 	}
+	onEnd := func(err error) {
+		if !finished.Load() && ended.Add(1) == 1 {
+			fmt.Fprintln(os.Stderr, "wsload: a subscriber's connection ended:", err)
+		}
+	}
+	filter := map[string]any{"equals": map[string]any{"team": "blue"}}
+	subs := make([]*subscriber, 0, subscribers)
+	for range subscribers {
+		s, err := subscribe(addr, "bench", "fan", filter, onNote, onOther, onEnd)
+		must(err)
+		subs = append(subs, s)
+	}
+	must(readSubscribers(subs))
+	fmt.Fprintf(os.Stderr, "wsload: %d subscribers ready, writing\n", subscribers)
+	stopProfile := profile()
 	t0 := time.Now()
 	for i := range writes {
 		_, err := admin.call(map[string]any{"controller": "document", "action": "create", "index": "bench", "collection": "fan",
 			"body": map[string]any{"team": "blue", "i": i}})
 		must(err)
 	}
+	acked := time.Since(t0)
 	select {
 	case <-done:
 	case <-time.After(120 * time.Second):
 	}
 	el := time.Since(t0)
-	fmt.Printf("| fan-out | %d subscribers × %d writes | %.0f deliveries/s | %d/%d delivered in %.2f s |\n",
-		subscribers, writes, float64(got.Load())/el.Seconds(), got.Load(), want, el.Seconds())
-	for _, c := range conns {
-		c.ws.Close()
+	stopProfile()
+	var got int64
+	for _, s := range subs {
+		got += s.notes.Load()
+	}
+	want := int64(subscribers * writes)
+	fmt.Printf("| fan-out | %d subscribers × %d writes | %.0f deliveries/s | %d/%d delivered in %.2f s | writes back to back, each awaiting its ack (all acked in %.2f s), not its deliveries | %d other messages, %d connections lost |\n",
+		subscribers, writes, float64(got)/el.Seconds(), got, want, el.Seconds(), acked.Seconds(), other.Load(), ended.Load())
+	finished.Store(true)
+	for _, s := range subs {
+		s.close()
 	}
 }
 
