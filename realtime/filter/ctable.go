@@ -1,0 +1,221 @@
+package filter
+
+import (
+	"hash/maphash"
+	"math"
+	"sync/atomic"
+)
+
+// ctable is a hash table that one writer at a time (the Engine's write
+// lock) mutates while any number of readers look it up without a lock: the
+// lookups of a Test that matches nothing must not touch the lock, whose
+// shared counter costs more than the whole lookup.
+//
+// It is open addressing with linear probing. A slot holds the key's hash
+// (0 until first used) and a pointer to an immutable entry, both written
+// with atomics, the entry first: a reader that sees a hash also sees its
+// entry. A slot's hash never goes back to 0, removal only clears the entry
+// (a tombstone), so probe sequences seen by a reader never get shorter
+// under it. Growth and purging of tombstones build a new slot array and
+// publish it; the old one is never written again, so a reader still
+// scanning it sees a consistent past state.
+type ctable[K comparable, V any] struct {
+	t atomic.Pointer[cslots[K, V]]
+	// writer only
+	used int // slots whose hash is set: live entries and tombstones
+	live int
+}
+
+type cslots[K comparable, V any] struct {
+	mask  uint64
+	slots []cslot[K, V]
+}
+
+type cslot[K comparable, V any] struct {
+	hash atomic.Uint64
+	e    atomic.Pointer[centry[K, V]]
+}
+
+type centry[K comparable, V any] struct {
+	hash uint64
+	key  K
+	val  *V
+}
+
+// Hashes are never 0 in slots, so that 0 marks a slot never used.
+func slotHash(h uint64) uint64 { return h | 1 }
+
+func (t *ctable[K, V]) get(h uint64, k K) *V {
+	s := t.t.Load()
+	if s == nil {
+		return nil
+	}
+	h = slotHash(h)
+	for i := h & s.mask; ; i = (i + 1) & s.mask {
+		sl := &s.slots[i]
+		switch sl.hash.Load() {
+		case 0:
+			return nil
+		case h:
+			if e := sl.e.Load(); e != nil && e.key == k {
+				return e.val
+			}
+		}
+	}
+}
+
+// put maps k to v, replacing any previous value. Writer only.
+func (t *ctable[K, V]) put(h uint64, k K, v *V) {
+	h = slotHash(h)
+	s := t.t.Load()
+	if s == nil || 2*(t.used+1) > len(s.slots) {
+		s = t.rebuild(t.live + 1)
+	}
+	e := &centry[K, V]{hash: h, key: k, val: v}
+	free := -1
+	for i := h & s.mask; ; i = (i + 1) & s.mask {
+		sl := &s.slots[i]
+		sh := sl.hash.Load()
+		if sh == 0 {
+			if free < 0 {
+				free = int(i)
+				t.used++
+			}
+			break
+		}
+		old := sl.e.Load()
+		if old == nil {
+			if free < 0 {
+				free = int(i)
+			}
+			continue
+		}
+		if sh == h && old.key == k {
+			sl.e.Store(e)
+			return
+		}
+	}
+	t.live++
+	sl := &s.slots[free]
+	sl.e.Store(e)
+	sl.hash.Store(h)
+}
+
+// del removes k if present. Writer only.
+func (t *ctable[K, V]) del(h uint64, k K) {
+	s := t.t.Load()
+	if s == nil {
+		return
+	}
+	h = slotHash(h)
+	for i := h & s.mask; ; i = (i + 1) & s.mask {
+		sl := &s.slots[i]
+		switch sl.hash.Load() {
+		case 0:
+			return
+		case h:
+			if e := sl.e.Load(); e != nil && e.key == k {
+				sl.e.Store(nil)
+				t.live--
+				if t.live == 0 {
+					// nothing left to scan: let readers stop at the
+					// nil table
+					t.t.Store(nil)
+					t.used = 0
+				} else if 8*t.live < len(s.slots) && len(s.slots) > 16 {
+					t.rebuild(t.live)
+				}
+				return
+			}
+		}
+	}
+}
+
+// rebuild publishes a fresh slot array sized for n live entries, without
+// tombstones.
+func (t *ctable[K, V]) rebuild(n int) *cslots[K, V] {
+	size := 8
+	for size < 4*n {
+		size *= 2
+	}
+	ns := &cslots[K, V]{mask: uint64(size - 1), slots: make([]cslot[K, V], size)}
+	if old := t.t.Load(); old != nil {
+		for i := range old.slots {
+			e := old.slots[i].e.Load()
+			if e == nil {
+				continue
+			}
+			j := e.hash & ns.mask
+			for ns.slots[j].hash.Load() != 0 {
+				j = (j + 1) & ns.mask
+			}
+			ns.slots[j].e.Store(e)
+			ns.slots[j].hash.Store(e.hash)
+		}
+	}
+	t.used = t.live
+	t.t.Store(ns)
+	return ns
+}
+
+func (t *ctable[K, V]) len() int { return t.live }
+
+// rlist is a slice that readers load without the lock. An append writes
+// past the length of every slice handed out so far and then publishes the
+// longer slice; a removal publishes a copy. An array a reader may hold is
+// thus never written below that reader's length.
+type rlist[T any] struct{ p atomic.Pointer[[]T] }
+
+func (l *rlist[T]) load() []T {
+	if p := l.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// add appends x. Writer only.
+func (l *rlist[T]) add(x T) {
+	s := append(l.load(), x)
+	l.p.Store(&s)
+}
+
+// removeFunc removes the first element for which drop is true. Writer
+// only.
+func (l *rlist[T]) removeFunc(drop func(T) bool) {
+	cur := l.load()
+	for i, x := range cur {
+		if !drop(x) {
+			continue
+		}
+		if len(cur) == 1 {
+			l.p.Store(nil)
+			return
+		}
+		s := make([]T, 0, len(cur)-1)
+		s = append(append(s, cur[:i]...), cur[i+1:]...)
+		l.p.Store(&s)
+		return
+	}
+}
+
+// hasher hashes lookup keys with a per-engine random seed, so that
+// filter values chosen by clients cannot be made to collide on purpose.
+type hasher struct {
+	seed maphash.Seed
+	num0 uint64 // seed of num, drawn from seed
+}
+
+func newHasher() hasher {
+	s := maphash.MakeSeed()
+	return hasher{seed: s, num0: maphash.String(s, "num")}
+}
+
+func (h hasher) str(s string) uint64 { return maphash.String(h.seed, s) }
+
+// num hashes a float64 so that -0 and 0, which compare equal, collide.
+func (h hasher) num(f float64) uint64 {
+	if f == 0 {
+		f = 0
+	}
+	return splitmix64(math.Float64bits(f) ^ h.num0)
+}
