@@ -170,7 +170,7 @@ type trieNode struct {
 	field    atomic.Pointer[fieldIndex]
 }
 
-func (n *trieNode) child(h hasher, seg string) *trieNode {
+func (n *trieNode) child(h *hasher, seg string) *trieNode {
 	return n.children.get(h.str(seg), seg)
 }
 
@@ -345,7 +345,7 @@ func (c *collection) fieldFor(path string) *fieldIndex {
 	rest := path
 	for {
 		seg, tail, more := splitDot(rest)
-		child := n.child(c.h, seg)
+		child := n.child(&c.h, seg)
 		if child == nil {
 			full := path[:len(path)-len(tail)]
 			if more {
@@ -614,7 +614,7 @@ func (c *collection) walk(m *matchState, n *trieNode, obj map[string]any) {
 		rest := k
 		for t != nil {
 			seg, tail, more := splitDot(rest)
-			t = t.child(c.h, seg)
+			t = t.child(&c.h, seg)
 			if !more {
 				break
 			}

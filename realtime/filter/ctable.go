@@ -3,6 +3,7 @@ package filter
 import (
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"sync/atomic"
 )
 
@@ -198,24 +199,75 @@ func (l *rlist[T]) removeFunc(drop func(T) bool) {
 	}
 }
 
-// hasher hashes lookup keys with a per-engine random seed, so that
-// filter values chosen by clients cannot be made to collide on purpose.
-type hasher struct {
-	seed maphash.Seed
-	num0 uint64 // seed of num, drawn from seed
-}
+// hasher hashes lookup keys with per-engine random keys, so that filter
+// values chosen by clients cannot be made to collide on purpose. Strings
+// are hashed inline by multiply-folding 8-byte words (hash/maphash costs
+// three calls per string, a visible part of a miss); every word is
+// whitened with a secret key before it is multiplied, so that no input
+// can cancel the state.
+type hasher struct{ k [5]uint64 }
 
 func newHasher() hasher {
-	s := maphash.MakeSeed()
-	return hasher{seed: s, num0: maphash.String(s, "num")}
+	seed := maphash.MakeSeed()
+	var h hasher
+	for i := range h.k {
+		h.k[i] = maphash.Comparable(seed, i) | 1
+	}
+	return h
 }
 
-func (h hasher) str(s string) uint64 { return maphash.String(h.seed, s) }
+// fold is the 128-bit product of a and b folded onto 64 bits.
+func fold(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+}
+
+func (h *hasher) str(s string) uint64 {
+	n := len(s)
+	var a, b uint64
+	acc := h.k[0]
+	switch {
+	case n > 16:
+		if n > 32 {
+			acc = h.long(s)
+		}
+		// the first and last 16 bytes, overlapping when n < 32
+		acc ^= fold(le64(s)^h.k[1], le64(s[8:])^h.k[2])
+		a, b = le64(s[n-16:]), le64(s[n-8:])
+	case n >= 8:
+		a, b = le64(s), le64(s[n-8:])
+	case n >= 4:
+		a, b = le32(s), le32(s[n-4:])
+	case n > 0:
+		a = uint64(s[0])<<16 | uint64(s[n>>1])<<8 | uint64(s[n-1])
+	}
+	return fold(h.k[3]^uint64(n), fold(a^h.k[1], b^acc))
+}
+
+// long folds the 16-byte blocks of s after the first one (n > 32).
+func (h *hasher) long(s string) uint64 {
+	acc := h.k[4]
+	for s = s[16:]; len(s) > 16; s = s[16:] {
+		acc = fold(le64(s)^h.k[1], le64(s[8:])^acc)
+	}
+	return acc
+}
 
 // num hashes a float64 so that -0 and 0, which compare equal, collide.
-func (h hasher) num(f float64) uint64 {
+func (h *hasher) num(f float64) uint64 {
 	if f == 0 {
 		f = 0
 	}
-	return splitmix64(math.Float64bits(f) ^ h.num0)
+	return fold(math.Float64bits(f)^h.k[1], h.k[2])
 }
