@@ -34,7 +34,7 @@ type collection struct {
 	fieldList set[*fieldIndex]         // every indexed field
 	// few holds fieldList when it is short enough for the document to
 	// be probed field by field, nil otherwise.
-	few atomic.Pointer[[]*fieldIndex]
+	few atomic.Pointer[[]fieldRef]
 	// idField is the field "_id", looked up once per Test when the
 	// document is walked.
 	idField atomic.Pointer[fieldIndex]
@@ -188,7 +188,7 @@ func newCollection(key collKey, h hasher) *collection {
 		subs:  map[string]*subEntry{},
 		root:  &trieNode{},
 	}
-	c.few.Store(&[]*fieldIndex{})
+	c.few.Store(&[]fieldRef{})
 	return c
 }
 
@@ -203,13 +203,23 @@ func (c *collection) publishFields() {
 		c.few.Store(nil)
 		return
 	}
-	few := append([]*fieldIndex(nil), c.fieldList.items...)
+	few := make([]fieldRef, len(c.fieldList.items))
+	for i, f := range c.fieldList.items {
+		few[i] = fieldRef{f.path, f.isID, f.dotted, f}
+	}
 	c.few.Store(&few)
 }
 
 // direct returns the fields to probe one by one in source, or false when
 // walking source along the field trie touches fewer keys.
-func (c *collection) direct(source map[string]any) ([]*fieldIndex, bool) {
+// fieldRef copies what a direct probe needs before it reaches the field.
+type fieldRef struct {
+	path         string
+	isID, dotted bool
+	f            *fieldIndex
+}
+
+func (c *collection) direct(source map[string]any) ([]fieldRef, bool) {
 	if p := c.few.Load(); p != nil && len(*p) <= len(source)+2 {
 		return *p, true
 	}
@@ -408,6 +418,9 @@ type matchState struct {
 	s *scratch
 }
 
+// hitOrScan tells whether the match must go on under the read lock.
+func (m *matchState) hitOrScan() bool { return m.s != nil || m.c.scan.Load() != 0 }
+
 func (m *matchState) scratch() *scratch {
 	if m.s != nil {
 		return m.s
@@ -444,46 +457,55 @@ func (m *matchState) hit(ae *atomEntry) {
 	}
 }
 
-// match appends the ids of the filters matching the document. It walks
-// the field indexes without the lock and takes the Engine's read lock (mu)
-// only when an atom held or the collection has conditions that every
-// document must be tested against.
+// Matching a document is done in two steps. collect walks the field
+// indexes without the lock and tells whether an atom held or the
+// collection has conditions that every document must be tested against;
+// only then does the Engine take its read lock (mu) for finish.
 //
 // Two atoms never share a slot while both are stored, so the only slot
 // collisions a lock-free walk can see are between an atom removed and one
 // added during the match; both changes are concurrent with the match,
 // which may or may not see them.
-func (c *collection) match(mu *sync.RWMutex, dst []string, id string, source map[string]any) []string {
-	m := matchState{c: c}
+
+// collect evaluates the field-bound atoms, without the lock, and tells
+// whether finish must run.
+func (c *collection) collect(m *matchState, id string, source map[string]any) bool {
 	// Either look each registered field up in the document or walk the
 	// document along the field trie, whichever touches fewer keys.
-	if fields, ok := c.direct(source); ok {
-		for _, f := range fields {
-			if f.isID && id != "" {
-				f.eval(&m, id)
-			} else if v, ok := source[f.path]; ok {
-				f.eval(&m, v)
-			} else if f.dotted {
-				if v, ok := lookup(source, f.path); ok {
-					f.eval(&m, v)
-				}
-			}
-		}
-	} else {
-		c.walkRoot(&m, source, id != "")
+	fields, ok := c.direct(source)
+	if !ok {
+		c.walkRoot(m, source, id != "")
 		if id != "" {
 			if f := c.idField.Load(); f != nil {
-				f.eval(&m, id)
+				f.eval(m, id)
 			}
 		}
+		return m.hitOrScan()
 	}
-	if m.s == nil && c.scan.Load() == 0 {
-		return dst
+	for i := range fields {
+		r := &fields[i]
+		var v any
+		if r.isID && id != "" {
+			v = id
+		} else if v, ok = source[r.path]; !ok {
+			if !r.dotted {
+				continue
+			}
+			if v, ok = lookup(source, r.path); !ok {
+				continue
+			}
+		}
+		f := r.f
+		if s, ok := v.(string); ok && f.plainStr.Load() {
+			// the common equality probe, without a call to eval
+			if ae := f.eqStr.get(f.h.str(s), s); ae != nil {
+				m.hit(ae)
+			}
+			continue
+		}
+		f.eval(m, v)
 	}
-	mu.RLock()
-	dst = c.finish(&m, dst, id, source)
-	mu.RUnlock()
-	return dst
+	return m.hitOrScan()
 }
 
 // finish runs under the read lock: it evaluates the scanned conditions

@@ -46,13 +46,31 @@ type centry[K comparable, V any] struct {
 // Hashes are never 0 in slots, so that 0 marks a slot never used.
 func slotHash(h uint64) uint64 { return h | 1 }
 
+// get is split so that its common case, an empty slot or a match at the
+// first probe, inlines into the caller.
 func (t *ctable[K, V]) get(h uint64, k K) *V {
 	s := t.t.Load()
 	if s == nil {
 		return nil
 	}
 	h = slotHash(h)
-	for i := h & s.mask; ; i = (i + 1) & s.mask {
+	i := h & s.mask
+	sl := &s.slots[i]
+	sh := sl.hash.Load()
+	if sh == 0 {
+		return nil
+	}
+	if sh == h {
+		if e := sl.e.Load(); e != nil && e.key == k {
+			return e.val
+		}
+	}
+	return s.probe(i, h, k)
+}
+
+func (s *cslots[K, V]) probe(i, h uint64, k K) *V {
+	for {
+		i = (i + 1) & s.mask
 		sl := &s.slots[i]
 		switch sl.hash.Load() {
 		case 0:
@@ -236,15 +254,16 @@ func le32(s string) uint64 {
 func (h *hasher) str(s string) uint64 {
 	n := len(s)
 	var a, b uint64
-	acc := h.k[0]
 	switch {
 	case n > 16:
+		// first and last 16 bytes (overlapping when n < 32) folded
+		// independently, so that the two products run in parallel
+		x := fold(le64(s)^h.k[1], le64(s[8:])^h.k[2])
 		if n > 32 {
-			acc = h.long(s)
+			x ^= h.long(s)
 		}
-		// the first and last 16 bytes, overlapping when n < 32
-		acc ^= fold(le64(s)^h.k[1], le64(s[8:])^h.k[2])
-		a, b = le64(s[n-16:]), le64(s[n-8:])
+		y := fold(le64(s[n-16:])^h.k[3], le64(s[n-8:])^h.k[4])
+		return fold(x^h.k[0]^uint64(n), y)
 	case n >= 8:
 		a, b = le64(s), le64(s[n-8:])
 	case n >= 4:
@@ -252,12 +271,13 @@ func (h *hasher) str(s string) uint64 {
 	case n > 0:
 		a = uint64(s[0])<<16 | uint64(s[n>>1])<<8 | uint64(s[n-1])
 	}
-	return fold(h.k[3]^uint64(n), fold(a^h.k[1], b^acc))
+	return fold(fold(a^h.k[1], b^h.k[2])^h.k[0]^uint64(n), h.k[3])
 }
 
-// long folds the 16-byte blocks of s after the first one (n > 32).
+// long folds the 16-byte blocks of s between the first and the last 16
+// bytes (n > 32).
 func (h *hasher) long(s string) uint64 {
-	acc := h.k[4]
+	acc := h.k[0]
 	for s = s[16:]; len(s) > 16; s = s[16:] {
 		acc = fold(le64(s)^h.k[1], le64(s[8:])^acc)
 	}

@@ -188,5 +188,11 @@ func (e *Engine) AppendTest(dst []string, index, coll, id string, source map[str
 		}
 		e.last.Store(c)
 	}
-	return c.match(&e.mu, dst, id, source)
+	m := matchState{c: c}
+	if c.collect(&m, id, source) {
+		e.mu.RLock()
+		dst = c.finish(&m, dst, id, source)
+		e.mu.RUnlock()
+	}
+	return dst
 }

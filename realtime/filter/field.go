@@ -36,6 +36,10 @@ type fieldIndex struct {
 	ranges  treap
 	regexps rlist[*atomEntry]
 	geo     atomic.Pointer[geoGrid]
+
+	// plainStr is set when a string value can only hit eqStr (no exists,
+	// regexp or geo atom), which lets matching skip eval for it.
+	plainStr atomic.Bool
 }
 
 func newFieldIndex(path string, h hasher) *fieldIndex {
@@ -43,6 +47,11 @@ func newFieldIndex(path string, h hasher) *fieldIndex {
 }
 
 func (f *fieldIndex) empty() bool { return f.n == 0 }
+
+// publishPlain refreshes plainStr after a change. Writer only.
+func (f *fieldIndex) publishPlain() {
+	f.plainStr.Store(f.exists.Load() == nil && len(f.regexps.load()) == 0 && f.geo.Load() == nil)
+}
 
 func boolIdx(b bool) int {
 	if b {
@@ -52,6 +61,7 @@ func boolIdx(b bool) int {
 }
 
 func (f *fieldIndex) add(ae *atomEntry) {
+	defer f.publishPlain()
 	f.n++
 	a := ae.a
 	switch a.kind {
@@ -98,6 +108,7 @@ func (f *fieldIndex) add(ae *atomEntry) {
 }
 
 func (f *fieldIndex) remove(ae *atomEntry) {
+	defer f.publishPlain()
 	f.n--
 	a := ae.a
 	switch a.kind {
