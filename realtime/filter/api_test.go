@@ -517,3 +517,50 @@ func TestStableFiltersUnderConcurrentChurn(t *testing.T) {
 		t.Fatalf("%d filters left, want %d", got, len(stable))
 	}
 }
+
+// With more registered fields than document keys, Test walks the
+// document, trying first the keys of a document seen before (see
+// walkRoot). Documents here keep or change their key sets in every way:
+// same keys, same number of other keys, more, fewer.
+func TestWalkFollowsDocumentShapes(t *testing.T) {
+	e := New(Options{})
+	var stored []*Normalized
+	for i := 0; i < 40; i++ {
+		f := fmt.Sprintf("f%d", i)
+		for _, flt := range []string{
+			`{"exists":"` + f + `"}`,
+			`{"equals":{"` + f + `":"v"}}`,
+			`{"and":[{"equals":{"` + f + `":1}},{"missing":"f0"}]}`,
+		} {
+			n, err := e.Register("i", "c", mustJSON(t, flt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, n)
+		}
+	}
+	g := newGen(5)
+	for i := 0; i < 3000; i++ {
+		doc := map[string]any{}
+		for k := g.r.IntN(4); k >= 0; k-- {
+			var v any = "v"
+			if g.r.IntN(2) == 0 {
+				v = 1.0
+			}
+			if g.r.IntN(5) == 0 {
+				doc[fmt.Sprintf("other%d", g.r.IntN(3))] = v
+			} else {
+				doc[fmt.Sprintf("f%d", g.r.IntN(6))] = v
+			}
+		}
+		var want []string
+		for _, n := range stored {
+			if n.f.eval(doc) {
+				want = append(want, n.ID)
+			}
+		}
+		if got := sortedStrings(e.Test("i", "c", "", doc)...); !slices.Equal(got, sortedStrings(want...)) {
+			t.Fatalf("doc %v: got %d filters, want %d", doc, len(got), len(want))
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type collection struct {
 	// idField is the field "_id", looked up once per Test when the
 	// document is walked.
 	idField atomic.Pointer[fieldIndex]
+	// shape holds the top-level keys of a document walked (see
+	// walkRoot).
+	shape atomic.Pointer[[]string]
 	// scan counts the atoms and conjunctions that every Test must look
 	// at under the lock: match, select, conjunctions without positive
 	// literals.
@@ -601,9 +605,42 @@ func withID(source map[string]any, id string) map[string]any {
 
 // walkRoot visits the top level of the document. Its keys are looked up
 // by full path, which spares splitting them on dots.
+//
+// Listing the keys of a Go map costs about 30 ns even for one key (the
+// iterator starts at a random slot), more than the rest of a miss. As the
+// documents of a collection mostly share their top-level keys, the keys
+// of a document walked earlier are kept (shape) and tried first: when the
+// document has as many keys and holds each of them, those are exactly its
+// keys. Otherwise the document is iterated; visiting a key twice is
+// harmless, hits are idempotent.
 func (c *collection) walkRoot(m *matchState, obj map[string]any, skipID bool) {
+	if p := c.shape.Load(); p != nil && len(*p) == len(obj) {
+		keys := *p
+		for i := range keys {
+			k := keys[i]
+			v, ok := obj[k]
+			if !ok {
+				goto iterate
+			}
+			if !(skipID && k == "_id") {
+				if t := c.paths.get(c.h.str(k), k); t != nil {
+					c.visit(m, t, v)
+				}
+			}
+		}
+		return
+	}
+iterate:
 	left := len(obj)
+	learn := left <= shapeMaxKeys && (c.shape.Load() == nil || rand.Uint32()%shapeLearnOdds == 0)
+	var keys []string
+	if learn {
+		keys = make([]string, 0, left)
+	}
 	for k, v := range obj {
+		if learn {
+			keys = append(keys, k)
+		}
 		if !(skipID && k == "_id") {
 			if t := c.paths.get(c.h.str(k), k); t != nil {
 				c.visit(m, t, v)
@@ -614,7 +651,19 @@ func (c *collection) walkRoot(m *matchState, obj map[string]any, skipID bool) {
 			break
 		}
 	}
+	if learn {
+		c.shape.Store(&keys)
+	}
 }
+
+// A shape is learnt from the first document walked, then from one in
+// shapeLearnOdds of the documents that do not fit it, so that documents
+// of changing shapes seldom allocate one; documents with many keys gain
+// little from it.
+const (
+	shapeMaxKeys   = 16
+	shapeLearnOdds = 16
+)
 
 func (c *collection) visit(m *matchState, t *trieNode, v any) {
 	if f := t.field.Load(); f != nil {
