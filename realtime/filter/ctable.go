@@ -46,31 +46,13 @@ type centry[K comparable, V any] struct {
 // Hashes are never 0 in slots, so that 0 marks a slot never used.
 func slotHash(h uint64) uint64 { return h | 1 }
 
-// get is split so that its common case, an empty slot or a match at the
-// first probe, inlines into the caller.
 func (t *ctable[K, V]) get(h uint64, k K) *V {
 	s := t.t.Load()
 	if s == nil {
 		return nil
 	}
 	h = slotHash(h)
-	i := h & s.mask
-	sl := &s.slots[i]
-	sh := sl.hash.Load()
-	if sh == 0 {
-		return nil
-	}
-	if sh == h {
-		if e := sl.e.Load(); e != nil && e.key == k {
-			return e.val
-		}
-	}
-	return s.probe(i, h, k)
-}
-
-func (s *cslots[K, V]) probe(i, h uint64, k K) *V {
-	for {
-		i = (i + 1) & s.mask
+	for i := h & s.mask; ; i = (i + 1) & s.mask {
 		sl := &s.slots[i]
 		switch sl.hash.Load() {
 		case 0:
