@@ -175,7 +175,18 @@ type trieNode struct {
 }
 
 func (n *trieNode) child(h *hasher, seg string) *trieNode {
+	if !n.children.mayHold(h.quick(seg)) {
+		return nil
+	}
 	return n.children.get(h.str(seg), seg)
+}
+
+// path returns the trie node of a full field path, nil if none.
+func (c *collection) path(p string) *trieNode {
+	if !c.paths.mayHold(c.h.quick(p)) {
+		return nil
+	}
+	return c.paths.get(c.h.str(p), p)
 }
 
 func (n *trieNode) hasChildren() bool { return n.children.t.Load() != nil }
@@ -366,8 +377,8 @@ func (c *collection) fieldFor(path string) *fieldIndex {
 				full = full[:len(full)-1] // the dot
 			}
 			child = &trieNode{parent: n, key: seg, path: full}
-			n.children.put(c.h.str(seg), seg, child)
-			c.paths.put(c.h.str(full), full, child)
+			n.children.put(c.h.str(seg), c.h.quick(seg), seg, child)
+			c.paths.put(c.h.str(full), c.h.quick(full), full, child)
 		}
 		n = child
 		if !more {
@@ -502,7 +513,7 @@ func (c *collection) collect(m *matchState, id string, source map[string]any) bo
 		f := r.f
 		if s, ok := v.(string); ok && f.plainStr.Load() {
 			// the common equality probe, without a call to eval
-			if ae := f.eqStr.get(f.h.str(s), s); ae != nil {
+			if ae := f.eqString(s); ae != nil {
 				m.hit(ae)
 			}
 			continue
@@ -623,7 +634,7 @@ func (c *collection) walkRoot(m *matchState, obj map[string]any, skipID bool) {
 				goto iterate
 			}
 			if !(skipID && k == "_id") {
-				if t := c.paths.get(c.h.str(k), k); t != nil {
+				if t := c.path(k); t != nil {
 					c.visit(m, t, v)
 				}
 			}
@@ -642,7 +653,7 @@ iterate:
 			keys = append(keys, k)
 		}
 		if !(skipID && k == "_id") {
-			if t := c.paths.get(c.h.str(k), k); t != nil {
+			if t := c.path(k); t != nil {
 				c.visit(m, t, v)
 			}
 		}

@@ -20,6 +20,11 @@ import (
 // under it. Growth and purging of tombstones build a new slot array and
 // publish it; the old one is never written again, so a reader still
 // scanning it sees a consistent past state.
+//
+// Next to the slots, a bitset indexed by a cheap fingerprint of the key
+// (q, chosen by the caller) answers most lookups of absent keys before the
+// full hash is even computed: a clear bit proves absence. Bits are set
+// before the entry is stored and only cleared by a rebuild.
 type ctable[K comparable, V any] struct {
 	t atomic.Pointer[cslots[K, V]]
 	// writer only
@@ -28,8 +33,10 @@ type ctable[K comparable, V any] struct {
 }
 
 type cslots[K comparable, V any] struct {
-	mask  uint64
-	slots []cslot[K, V]
+	mask   uint64
+	slots  []cslot[K, V]
+	quick  []atomic.Uint64 // 8 bits per slot
+	qshift uint8           // bit index = q >> qshift
 }
 
 type cslot[K comparable, V any] struct {
@@ -38,13 +45,23 @@ type cslot[K comparable, V any] struct {
 }
 
 type centry[K comparable, V any] struct {
-	hash uint64
-	key  K
-	val  *V
+	hash, q uint64
+	key     K
+	val     *V
 }
 
 // Hashes are never 0 in slots, so that 0 marks a slot never used.
 func slotHash(h uint64) uint64 { return h | 1 }
+
+// mayHold tells whether a key of fingerprint q may be in the table.
+func (t *ctable[K, V]) mayHold(q uint64) bool {
+	s := t.t.Load()
+	if s == nil {
+		return false
+	}
+	b := q >> s.qshift
+	return s.quick[b>>6].Load()&(1<<(b&63)) != 0
+}
 
 func (t *ctable[K, V]) get(h uint64, k K) *V {
 	s := t.t.Load()
@@ -65,14 +82,16 @@ func (t *ctable[K, V]) get(h uint64, k K) *V {
 	}
 }
 
-// put maps k to v, replacing any previous value. Writer only.
-func (t *ctable[K, V]) put(h uint64, k K, v *V) {
+// put maps k, of hash h and fingerprint q, to v, replacing any previous
+// value. Writer only.
+func (t *ctable[K, V]) put(h, q uint64, k K, v *V) {
 	h = slotHash(h)
 	s := t.t.Load()
 	if s == nil || 2*(t.used+1) > len(s.slots) {
 		s = t.rebuild(t.live + 1)
 	}
-	e := &centry[K, V]{hash: h, key: k, val: v}
+	s.setQuick(q)
+	e := &centry[K, V]{hash: h, q: q, key: k, val: v}
 	free := -1
 	for i := h & s.mask; ; i = (i + 1) & s.mask {
 		sl := &s.slots[i]
@@ -139,13 +158,15 @@ func (t *ctable[K, V]) rebuild(n int) *cslots[K, V] {
 	for size < 4*n {
 		size *= 2
 	}
-	ns := &cslots[K, V]{mask: uint64(size - 1), slots: make([]cslot[K, V], size)}
+	ns := &cslots[K, V]{mask: uint64(size - 1), slots: make([]cslot[K, V], size),
+		quick: make([]atomic.Uint64, size/8), qshift: uint8(64 - bits.TrailingZeros(uint(size*8)))}
 	if old := t.t.Load(); old != nil {
 		for i := range old.slots {
 			e := old.slots[i].e.Load()
 			if e == nil {
 				continue
 			}
+			ns.setQuick(e.q)
 			j := e.hash & ns.mask
 			for ns.slots[j].hash.Load() != 0 {
 				j = (j + 1) & ns.mask
@@ -157,6 +178,11 @@ func (t *ctable[K, V]) rebuild(n int) *cslots[K, V] {
 	t.used = t.live
 	t.t.Store(ns)
 	return ns
+}
+
+func (s *cslots[K, V]) setQuick(q uint64) {
+	b := q >> s.qshift
+	s.quick[b>>6].Or(1 << (b & 63))
 }
 
 func (t *ctable[K, V]) len() int { return t.live }
@@ -231,6 +257,23 @@ func le64(s string) uint64 {
 func le32(s string) uint64 {
 	_ = s[3]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+}
+
+// quick is a cheap fingerprint of s for ctable.mayHold: its high bits
+// depend on the length and the first and last (up to) eight bytes. Values
+// made to collide only defeat the shortcut, as the full lookup follows.
+func (h *hasher) quick(s string) uint64 {
+	n := len(s)
+	var x uint64
+	switch {
+	case n >= 8:
+		x = le64(s) ^ bits.RotateLeft64(le64(s[n-8:]), 31)
+	case n >= 4:
+		x = le32(s) | le32(s[n-4:])<<32
+	case n > 0:
+		x = uint64(s[0]) | uint64(s[n>>1])<<8 | uint64(s[n-1])<<16
+	}
+	return (x ^ h.k[4] ^ uint64(n)) * 0x9e3779b97f4a7c15
 }
 
 func (h *hasher) str(s string) uint64 {

@@ -73,7 +73,7 @@ func TestHashersAreSeeded(t *testing.T) {
 }
 
 // ctable must behave like a map under random puts and deletes, through
-// tombstones, growth and shrinking.
+// tombstones, growth and shrinking, and never deny holding a stored key.
 func TestCTableMatchesMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	h := newHasher()
@@ -90,7 +90,7 @@ func TestCTableMatchesMap(t *testing.T) {
 		} else {
 			v := new(int)
 			*v = step
-			tab.put(h.str(k), k, v)
+			tab.put(h.str(k), h.quick(k), k, v)
 			ref[k] = v
 		}
 		if step%499 == 0 {
@@ -98,6 +98,9 @@ func TestCTableMatchesMap(t *testing.T) {
 				k := fmt.Sprint(i)
 				if got := tab.get(h.str(k), k); got != ref[k] {
 					t.Fatalf("step %d: get(%s) = %v, want %v", step, k, got, ref[k])
+				}
+				if ref[k] != nil && !tab.mayHold(h.quick(k)) {
+					t.Fatalf("step %d: %s is stored but its fingerprint bit is clear", step, k)
 				}
 			}
 			if tab.len() != len(ref) {

@@ -119,7 +119,7 @@ func (e *Engine) Store(n *Normalized) {
 	c := e.colls.get(h, k)
 	if c == nil {
 		c = newCollection(k, e.h)
-		e.colls.put(h, k, c)
+		e.colls.put(h, h, k, c)
 	}
 	e.byID[n.ID] = c.store(n)
 }

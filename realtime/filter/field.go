@@ -68,9 +68,10 @@ func (f *fieldIndex) add(ae *atomEntry) {
 	case kindEquals:
 		switch v := a.val.(type) {
 		case string:
-			f.eqStr.put(f.h.str(v), v, ae)
+			f.eqStr.put(f.h.str(v), f.h.quick(v), v, ae)
 		case float64:
-			f.eqNum.put(f.h.num(v), v, ae)
+			h := f.h.num(v)
+			f.eqNum.put(h, h, v, ae)
 		case bool:
 			f.eqBool[boolIdx(v)].Store(ae)
 		case nil:
@@ -85,9 +86,10 @@ func (f *fieldIndex) add(ae *atomEntry) {
 		f.arrAny.Store(true)
 		switch v := a.val.(type) {
 		case string:
-			f.arrStr.put(f.h.str(v), v, ae)
+			f.arrStr.put(f.h.str(v), f.h.quick(v), v, ae)
 		case float64:
-			f.arrNum.put(f.h.num(v), v, ae)
+			h := f.h.num(v)
+			f.arrNum.put(h, h, v, ae)
 		case bool:
 			f.arrBool[boolIdx(v)].Store(ae)
 		case nil:
@@ -149,6 +151,14 @@ func (f *fieldIndex) remove(ae *atomEntry) {
 	}
 }
 
+// eqString returns the equals atom of string s, if any.
+func (f *fieldIndex) eqString(s string) *atomEntry {
+	if !f.eqStr.mayHold(f.h.quick(s)) {
+		return nil
+	}
+	return f.eqStr.get(f.h.str(s), s)
+}
+
 // eval marks the atoms of this field that hold for value v. It runs
 // without the lock.
 func (f *fieldIndex) eval(m *matchState, v any) {
@@ -158,7 +168,7 @@ func (f *fieldIndex) eval(m *matchState, v any) {
 	var hit *atomEntry
 	switch x := v.(type) {
 	case string:
-		hit = f.eqStr.get(f.h.str(x), x)
+		hit = f.eqString(x)
 		for _, ae := range f.regexps.load() {
 			if ae.a.re.MatchString(x) {
 				m.hit(ae)
@@ -180,7 +190,9 @@ func (f *fieldIndex) eval(m *matchState, v any) {
 				var ae *atomEntry
 				switch y := e.(type) {
 				case string:
-					ae = f.arrStr.get(f.h.str(y), y)
+					if f.arrStr.mayHold(f.h.quick(y)) {
+						ae = f.arrStr.get(f.h.str(y), y)
+					}
 				case float64:
 					if y == 0 {
 						y = 0
