@@ -18,8 +18,13 @@ type cellTable struct {
 }
 
 type cellSlots struct {
-	keys []atomic.Uint64 // key+1; 0 marks a slot never used
-	vals []rlist[cellEntry]
+	mask  uint64
+	slots []cellSlot
+}
+
+type cellSlot struct {
+	key  atomic.Uint64 // key+1; 0 marks a slot never used
+	list rlist[cellEntry]
 }
 
 // cellEntry keeps the shape's envelope next to it so that scanning a cell
@@ -37,42 +42,47 @@ func mix64(k uint64) uint64 {
 }
 
 func (t *cellTable) get(k uint64) []cellEntry {
-	s := t.t.Load()
-	if s == nil {
-		return nil
+	if s := t.t.Load(); s != nil {
+		if l := s.get(k); l != nil {
+			return l.load()
+		}
 	}
-	mask := uint64(len(s.keys) - 1)
-	for i := mix64(k) & mask; ; i = (i + 1) & mask {
-		switch s.keys[i].Load() {
+	return nil
+}
+
+// get returns the list of cell k, nil if the cell was never used. Small
+// enough to inline into the point query.
+func (s *cellSlots) get(k uint64) *rlist[cellEntry] {
+	for i := mix64(k) & s.mask; ; i = (i + 1) & s.mask {
+		sl := &s.slots[i]
+		switch sl.key.Load() {
 		case 0:
 			return nil
 		case k + 1:
-			return s.vals[i].load()
+			return &sl.list
 		}
 	}
 }
 
 // slot returns the slot of k, or of the empty slot ending its probe
 // sequence.
-func (s *cellSlots) slot(k uint64) int {
-	mask := uint64(len(s.keys) - 1)
-	i := mix64(k) & mask
-	for {
-		switch s.keys[i].Load() {
+func (s *cellSlots) slot(k uint64) *cellSlot {
+	for i := mix64(k) & s.mask; ; i = (i + 1) & s.mask {
+		sl := &s.slots[i]
+		switch sl.key.Load() {
 		case 0, k + 1:
-			return int(i)
+			return sl
 		}
-		i = (i + 1) & mask
 	}
 }
 
 func (t *cellTable) add(k uint64, ae *atomEntry) {
 	s := t.t.Load()
-	if s == nil || (t.used+1)*2 > len(s.keys) {
+	if s == nil || (t.used+1)*2 > len(s.slots) {
 		s = t.rebuild()
 	}
-	i := s.slot(k)
-	if len(s.vals[i].load()) == 0 {
+	sl := s.slot(k)
+	if len(sl.list.load()) == 0 {
 		t.n++
 	}
 	sh := ae.a.geo
@@ -80,9 +90,9 @@ func (t *cellTable) add(k uint64, ae *atomEntry) {
 	if sh.wrap {
 		minLon, maxLon = -180, 180
 	}
-	s.vals[i].add(cellEntry{sh.minLat, sh.maxLat, minLon, maxLon, ae})
-	if s.keys[i].Load() == 0 {
-		s.keys[i].Store(k + 1)
+	sl.list.add(cellEntry{sh.minLat, sh.maxLat, minLon, maxLon, ae})
+	if sl.key.Load() == 0 {
+		sl.key.Store(k + 1)
 		t.used++
 	}
 }
@@ -94,17 +104,17 @@ func (t *cellTable) rebuild() *cellSlots {
 	for size < 4*(t.n+1) {
 		size *= 2
 	}
-	ns := &cellSlots{keys: make([]atomic.Uint64, size), vals: make([]rlist[cellEntry], size)}
+	ns := &cellSlots{mask: uint64(size - 1), slots: make([]cellSlot, size)}
 	if old := t.t.Load(); old != nil {
-		for i := range old.keys {
-			k := old.keys[i].Load()
-			p := old.vals[i].p.Load()
+		for i := range old.slots {
+			k := old.slots[i].key.Load()
+			p := old.slots[i].list.p.Load()
 			if k == 0 || p == nil {
 				continue
 			}
-			j := ns.slot(k - 1)
-			ns.vals[j].p.Store(p)
-			ns.keys[j].Store(k)
+			sl := ns.slot(k - 1)
+			sl.list.p.Store(p)
+			sl.key.Store(k)
 		}
 	}
 	t.used = t.n
@@ -117,11 +127,11 @@ func (t *cellTable) remove(k uint64, ae *atomEntry) {
 	if s == nil {
 		return
 	}
-	i := s.slot(k)
-	if s.keys[i].Load() == 0 {
+	sl := s.slot(k)
+	if sl.key.Load() == 0 {
 		return
 	}
-	l := &s.vals[i]
+	l := &sl.list
 	before := len(l.load())
 	l.removeFunc(func(e cellEntry) bool { return e.ae == ae })
 	if before > 0 && len(l.load()) == 0 {

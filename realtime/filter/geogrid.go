@@ -91,12 +91,16 @@ func (g *geoGrid) query(m *matchState, p point) {
 		return
 	}
 	for l := range g.levels {
-		lt := &g.levels[l]
-		if lt.t.Load() == nil {
+		s := g.levels[l].t.Load()
+		if s == nil {
 			continue
 		}
 		size := gridCellSizes[l]
-		cell := lt.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size)))
+		list := s.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size)))
+		if list == nil {
+			continue
+		}
+		cell := list.load()
 		for i := range cell {
 			c := &cell[i]
 			if p.lat < c.minLat || p.lat > c.maxLat || p.lon < c.minLon || p.lon > c.maxLon {
