@@ -363,7 +363,7 @@ func TestAppendTestReusesBuffer(t *testing.T) {
 	}
 }
 
-// Test runs under a read lock while Store/Remove mutate; run with -race.
+// Test reads the indexes while Store/Remove mutate them; run with -race.
 func TestConcurrentTestAndStore(t *testing.T) {
 	e := New(Options{})
 	g := newGen(99)

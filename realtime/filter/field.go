@@ -35,7 +35,8 @@ type fieldIndex struct {
 
 	ranges  treap
 	regexps rlist[*atomEntry]
-	geo     atomic.Pointer[geoGrid]
+	geo     atomic.Pointer[geoGrid] // nil when no geo atom
+	geoN    int
 
 	// plainStr is set when a string value can only hit eqStr (no exists,
 	// regexp or geo atom), which lets matching skip eval for it.
@@ -106,6 +107,7 @@ func (f *fieldIndex) add(ae *atomEntry) {
 			f.geo.Store(g)
 		}
 		g.insert(ae)
+		f.geoN++
 	}
 }
 
@@ -148,6 +150,9 @@ func (f *fieldIndex) remove(ae *atomEntry) {
 		f.regexps.removeFunc(func(x *atomEntry) bool { return x == ae })
 	case kindGeo:
 		f.geo.Load().remove(ae)
+		if f.geoN--; f.geoN == 0 {
+			f.geo.Store(nil)
+		}
 	}
 }
 
