@@ -24,7 +24,7 @@ import (
 type collection struct {
 	key  collKey
 	h    hasher
-	dead atomic.Bool // removed from the Engine; a cached pointer must not be used
+	dead atomic.Bool // removed from the Engine: Engine.last must not serve it
 
 	filters []*filterEntry // the Engine indexes them by id
 	atoms   map[string]*atomEntry
@@ -207,8 +207,7 @@ func newCollection(key collKey, h hasher) *collection {
 	return c
 }
 
-// publish refreshes what mayMatch reads, after a store or remove. Writer
-// only.
+// publish refreshes scan after a store or remove. Writer only.
 func (c *collection) publish() {
 	c.scan.Store(int32(len(c.matchAtoms.items) + len(c.selectAtoms.items) + len(c.negOnly.items)))
 }
@@ -225,8 +224,6 @@ func (c *collection) publishFields() {
 	c.few.Store(&few)
 }
 
-// direct returns the fields to probe one by one in source, or false when
-// walking source along the field trie touches fewer keys.
 // fieldRef copies what a direct probe needs before it reaches the field.
 type fieldRef struct {
 	path         string
@@ -234,6 +231,8 @@ type fieldRef struct {
 	f            *fieldIndex
 }
 
+// direct returns the fields to probe one by one in source, or false when
+// walking source along the field trie touches fewer keys.
 func (c *collection) direct(source map[string]any) ([]fieldRef, bool) {
 	if p := c.few.Load(); p != nil && len(*p) <= len(source)+2 {
 		return *p, true
@@ -472,18 +471,15 @@ func (m *matchState) hit(ae *atomEntry) {
 	}
 }
 
-// Matching a document is done in two steps. collect walks the field
-// indexes without the lock and tells whether an atom held or the
-// collection has conditions that every document must be tested against;
-// only then does the Engine take its read lock (mu) for finish.
+// collect evaluates the field-bound atoms without the lock and tells
+// whether finish must run: whether an atom held or the collection has
+// conditions that every document must be tested against. Only then does
+// the Engine take its read lock.
 //
 // Two atoms never share a slot while both are stored, so the only slot
 // collisions a lock-free walk can see are between an atom removed and one
 // added during the match; both changes are concurrent with the match,
 // which may or may not see them.
-
-// collect evaluates the field-bound atoms, without the lock, and tells
-// whether finish must run.
 func (c *collection) collect(m *matchState, id string, source map[string]any) bool {
 	// Either look each registered field up in the document or walk the
 	// document along the field trie, whichever touches fewer keys.
