@@ -189,7 +189,28 @@ func (e *Engine) AppendTest(dst []string, index, coll, id string, source map[str
 		e.last.Store(c)
 	}
 	m := matchState{c: c}
-	if c.collect(&m, id, source) {
+	var more bool
+	if fields, ok := c.direct(source); ok && len(fields) == 1 && !fields[0].isID {
+		// Collections whose filters test a single field are common, and
+		// the call to collect is a visible part of their misses: this is
+		// its loop body for one field (without the id case).
+		r := &fields[0]
+		v, ok := source[r.path]
+		if !ok && r.dotted {
+			v, ok = lookup(source, r.path)
+		}
+		if s, isStr := v.(string); isStr && r.f.plainStr.Load() {
+			if ae := r.f.eqString(s); ae != nil {
+				m.hit(ae)
+			}
+		} else if ok {
+			r.f.eval(&m, v)
+		}
+		more = m.hitOrScan()
+	} else {
+		more = c.collect(&m, id, source)
+	}
+	if more {
 		e.mu.RLock()
 		dst = c.finish(&m, dst, id, source)
 		e.mu.RUnlock()
