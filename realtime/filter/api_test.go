@@ -363,7 +363,7 @@ func TestAppendTestReusesBuffer(t *testing.T) {
 	}
 }
 
-// Test runs under a read lock while Store/Remove mutate; run with -race.
+// Test reads the indexes while Store/Remove mutate them; run with -race.
 func TestConcurrentTestAndStore(t *testing.T) {
 	e := New(Options{})
 	g := newGen(99)
@@ -408,5 +408,159 @@ func TestConcurrentTestAndStore(t *testing.T) {
 	wg.Wait()
 	if ids := e.IDs("i", "c"); len(ids) != 0 {
 		t.Fatalf("left %d filters", len(ids))
+	}
+}
+
+// Tests read the indexes without the lock while filters come and go: the
+// filters stored for the whole duration must be matched exactly as if
+// nothing else happened. The churn shares atoms and conjunctions with them
+// (same small vocabulary), reuses freed slots, grows and shrinks the hash
+// tables, the treap and the geo cells, and empties another collection
+// (dropping it from the Engine) over and over.
+func TestStableFiltersUnderConcurrentChurn(t *testing.T) {
+	e := New(Options{})
+	g := newGen(2024)
+	stable := map[string]bool{}
+	for len(stable) < 120 {
+		if n, err := e.Register("i", "c", g.top()); err == nil {
+			stable[n.ID] = true
+		}
+	}
+	type probe struct {
+		id   string
+		doc  map[string]any
+		want []string
+	}
+	var probes []probe
+	for i := 0; i < 60; i++ {
+		id, d := g.doc()
+		probes = append(probes, probe{id, d, sortedStrings(e.Test("i", "c", id, d)...)})
+	}
+	var churn []any
+	for len(churn) < 400 {
+		var f any
+		switch len(churn) % 4 {
+		case 0, 1:
+			f = g.top()
+		case 2:
+			f = map[string]any{"equals": map[string]any{g.pick(genFields): fmt.Sprint("v", len(churn))}}
+		default:
+			lo := float64(len(churn) % 9)
+			f = map[string]any{"range": map[string]any{"n": map[string]any{"gte": lo, "lt": lo + 0.5}}}
+		}
+		if n, err := e.Normalize("i", "c", f); err == nil && !stable[n.ID] {
+			churn = append(churn, f)
+		}
+	}
+
+	stop := make(chan struct{})
+	errs := make(chan string, 8)
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []string
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p := probes[i%len(probes)]
+				buf = e.AppendTest(buf[:0], "i", "c", p.id, p.doc)
+				var got []string
+				for _, id := range buf {
+					if stable[id] {
+						got = append(got, id)
+					}
+				}
+				if slices.Sort(got); !slices.Equal(got, p.want) {
+					select {
+					case errs <- fmt.Sprintf("doc %v: stable matches %v, want %v", p.doc, got, p.want):
+					default:
+					}
+					return
+				}
+				// switch collections so that the cached one changes
+				e.Test("i", "d", p.id, p.doc)
+			}
+		}()
+	}
+	for round := 0; round < 4; round++ {
+		var ids []string
+		for i, f := range churn {
+			n, err := e.Register("i", "c", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, n.ID)
+			if i%50 == 0 {
+				m, _ := e.Register("i", "d", f)
+				e.Remove(m.ID)
+			}
+		}
+		for i := range ids { // remove in another order than stored
+			e.Remove(ids[(i*7+round)%len(ids)])
+		}
+		for _, id := range ids {
+			e.Remove(id)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	if got := len(e.IDs("i", "c")); got != len(stable) {
+		t.Fatalf("%d filters left, want %d", got, len(stable))
+	}
+}
+
+// With more registered fields than document keys, Test walks the
+// document, trying first the keys of a document seen before (see
+// walkRoot). Documents here keep or change their key sets in every way:
+// same keys, same number of other keys, more, fewer.
+func TestWalkFollowsDocumentShapes(t *testing.T) {
+	e := New(Options{})
+	var stored []*Normalized
+	for i := 0; i < 40; i++ {
+		f := fmt.Sprintf("f%d", i)
+		for _, flt := range []string{
+			`{"exists":"` + f + `"}`,
+			`{"equals":{"` + f + `":"v"}}`,
+			`{"and":[{"equals":{"` + f + `":1}},{"missing":"f0"}]}`,
+		} {
+			n, err := e.Register("i", "c", mustJSON(t, flt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, n)
+		}
+	}
+	g := newGen(5)
+	for i := 0; i < 3000; i++ {
+		doc := map[string]any{}
+		for k := g.r.IntN(4); k >= 0; k-- {
+			var v any = "v"
+			if g.r.IntN(2) == 0 {
+				v = 1.0
+			}
+			if g.r.IntN(5) == 0 {
+				doc[fmt.Sprintf("other%d", g.r.IntN(3))] = v
+			} else {
+				doc[fmt.Sprintf("f%d", g.r.IntN(6))] = v
+			}
+		}
+		var want []string
+		for _, n := range stored {
+			if n.f.eval(doc) {
+				want = append(want, n.ID)
+			}
+		}
+		if got := sortedStrings(e.Test("i", "c", "", doc)...); !slices.Equal(got, sortedStrings(want...)) {
+			t.Fatalf("doc %v: got %d filters, want %d", doc, len(got), len(want))
+		}
 	}
 }

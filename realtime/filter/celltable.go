@@ -1,13 +1,30 @@
 package filter
 
+import "sync/atomic"
+
 // cellTable is an open-addressing hash table from grid cell keys to the
 // shapes stored in the cell. Point queries probe one cell per grid level, so
 // this lookup is the hot path of geo matching; a Go map costs several times
 // more for uint64 keys.
+//
+// Like ctable, it is read without the lock: keys are written once per
+// slot array (an emptied cell keeps its key with an empty list, a
+// tombstone that later insertions of the same key reuse), cell lists are
+// rlists, and growth publishes a new slot array.
 type cellTable struct {
-	keys []uint64 // key+1; 0 marks an empty slot
-	vals [][]cellEntry
-	n    int
+	t    atomic.Pointer[cellSlots]
+	n    int // cells holding shapes; writer only
+	used int // slots with a key, tombstones included; writer only
+}
+
+type cellSlots struct {
+	mask  uint64
+	slots []cellSlot
+}
+
+type cellSlot struct {
+	key  atomic.Uint64 // key+1; 0 marks a slot never used
+	list rlist[cellEntry]
 }
 
 // cellEntry keeps the shape's envelope next to it so that scanning a cell
@@ -25,36 +42,47 @@ func mix64(k uint64) uint64 {
 }
 
 func (t *cellTable) get(k uint64) []cellEntry {
-	if t.n == 0 {
-		return nil
+	if s := t.t.Load(); s != nil {
+		if l := s.get(k); l != nil {
+			return l.load()
+		}
 	}
-	mask := uint64(len(t.keys) - 1)
-	for i := mix64(k) & mask; ; i = (i + 1) & mask {
-		switch t.keys[i] {
+	return nil
+}
+
+// get returns the list of cell k, nil if the cell was never used. Small
+// enough to inline into the point query.
+func (s *cellSlots) get(k uint64) *rlist[cellEntry] {
+	for i := mix64(k) & s.mask; ; i = (i + 1) & s.mask {
+		sl := &s.slots[i]
+		switch sl.key.Load() {
 		case 0:
 			return nil
 		case k + 1:
-			return t.vals[i]
+			return &sl.list
 		}
 	}
 }
 
-func (t *cellTable) slot(k uint64) int {
-	mask := uint64(len(t.keys) - 1)
-	i := mix64(k) & mask
-	for t.keys[i] != 0 && t.keys[i] != k+1 {
-		i = (i + 1) & mask
+// slot returns the slot of k, or of the empty slot ending its probe
+// sequence.
+func (s *cellSlots) slot(k uint64) *cellSlot {
+	for i := mix64(k) & s.mask; ; i = (i + 1) & s.mask {
+		sl := &s.slots[i]
+		switch sl.key.Load() {
+		case 0, k + 1:
+			return sl
+		}
 	}
-	return int(i)
 }
 
 func (t *cellTable) add(k uint64, ae *atomEntry) {
-	if (t.n+1)*4 > len(t.keys)*3 {
-		t.grow()
+	s := t.t.Load()
+	if s == nil || (t.used+1)*2 > len(s.slots) {
+		s = t.rebuild()
 	}
-	i := t.slot(k)
-	if t.keys[i] == 0 {
-		t.keys[i] = k + 1
+	sl := s.slot(k)
+	if len(sl.list.load()) == 0 {
 		t.n++
 	}
 	sh := ae.a.geo
@@ -62,58 +90,55 @@ func (t *cellTable) add(k uint64, ae *atomEntry) {
 	if sh.wrap {
 		minLon, maxLon = -180, 180
 	}
-	t.vals[i] = append(t.vals[i], cellEntry{sh.minLat, sh.maxLat, minLon, maxLon, ae})
+	sl.list.add(cellEntry{sh.minLat, sh.maxLat, minLon, maxLon, ae})
+	if sl.key.Load() == 0 {
+		sl.key.Store(k + 1)
+		t.used++
+	}
 }
 
-func (t *cellTable) grow() {
-	size := 2 * len(t.keys)
-	if size < 16 {
-		size = 16
+// rebuild publishes a slot array without tombstones, with room for twice
+// the cells in use.
+func (t *cellTable) rebuild() *cellSlots {
+	size := 16
+	for size < 4*(t.n+1) {
+		size *= 2
 	}
-	old, oldVals := t.keys, t.vals
-	t.keys, t.vals = make([]uint64, size), make([][]cellEntry, size)
-	for i, k := range old {
-		if k != 0 {
-			j := t.slot(k - 1)
-			t.keys[j], t.vals[j] = k, oldVals[i]
+	ns := &cellSlots{mask: uint64(size - 1), slots: make([]cellSlot, size)}
+	if old := t.t.Load(); old != nil {
+		for i := range old.slots {
+			k := old.slots[i].key.Load()
+			p := old.slots[i].list.p.Load()
+			if k == 0 || p == nil {
+				continue
+			}
+			sl := ns.slot(k - 1)
+			sl.list.p.Store(p)
+			sl.key.Store(k)
 		}
 	}
+	t.used = t.n
+	t.t.Store(ns)
+	return ns
 }
 
 func (t *cellTable) remove(k uint64, ae *atomEntry) {
-	if t.n == 0 {
+	s := t.t.Load()
+	if s == nil {
 		return
 	}
-	i := t.slot(k)
-	if t.keys[i] == 0 {
+	sl := s.slot(k)
+	if sl.key.Load() == 0 {
 		return
 	}
-	list := t.vals[i]
-	for j := range list {
-		if list[j].ae == ae {
-			last := len(list) - 1
-			list[j] = list[last]
-			list[last] = cellEntry{}
-			list = list[:last]
-			break
-		}
-	}
-	t.vals[i] = list
-	if len(list) > 0 {
-		return
-	}
-	// backward-shift deletion keeps probe sequences intact without
-	// tombstones
-	mask := len(t.keys) - 1
-	t.keys[i], t.vals[i] = 0, nil
-	t.n--
-	for j := (i + 1) & mask; t.keys[j] != 0; j = (j + 1) & mask {
-		home := int(mix64(t.keys[j]-1)) & mask
-		// move j into the hole at i if its home is not in (i, j]
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			t.keys[i], t.vals[i] = t.keys[j], t.vals[j]
-			t.keys[j], t.vals[j] = 0, nil
-			i = j
+	l := &sl.list
+	before := len(l.load())
+	l.removeFunc(func(e cellEntry) bool { return e.ae == ae })
+	if before > 0 && len(l.load()) == 0 {
+		t.n--
+		if t.n == 0 {
+			t.t.Store(nil)
+			t.used = 0
 		}
 	}
 }

@@ -22,7 +22,7 @@ func TestCellTableMatchesMap(t *testing.T) {
 		if r.IntN(3) == 0 {
 			tab.remove(k, ae)
 			if i := slices.Index(ref[k], ae); i >= 0 {
-				ref[k] = removeEntry(ref[k], ae)
+				ref[k] = slices.Delete(ref[k], i, i+1)
 				if len(ref[k]) == 0 {
 					delete(ref, k)
 				}

@@ -1,8 +1,10 @@
 package filter
 
 import (
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // collection holds the filters of one (index, collection) pair.
@@ -13,13 +15,37 @@ import (
 // (hash tables, interval treap, geo grid), and a conjunction matches when
 // all its positive atoms were found true and none of its negated atoms was,
 // which is Koncorde's subfilter counting with negation folded in.
+//
+// Finding the true atoms runs without the Engine's lock: it only reads the
+// field trie, the field indexes and the atomics below, which writers
+// update so that a concurrent reader always sees a consistent (old or new)
+// version of each. The rest is only read under the read lock, which a
+// Test takes only once an atom held.
 type collection struct {
+	key  collKey
+	h    hasher
+	dead atomic.Bool // removed from the Engine: Engine.last must not serve it
+
 	filters []*filterEntry // the Engine indexes them by id
 	atoms   map[string]*atomEntry
 	subs    map[string]*subEntry
 
 	root      *trieNode
-	fieldList set[*fieldIndex] // every indexed field, for direct lookups
+	paths     ctable[string, trieNode] // every trie node by full path
+	fieldList set[*fieldIndex]         // every indexed field
+	// few holds fieldList when it is short enough for the document to
+	// be probed field by field, nil otherwise.
+	few atomic.Pointer[[]fieldRef]
+	// idField is the field "_id", looked up once per Test when the
+	// document is walked.
+	idField atomic.Pointer[fieldIndex]
+	// shape holds the top-level keys of a document walked (see
+	// walkRoot).
+	shape atomic.Pointer[[]string]
+	// scan counts the atoms and conjunctions that every Test must look
+	// at under the lock: match, select, conjunctions without positive
+	// literals.
+	scan atomic.Int32
 
 	matchAtoms  set[*atomEntry] // match atoms: scanned
 	selectAtoms set[*atomEntry] // select atoms: scanned
@@ -143,21 +169,81 @@ func (s *set[T]) remove(x T) {
 type trieNode struct {
 	parent   *trieNode
 	key      string
-	children map[string]*trieNode
-	field    *fieldIndex
+	path     string // from the root
+	children ctable[string, trieNode]
+	field    atomic.Pointer[fieldIndex]
 }
 
-func newCollection() *collection {
-	return &collection{
+func (n *trieNode) child(h *hasher, seg string) *trieNode {
+	if !n.children.mayHold(h.quick(seg)) {
+		return nil
+	}
+	return n.children.get(h.str(seg), seg)
+}
+
+// path returns the trie node of a full field path, nil if none.
+func (c *collection) path(p string) *trieNode {
+	if !c.paths.mayHold(c.h.quick(p)) {
+		return nil
+	}
+	return c.paths.get(c.h.str(p), p)
+}
+
+func (n *trieNode) hasChildren() bool { return n.children.t.Load() != nil }
+
+// fewFieldsMax bounds the field list published for direct probes, which
+// is copied whenever a field comes or goes.
+const fewFieldsMax = 32
+
+func newCollection(key collKey, h hasher) *collection {
+	c := &collection{
+		key:   key,
+		h:     h,
 		atoms: map[string]*atomEntry{},
 		subs:  map[string]*subEntry{},
 		root:  &trieNode{},
 	}
+	c.few.Store(&[]fieldRef{})
+	return c
+}
+
+// publish refreshes scan after a store or remove. Writer only.
+func (c *collection) publish() {
+	c.scan.Store(int32(len(c.matchAtoms.items) + len(c.selectAtoms.items) + len(c.negOnly.items)))
+}
+
+func (c *collection) publishFields() {
+	if len(c.fieldList.items) > fewFieldsMax {
+		c.few.Store(nil)
+		return
+	}
+	few := make([]fieldRef, len(c.fieldList.items))
+	for i, f := range c.fieldList.items {
+		few[i] = fieldRef{f.path, f.isID, f.dotted, f}
+	}
+	c.few.Store(&few)
+}
+
+// fieldRef copies what a direct probe needs before it reaches the field.
+type fieldRef struct {
+	path         string
+	isID, dotted bool
+	f            *fieldIndex
+}
+
+// direct returns the fields to probe one by one in source, or false when
+// walking source along the field trie touches fewer keys.
+func (c *collection) direct(source map[string]any) ([]fieldRef, bool) {
+	if p := c.few.Load(); p != nil && len(*p) <= len(source)+2 {
+		return *p, true
+	}
+	return nil, false
 }
 
 // store indexes a filter the Engine does not hold yet.
-func (c *collection) store(n *Normalized, key collKey) *filterEntry {
-	fe := &filterEntry{id: n.ID, coll: c, key: key, pos: len(c.filters), slot: c.filterSlots.get()}
+func (c *collection) store(n *Normalized) *filterEntry {
+	defer c.publish()
+	fe := &filterEntry{id: n.ID, coll: c, key: c.key, pos: len(c.filters), slot: c.filterSlots.get()}
 	c.filters = append(c.filters, fe)
 	terms := n.f.terms
 	if n.f.everything {
@@ -204,6 +290,7 @@ func (c *collection) store(n *Normalized, key collKey) *filterEntry {
 }
 
 func (c *collection) remove(fe *filterEntry) {
+	defer c.publish()
 	last := len(c.filters) - 1
 	c.filters[fe.pos] = c.filters[last]
 	c.filters[fe.pos].pos = fe.pos
@@ -282,13 +369,15 @@ func (c *collection) fieldFor(path string) *fieldIndex {
 	rest := path
 	for {
 		seg, tail, more := splitDot(rest)
-		child := n.children[seg]
+		child := n.child(&c.h, seg)
 		if child == nil {
-			child = &trieNode{parent: n, key: seg}
-			if n.children == nil {
-				n.children = map[string]*trieNode{}
+			full := path[:len(path)-len(tail)]
+			if more {
+				full = full[:len(full)-1] // the dot
 			}
-			n.children[seg] = child
+			child = &trieNode{parent: n, key: seg, path: full}
+			n.children.put(c.h.str(seg), c.h.quick(seg), seg, child)
+			c.paths.put(c.h.str(full), c.h.quick(full), full, child)
 		}
 		n = child
 		if !more {
@@ -296,20 +385,31 @@ func (c *collection) fieldFor(path string) *fieldIndex {
 		}
 		rest = tail
 	}
-	if n.field == nil {
-		n.field = newFieldIndex(path)
-		n.field.node = n
-		c.fieldList.add(n.field)
+	f := n.field.Load()
+	if f == nil {
+		f = newFieldIndex(path, c.h)
+		f.node = n
+		n.field.Store(f)
+		c.fieldList.add(f)
+		c.publishFields()
+		if f.isID {
+			c.idField.Store(f)
+		}
 	}
-	return n.field
+	return f
 }
 
 func (c *collection) dropField(f *fieldIndex) {
 	c.fieldList.remove(f)
+	c.publishFields()
+	if f.isID {
+		c.idField.Store(nil)
+	}
 	n := f.node
-	n.field = nil
-	for n.parent != nil && n.field == nil && len(n.children) == 0 {
-		delete(n.parent.children, n.key)
+	n.field.Store(nil)
+	for n.parent != nil && n.field.Load() == nil && n.children.len() == 0 {
+		n.parent.children.del(c.h.str(n.key), n.key)
+		c.paths.del(c.h.str(n.path), n.path)
 		n = n.parent
 	}
 }
@@ -328,29 +428,20 @@ type scratch struct {
 // matchState takes a scratch from the pool only once something matched, so
 // the common miss does not even touch the pool.
 type matchState struct {
-	c   *collection
-	s   *scratch
-	dst []string
+	c *collection
+	s *scratch
 }
+
+// hitOrScan tells whether the match must go on under the read lock.
+func (m *matchState) hitOrScan() bool { return m.s != nil || m.c.scan.Load() != 0 }
 
 func (m *matchState) scratch() *scratch {
 	if m.s != nil {
 		return m.s
 	}
-	c := m.c
-	s, _ := c.pool.Get().(*scratch)
+	s, _ := m.c.pool.Get().(*scratch)
 	if s == nil {
 		s = &scratch{}
-	}
-	if n := int(c.atomSlots.next); len(s.atomStamp) < n {
-		s.atomStamp = make([]uint32, n+n/4)
-	}
-	if n := int(c.subSlots.next); len(s.subStamp) < n {
-		s.subStamp = make([]uint32, n+n/4)
-		s.subCount = make([]uint32, n+n/4)
-	}
-	if n := int(c.filterSlots.next); len(s.filtStamp) < n {
-		s.filtStamp = make([]uint32, n+n/4)
 	}
 	s.epoch++
 	if s.epoch == 0 {
@@ -364,45 +455,73 @@ func (m *matchState) scratch() *scratch {
 	return s
 }
 
+// hit records a true atom. It runs without the lock, so it only reads the
+// atom's immutable slot; the atom may even have been removed meanwhile
+// (finish drops it), and the array is sized on demand as atoms created
+// after the match started may carry new slots.
 func (m *matchState) hit(ae *atomEntry) {
 	s := m.scratch()
+	if int(ae.slot) >= len(s.atomStamp) {
+		n := int(ae.slot) + 1
+		s.atomStamp = append(s.atomStamp, make([]uint32, n+n/4-len(s.atomStamp))...)
+	}
 	if s.atomStamp[ae.slot] != s.epoch {
 		s.atomStamp[ae.slot] = s.epoch
-		if len(ae.pos.items) > 0 {
-			s.trueAtoms = append(s.trueAtoms, ae)
-		}
-		if len(ae.direct.items) == 1 {
-			m.dst = append(m.dst, ae.direct.items[0])
-		} else {
-			m.dst = append(m.dst, ae.direct.items...)
-		}
+		s.trueAtoms = append(s.trueAtoms, ae)
 	}
 }
 
-func (c *collection) match(dst []string, id string, source map[string]any) []string {
-	m := matchState{c: c, dst: dst}
+// collect evaluates the field-bound atoms without the lock and tells
+// whether finish must run: whether an atom held or the collection has
+// conditions that every document must be tested against. Only then does
+// the Engine take its read lock.
+//
+// Two atoms never share a slot while both are stored, so the only slot
+// collisions a lock-free walk can see are between an atom removed and one
+// added during the match; both changes are concurrent with the match,
+// which may or may not see them.
+func (c *collection) collect(m *matchState, id string, source map[string]any) bool {
 	// Either look each registered field up in the document or walk the
 	// document along the field trie, whichever touches fewer keys.
-	if len(c.fieldList.items) <= len(source)+2 {
-		for _, f := range c.fieldList.items {
-			if f.isID && id != "" {
-				f.eval(&m, id)
-			} else if v, ok := source[f.path]; ok {
-				f.eval(&m, v)
-			} else if f.dotted {
-				if v, ok := lookup(source, f.path); ok {
-					f.eval(&m, v)
-				}
-			}
-		}
-	} else {
-		c.walk(&m, c.root, source, id != "")
+	fields, ok := c.direct(source)
+	if !ok {
+		c.walkRoot(m, source, id != "")
 		if id != "" {
-			if n := c.root.children["_id"]; n != nil && n.field != nil {
-				n.field.eval(&m, id)
+			if f := c.idField.Load(); f != nil {
+				f.eval(m, id)
 			}
 		}
+		return m.hitOrScan()
 	}
+	for i := range fields {
+		r := &fields[i]
+		var v any
+		if r.isID && id != "" {
+			v = id
+		} else if v, ok = source[r.path]; !ok {
+			if !r.dotted {
+				continue
+			}
+			if v, ok = lookup(source, r.path); !ok {
+				continue
+			}
+		}
+		f := r.f
+		if s, ok := v.(string); ok && f.plainStr.Load() {
+			// the common equality probe, without a call to eval
+			if ae := f.eqString(s); ae != nil {
+				m.hit(ae)
+			}
+			continue
+		}
+		f.eval(m, v)
+	}
+	return m.hitOrScan()
+}
+
+// finish runs under the read lock: it evaluates the scanned conditions
+// and counts the true atoms into conjunctions and filters.
+func (c *collection) finish(m *matchState, dst []string, id string, source map[string]any) []string {
 	if len(c.matchAtoms.items) > 0 || len(c.selectAtoms.items) > 0 {
 		doc := source
 		if id != "" {
@@ -422,11 +541,29 @@ func (c *collection) match(dst []string, id string, source map[string]any) []str
 		}
 	}
 	if m.s == nil && len(c.negOnly.items) == 0 {
-		return m.dst
+		return dst
 	}
 	s := m.scratch()
-	dst = m.dst
+	if n := int(c.subSlots.next); len(s.subStamp) < n {
+		s.subStamp = make([]uint32, n+n/4)
+		s.subCount = make([]uint32, n+n/4)
+	}
+	if n := int(c.filterSlots.next); len(s.filtStamp) < n {
+		s.filtStamp = make([]uint32, n+n/4)
+	}
+	if n := int(c.atomSlots.next); len(s.atomStamp) < n {
+		// emit reads the stamps of negated atoms, hit or not
+		s.atomStamp = append(s.atomStamp, make([]uint32, n+n/4-len(s.atomStamp))...)
+	}
 	for _, ae := range s.trueAtoms {
+		if ae.refs == 0 {
+			continue // removed while the fields were walked
+		}
+		if len(ae.direct.items) == 1 {
+			dst = append(dst, ae.direct.items[0])
+		} else {
+			dst = append(dst, ae.direct.items...)
+		}
 		for _, r := range ae.pos.items {
 			if r.need == 1 {
 				dst = emit(s, dst, r.sub)
@@ -473,34 +610,96 @@ func withID(source map[string]any, id string) map[string]any {
 	return doc
 }
 
-// walk visits the document along the registered field paths. Keys holding
-// dots are followed segment by segment, as Koncorde's flattening makes
-// {"a.b":1} and {"a":{"b":1}} look alike.
-func (c *collection) walk(m *matchState, n *trieNode, obj map[string]any, skipID bool) {
-	for k, v := range obj {
-		if skipID && k == "_id" && n == c.root {
-			continue
+// walkRoot visits the top level of the document. Its keys are looked up
+// by full path, which spares splitting them on dots.
+//
+// Listing the keys of a Go map costs about 30 ns even for one key (the
+// iterator starts at a random slot), more than the rest of a miss. As the
+// documents of a collection mostly share their top-level keys, the keys
+// of a document walked earlier are kept (shape) and tried first: when the
+// document has as many keys and holds each of them, those are exactly its
+// keys. Otherwise the document is iterated; visiting a key twice is
+// harmless, hits are idempotent.
+func (c *collection) walkRoot(m *matchState, obj map[string]any, skipID bool) {
+	if p := c.shape.Load(); p != nil && len(*p) == len(obj) {
+		keys := *p
+		for i := range keys {
+			k := keys[i]
+			v, ok := obj[k]
+			if !ok {
+				goto iterate
+			}
+			if !(skipID && k == "_id") {
+				if t := c.path(k); t != nil {
+					c.visit(m, t, v)
+				}
+			}
 		}
+		return
+	}
+iterate:
+	left := len(obj)
+	learn := left <= shapeMaxKeys && (c.shape.Load() == nil || rand.Uint32()%shapeLearnOdds == 0)
+	var keys []string
+	if learn {
+		keys = make([]string, 0, left)
+	}
+	for k, v := range obj {
+		if learn {
+			keys = append(keys, k)
+		}
+		if !(skipID && k == "_id") {
+			if t := c.path(k); t != nil {
+				c.visit(m, t, v)
+			}
+		}
+		// the iterator's last step only finds that there is nothing left
+		if left--; left == 0 {
+			break
+		}
+	}
+	if learn {
+		c.shape.Store(&keys)
+	}
+}
+
+// A shape is learnt from the first document walked, then from one in
+// shapeLearnOdds of the documents that do not fit it, so that documents
+// of changing shapes seldom allocate one; documents with many keys gain
+// little from it.
+const (
+	shapeMaxKeys   = 16
+	shapeLearnOdds = 16
+)
+
+func (c *collection) visit(m *matchState, t *trieNode, v any) {
+	if f := t.field.Load(); f != nil {
+		f.eval(m, v)
+	}
+	if t.hasChildren() {
+		if sub, ok := v.(map[string]any); ok {
+			c.walk(m, t, sub)
+		}
+	}
+}
+
+// walk visits a nested object along the registered field paths. Keys
+// holding dots are followed segment by segment, as Koncorde's flattening
+// makes {"a.b":1} and {"a":{"b":1}} look alike.
+func (c *collection) walk(m *matchState, n *trieNode, obj map[string]any) {
+	for k, v := range obj {
 		t := n
 		rest := k
 		for t != nil {
 			seg, tail, more := splitDot(rest)
-			t = t.children[seg]
+			t = t.child(&c.h, seg)
 			if !more {
 				break
 			}
 			rest = tail
 		}
-		if t == nil {
-			continue
-		}
-		if t.field != nil {
-			t.field.eval(m, v)
-		}
-		if len(t.children) > 0 {
-			if sub, ok := v.(map[string]any); ok {
-				c.walk(m, t, sub, false)
-			}
+		if t != nil {
+			c.visit(m, t, v)
 		}
 	}
 }

@@ -10,7 +10,7 @@
 // connections, users, notifications, channels, storage or the cluster.
 // Callers replicate Normalized.Canonical and rebuild filters on other nodes
 // with FromCanonical. It keeps no global mutable state; every Engine is
-// independent and safe for concurrent use (Test only takes a read lock).
+// independent and safe for concurrent use (see Concurrency).
 //
 // # Language
 //
@@ -83,7 +83,28 @@
 // atom. match and select conditions are evaluated one by one, as in
 // Koncorde. The document is either walked once along a trie of the
 // registered field paths or, when fewer fields are registered than the
-// document has keys, probed field by field. A miss allocates nothing.
+// document has keys, probed field by field. As listing a Go map's keys
+// costs more than the rest of a miss, the walk first tries the top-level
+// keys of a document seen before in the collection (checked with the key
+// count and one lookup per key). A miss allocates nothing.
+//
+// # Concurrency
+//
+// Register, Store and Remove serialize on a lock. Test takes no lock to
+// find the true atoms: everything it reads there (collection table, field
+// trie, equality tables, interval treap, geo grid, flags) is published
+// with atomics by the writer so that a reader sees each structure in some
+// consistent state, old or new, without waiting. Hash tables use
+// tombstones and republish a fresh slot array to grow; lists are appended
+// past the length readers were given and copied to shrink; the treap is
+// persistent (path copying). Only when an atom held, or the collection has
+// conditions that every document is tested against (match, select,
+// conjunctions of negations only), does Test take the read lock to count
+// atoms into conjunctions and filters, dropping atoms removed meanwhile.
+// A Test thus sees every filter stored before it started and none removed
+// before it started; filters stored or removed during the Test may or may
+// not be reported. Hash tables are keyed by a per-Engine random seed so
+// that clients cannot choose colliding filter values.
 //
 // # Deliberate differences from Koncorde 4.7
 //

@@ -19,23 +19,20 @@ const defaultMaxConditions = 100
 
 // Engine validates, normalizes, stores and matches filters. Filters are
 // partitioned by (index, collection). All methods are safe for concurrent
-// use; Test only takes a read lock.
+// use. Writers take a lock; Test takes none when the document matches
+// nothing (the common case) and a read lock otherwise.
 type Engine struct {
 	maxConds int
+	h        hasher
 
 	mu    sync.RWMutex
-	colls map[collKey]*collection
+	colls ctable[collKey, collection] // read without the lock by Test
 	byID  map[string]*filterEntry
 
 	// last caches the most recently tested collection: hashing two
-	// strings is a visible part of a miss. Written by readers, hence
-	// atomic; cleared by writers whenever collections change.
-	last atomic.Pointer[cachedColl]
-}
-
-type cachedColl struct {
-	key collKey
-	c   *collection
+	// strings is a visible part of a miss. Readers may store a collection
+	// that was removed meanwhile, hence collection.dead.
+	last atomic.Pointer[collection]
 }
 
 type collKey struct{ index, collection string }
@@ -59,7 +56,7 @@ func New(opts Options) *Engine {
 	if m == 0 {
 		m = defaultMaxConditions
 	}
-	return &Engine{maxConds: m, colls: map[collKey]*collection{}, byID: map[string]*filterEntry{}}
+	return &Engine{maxConds: m, h: newHasher(), byID: map[string]*filterEntry{}}
 }
 
 // Validate checks a filter without normalizing it. Like Koncorde's
@@ -118,12 +115,17 @@ func (e *Engine) Store(n *Normalized) {
 		return
 	}
 	k := collKey{n.Index, n.Collection}
-	c := e.colls[k]
+	h := e.collHash(k)
+	c := e.colls.get(h, k)
 	if c == nil {
-		c = newCollection()
-		e.colls[k] = c
+		c = newCollection(k, e.h)
+		e.colls.put(h, h, k, c)
 	}
-	e.byID[n.ID] = c.store(n, k)
+	e.byID[n.ID] = c.store(n)
+}
+
+func (e *Engine) collHash(k collKey) uint64 {
+	return splitmix64(e.h.str(k.index)) ^ e.h.str(k.collection)
 }
 
 // Remove unregisters a filter; unknown ids are ignored.
@@ -138,8 +140,9 @@ func (e *Engine) Remove(id string) {
 	c := fe.coll
 	c.remove(fe)
 	if len(c.filters) == 0 {
-		delete(e.colls, fe.key)
-		e.last.Store(nil)
+		c.dead.Store(true)
+		e.colls.del(e.collHash(fe.key), fe.key)
+		e.last.CompareAndSwap(c, nil)
 	}
 }
 
@@ -155,7 +158,8 @@ func (e *Engine) Has(id string) bool {
 func (e *Engine) IDs(index, collection string) []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	c := e.colls[collKey{index, collection}]
+	k := collKey{index, collection}
+	c := e.colls.get(e.collHash(k), k)
 	if c == nil {
 		return nil
 	}
@@ -176,20 +180,40 @@ func (e *Engine) Test(index, collection, id string, source map[string]any) []str
 
 // AppendTest is Test appending to dst, so callers can reuse a buffer.
 func (e *Engine) AppendTest(dst []string, index, coll, id string, source map[string]any) []string {
-	e.mu.RLock()
-	var c *collection
-	if l := e.last.Load(); l != nil && l.key.index == index && l.key.collection == coll {
-		c = l.c
-	} else {
+	c := e.last.Load()
+	if c == nil || c.key.index != index || c.key.collection != coll || c.dead.Load() {
 		k := collKey{index, coll}
-		c = e.colls[k]
-		if c != nil {
-			e.last.Store(&cachedColl{key: k, c: c})
+		if c = e.colls.get(e.collHash(k), k); c == nil {
+			return dst
 		}
+		e.last.Store(c)
 	}
-	if c != nil {
-		dst = c.match(dst, id, source)
+	m := matchState{c: c}
+	var more bool
+	if fields, ok := c.direct(source); ok && len(fields) == 1 && !fields[0].isID {
+		// Collections whose filters test a single field are common, and
+		// the call to collect is a visible part of their misses: this is
+		// its loop body for one field (without the id case).
+		r := &fields[0]
+		v, ok := source[r.path]
+		if !ok && r.dotted {
+			v, ok = lookup(source, r.path)
+		}
+		if s, isStr := v.(string); isStr && r.f.plainStr.Load() {
+			if ae := r.f.eqString(s); ae != nil {
+				m.hit(ae)
+			}
+		} else if ok {
+			r.f.eval(&m, v)
+		}
+		more = m.hitOrScan()
+	} else {
+		more = c.collect(&m, id, source)
 	}
-	e.mu.RUnlock()
+	if more {
+		e.mu.RLock()
+		dst = c.finish(&m, dst, id, source)
+		e.mu.RUnlock()
+	}
 	return dst
 }

@@ -1,38 +1,58 @@
 package filter
 
-import "strings"
+import (
+	"strings"
+	"sync/atomic"
+)
 
 // fieldIndex indexes the atoms bound to one field path.
+//
+// Matching reads it without the lock while one writer changes it, so
+// every index is published through atomics: hash tables are ctables, lists
+// are rlists, the interval treap is persistent. Counters are writer only.
 type fieldIndex struct {
 	path   string
 	dotted bool // path may also resolve through nested objects
 	isID   bool
 	node   *trieNode
 	n      int // atoms indexed
+	h      hasher
 
-	eqStr  map[string]*atomEntry
-	eqNum  map[float64]*atomEntry
-	eqBool [2]*atomEntry
-	eqNull *atomEntry
+	eqStr  ctable[string, atomEntry]
+	eqNum  ctable[float64, atomEntry]
+	eqBool [2]atomic.Pointer[atomEntry]
+	eqNull atomic.Pointer[atomEntry]
 
-	exists *atomEntry
+	exists atomic.Pointer[atomEntry]
 
-	arrStr  map[string]*atomEntry
-	arrNum  map[float64]*atomEntry
-	arrBool [2]*atomEntry
-	arrNull *atomEntry
-	arrN    int // array-form exists atoms, including never-matching ones
+	// array form of exists
+	arrStr  ctable[string, atomEntry]
+	arrNum  ctable[float64, atomEntry]
+	arrBool [2]atomic.Pointer[atomEntry]
+	arrNull atomic.Pointer[atomEntry]
+	arrAny  atomic.Bool // some array-form atom, including never-matching ones
+	arrN    int
 
 	ranges  treap
-	regexps set[*atomEntry]
-	geo     *geoGrid
+	regexps rlist[*atomEntry]
+	geo     atomic.Pointer[geoGrid] // nil when no geo atom
+	geoN    int
+
+	// plainStr is set when a string value can only hit eqStr (no exists,
+	// regexp or geo atom), which lets matching skip eval for it.
+	plainStr atomic.Bool
 }
 
-func newFieldIndex(path string) *fieldIndex {
-	return &fieldIndex{path: path, dotted: strings.IndexByte(path, '.') >= 0, isID: path == "_id"}
+func newFieldIndex(path string, h hasher) *fieldIndex {
+	return &fieldIndex{path: path, dotted: strings.IndexByte(path, '.') >= 0, isID: path == "_id", h: h}
 }
 
 func (f *fieldIndex) empty() bool { return f.n == 0 }
+
+// publishPlain refreshes plainStr after a change. Writer only.
+func (f *fieldIndex) publishPlain() {
+	f.plainStr.Store(f.exists.Load() == nil && len(f.regexps.load()) == 0 && f.geo.Load() == nil)
+}
 
 func boolIdx(b bool) int {
 	if b {
@@ -42,147 +62,154 @@ func boolIdx(b bool) int {
 }
 
 func (f *fieldIndex) add(ae *atomEntry) {
+	defer f.publishPlain()
 	f.n++
 	a := ae.a
 	switch a.kind {
 	case kindEquals:
 		switch v := a.val.(type) {
 		case string:
-			if f.eqStr == nil {
-				f.eqStr = map[string]*atomEntry{}
-			}
-			f.eqStr[v] = ae
+			f.eqStr.put(f.h.str(v), f.h.quick(v), v, ae)
 		case float64:
-			if f.eqNum == nil {
-				f.eqNum = map[float64]*atomEntry{}
-			}
-			f.eqNum[v] = ae
+			h := f.h.num(v)
+			f.eqNum.put(h, h, v, ae)
 		case bool:
-			f.eqBool[boolIdx(v)] = ae
+			f.eqBool[boolIdx(v)].Store(ae)
 		case nil:
-			f.eqNull = ae
+			f.eqNull.Store(ae)
 		}
 	case kindExists:
 		if !a.array {
-			f.exists = ae
+			f.exists.Store(ae)
 			return
 		}
 		f.arrN++
+		f.arrAny.Store(true)
 		switch v := a.val.(type) {
 		case string:
-			if f.arrStr == nil {
-				f.arrStr = map[string]*atomEntry{}
-			}
-			f.arrStr[v] = ae
+			f.arrStr.put(f.h.str(v), f.h.quick(v), v, ae)
 		case float64:
-			if f.arrNum == nil {
-				f.arrNum = map[float64]*atomEntry{}
-			}
-			f.arrNum[v] = ae
+			h := f.h.num(v)
+			f.arrNum.put(h, h, v, ae)
 		case bool:
-			f.arrBool[boolIdx(v)] = ae
+			f.arrBool[boolIdx(v)].Store(ae)
 		case nil:
-			f.arrNull = ae
+			f.arrNull.Store(ae)
 		}
 	case kindRange:
 		f.ranges.insert(ae)
 	case kindRegexp:
 		f.regexps.add(ae)
 	case kindGeo:
-		if f.geo == nil {
-			f.geo = &geoGrid{}
+		g := f.geo.Load()
+		if g == nil {
+			g = &geoGrid{}
+			f.geo.Store(g)
 		}
-		f.geo.insert(ae)
+		g.insert(ae)
+		f.geoN++
 	}
 }
 
 func (f *fieldIndex) remove(ae *atomEntry) {
+	defer f.publishPlain()
 	f.n--
 	a := ae.a
 	switch a.kind {
 	case kindEquals:
 		switch v := a.val.(type) {
 		case string:
-			delete(f.eqStr, v)
+			f.eqStr.del(f.h.str(v), v)
 		case float64:
-			delete(f.eqNum, v)
+			f.eqNum.del(f.h.num(v), v)
 		case bool:
-			f.eqBool[boolIdx(v)] = nil
+			f.eqBool[boolIdx(v)].Store(nil)
 		case nil:
-			f.eqNull = nil
+			f.eqNull.Store(nil)
 		}
 	case kindExists:
 		if !a.array {
-			f.exists = nil
+			f.exists.Store(nil)
 			return
 		}
 		f.arrN--
+		f.arrAny.Store(f.arrN > 0)
 		switch v := a.val.(type) {
 		case string:
-			delete(f.arrStr, v)
+			f.arrStr.del(f.h.str(v), v)
 		case float64:
-			delete(f.arrNum, v)
+			f.arrNum.del(f.h.num(v), v)
 		case bool:
-			f.arrBool[boolIdx(v)] = nil
+			f.arrBool[boolIdx(v)].Store(nil)
 		case nil:
-			f.arrNull = nil
+			f.arrNull.Store(nil)
 		}
 	case kindRange:
 		f.ranges.delete(ae)
 	case kindRegexp:
-		f.regexps.remove(ae)
+		f.regexps.removeFunc(func(x *atomEntry) bool { return x == ae })
 	case kindGeo:
-		f.geo.remove(ae)
+		f.geo.Load().remove(ae)
+		if f.geoN--; f.geoN == 0 {
+			f.geo.Store(nil)
+		}
 	}
 }
 
-// eval marks the atoms of this field that hold for value v.
+// eqString returns the equals atom of string s, if any.
+func (f *fieldIndex) eqString(s string) *atomEntry {
+	if !f.eqStr.mayHold(f.h.quick(s)) {
+		return nil
+	}
+	return f.eqStr.get(f.h.str(s), s)
+}
+
+// eval marks the atoms of this field that hold for value v. It runs
+// without the lock.
 func (f *fieldIndex) eval(m *matchState, v any) {
-	if f.exists != nil {
-		m.hit(f.exists)
+	if ae := f.exists.Load(); ae != nil {
+		m.hit(ae)
 	}
 	var hit *atomEntry
 	switch x := v.(type) {
 	case string:
-		hit = f.eqStr[x]
-		if f.regexps.items != nil {
-			for _, ae := range f.regexps.items {
-				if ae.a.re.MatchString(x) {
-					m.hit(ae)
-				}
+		hit = f.eqString(x)
+		for _, ae := range f.regexps.load() {
+			if ae.a.re.MatchString(x) {
+				m.hit(ae)
 			}
 		}
 	case float64:
 		if x == 0 {
 			x = 0 // -0
 		}
-		hit = f.eqNum[x]
-		if f.ranges.root != nil {
-			f.ranges.stab(m, x)
-		}
+		hit = f.eqNum.get(f.h.num(x), x)
+		f.ranges.stab(m, x)
 	case bool:
-		hit = f.eqBool[boolIdx(x)]
+		hit = f.eqBool[boolIdx(x)].Load()
 	case nil:
-		hit = f.eqNull
+		hit = f.eqNull.Load()
 	case []any:
-		if f.arrN > 0 {
+		if f.arrAny.Load() {
 			for _, e := range x {
 				var ae *atomEntry
 				switch y := e.(type) {
 				case string:
-					ae = f.arrStr[y]
+					if f.arrStr.mayHold(f.h.quick(y)) {
+						ae = f.arrStr.get(f.h.str(y), y)
+					}
 				case float64:
 					if y == 0 {
 						y = 0
 					}
-					ae = f.arrNum[y]
+					ae = f.arrNum.get(f.h.num(y), y)
 				case bool:
-					ae = f.arrBool[boolIdx(y)]
+					ae = f.arrBool[boolIdx(y)].Load()
 				case nil:
-					ae = f.arrNull
+					ae = f.arrNull.Load()
 				default:
 					if n, ok := asNumber(y); ok {
-						ae = f.arrNum[n]
+						ae = f.arrNum.get(f.h.num(n), n)
 					}
 				}
 				if ae != nil {
@@ -200,9 +227,9 @@ func (f *fieldIndex) eval(m *matchState, v any) {
 	if hit != nil {
 		m.hit(hit)
 	}
-	if f.geo != nil && truthy(v) {
+	if g := f.geo.Load(); g != nil && truthy(v) {
 		if p, ok := convertGeopoint(v); ok {
-			f.geo.query(m, p)
+			g.query(m, p)
 		}
 	}
 }

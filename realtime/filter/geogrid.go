@@ -6,9 +6,11 @@ import "math"
 // in the cells it overlaps at the finest level where its envelope spans at
 // most gridMaxCells cells per axis, so a point query looks up one cell per
 // level and only tests shapes of comparable size near the point.
+//
+// Matching reads it without the lock (see cellTable and rlist).
 type geoGrid struct {
 	levels [len(gridCellSizes)]cellTable
-	global []*atomEntry // envelopes too large for any level
+	global rlist[*atomEntry] // envelopes too large for any level
 }
 
 var gridCellSizes = [...]float64{0.01, 0.04, 0.16, 0.64, 2.56, 10.24, 40.96}
@@ -62,7 +64,7 @@ func (g *geoGrid) insert(ae *atomEntry) {
 	s := ae.a.geo
 	l := g.level(s)
 	if l < 0 {
-		g.global = append(g.global, ae)
+		g.global.add(ae)
 		return
 	}
 	var buf [2 * gridMaxCells * gridMaxCells]uint64
@@ -71,23 +73,11 @@ func (g *geoGrid) insert(ae *atomEntry) {
 	}
 }
 
-func removeEntry(list []*atomEntry, ae *atomEntry) []*atomEntry {
-	for i, e := range list {
-		if e == ae {
-			last := len(list) - 1
-			list[i] = list[last]
-			list[last] = nil
-			return list[:last]
-		}
-	}
-	return list
-}
-
 func (g *geoGrid) remove(ae *atomEntry) {
 	s := ae.a.geo
 	l := g.level(s)
 	if l < 0 {
-		g.global = removeEntry(g.global, ae)
+		g.global.removeFunc(func(x *atomEntry) bool { return x == ae })
 		return
 	}
 	var buf [2 * gridMaxCells * gridMaxCells]uint64
@@ -101,12 +91,16 @@ func (g *geoGrid) query(m *matchState, p point) {
 		return
 	}
 	for l := range g.levels {
-		lt := &g.levels[l]
-		if lt.n == 0 {
+		s := g.levels[l].t.Load()
+		if s == nil {
 			continue
 		}
 		size := gridCellSizes[l]
-		cell := lt.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size)))
+		list := s.get(cellKey(cellCoord(p.lon, size), cellCoord(p.lat, size)))
+		if list == nil {
+			continue
+		}
+		cell := list.load()
 		for i := range cell {
 			c := &cell[i]
 			if p.lat < c.minLat || p.lat > c.maxLat || p.lon < c.minLon || p.lon > c.maxLon {
@@ -117,7 +111,7 @@ func (g *geoGrid) query(m *matchState, p point) {
 			}
 		}
 	}
-	for _, ae := range g.global {
+	for _, ae := range g.global.load() {
 		if ae.a.geo.contains(p) {
 			m.hit(ae)
 		}

@@ -62,6 +62,8 @@ func normScalar(v any) any {
 func jsParseFloat(v any) (float64, bool) {
 	var s string
 	switch x := v.(type) {
+	case float64: // the usual case, ahead of asNumber's longer switch
+		return x, !math.IsNaN(x)
 	case string:
 		s = x
 	case []any:

@@ -1,14 +1,21 @@
 package filter
 
-import "math"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // treap is an interval tree: a treap ordered by (low bound, slot) where each
 // node also keeps the highest upper bound of its subtree, so a stabbing
 // query visits O(k·log n) nodes for k hits and inserts/deletes stay
 // O(log n) (registration of many range filters must stay cheap).
+//
+// It is persistent: published nodes are never modified, an update copies
+// the O(log n) nodes on its path and publishes the new root, so matching
+// reads it without the lock.
 type treap struct {
-	root *tnode
-	seq  uint64
+	root atomic.Pointer[tnode]
+	seq  uint64 // writer only
 }
 
 type tnode struct {
@@ -60,49 +67,50 @@ func (t *treap) insert(ae *atomEntry) {
 	t.seq++
 	n := &tnode{lo: lo, hi: hi, loIncl: ae.a.loIncl || !ae.a.hasLo, hiIncl: ae.a.hiIncl || !ae.a.hasHi,
 		ae: ae, prio: splitmix64(t.seq), maxHi: hi}
-	t.root = tinsert(t.root, n)
+	t.root.Store(tinsert(t.root.Load(), n))
 }
 
+// tinsert returns root with the fresh node n added. Nodes of root are
+// copied, never modified.
 func tinsert(root, n *tnode) *tnode {
 	if root == nil {
 		return n
 	}
-	if root.less(n.lo, n.ae.slot) {
-		root.right = tinsert(root.right, n)
-		if root.right.prio > root.prio {
-			root = rotateLeft(root)
-		}
-	} else {
-		root.left = tinsert(root.left, n)
-		if root.left.prio > root.prio {
-			root = rotateRight(root)
-		}
+	if n.prio > root.prio {
+		n.left, n.right = tsplit(root, n.lo, n.ae.slot)
+		n.fix()
+		return n
 	}
-	root.fix()
-	return root
+	c := *root
+	if root.less(n.lo, n.ae.slot) {
+		c.right = tinsert(root.right, n)
+	} else {
+		c.left = tinsert(root.left, n)
+	}
+	c.fix()
+	return &c
 }
 
-func rotateLeft(n *tnode) *tnode {
-	r := n.right
-	n.right = r.left
-	r.left = n
-	n.fix()
-	r.fix()
-	return r
-}
-
-func rotateRight(n *tnode) *tnode {
-	l := n.left
-	n.left = l.right
-	l.right = n
-	n.fix()
-	l.fix()
-	return l
+// tsplit returns copies of the nodes of t ordered before (lo, slot) and of
+// the others.
+func tsplit(t *tnode, lo float64, slot int32) (before, after *tnode) {
+	if t == nil {
+		return nil, nil
+	}
+	c := *t
+	if t.less(lo, slot) {
+		c.right, after = tsplit(t.right, lo, slot)
+		c.fix()
+		return &c, after
+	}
+	before, c.left = tsplit(t.left, lo, slot)
+	c.fix()
+	return before, &c
 }
 
 func (t *treap) delete(ae *atomEntry) {
 	lo, _ := bounds(ae.a)
-	t.root = tdelete(t.root, lo, ae)
+	t.root.Store(tdelete(t.root.Load(), lo, ae))
 }
 
 func tdelete(root *tnode, lo float64, ae *atomEntry) *tnode {
@@ -112,13 +120,14 @@ func tdelete(root *tnode, lo float64, ae *atomEntry) *tnode {
 	if root.ae == ae {
 		return merge(root.left, root.right)
 	}
+	c := *root
 	if root.less(lo, ae.slot) {
-		root.right = tdelete(root.right, lo, ae)
+		c.right = tdelete(root.right, lo, ae)
 	} else {
-		root.left = tdelete(root.left, lo, ae)
+		c.left = tdelete(root.left, lo, ae)
 	}
-	root.fix()
-	return root
+	c.fix()
+	return &c
 }
 
 func merge(a, b *tnode) *tnode {
@@ -129,17 +138,19 @@ func merge(a, b *tnode) *tnode {
 		return a
 	}
 	if a.prio > b.prio {
-		a.right = merge(a.right, b)
-		a.fix()
-		return a
+		c := *a
+		c.right = merge(a.right, b)
+		c.fix()
+		return &c
 	}
-	b.left = merge(a, b.left)
-	b.fix()
-	return b
+	c := *b
+	c.left = merge(a, b.left)
+	c.fix()
+	return &c
 }
 
 // stab marks every range atom containing x.
-func (t *treap) stab(m *matchState, x float64) { stab(t.root, m, x) }
+func (t *treap) stab(m *matchState, x float64) { stab(t.root.Load(), m, x) }
 
 func stab(n *tnode, m *matchState, x float64) {
 	for n != nil && n.maxHi >= x {
