@@ -277,3 +277,50 @@ func TestBatchAmongPlainEntries(t *testing.T) {
 		t.Fatalf("rooms: %+v", f.Rooms())
 	}
 }
+
+// countingStore records how the state machine drives the store.
+type countingStore struct {
+	Store
+	calls  int
+	writes []int
+}
+
+func (s *countingStore) Apply(idx uint64, ws []storage.Write) []storage.WriteResult {
+	s.calls++
+	s.writes = append(s.writes, len(ws))
+	return s.Store.Apply(idx, ws)
+}
+
+// The writes of a batch, and of every entry handed over together, go to
+// the store in one call: one transaction, one fsync.
+func TestBatchWritesShareOneStoreTransaction(t *testing.T) {
+	_, _, store := newFSM(t)
+	cs := &countingStore{Store: store}
+	f := New(cs, nil, quiet())
+	var lb logBuilder
+	var logs []*raft.Log
+	for _, c := range setup() {
+		logs = append(logs, lb.entry(t, c))
+	}
+	f.ApplyBatch(logs)
+	cs.calls, cs.writes = 0, nil
+	mk := func(id string) *Command {
+		return writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc(id, map[string]any{})})
+	}
+	f.ApplyBatch([]*raft.Log{
+		lb.batchEntry(t, mk("a"), roomCmd("r", "n1", 1), mk("b"), mk("c")),
+		lb.entry(t, mk("d")),
+		lb.batchEntry(t, mk("e"), mk("f")),
+	})
+	if cs.calls != 1 || cs.writes[0] != 6 {
+		t.Fatalf("store driven %d times with %v writes, want once with 6", cs.calls, cs.writes)
+	}
+	if store.AppliedIndex() != lb.next {
+		t.Fatalf("store applied index %d, want %d", store.AppliedIndex(), lb.next)
+	}
+	// Room changes alone touch no file.
+	f.ApplyBatch([]*raft.Log{lb.batchEntry(t, roomCmd("r2", "n1", 2), roomCmd("r3", "n1", 3))})
+	if cs.calls != 1 {
+		t.Fatalf("a batch without writes drove the store (%d calls)", cs.calls)
+	}
+}
