@@ -28,8 +28,9 @@ type batcher struct {
 	timeout time.Duration // bound of one batch's Apply
 	log     *slog.Logger
 
-	maxCount int // commands per batch
-	maxBytes int // encoded bytes per batch (a larger command goes alone)
+	maxCount int           // commands per batch
+	maxBytes int           // encoded bytes per batch (a larger command goes alone)
+	stall    time.Duration // a batch out longer gives up its slot
 
 	// slots bounds the batches in flight: while they are all out,
 	// proposals queue up and leave together when one comes back.
@@ -70,14 +71,21 @@ type outcome struct {
 // measurable gain in throughput; the leader's Raft already joins the
 // nodes' concurrent batches into one disk write. The caps keep an entry
 // (and a forwarded frame) well under a MiB.
+//
+// A batch that has been out for batchStall gives its slot up (it still
+// completes on its own): a forward to a leader that vanished behind a
+// partition only ends with the caller's deadline, and the proposals behind
+// it must not wait that long once a new leader is known. 200 ms is well
+// above a loaded commit and below an election (heartbeat timeout 500 ms).
 const (
 	batchMaxCount    = 512
 	batchMaxBytes    = 1 << 20
 	batchMaxInFlight = 1
+	batchStall       = 200 * time.Millisecond
 )
 
 func newBatcher(apply func(context.Context, []byte) ([]byte, error), timeout time.Duration, inFlight int, log *slog.Logger) *batcher {
-	b := &batcher{apply: apply, timeout: timeout, log: log, maxCount: batchMaxCount, maxBytes: batchMaxBytes,
+	b := &batcher{apply: apply, timeout: timeout, log: log, maxCount: batchMaxCount, maxBytes: batchMaxBytes, stall: batchStall,
 		slots: make(chan struct{}, max(inFlight, 1)), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	b.wg.Add(1)
 	go b.run()
@@ -156,8 +164,12 @@ func (b *batcher) run() {
 				break
 			}
 			go func() {
-				defer func() { <-b.slots }()
+				var once sync.Once
+				release := func() { once.Do(func() { <-b.slots }) }
+				stalled := time.AfterFunc(b.stall, release)
 				b.send(batch)
+				stalled.Stop()
+				release()
 			}()
 		}
 	}

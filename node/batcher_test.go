@@ -133,6 +133,8 @@ func (l *fakeLog) isBatch(i int) bool {
 func testNode(t *testing.T, apply func(context.Context, []byte) ([]byte, error), inFlight int) *Node {
 	n := &Node{id: "n1", log: quietLog(), started: time.Unix(1, 0)}
 	n.batch = newBatcher(apply, 10*time.Second, inFlight, n.log)
+	// Tests that hold a batch at a gate count on its slot staying taken.
+	n.batch.stall = time.Hour
 	t.Cleanup(n.batch.close)
 	return n
 }
@@ -409,5 +411,54 @@ func TestBatcherConcurrentCallers(t *testing.T) {
 	wg.Wait()
 	if c := fl.count(); c > 2+callers*each {
 		t.Fatalf("%d entries for %d commands", c, callers*each)
+	}
+}
+
+// A batch stuck on a vanished leader (its forward only ends with the
+// deadline) does not hold up the proposals queued behind it.
+func TestBatcherStalledBatchGivesItsSlotUp(t *testing.T) {
+	fl := newFakeLog(t)
+	stuck := make(chan struct{})
+	var calls sync.Mutex
+	first := true
+	apply := func(ctx context.Context, cmd []byte) ([]byte, error) {
+		calls.Lock()
+		isFirst := first
+		first = false
+		calls.Unlock()
+		if isFirst {
+			select {
+			case <-stuck:
+			case <-ctx.Done():
+			}
+			return nil, fmt.Errorf("%w: connection to the old leader", raftnet.ErrUnknownOutcome)
+		}
+		return fl.apply(ctx, cmd)
+	}
+	n := testNode(t, apply, 1)
+	n.batch.stall = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- n.propose(ctx, &fsm.Command{Kind: fsm.KindPublish, Publish: &fsm.Publish{Index: "stuck"}}, nil)
+	}()
+	waitFor(t, "the first batch to be sent", func() bool {
+		calls.Lock()
+		defer calls.Unlock()
+		return !first
+	})
+	if err := n.propose(t.Context(), &fsm.Command{Kind: fsm.KindPublish, Publish: &fsm.Publish{Index: "next"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-firstDone:
+		t.Fatalf("the stuck proposal returned early: %v", err)
+	default:
+	}
+	cancel()
+	close(stuck)
+	if err := <-firstDone; !errors.Is(err, raftnet.ErrUnknownOutcome) {
+		t.Fatalf("the stuck proposal: %v, want an unknown outcome", err)
 	}
 }
