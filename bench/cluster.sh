@@ -44,7 +44,10 @@ bin/wsload -addr 127.0.0.11:7512 -mode subscribe -clients 64 -duration 5s >/dev/
 T3=$(date +%s.%N)
 start 4; ready 127.0.0.14:7512
 T4=$(date +%s.%N)
-ROOMS=$(curl -s -XPOST http://127.0.0.14:7512/_query -d '{"controller":"realtime","action":"list"}' | grep -o '"[0-9a-f]\{64\}"' | wc -l)
+# The subscribers above have disconnected: their rooms are being emptied
+# through the log meanwhile, so the count may be anything down to 0 (grep
+# finding nothing must not end the script under pipefail).
+ROOMS=$(curl -s -XPOST http://127.0.0.14:7512/_query -d '{"controller":"realtime","action":"list"}' | { grep -o '"[0-9a-f]\{64\}"' || true; } | wc -l)
 echo "| join | 4th node, $ROOMS rooms in the state | serving (/_ready) after $(echo "$T4 - $T3" | bc) s |"
 
 # Failover: kill -9 the leader, then time until a write commits again.
