@@ -27,6 +27,13 @@ const (
 	// KindNodeEvicted removes a node from the topology (dead, or gone
 	// gracefully) and drops its rooms.
 	KindNodeEvicted Kind = "evicted"
+	// KindBatch carries several commands in one log entry, applied in
+	// order as if each were its own entry at the batch's index. Nodes
+	// gather concurrent proposals into one (group commit): a commit costs
+	// a disk write and a round trip whatever its size, so one entry for
+	// many commands multiplies throughput. Sub-commands keep their own
+	// keys, so deduplication stays per proposal; a batch never nests.
+	KindBatch Kind = "batch"
 )
 
 // Command is one log entry.
@@ -45,6 +52,8 @@ type Command struct {
 	// returned. This is what lets a node retry a proposal whose outcome
 	// a leader change made unknown, without applying it twice.
 	Key string `json:"key,omitempty"`
+	// Batch holds the sub-commands of a KindBatch entry.
+	Batch []*Command `json:"b,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by
@@ -89,6 +98,85 @@ func (c *Command) Encode() ([]byte, error) { return json.Marshal(c) }
 // Response is what applying a command returns to its proposer.
 type Response struct {
 	Write *storage.WriteResult `json:"w,omitempty"`
+}
+
+// EncodeBatch builds a KindBatch entry from already encoded commands
+// (Command.Encode), without decoding them again: the proposer encodes each
+// command once, in its own goroutine, and the batch is their concatenation.
+// Each element must be one encoded non-batch command.
+func EncodeBatch(cmds [][]byte) []byte {
+	n := len(`{"k":"batch","b":[]}`) + len(cmds)
+	for _, c := range cmds {
+		n += len(c)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"k":"batch","b":[`...)
+	for i, c := range cmds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c...)
+	}
+	return append(b, "]}"...)
+}
+
+// SubResult is one sub-command's outcome in a batch's result: what Apply
+// would have returned for it alone, either result bytes or an error text.
+type SubResult struct {
+	Result json.RawMessage `json:"r,omitempty"`
+	Err    string          `json:"e,omitempty"`
+	// Failed marks an error even when its text is empty.
+	Failed bool `json:"f,omitempty"`
+}
+
+// encodeBatchResult encodes the per-sub-command results of a batch, each
+// a []byte or an error, as {"b":[{"r":...},{"e":"...","f":true}]}.
+func encodeBatchResult(rs []any) []byte {
+	n := 8
+	for _, r := range rs {
+		if b, ok := r.([]byte); ok {
+			n += len(b) + 8
+		} else {
+			n += 64
+		}
+	}
+	out := make([]byte, 0, n)
+	out = append(out, `{"b":[`...)
+	for i, r := range rs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		switch v := r.(type) {
+		case []byte:
+			if len(v) == 0 {
+				out = append(out, "{}"...)
+				continue
+			}
+			out = append(out, `{"r":`...)
+			out = append(out, v...)
+			out = append(out, '}')
+		case error:
+			msg, _ := json.Marshal(v.Error())
+			out = append(out, `{"e":`...)
+			out = append(out, msg...)
+			out = append(out, `,"f":true}`...)
+		default:
+			out = append(out, `{"e":"no result","f":true}`...)
+		}
+	}
+	return append(out, "]}"...)
+}
+
+// DecodeBatchResult parses a batch's result into one SubResult per
+// sub-command, in order.
+func DecodeBatchResult(b []byte) ([]SubResult, error) {
+	var r struct {
+		B []SubResult `json:"b"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return r.B, nil
 }
 
 // DecodeResponse parses the bytes Apply returned (possibly forwarded from

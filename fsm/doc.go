@@ -9,6 +9,11 @@
 // the same state and the same results. Notifications are an output: they are
 // handed to a Notifier in log order and never feed back into the state.
 //
+// An entry is one Command, or a batch of them (KindBatch) that a node
+// gathered from concurrent proposals: its sub-commands apply in order, as
+// if each were an entry of its own, with their own deduplication keys and
+// results.
+//
 // It must not read clocks, random numbers, the network or any configuration
 // that may differ between nodes.
 package fsm

@@ -134,17 +134,25 @@ func (f *FSM) AppliedIndex() uint64 {
 // Apply applies one entry.
 func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
+// unit is one command to apply: a plain entry, or one sub-command of a
+// batch entry, which behaves as if it were an entry of its own at the
+// batch's index.
+type unit struct {
+	entry int // position in the logs given to ApplyBatch
+	sub   int // position in its batch; -1 for a plain entry
+	index uint64
+	c     *Command
+}
+
 // ApplyBatch applies consecutive entries; their storage writes share one
-// store transaction (one fsync), then side effects follow in log order.
+// store transaction (one fsync), then side effects follow in log order,
+// and within a batch entry in sub-command order.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
-	cmds := make([]*Command, len(logs))
-	var writes []storage.Write
-	var writeAt []int
+	var units []unit
+	// subOut holds the per-sub-command results of batch entries.
+	subOut := map[int][]any{}
 	var last uint64
-	storeApplied := f.store.AppliedIndex()
-	seen := map[string]bool{}
-	dupOf := map[int]string{}
 	for i, l := range logs {
 		if l.Index > last {
 			last = l.Index
@@ -160,34 +168,81 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			out[i] = fmt.Errorf("decoding command at %d: %w", l.Index, err)
 			continue
 		}
+		if c.Kind != KindBatch {
+			units = append(units, unit{entry: i, sub: -1, index: l.Index, c: &c})
+			continue
+		}
+		subOut[i] = make([]any, len(c.Batch))
+		for j, sc := range c.Batch {
+			units = append(units, unit{entry: i, sub: j, index: l.Index, c: sc})
+		}
+	}
+	res := f.applyUnits(units, last)
+	for k, u := range units {
+		if u.sub < 0 {
+			out[u.entry] = res[k]
+		} else {
+			subOut[u.entry][u.sub] = res[k]
+		}
+	}
+	for i, rs := range subOut {
+		out[i] = encodeBatchResult(rs)
+	}
+	return out
+}
+
+// applyUnits applies commands in order and returns one result each: a
+// []byte (an encoded Response) or an error. last is the highest index of
+// the entries they came from.
+func (f *FSM) applyUnits(units []unit, last uint64) []any {
+	out := make([]any, len(units))
+	skip := make([]bool, len(units))
+	var writes []storage.Write
+	var writeAt []int
+	storeApplied := f.store.AppliedIndex()
+	seen := map[string]bool{}
+	dupOf := map[int]string{}
+	// One read lock for the whole scan rather than one per key: this
+	// goroutine is the only writer, the lock only orders it with readers.
+	f.mu.RLock()
+	for i, u := range units {
+		c := u.c
+		switch {
+		case c == nil:
+			out[i], skip[i] = fmt.Errorf("empty command in the batch at %d", u.index), true
+			continue
+		case c.Kind == KindBatch:
+			out[i], skip[i] = fmt.Errorf("a batch inside the batch at %d", u.index), true
+			continue
+		}
 		if c.Key != "" {
-			if prev, dup := f.duplicate(c.Key); dup {
-				out[i] = []byte(prev)
+			if prev, dup := f.st.Recent[c.Key]; dup {
+				out[i], skip[i] = []byte(prev), true
 				continue
 			}
 			if seen[c.Key] {
 				// The same proposal twice in one batch: the second one
 				// gets the first's result once it is known.
-				dupOf[i] = c.Key
+				dupOf[i], skip[i] = c.Key, true
 				continue
 			}
 			seen[c.Key] = true
 		}
-		cmds[i] = &c
 		// On replay after a restart the store already holds entries up to
 		// its own applied index: apply the rest only.
-		if c.Kind == KindWrite && c.Write != nil && l.Index > storeApplied {
+		if c.Kind == KindWrite && c.Write != nil && u.index > storeApplied {
 			writes = append(writes, *c.Write)
 			writeAt = append(writeAt, i)
 		}
 	}
+	f.mu.RUnlock()
 	var results []storage.WriteResult
 	if len(writes) > 0 {
 		results = f.store.Apply(last, writes)
 	}
-	byEntry := make(map[int]*storage.WriteResult, len(writeAt))
+	byUnit := make(map[int]*storage.WriteResult, len(writeAt))
 	for k, i := range writeAt {
-		byEntry[i] = &results[k]
+		byUnit[i] = &results[k]
 	}
 
 	f.mu.Lock()
@@ -196,13 +251,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	notify := f.notify
 	var events []realtime.DocumentEvent
-	for i, c := range cmds {
-		if c == nil {
+	for i, u := range units {
+		if skip[i] {
 			continue
 		}
+		c := u.c
 		switch c.Kind {
 		case KindWrite:
-			res := byEntry[i]
+			res := byUnit[i]
 			if res == nil {
 				out[i] = encodeResponse(&Response{Write: &storage.WriteResult{}})
 				continue
@@ -217,36 +273,42 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			if c.Publish != nil && !c.Silent {
 				events = append(events, publishEvent(c))
 			}
-			out[i] = encodeResponse(&Response{})
+			out[i] = emptyResponse()
 		case KindRoomCreated:
 			f.roomCreated(c.Room)
-			out[i] = encodeResponse(&Response{})
+			out[i] = emptyResponse()
 		case KindRoomEmptied:
 			f.roomEmptied(c.Room)
-			out[i] = encodeResponse(&Response{})
+			out[i] = emptyResponse()
 		case KindNodeHello:
 			f.nodeReset(c.Node)
 			f.memberJoined(c.Node, c.Member)
-			out[i] = encodeResponse(&Response{})
+			out[i] = emptyResponse()
 		case KindNodeEvicted:
 			if !f.otherIncarnation(c.Node, c.Member) {
 				f.nodeReset(c.Node)
 				f.memberEvicted(c.Node, c.Member)
 			}
-			out[i] = encodeResponse(&Response{})
+			out[i] = emptyResponse()
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
 	}
-	for i, c := range cmds {
-		if c != nil && c.Key != "" {
+	for i, u := range units {
+		if !skip[i] && u.c.Key != "" {
 			if b, ok := out[i].([]byte); ok {
-				f.remember(c.Key, b)
+				f.remember(u.c.Key, b)
 			}
 		}
 	}
 	for i, key := range dupOf {
-		out[i] = []byte(f.st.Recent[key])
+		if prev, ok := f.st.Recent[key]; ok {
+			out[i] = []byte(prev)
+		} else {
+			// The first one failed (errors are not remembered): so does
+			// its copy, the same way on every node.
+			out[i] = fmt.Errorf("command %s failed", key)
+		}
 	}
 	f.mu.Unlock()
 	if notify != nil {
@@ -256,6 +318,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	return out
 }
+
+// emptyResponse is the result of commands that return nothing but success.
+func emptyResponse() []byte { return []byte("{}") }
 
 func encodeResponse(r *Response) []byte {
 	b, err := json.Marshal(r)
@@ -385,13 +450,6 @@ func (f *FSM) Members() ([]Member, []Activity) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	return ms, append([]Activity(nil), f.st.Activity...)
-}
-
-func (f *FSM) duplicate(key string) (json.RawMessage, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	prev, ok := f.st.Recent[key]
-	return prev, ok
 }
 
 // Room returns a replicated room, or nil.

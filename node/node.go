@@ -43,6 +43,7 @@ type Node struct {
 	store   *embedded.Engine
 	fsm     *fsm.FSM
 	raft    *raftnet.Node
+	batch   *batcher
 	members *membership.Manager
 	hub     *realtime.Hub
 	api     *api.Server
@@ -127,6 +128,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		plan.Done()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
+	n.batch = newBatcher(n.raft.Apply, cfg.Limits.RequestTimeout, batchMaxInFlight, n.log)
 	n.members, err = membership.Start(ctx, mcfg, plan, n.raft, membership.Hooks{Evicted: n.evicted})
 	if err != nil {
 		return nil, fmt.Errorf("starting membership: %w", err)
@@ -318,6 +320,9 @@ func (n *Node) closeAll() {
 	if n.members != nil {
 		n.members.Close()
 	}
+	if n.batch != nil {
+		n.batch.close()
+	}
 	if n.raft != nil {
 		if err := n.raft.Shutdown(); err != nil {
 			n.log.Warn("raft shutdown", "err", err)
@@ -370,9 +375,10 @@ func clusterErr(err error) error {
 	return err
 }
 
-// propose puts a command through the log. A proposal whose outcome a
-// leader change made unknown is retried with the same key, which the state
-// machine deduplicates: the caller gets the one real result.
+// propose puts a command through the log, in a batch with the node's other
+// concurrent proposals. A proposal whose outcome a leader change made
+// unknown is retried with the same key, which the state machine
+// deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
 	c.Key = n.id + "-" + strconv.FormatInt(n.started.UnixNano(), 36) + "-" + strconv.FormatUint(n.seq.Add(1), 36)
 	b, err := c.Encode()
@@ -381,7 +387,7 @@ func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) 
 	}
 	var out []byte
 	for {
-		out, err = n.raft.Apply(ctx, b)
+		out, err = n.batch.submit(ctx, b)
 		if err == nil || !errors.Is(err, raftnet.ErrUnknownOutcome) || ctx.Err() != nil {
 			break
 		}

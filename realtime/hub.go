@@ -334,13 +334,22 @@ func (h *Hub) Unsubscribe(ctx context.Context, c Connection, roomID string) erro
 // emptied (and so forgotten locally).
 func (h *Hub) leave(connID, roomID string, notify bool) bool {
 	h.mu.Lock()
-	r := h.rooms[roomID]
+	r, vol, emptied := h.leaveLocked(connID, roomID)
+	h.mu.Unlock()
+	if r != nil && notify && !emptied {
+		h.notifyUser(r, "out", "unsubscribe", vol, "")
+	}
+	return emptied
+}
+
+// leaveLocked does leave's work under h.mu; r is nil when the connection
+// was not in the room. vol is the connection's volatile data there.
+func (h *Hub) leaveLocked(connID, roomID string) (r *room, vol map[string]any, emptied bool) {
+	r = h.rooms[roomID]
 	cs := h.conns[connID]
 	if r == nil || cs == nil {
-		h.mu.Unlock()
-		return false
+		return nil, nil, false
 	}
-	var vol map[string]any
 	for _, ch := range r.channels {
 		if _, ok := ch.members[connID]; ok {
 			vol = ch.volatile[connID]
@@ -357,42 +366,68 @@ func (h *Hub) leave(connID, roomID string, notify bool) bool {
 	if len(cs.rooms) == 0 {
 		delete(h.conns, connID)
 	}
-	emptied := len(r.conns) == 0
+	emptied = len(r.conns) == 0
 	if emptied {
 		delete(h.rooms, roomID)
 		h.engine.Remove(roomID)
 	}
-	h.mu.Unlock()
-	if notify && !emptied {
-		h.notifyUser(r, "out", "unsubscribe", vol, "")
-	}
-	return emptied
+	return r, vol, emptied
 }
 
-// Disconnect drops every subscription of a closed connection. Replication
-// of emptied rooms runs in the background: a closing socket must not wait
-// for the cluster.
+// Disconnect drops every subscription of a closed connection, under one
+// acquisition of the hub's lock: when many clients drop at once (a load
+// balancer restarting), taking it per room queued the state machine's
+// matching (a reader) behind thousands of writers. Replication of emptied
+// rooms runs in the background: a closing socket must not wait for the
+// cluster.
 func (h *Hub) Disconnect(c Connection) {
-	h.mu.RLock()
-	cs := h.conns[c.ID()]
-	var rooms []string
-	if cs != nil {
+	type left struct {
+		r   *room
+		vol map[string]any
+	}
+	type gone struct {
+		id  string
+		seq uint64
+	}
+	var still []left
+	var emptied []gone
+	h.mu.Lock()
+	if cs := h.conns[c.ID()]; cs != nil {
+		ids := make([]string, 0, len(cs.rooms))
 		for id := range cs.rooms {
-			rooms = append(rooms, id)
+			ids = append(ids, id)
+		}
+		for _, id := range ids {
+			r, vol, empty := h.leaveLocked(c.ID(), id)
+			switch {
+			case r == nil:
+			case empty:
+				// Numbered under the lock: a subscriber who recreates the
+				// room after it is released gets a later seq, so its
+				// "created" outranks this "emptied" in the state machine.
+				emptied = append(emptied, gone{id, h.seq.Add(1)})
+			default:
+				still = append(still, left{r, vol})
+			}
 		}
 	}
-	h.mu.RUnlock()
-	for _, id := range rooms {
-		if h.leave(c.ID(), id, true) && h.repl != nil {
-			seq := h.seq.Add(1)
-			go func(id string) {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := h.repl.RoomEmptied(ctx, id, seq); err != nil {
-					h.log.Warn("could not replicate an emptied room", "room", id, "err", err)
-				}
-			}(id)
-		}
+	h.mu.Unlock()
+	for _, l := range still {
+		h.notifyUser(l.r, "out", "unsubscribe", l.vol, "")
+	}
+	if h.repl == nil {
+		return
+	}
+	for _, g := range emptied {
+		// One goroutine per room: the node batches concurrent proposals,
+		// so they leave together instead of one commit after another.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.repl.RoomEmptied(ctx, g.id, g.seq); err != nil {
+				h.log.Warn("could not replicate an emptied room", "room", g.id, "err", err)
+			}
+		}()
 	}
 }
 

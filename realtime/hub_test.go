@@ -288,3 +288,53 @@ func TestConcurrentSubscribeAndDispatch(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A connection holding many rooms disconnects: the rooms only it held are
+// emptied cluster-wide, the shared ones stay, and their other subscribers
+// hear that someone left.
+func TestDisconnectManyRooms(t *testing.T) {
+	h, l := newHub(t)
+	h.limits.MaxSubscriptionsPerConn = 0
+	ctx := context.Background()
+	leaving, staying := &sink{id: "leaving"}, &sink{id: "staying"}
+	const rooms = 50
+	var shared []string
+	for i := range rooms {
+		f := map[string]any{"equals": map[string]any{"k": fmt.Sprint(i)}}
+		r, err := h.Subscribe(ctx, leaving, "i", "c", f, SubscribeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			if _, err := h.Subscribe(ctx, staying, "i", "c", f, SubscribeOptions{Users: "all"}); err != nil {
+				t.Fatal(err)
+			}
+			shared = append(shared, r.RoomID)
+		}
+	}
+	staying.take()
+	h.Disconnect(leaving)
+	eventually(t, "the rooms only it held to be emptied", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.emptied == rooms-len(shared)
+	})
+	if got := len(h.LocalRooms()); got != len(shared) {
+		t.Fatalf("%d rooms left, want the %d shared ones", got, len(shared))
+	}
+	for _, id := range shared {
+		if n, _ := h.Count(id); n != 1 {
+			t.Fatalf("shared room %s counts %d", id, n)
+		}
+	}
+	outs := 0
+	for _, m := range staying.take() {
+		if m["type"] == "user" && m["user"] == "out" {
+			outs++
+		}
+	}
+	if outs != len(shared) {
+		t.Fatalf("%d user notifications, want one per shared room (%d)", outs, len(shared))
+	}
+	h.Disconnect(leaving) // twice: nothing left to do
+}

@@ -38,6 +38,7 @@ func run() int {
 		return exitConfig
 	}
 	log := newLogger(cfg.Log)
+	tuneGC(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, cfg, log)
