@@ -3,6 +3,7 @@ package filter
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -561,6 +562,42 @@ func TestWalkFollowsDocumentShapes(t *testing.T) {
 		}
 		if got := sortedStrings(e.Test("i", "c", "", doc)...); !slices.Equal(got, sortedStrings(want...)) {
 			t.Fatalf("doc %v: got %d filters, want %d", doc, len(got), len(want))
+		}
+	}
+}
+
+// Equality probes go through a fingerprint computed in two places (the
+// single-field fast path of AppendTest and eqString); a disagreement would
+// hide stored values. Every string length class is covered, in a
+// collection with one field and in one with several.
+func TestEqualsAtEveryLength(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, fields := range [][]string{{"s"}, {"s", "t", "u"}} {
+		e := New(Options{})
+		ids := map[string]string{}
+		for n := 0; n <= 70; n++ {
+			v := randString(r, n)
+			for _, f := range fields {
+				nf, err := e.Register("i", "c", map[string]any{"equals": map[string]any{f: v}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[f+"="+v] = nf.ID
+			}
+		}
+		for key, id := range ids {
+			f, v, _ := strings.Cut(key, "=")
+			if got := e.Test("i", "c", "", map[string]any{f: v}); !slices.Equal(got, []string{id}) {
+				t.Fatalf("fields %v: %s=%q (length %d) matched %v", fields, f, v, len(v), got)
+			}
+			if v == "" {
+				continue
+			}
+			changed := []byte(v)
+			changed[r.IntN(len(changed))] ^= 0x20
+			if got := e.Test("i", "c", "", map[string]any{f: string(changed)}); len(got) != 0 && ids[f+"="+string(changed)] == "" {
+				t.Fatalf("fields %v: %s=%q matched %v", fields, f, changed, got)
+			}
 		}
 	}
 }

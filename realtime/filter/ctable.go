@@ -264,15 +264,25 @@ func le32(s string) uint64 {
 // made to collide only defeat the shortcut, as the full lookup follows.
 func (h *hasher) quick(s string) uint64 {
 	n := len(s)
+	if n >= 8 {
+		return h.quickMix(quickLong(s), n)
+	}
 	var x uint64
 	switch {
-	case n >= 8:
-		x = le64(s) ^ bits.RotateLeft64(le64(s[n-8:]), 31)
 	case n >= 4:
 		x = le32(s) | le32(s[n-4:])<<32
 	case n > 0:
 		x = uint64(s[0]) | uint64(s[n>>1])<<8 | uint64(s[n-1])<<16
 	}
+	return h.quickMix(x, n)
+}
+
+// quickLong and quickMix are quick's parts for len(s) >= 8. AppendTest
+// spells quickLong out, as it does not inline; TestEqualsAtEveryLength
+// checks that both agree.
+func quickLong(s string) uint64 { return le64(s) ^ bits.RotateLeft64(le64(s[len(s)-8:]), 31) }
+
+func (h *hasher) quickMix(x uint64, n int) uint64 {
 	return (x ^ h.k[4] ^ uint64(n)) * 0x9e3779b97f4a7c15
 }
 

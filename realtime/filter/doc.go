@@ -86,7 +86,11 @@
 // document has keys, probed field by field. As listing a Go map's keys
 // costs more than the rest of a miss, the walk first tries the top-level
 // keys of a document seen before in the collection (checked with the key
-// count and one lookup per key). A miss allocates nothing.
+// count and one lookup per key). In front of each hash table, a bitset of
+// cheap fingerprints (length, first and last eight bytes) rejects most
+// absent values before the keyed hash is computed. A miss allocates
+// nothing, except when the walk learns the keys of a document of a new
+// shape (the first document, then one in 16 of those of another shape).
 //
 // # Concurrency
 //
