@@ -297,7 +297,10 @@ func TestPromotionAndDeadVoterReplacement(t *testing.T) {
 	noFatal(t, l, spare, back)
 }
 
-func TestIsolatedNodeExitsHealthyElectionDoesNot(t *testing.T) {
+// joinThree starts three nodes, the 2nd and 3rd joining the 1st, and waits
+// for three voters.
+func joinThree(t *testing.T) ([]*tnode, *tnode) {
+	t.Helper()
 	var nodes []*tnode
 	c1 := testConfig(t, 1, "")
 	for i := 1; i <= 3; i++ {
@@ -311,6 +314,11 @@ func TestIsolatedNodeExitsHealthyElectionDoesNot(t *testing.T) {
 	}
 	l := leaderOf(t, nodes...)
 	waitConfig(t, l, 3, 3)
+	return nodes, l
+}
+
+func TestIsolatedNodeExitsHealthyElectionDoesNot(t *testing.T) {
+	nodes, l := joinThree(t)
 
 	// Healthy election: the leader dies, the majority elects and nobody exits.
 	l.crash()
@@ -413,19 +421,7 @@ func TestGracefulLeaveOfLeader3(t *testing.T) { testLeave(t, 3) }
 func TestGracefulLeaveOfLeader2(t *testing.T) { testLeave(t, 2) }
 
 func TestStatusFromFollowerIsTheLeadersView(t *testing.T) {
-	var nodes []*tnode
-	c1 := testConfig(t, 1, "")
-	for i := 1; i <= 3; i++ {
-		c := testConfig(t, i, "")
-		if i == 1 {
-			c = c1
-		} else {
-			c.Join = []string{c1.ClusterAddr}
-		}
-		nodes = append(nodes, mustStart(t, c))
-	}
-	l := leaderOf(t, nodes...)
-	waitConfig(t, l, 3, 3)
+	nodes, l := joinThree(t)
 	ctx := context.Background()
 	waitFor(t, 10*time.Second, "the leader has polled every member", func() bool {
 		s, err := l.m.Status(ctx)
