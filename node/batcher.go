@@ -76,7 +76,8 @@ type outcome struct {
 // completes on its own): a forward to a leader that vanished behind a
 // partition only ends with the caller's deadline, and the proposals behind
 // it must not wait that long once a new leader is known. 200 ms is well
-// above a loaded commit and below an election (heartbeat timeout 500 ms).
+// above a loaded commit and below the quickest failover (a follower waits
+// at least raftnet's 250 ms heartbeat timeout before an election).
 const (
 	batchMaxCount    = 512
 	batchMaxBytes    = 1 << 20

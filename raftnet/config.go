@@ -41,17 +41,27 @@ type Config struct {
 	// lost), the snapshot is restored anyway for that start.
 	FSMIsPersistent bool
 
-	// Raft timings. HT/ET are twice as fast as hashicorp's 1s: failover
-	// (follower timeout, random in [HT, 2·HT), plus an election) then takes
-	// about 0.6–1.5 s on a LAN. LeaderLeaseTimeout stays at hashicorp's 500ms
-	// rather than scaling down with HT: linearizable reads do not rely on the
-	// lease (they verify leadership with a quorum round), so a short lease
-	// would only make a leader step down during a CPU or fsync stall on a
-	// loaded host — which a 250ms lease did in our loopback benchmarks on a
-	// shared 2-core machine.
-	HeartbeatTimeout   time.Duration // default 500ms
-	ElectionTimeout    time.Duration // default 500ms
-	LeaderLeaseTimeout time.Duration // default 500ms; must be ≤ HeartbeatTimeout
+	// Raft timings, chosen for failover (leader death to the next committed
+	// write) within 1 s. After the leader dies, a follower notices only when
+	// its heartbeat timer, re-armed at random in [HT, 2·HT) and not reset on
+	// contact, fires with the last contact older than HT: in [HT, 3·HT). A
+	// voter that still knows the leader refuses (pre-)votes, so the election
+	// waits for the surviving voters to time out; a split vote adds
+	// [ET, 2·ET). bench/failover.sh (3 voters on loopback, shared 2-core host
+	// at load average 1–6, idle or under write load) measured 0.29–0.73 s
+	// over 115 samples with 250ms; 300ms reached 1.05 s under load, 500ms
+	// (the former default) 0.57–1.44 s.
+	// LeaderLeaseTimeout must be ≤ HT. Reads do not rely on the lease (they
+	// verify leadership with a quorum round): it only decides when a leader
+	// that has not heard from a quorum steps down. A 250ms lease under a
+	// 500ms HT once made leaders step down during CPU or fsync stalls on
+	// that host; with all three at 250ms, 30 s runs of 64-client create, get
+	// and subscribe load (load average up to 9) and raftnet's BenchmarkApply
+	// caused no election and no step-down. Raise all three together on a
+	// slower network or a busier host.
+	HeartbeatTimeout   time.Duration // default 250ms
+	ElectionTimeout    time.Duration // default 250ms
+	LeaderLeaseTimeout time.Duration // default 250ms; must be ≤ HeartbeatTimeout
 	// CommitTimeout is also how often an idle leader tells followers the
 	// commit index: hashicorp's heartbeats do not carry it. A linearizable
 	// read on a follower right after a write waits up to 2× this for the
@@ -78,9 +88,9 @@ type Config struct {
 }
 
 const (
-	defaultHeartbeat  = 500 * time.Millisecond
-	defaultElection   = 500 * time.Millisecond
-	defaultLease      = 500 * time.Millisecond
+	defaultHeartbeat  = 250 * time.Millisecond
+	defaultElection   = 250 * time.Millisecond
+	defaultLease      = 250 * time.Millisecond
 	defaultCommit     = 10 * time.Millisecond
 	defaultSnapThresh = 8192
 	defaultSnapInt    = 30 * time.Second

@@ -27,8 +27,8 @@
 // commands must be idempotent or deduplicated by the FSM. Only errors that
 // prove the command was never submitted are retried internally.
 //
-// Defaults (Config): HeartbeatTimeout and ElectionTimeout 500ms,
-// LeaderLeaseTimeout 500ms, CommitTimeout 10ms, SnapshotThreshold 8192,
+// Defaults (Config): HeartbeatTimeout and ElectionTimeout 250ms,
+// LeaderLeaseTimeout 250ms, CommitTimeout 10ms, SnapshotThreshold 8192,
 // SnapshotInterval 30s, TrailingLogs 10240, ApplyTimeout 10s, LeaderWait 5s,
 // HandshakeTimeout 5s; BatchApplyCh on; MaxAppendEntries 1024 (raft's
 // ceiling: a joining node catches up in 16x fewer round trips); ShutdownOnRemove left at raft's
