@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"encoding/binary"
 	"encoding/json"
 
 	"github.com/korumdb/korum/realtime"
@@ -92,8 +93,8 @@ type RoomChange struct {
 	Seq uint64 `json:"seq"`
 }
 
-// Encode serialises a command for the log.
-func (c *Command) Encode() ([]byte, error) { return json.Marshal(c) }
+// Encode serialises a command for the log (codec.go).
+func (c *Command) Encode() ([]byte, error) { return c.encodeBinary(make([]byte, 0, 192)) }
 
 // Response is what applying a command returns to its proposer.
 type Response struct {
@@ -105,19 +106,19 @@ type Response struct {
 // command once, in its own goroutine, and the batch is their concatenation.
 // Each element must be one encoded non-batch command.
 func EncodeBatch(cmds [][]byte) []byte {
-	n := len(`{"k":"batch","b":[]}`) + len(cmds)
+	n := 16 + len(cmds)*binary.MaxVarintLen32
 	for _, c := range cmds {
 		n += len(c)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, `{"k":"batch","b":[`...)
-	for i, c := range cmds {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, c...)
+	b = append(b, codecMagic)
+	b = appendStr(b, tagKind, string(KindBatch))
+	b = append(b, tagBatch)
+	b = binary.AppendUvarint(b, uint64(len(cmds)))
+	for _, c := range cmds {
+		b = appendBlob(b, c)
 	}
-	return append(b, "]}"...)
+	return b
 }
 
 // SubResult is one sub-command's outcome in a batch's result: what Apply

@@ -14,6 +14,10 @@
 // if each were an entry of its own, with their own deduplication keys and
 // results.
 //
+// Commands travel in a compact binary form (codec.go) that is read without
+// reflection, since every node decodes every command; entries of the
+// earlier JSON form still decode, so a log written before it replays.
+//
 // It must not read clocks, random numbers, the network or any configuration
 // that may differ between nodes.
 package fsm

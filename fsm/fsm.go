@@ -161,15 +161,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			out[i] = []byte(nil)
 			continue
 		}
-		var c Command
-		if err := json.Unmarshal(l.Data, &c); err != nil {
+		c, err := DecodeCommand(l.Data)
+		if err != nil {
 			// Every node fails the same way on the same bytes, so the state
 			// stays identical; the proposer learns why.
 			out[i] = fmt.Errorf("decoding command at %d: %w", l.Index, err)
 			continue
 		}
 		if c.Kind != KindBatch {
-			units = append(units, unit{entry: i, sub: -1, index: l.Index, c: &c})
+			units = append(units, unit{entry: i, sub: -1, index: l.Index, c: c})
 			continue
 		}
 		subOut[i] = make([]any, len(c.Batch))

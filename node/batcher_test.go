@@ -123,8 +123,8 @@ func (l *fakeLog) count() int {
 func (l *fakeLog) isBatch(i int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var c fsm.Command
-	if err := json.Unmarshal(l.entries[i], &c); err != nil {
+	c, err := fsm.DecodeCommand(l.entries[i])
+	if err != nil {
 		l.t.Fatal(err)
 	}
 	return c.Kind == fsm.KindBatch
