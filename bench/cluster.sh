@@ -3,13 +3,16 @@
 # a 4th and a 5th joining) with a
 # real redis-server, then the load programs. Prints markdown rows for
 # docs/benchmarks.md. Usage: bench/cluster.sh [duration]   (default 10s)
+# KORUM_BIN=path runs another build of the node (to compare two versions
+# in the same conditions) instead of building bin/korum.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${1:-10s}
 # Nodes listen on ${NET}1 to ${NET}5 (default 127.0.0.11-15).
 NET=${NET:-127.0.0.1}
 RP=${REDIS_PORT:-16399}
-make -s build
+[ -n "${KORUM_BIN:-}" ] || make -s build
+KORUM_BIN=${KORUM_BIN:-bin/korum}
 go build -o bin/wsload ./bench/wsload
 WORK=$(mktemp -d)
 PIDS=()
@@ -17,10 +20,18 @@ OTHERS=()
 cleanup() { for p in "${PIDS[@]}" "${OTHERS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
+# Every commit is two fdatasyncs per node's Raft log (bbolt), and a document
+# write two more in its store: the disk's sync latency sets much of what
+# follows, and it varies on a shared VM. Report it with the figures.
+SYNC_T0=$(date +%s.%N)
+dd if=/dev/zero of="$WORK/sync-probe" bs=4k count=500 oflag=dsync status=none
+echo "| disk | 500 × 4 KiB writes with O_DSYNC in $WORK | $(echo "($(date +%s.%N) - $SYNC_T0) * 2000" | bc | cut -d. -f1) µs per synced write |"
+rm -f "$WORK/sync-probe"
+
 redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no >/dev/null 2>&1 &
 PIDS+=($!)
 start() { # n
-  bin/korum --data-dir "$WORK/n$1" --api-addr $NET$1:7512 --cluster-addr $NET$1:7511 \
+  "$KORUM_BIN" --data-dir "$WORK/n$1" --api-addr $NET$1:7512 --cluster-addr $NET$1:7511 \
     --cluster-secret bench --redis redis://127.0.0.1:$RP --log-level warn --debug-addr $NET$1:7513 >"$WORK/n$1.log" 2>&1 &
   PIDS+=($!)
 }
@@ -38,11 +49,23 @@ T2=$(date +%s.%N)
 echo "| formation | 3 nodes through Redis | all ready in $(echo "$T1 - $T0" | bc) s | 3 voters after $(echo "$T2 - $T0" | bc) s |"
 
 A=${NET}1:7512,${NET}2:7512,${NET}3:7512
-bin/wsload -addr ${NET}2:7512 -mode subscribe -clients 1 -duration "$D"
-bin/wsload -addr "$A" -mode subscribe -clients 256 -duration "$D"
-bin/wsload -addr "$A" -mode get -clients 64 -duration "$D"
-bin/wsload -addr "$A" -mode create -clients 64 -duration "$D"
-bin/wsload -addr ${NET}2:7512,${NET}3:7512 -mode xnotify -rate 10000 -duration "$D"
+# The CPU the three nodes spent per operation (user + system, from
+# /proc), a figure that other load on the machine disturbs less than
+# throughput: it is appended to each row.
+node_ticks() { local t=0 p; for p in "${PIDS[@]:1:3}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+measure() { # wsload arguments
+  local t0 row ops secs
+  t0=$(node_ticks)
+  row=$(bin/wsload "$@")
+  secs=$(echo "scale=2; ($(node_ticks) - $t0) / $(getconf CLK_TCK)" | bc)
+  ops=$(echo "$row" | sed -n 's/.* \([0-9]*\) req\/s .*/\1/p; s/.*, \([0-9]*\)\/s done .*/\1/p')
+  echo "$row node CPU $secs s$( [ -n "$ops" ] && echo ", $(echo "$secs * 1000000 / ($ops * ${D%s})" | bc) µs/op") |"
+}
+measure -addr ${NET}2:7512 -mode subscribe -clients 1 -duration "$D"
+measure -addr "$A" -mode subscribe -clients 256 -duration "$D"
+measure -addr "$A" -mode get -clients 64 -duration "$D"
+measure -addr "$A" -mode create -clients 64 -duration "$D"
+measure -addr ${NET}2:7512,${NET}3:7512 -mode xnotify -rate 10000 -duration "$D"
 
 # New nodes joining a cluster that holds ROOMS (100,000) rooms, kept open
 # by a wsload process: time from start to /_ready. Node 4 joins at once
