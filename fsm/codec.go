@@ -129,10 +129,12 @@ func appendBlob(b, p []byte) []byte {
 }
 
 // DecodeCommand reads a log entry's command in either format.
-func DecodeCommand(data []byte) (*Command, error) {
+func DecodeCommand(data []byte) (*Command, error) { return decodeCommand(data, false) }
+
+func decodeCommand(data []byte, inBatch bool) (*Command, error) {
 	c := new(Command)
 	if len(data) > 0 && data[0] == codecMagic {
-		return c, c.decodeBinary(data[1:], false)
+		return c, c.decodeBinary(data[1:], inBatch)
 	}
 	return c, json.Unmarshal(data, c)
 }
@@ -251,13 +253,7 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 				if r.err != nil {
 					break
 				}
-				sc := new(Command)
-				var err error
-				if len(sub) > 0 && sub[0] == codecMagic {
-					err = sc.decodeBinary(sub[1:], true)
-				} else {
-					err = json.Unmarshal(sub, sc)
-				}
+				sc, err := decodeCommand(sub, true)
 				if err != nil {
 					r.fail(fmt.Errorf("sub-command %d: %w", len(c.Batch), err))
 					break
