@@ -78,10 +78,7 @@ func changes(evs []realtime.DocumentEvent) []string {
 func TestBatchAppliesSubCommandsInOrder(t *testing.T) {
 	f, ev, store := newFSM(t)
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	earlier := keyed(writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 2, Docs: doc("e", map[string]any{})}), "n1-1")
 	logs = append(logs, lb.entry(t, earlier))
 	responses(t, f.ApplyBatch(logs))
@@ -206,10 +203,7 @@ func replicatedState(t *testing.T, f *FSM) state {
 func TestBatchSnapshotRestoreIsExact(t *testing.T) {
 	f, _, _ := newFSM(t)
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	create := keyed(writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc("a", map[string]any{"k": "v"})}), "n1-9")
 	logs = append(logs,
 		lb.batchEntry(t, create, keyed(roomCmd("r1", "n1", 1), "n1-10")),
@@ -250,10 +244,7 @@ func TestBatchSnapshotRestoreIsExact(t *testing.T) {
 func TestBatchAmongPlainEntries(t *testing.T) {
 	f, _, _ := newFSM(t)
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	logs = append(logs,
 		lb.batchEntry(t, keyed(roomCmd("r1", "n1", 1), "a"), keyed(roomCmd("r2", "n1", 2), "b")),
 		&raft.Log{Index: lb.next + 1, Type: raft.LogCommand, Data: []byte(`{"k":"batch","b":[{"k":"room+"`)},
@@ -298,10 +289,7 @@ func TestBatchWritesShareOneStoreTransaction(t *testing.T) {
 	cs := &countingStore{Store: store}
 	f := New(cs, nil, quiet())
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	f.ApplyBatch(logs)
 	cs.calls, cs.writes = 0, nil
 	mk := func(id string) *Command {

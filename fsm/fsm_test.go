@@ -60,6 +60,17 @@ func doc(id string, body map[string]any) []storage.DocWrite {
 	return []storage.DocWrite{{ID: id, Body: body}}
 }
 
+// setupEntries returns the entries of setup(), the index and collection
+// most tests write into.
+func (b *logBuilder) setupEntries(t *testing.T) []*raft.Log {
+	t.Helper()
+	var logs []*raft.Log
+	for _, c := range setup() {
+		logs = append(logs, b.entry(t, c))
+	}
+	return logs
+}
+
 func setup() []*Command {
 	return []*Command{
 		writeCmd(storage.Write{Op: storage.OpIndexCreate, Index: "i", Now: 1}),
@@ -87,10 +98,7 @@ func responses(t *testing.T, out []any) []*Response {
 func TestWritesNotifyInLogOrder(t *testing.T) {
 	f, ev, _ := newFSM(t)
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	logs = append(logs,
 		lb.entry(t, writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Author: "-1", Docs: doc("a", map[string]any{"x": 1.0})})),
 		lb.entry(t, writeCmd(storage.Write{Op: storage.OpDocUpdate, Index: "i", Collection: "c", Now: 6, Author: "-1", Docs: doc("a", map[string]any{"x": 2.0})})),
@@ -129,10 +137,7 @@ func TestWritesNotifyInLogOrder(t *testing.T) {
 func TestReplayedEntriesAreNotAppliedTwice(t *testing.T) {
 	f, _, store := newFSM(t)
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	create := lb.entry(t, writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc("a", map[string]any{})}))
 	logs = append(logs, create)
 	f.ApplyBatch(logs)
@@ -174,10 +179,7 @@ func TestRoomChangesToleratesReordering(t *testing.T) {
 func TestSnapshotRestore(t *testing.T) {
 	f, _, _ := newFSM(t)
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	logs = append(logs,
 		lb.entry(t, writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc("a", map[string]any{"k": "v"})})),
 		lb.entry(t, &Command{Kind: KindRoomCreated, Room: &RoomChange{ID: "r1", Index: "i", Collection: "c", Canonical: json.RawMessage(`[]`), Node: "n1", Seq: 1}}))
@@ -276,10 +278,7 @@ func TestEvictionOfAnEarlierIncarnationIsIgnored(t *testing.T) {
 func TestKeyedCommandsApplyOnce(t *testing.T) {
 	f, ev, _ := newFSM(t)
 	var lb logBuilder
-	var logs []*raft.Log
-	for _, c := range setup() {
-		logs = append(logs, lb.entry(t, c))
-	}
+	logs := lb.setupEntries(t)
 	create := writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc("a", map[string]any{})})
 	create.Key = "n1-7"
 	// The same proposal twice in a batch (a retry racing the original),
