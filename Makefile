@@ -1,8 +1,11 @@
 # Korum's build, run and test entry points. `make test` is what CI runs.
 GO          ?= go
 BIN         := bin/korum
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
-GOBIN       := $(shell $(GO) env GOPATH)/bin
+# Tools are pinned by module versions the Go proxy serves (the 2026.x
+# release tags are not) and installed into bin/tools, so a fresh clone
+# always builds the pinned version instead of trusting whatever is on PATH.
+STATICCHECK_VERSION := 0.8.2
+TOOLS       := $(CURDIR)/bin/tools
 
 .PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke
 
@@ -18,8 +21,9 @@ test: build lint test-go test-sdk
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@[ -x $(GOBIN)/staticcheck ] || $(GO) install $(STATICCHECK)
-	$(GOBIN)/staticcheck ./...
+	@$(TOOLS)/staticcheck -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION))' || \
+		GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v$(STATICCHECK_VERSION)
+	$(TOOLS)/staticcheck ./...
 
 test-go: build
 	KORUM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
