@@ -13,5 +13,6 @@
 // Two build tags exist for tests only and must never ship:
 // jepsen_broken_ack (ack_broken.go: acknowledge before commit, to prove
 // the partition checkers bite) and korum_failpoints (failpoint_on.go:
-// fault injection such as a slow state machine, for the lagging-node test).
+// fault injection such as a slow state machine, for the lagging-node test,
+// or a store whose commits fail, for the halted-node test).
 package node

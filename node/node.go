@@ -85,11 +85,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the document store: %w", err)
 	}
-	n.fsm = fsm.New(n.store, nil, n.log)
+	store, err := withStoreFailpoints(n.store, n.log)
+	if err != nil {
+		return nil, err
+	}
+	n.fsm = fsm.New(store, nil, n.log)
 	n.hub = realtime.NewHub(id, filter.New(filter.Options{MaxConditions: cfg.Limits.SubscriptionConditionsCount}),
 		replicator{n}, realtime.Limits{MaxRooms: cfg.Limits.SubscriptionRooms,
 			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
 	n.fsm.SetNotifier(n.hub)
+	n.fsm.OnHalt(func(h *fsm.HaltError) {
+		// Never block the goroutine that applies the log; one fatal
+		// error is enough to stop the node.
+		select {
+		case n.fatal <- h:
+		default:
+		}
+	})
 
 	bind, advertise, err := clusterAddrs(cfg)
 	if err != nil {
@@ -369,10 +381,22 @@ func clusterErr(err error) error {
 		return kerror.Wrap(err, "api.process.not_enough_nodes")
 	case errors.Is(err, raftnet.ErrShutdown):
 		return kerror.Wrap(err, "api.process.shutting_down")
-	case errors.Is(err, raftnet.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, raftnet.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), halted(err):
 		return kerror.Wrap(err, "cluster.process.unknown_outcome")
 	}
 	return err
+}
+
+// halted reports the answer of a state machine that stopped applying the
+// log (fsm.ErrHalted, here or on the leader a command was forwarded to):
+// the command is committed, and the cluster applies it, but that replica
+// cannot say with what result.
+func halted(err error) bool {
+	if errors.Is(err, fsm.ErrHalted) {
+		return true
+	}
+	var fe *raftnet.FSMError
+	return errors.As(err, &fe) && fe.Msg == fsm.ErrHalted.Error()
 }
 
 // propose puts a command through the log, in a batch with the node's other
@@ -458,7 +482,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 }
 
 func (n *Node) Ready() error {
-	if n.stopping.Load() {
+	if n.stopping.Load() || n.fsm.Halted() != nil {
 		return kerror.New("api.process.shutting_down")
 	}
 	if !n.ready.Load() {
