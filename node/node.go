@@ -133,8 +133,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
-		TrailingLogs: uint64(cfg.Cluster.TrailingLogs),
-		Logger:       log, // raftnet and membership add the node id themselves
+		TrailingLogs: uint64(cfg.Cluster.TrailingLogs), DiskMinFree: uint64(max(cfg.Storage.DiskMinFree, 0)),
+		Logger: log, // raftnet and membership add the node id themselves
 	}, applier)
 	if err != nil {
 		plan.Done()
@@ -383,6 +383,9 @@ func clusterErr(err error) error {
 		return kerror.Wrap(err, "api.process.shutting_down")
 	case errors.Is(err, raftnet.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), halted(err):
 		return kerror.Wrap(err, "cluster.process.unknown_outcome")
+	case errors.Is(err, raftnet.ErrDisk):
+		return kerror.Wrap(err, "services.storage.unexpected_error",
+			"Writes are refused while the cluster's leader cannot persist them (its disk is full or failing); reads go on.")
 	}
 	return err
 }
