@@ -170,22 +170,10 @@ func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, 
 			return nil, kerror.New("network.http.body_parse_failed", err.Error())
 		}
 		req.setBody(body)
-	} else if sb, ok := req.Args["searchBody"].(string); ok && r.Method == http.MethodGet {
-		// GET _search takes its body in the query string.
-		var body any
-		if err := json.Unmarshal([]byte(sb), &body); err != nil {
-			return nil, kerror.New("network.http.body_parse_failed", err.Error())
-		}
-		req.setBody(body)
-		delete(req.Args, "searchBody")
-	}
-	if rt.action == "mGet" && r.Method == http.MethodGet && req.Body == nil {
-		if ids, ok := req.Args["ids"].(string); ok {
-			list := []any{}
-			for _, id := range strings.Split(ids, ",") {
-				list = append(list, id)
-			}
-			req.Body = map[string]any{"ids": list}
+	} else if r.Method == http.MethodGet {
+		// A GET request carries its body in the query string.
+		if err := bodyFromQuery(req, rt); err != nil {
+			return nil, err
 		}
 	}
 	s.applyHeaders(req, r)

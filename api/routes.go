@@ -1,8 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
+
+	"github.com/korumdb/korum/kerror"
 )
 
 // httpRoutes are Kuzzle 2's HTTP routes (lib/api/httpRoutes.js), all of
@@ -465,4 +468,69 @@ func (t routeTable) match(method, escapedPath string) (*route, map[string]string
 		args[name] = values[i]
 	}
 	return n.route, args
+}
+
+// queryValue is how a body key is written in a query string.
+type queryValue uint8
+
+const (
+	jsonValue queryValue = iota // an object or any JSON value
+	listValue                   // an array of strings, joined by commas
+)
+
+// queryBodyKeys are, per action served on a GET route, the body keys a
+// client puts in the query string. Kuzzle's SDKs do so for every GET
+// request: each body key becomes an argument, objects as JSON and arrays
+// joined by commas (sdk-javascript's Http protocol; it picks an action's
+// GET route over a POST one of the same length). A key missing here would
+// be silently ignored: a count would count everything.
+var queryBodyKeys = map[string]map[string]queryValue{
+	"document:count":   {"query": jsonValue},
+	"document:search":  {"query": jsonValue, "sort": jsonValue, "search_after": jsonValue, "aggregations": jsonValue, "aggs": jsonValue, "highlight": jsonValue},
+	"document:mGet":    {"ids": listValue},
+	"document:mExists": {"ids": listValue},
+}
+
+// bodyFromQuery builds the body of a GET request from its query string:
+// the searchBody argument (a whole JSON body, what Kuzzle reads on GET
+// search routes), or else the action's body keys.
+func bodyFromQuery(req *Request, rt *route) error {
+	if sb, ok := req.Args["searchBody"].(string); ok {
+		var body any
+		if err := json.Unmarshal([]byte(sb), &body); err != nil {
+			return kerror.New("network.http.body_parse_failed", err.Error())
+		}
+		req.setBody(body)
+		delete(req.Args, "searchBody")
+		return nil
+	}
+	var body map[string]any
+	for key, kind := range queryBodyKeys[rt.controller+":"+rt.action] {
+		raw, ok := req.Args[key].(string)
+		if !ok {
+			continue
+		}
+		var v any
+		switch kind {
+		case listValue:
+			list := []any{}
+			for _, s := range strings.Split(raw, ",") {
+				list = append(list, s)
+			}
+			v = list
+		default:
+			if err := json.Unmarshal([]byte(raw), &v); err != nil {
+				return kerror.New("network.http.body_parse_failed", key+": "+err.Error())
+			}
+		}
+		if body == nil {
+			body = map[string]any{}
+		}
+		body[key] = v
+		delete(req.Args, key)
+	}
+	if body != nil {
+		req.setBody(body)
+	}
+	return nil
 }

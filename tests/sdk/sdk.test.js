@@ -336,4 +336,32 @@ describe('http', () => {
       h.disconnect();
     }
   });
+
+  // The Http protocol sends GET whenever an action has a GET route of the
+  // same length as its POST one, with the body's keys in the query string:
+  // count, mGet and mExists must read them there (count used to count
+  // every document).
+  test('GET routes read their body from the query string', async () => {
+    const h = new Kuzzle(new Http('127.0.0.1', { port: node.port }));
+    await h.connect();
+    try {
+      assert.equal(h.protocol.routes.document.count.verb, 'GET');
+      await h.index.create('webq');
+      await h.collection.create('webq', 'c', { mappings: { properties: { n: { type: 'integer' } } } });
+      await h.document.mCreate('webq', 'c', [1, 2, 3, 4].map((n) => ({ _id: `d${n}`, body: { n } })), { refresh: 'wait_for' });
+      assert.equal(await h.document.count('webq', 'c', { query: { range: { n: { gte: 3 } } } }), 2);
+      assert.equal(await h.document.count('webq', 'c'), 4);
+      const got = await h.document.mGet('webq', 'c', ['d1', 'd3', 'nope']);
+      assert.deepEqual(got.successes.map((d) => d._id), ['d1', 'd3']);
+      assert.deepEqual(got.errors, ['nope']);
+      // The SDK has no mExists method: its generic query goes the same way.
+      assert.equal(h.protocol.routes.document.mExists.verb, 'GET');
+      const ex = await h.query({ controller: 'document', action: 'mExists', index: 'webq', collection: 'c', body: { ids: ['d2', 'nope'] } });
+      assert.deepEqual(ex.result.successes, ['d2']);
+      const s = await h.document.search('webq', 'c', { query: { range: { n: { lte: 1 } } } }, { verb: 'GET' });
+      assert.deepEqual(s.hits.map((d) => d._id), ['d1']);
+    } finally {
+      h.disconnect();
+    }
+  });
 });
