@@ -50,6 +50,11 @@ const (
 )
 
 func (ft FieldTypes) kind(field string) fieldKind {
+	if field == "_id" {
+		// ES never analyses the _id metadata field: a match on it is a
+		// term query on the whole id.
+		return kindExact
+	}
 	if ft == nil {
 		return kindUnmapped
 	}

@@ -248,3 +248,37 @@ func TestMappedFields(t *testing.T) {
 		}
 	}
 }
+
+// _id is never analysed in ES: a match on it compares the whole id, like a
+// term query, whatever the mapping (none here). "search-my-document-id"
+// shares the token "id" with "fake-id" and used to match it.
+func TestMatchOnIDIsNotAnalysed(t *testing.T) {
+	docs := []Doc{{ID: "search-my-document-id", Source: src(`{}`)}, {ID: "fake-id", Source: src(`{}`)}}
+	for q, want := range map[string]string{
+		`{"match":{"_id":"fake-id"}}`:                              "fake-id",
+		`{"match":{"_id":"search-my-document-id"}}`:                "search-my-document-id",
+		`{"match":{"_id":"id"}}`:                                   "",
+		`{"match":{"_id":"Fake-ID"}}`:                              "",
+		`{"match_phrase":{"_id":"my document"}}`:                   "",
+		`{"multi_match":{"query":"fake-id","fields":["_id"]}}`:     "fake-id",
+		`{"bool":{"must_not":{"match":{"_id":"fake-id"}}}}`:        "search-my-document-id",
+		`{"match":{"_id":{"query":"fake-id","operator":"and"}}}`:   "fake-id",
+		`{"match":{"_id":{"query":"my fake-id","operator":"or"}}}`: "",
+	} {
+		for _, ft := range []FieldTypes{nil, func(string) string { return "text" }} {
+			c, err := CompileWith(json.RawMessage(q), ft)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			var got []string
+			for i := range docs {
+				if ok, _ := c.Match(&docs[i]); ok {
+					got = append(got, docs[i].ID)
+				}
+			}
+			if strings.Join(got, ",") != want {
+				t.Errorf("%s (mapping %v): %q, want %q", q, ft != nil, got, want)
+			}
+		}
+	}
+}

@@ -25,7 +25,7 @@ type Doc struct {
 }
 
 // collectDoc is collect with the metadata field _id, which ES lets term,
-// terms, prefix, wildcard, range and sort address like a field.
+// terms, match, prefix, wildcard, range and sort address like a field.
 func collectDoc(d *Doc, p path, out []any) []any {
 	if p.raw == "_id" {
 		return append(out, d.ID)
