@@ -282,3 +282,45 @@ func TestMatchOnIDIsNotAnalysed(t *testing.T) {
 		}
 	}
 }
+
+// A field the mapping says is not indexed (Unindexed) is found by no
+// clause, and must_not on it keeps every document, as in ES.
+func TestUnindexedFieldsMatchNothing(t *testing.T) {
+	ft := func(f string) string {
+		if f == "age" || f == "name" || strings.HasPrefix(f, "address.") {
+			return Unindexed
+		}
+		return ""
+	}
+	for q, want := range map[string]string{
+		`{"range":{"age":{"gte":0}}}`:                                         "",
+		`{"term":{"age":42}}`:                                                 "",
+		`{"terms":{"age":[42,17]}}`:                                           "",
+		`{"exists":{"field":"age"}}`:                                          "",
+		`{"match":{"name":"smith"}}`:                                          "",
+		`{"match_phrase":{"name":"john smith"}}`:                              "",
+		`{"prefix":{"name":"Jo"}}`:                                            "",
+		`{"wildcard":{"name":"J*"}}`:                                          "",
+		`{"term":{"address.city":"Paris"}}`:                                   "",
+		`{"multi_match":{"query":"smith","fields":["name"]}}`:                 "",
+		`{"bool":{"must_not":{"exists":{"field":"age"}}}}`:                    "a,b,c,d",
+		`{"term":{"tags":"blue"}}`:                                            "a",
+		`{"ids":{"values":["b"]}}`:                                            "b",
+		`{"bool":{"should":[{"term":{"age":42}},{"term":{"tags":"green"}}]}}`: "b",
+	} {
+		c, err := CompileWith(json.RawMessage(q), ft)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var ids []string
+		for i := range corpus {
+			if ok, _ := c.Match(&corpus[i]); ok {
+				ids = append(ids, corpus[i].ID)
+			}
+		}
+		sort.Strings(ids)
+		if got := strings.Join(ids, ","); got != want {
+			t.Errorf("%s: %q, want %q", q, got, want)
+		}
+	}
+}

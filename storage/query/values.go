@@ -14,6 +14,9 @@ import (
 type path struct {
 	raw   string
 	parts []string
+	// unindexed: the mapping does not index this field (Unindexed), so
+	// query clauses see no value in any document.
+	unindexed bool
 }
 
 func newPath(s string) path { return path{raw: s, parts: strings.Split(s, ".")} }
@@ -29,6 +32,9 @@ type Doc struct {
 func collectDoc(d *Doc, p path, out []any) []any {
 	if p.raw == "_id" {
 		return append(out, d.ID)
+	}
+	if p.unindexed {
+		return out
 	}
 	return collect(d.Source, p, out)
 }
