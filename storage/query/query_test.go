@@ -26,7 +26,14 @@ func src(s string) map[string]any {
 
 func matching(t *testing.T, q string) string {
 	t.Helper()
-	c, err := Compile(json.RawMessage(q))
+	return matchingWith(t, q, nil)
+}
+
+// matchingWith lists the corpus documents a query matches, given the
+// collection's field types.
+func matchingWith(t *testing.T, q string, ft FieldTypes) string {
+	t.Helper()
+	c, err := CompileWith(json.RawMessage(q), ft)
 	if err != nil {
 		t.Fatalf("Compile(%s): %v", q, err)
 	}
@@ -308,18 +315,7 @@ func TestUnindexedFieldsMatchNothing(t *testing.T) {
 		`{"ids":{"values":["b"]}}`:                                            "b",
 		`{"bool":{"should":[{"term":{"age":42}},{"term":{"tags":"green"}}]}}`: "b",
 	} {
-		c, err := CompileWith(json.RawMessage(q), ft)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		var ids []string
-		for i := range corpus {
-			if ok, _ := c.Match(&corpus[i]); ok {
-				ids = append(ids, corpus[i].ID)
-			}
-		}
-		sort.Strings(ids)
-		if got := strings.Join(ids, ","); got != want {
+		if got := matchingWith(t, q, ft); got != want {
 			t.Errorf("%s: %q, want %q", q, got, want)
 		}
 	}
