@@ -72,9 +72,14 @@ func (rt *Router) publicAPI() map[string]map[string]map[string]any {
 			out[c][a] = map[string]any{"controller": c, "action": a, "http": []any{}}
 		}
 	}
-	for _, r := range httpRoutes {
-		if def, ok := out[r.controller][r.action]; ok {
-			def["http"] = append(def["http"].([]any), map[string]string{"verb": r.method, "url": r.path})
+	for _, deprecated := range []bool{false, true} {
+		for _, r := range httpRoutes {
+			if deprecatedRoutes[r.method+" "+r.path] != deprecated {
+				continue
+			}
+			if def, ok := out[r.controller][r.action]; ok {
+				def["http"] = append(def["http"].([]any), map[string]string{"verb": r.method, "url": r.path})
+			}
 		}
 	}
 	return out

@@ -365,6 +365,21 @@ var httpRoutes = []struct{ method, path, controller, action string }{
 	{"POST", "/_/reset", "cluster", "reset"},
 }
 
+// deprecatedRoutes are the routes Kuzzle marks deprecated. server:publicApi
+// lists them after an action's other routes: the SDKs take the first of an
+// action's routes of the same length, and must land on the current one
+// (PATCH _update, not PUT).
+var deprecatedRoutes = map[string]bool{
+	"GET /users/_me": true, "GET /users/_me/_rights": true,
+	"GET /credentials/:strategy/_me": true, "GET /credentials/:strategy/_me/_exists": true,
+	"GET /_getAllStats": true, "GET /_getLastStats": true, "GET /_getStats": true, "GET /_publicApi": true,
+	"POST /credentials/:strategy/_me/_create": true, "POST /credentials/:strategy/_me/_validate": true,
+	"DELETE /credentials/:strategy/_me": true, "DELETE /_mdelete": true,
+	"PUT /_updateSelf": true, "PUT /credentials/:strategy/_me/_update": true,
+	"PUT /:index/:collection/_mapping": true, "PUT /:index/:collection/_mUpdate": true,
+	"PUT /:index/:collection/:_id/_update": true, "PUT /:index/:collection/:_id/_upsert": true,
+}
+
 // route is one entry of the table, its parameters named in path order.
 type route struct {
 	method     string

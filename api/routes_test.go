@@ -166,3 +166,37 @@ func FuzzRouteMatch(f *testing.F) {
 		_ = bodyFromQuery(req, r)
 	})
 }
+
+// server:publicApi lists an action's current routes before the ones Kuzzle
+// deprecates, every one of them a route of the table.
+func TestPublicAPIListsCurrentRoutesFirst(t *testing.T) {
+	s, _ := newWSServer(t)
+	api := s.Router().publicAPI()
+	first := func(controller, action string) map[string]string {
+		return api[controller][action]["http"].([]any)[0].(map[string]string)
+	}
+	if r := first("document", "update"); r["verb"] != "PATCH" {
+		t.Errorf("document:update first route %v, want PATCH", r)
+	}
+	if r := first("document", "mUpdate"); r["verb"] != "PATCH" {
+		t.Errorf("document:mUpdate first route %v, want PATCH", r)
+	}
+	if r := first("document", "upsert"); r["verb"] != "POST" {
+		t.Errorf("document:upsert first route %v, want POST", r)
+	}
+	if r := first("index", "mDelete"); r["url"] != "/_mDelete" {
+		t.Errorf("index:mDelete first route %v, want /_mDelete", r)
+	}
+	known := map[string]bool{}
+	for _, r := range httpRoutes {
+		known[r.method+" "+r.path] = true
+	}
+	for k := range deprecatedRoutes {
+		if !known[k] {
+			t.Errorf("deprecated route %s is not in the table", k)
+		}
+	}
+	if _, ok := api["admin"]; ok {
+		t.Error("publicApi lists the admin controller, which Korum does not serve")
+	}
+}
