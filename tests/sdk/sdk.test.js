@@ -365,3 +365,26 @@ describe('http', () => {
     }
   });
 });
+
+describe('search semantics', () => {
+  // As in Kuzzle (Elasticsearch): _id is never analysed, and the unmapped
+  // fields of a dynamic "false" collection are kept but not searchable.
+  test('match on _id and unmapped fields of a non-dynamic collection', async () => {
+    await kuzzle.index.create('sem');
+    await kuzzle.collection.create('sem', 'ids', {});
+    await kuzzle.document.create('sem', 'ids', { a: 1 }, 'search-my-document-id', { refresh: 'wait_for' });
+    const byId = await kuzzle.document.search('sem', 'ids', { query: { match: { _id: 'fake-id' } } });
+    assert.equal(byId.total, 0);
+    const exact = await kuzzle.document.search('sem', 'ids', { query: { match: { _id: 'search-my-document-id' } } });
+    assert.equal(exact.total, 1);
+
+    await kuzzle.collection.create('sem', 'fixed', { mappings: { dynamic: 'false', properties: { name: { type: 'keyword' } } } });
+    await kuzzle.document.create('sem', 'fixed', { name: 'x', age: 42 }, 'p1', { refresh: 'wait_for' });
+    assert.equal((await kuzzle.document.get('sem', 'fixed', 'p1'))._source.age, 42);
+    assert.equal(await kuzzle.document.count('sem', 'fixed', { query: { range: { age: { gte: 0 } } } }), 0);
+    assert.equal(await kuzzle.document.count('sem', 'fixed', { query: { term: { name: 'x' } } }), 1);
+
+    await kuzzle.collection.create('sem', 'strict', { mappings: { dynamic: 'strict', properties: { name: { type: 'keyword' } } } });
+    await expectError(kuzzle.document.create('sem', 'strict', { name: 'x', age: 42 }), 'services.storage.strict_mapping_rejection', 400);
+  });
+});
