@@ -8,6 +8,8 @@ package api
 type Backend interface {
 	NodeInfo
 	ServerInfo
+	Indexes
+	Collections
 	Documents
 	Realtime
 	ClusterView

@@ -13,8 +13,16 @@ import (
 // Documents is what the document controller needs from the node: local
 // reads after a read barrier, and writes proposed to the cluster.
 type Documents interface {
-	storage.Reader
 	Writer
+	IndexExists(ctx context.Context, index string) (bool, error)
+	CollectionExists(ctx context.Context, index, collection string) (bool, error)
+	Get(ctx context.Context, index, collection, id string) (*storage.Document, error)
+	// MGet returns the documents found, in request order, and the ids not found.
+	MGet(ctx context.Context, index, collection string, ids []string) ([]*storage.Document, []string, error)
+	Search(ctx context.Context, index, collection string, req storage.SearchRequest) (*storage.SearchResult, error)
+	// Scroll continues a search from a scroll id returned by Search/Scroll.
+	Scroll(ctx context.Context, scrollID, ttl string) (*storage.SearchResult, error)
+	Count(ctx context.Context, index, collection string, query json.RawMessage) (int, error)
 	// ReadBarrier returns once local reads reflect every write acknowledged
 	// before the call (or fast-read mode is on).
 	ReadBarrier(ctx context.Context) error
