@@ -437,7 +437,7 @@ func (n *Node) reqCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, n.cfg.Limits.RequestTimeout)
 }
 
-// --- api.Backend ---
+// --- api.Backend: the interfaces the API's controllers define ---
 
 func (n *Node) NodeID() string       { return n.id }
 func (n *Node) Now() time.Time       { return time.Now() }
@@ -543,12 +543,10 @@ func (n *Node) RoomList(ctx context.Context) (map[string]map[string]map[string]i
 	return out, nil
 }
 
-func isoMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
-
-// ClusterStatus is Kuzzle's cluster:status ({activeNodes, activity,
-// nodes}) from the replicated topology, plus the leader's Raft view: every
-// node answers with the leader's figures.
-func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
+// ClusterStatus gathers what cluster:status reports: the replicated
+// topology (members, activity) and the leader's Raft view, so every node
+// answers with the leader's figures. The api package shapes it.
+func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 	if err := n.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -561,38 +559,23 @@ func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
 	for _, m := range members {
 		birth[m.ID] = m.Birthdate
 	}
-	nodes := make([]any, 0, len(view.Nodes))
+	st := &api.ClusterStatus{ClusterID: view.ClusterID, LeaderID: view.LeaderID, Term: view.Term,
+		CommitIndex: view.CommitIndex, Voters: view.Voters,
+		Nodes: make([]api.ClusterNode, 0, len(view.Nodes)), Activity: make([]api.ClusterEvent, 0, len(activity))}
 	for _, s := range view.Nodes {
-		e := map[string]any{"id": s.ID, "address": hostPart(s.ClusterAddr), "clusterAddress": s.ClusterAddr,
-			"apiAddress": s.APIAddr, "role": s.Role, "leader": s.Leader, "appliedIndex": s.Applied, "lag": s.Lag}
-		if !s.LastContact.IsZero() {
-			e["lastContact"] = s.LastContact.UTC().Format(time.RFC3339Nano)
-		}
+		cn := api.ClusterNode{ID: s.ID, ClusterAddr: s.ClusterAddr, APIAddr: s.APIAddr, Role: s.Role,
+			Leader: s.Leader, Applied: s.Applied, Lag: s.Lag, LastContact: s.LastContact, Birthdate: s.Birthdate}
+		// The replicated topology's birthdate wins over the leader's.
 		if b, ok := birth[s.ID]; ok {
-			e["birthdate"] = isoMillis(b)
-		} else if !s.Birthdate.IsZero() {
-			e["birthdate"] = s.Birthdate.UTC().Format("2006-01-02T15:04:05.000Z")
+			cn.Birthdate = time.UnixMilli(b)
 		}
-		nodes = append(nodes, e)
+		st.Nodes = append(st.Nodes, cn)
 	}
-	acts := make([]any, 0, len(activity))
 	for _, a := range activity {
-		e := map[string]any{"id": a.ID, "address": a.Address, "date": isoMillis(a.Date), "event": a.Event}
-		if a.Reason != "" {
-			e["reason"] = a.Reason
-		}
-		acts = append(acts, e)
+		st.Activity = append(st.Activity, api.ClusterEvent{ID: a.ID, Address: a.Address,
+			Date: time.UnixMilli(a.Date), Event: a.Event, Reason: a.Reason})
 	}
-	return map[string]any{"activeNodes": len(view.Nodes), "activity": acts, "nodes": nodes,
-		"leader": view.LeaderID, "term": view.Term, "commitIndex": view.CommitIndex,
-		"clusterId": view.ClusterID, "voters": view.Voters}, nil
-}
-
-func hostPart(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
+	return st, nil
 }
 
 // Reader methods delegate to the local store.

@@ -797,3 +797,72 @@ func mustApply(t testing.TB, e *Engine, index uint64, ws []storage.Write) []stor
 	}
 	return r
 }
+
+// With dynamic "false", a document keeps its unmapped fields but ES does
+// not index them: no query finds them (a range on an unmapped age returns
+// nothing). An object's own dynamic setting wins over the collection's,
+// both ways. With "strict", the write itself is refused, as in Kuzzle.
+func TestUnmappedFieldsOfNonDynamicCollections(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "col",
+		Mappings: json.RawMessage(`{"dynamic":"false","properties":{"name":{"type":"keyword"},` +
+			`"open":{"dynamic":"true","properties":{}},"closed":{"properties":{"k":{"type":"keyword"}}}}}`)})
+	h.one(docW(storage.OpDocCreate, 1,
+		storage.DocWrite{ID: "a", Body: obj(`{"name":"x","age":42,"open":{"n":1},"closed":{"k":"v","n":1}}`)},
+		storage.DocWrite{ID: "b", Body: obj(`{"name":"y","age":17}`)}))
+	d, err := h.e.Get(ctx, "idx", "col", "a")
+	if err != nil || js(d.Source["age"]) != "42" {
+		t.Fatalf("the unmapped field is kept in the document: %v %v", d, err)
+	}
+	for q, want := range map[string]int{
+		`{"range":{"age":{"gte":0}}}`:                      0,
+		`{"term":{"age":42}}`:                              0,
+		`{"exists":{"field":"age"}}`:                       0,
+		`{"bool":{"must_not":{"exists":{"field":"age"}}}}`: 2,
+		`{"term":{"name":"x"}}`:                            1,
+		`{"term":{"open.n":1}}`:                            1, // the object is dynamic: its fields are mapped on write
+		`{"term":{"closed.n":1}}`:                          0, // inherits "false"
+		`{"term":{"closed.k":"v"}}`:                        1,
+		`{"range":{"_kuzzle_info.createdAt":{"gte":0}}}`:   2, // Kuzzle's metadata is always mapped
+	} {
+		n, err := h.e.Count(ctx, "idx", "col", json.RawMessage(q))
+		if err != nil || n != want {
+			t.Errorf("dynamic false: %s: count %d (%v), want %d", q, n, err, want)
+		}
+	}
+	res, err := h.e.Search(ctx, "idx", "col", storage.SearchRequest{Query: json.RawMessage(`{"match":{"age":"42"}}`), Size: 10})
+	if err != nil || len(res.Hits) != 0 {
+		t.Errorf("dynamic false: search on an unmapped field: %v %v", hitIDs(res), err)
+	}
+
+	// A dynamic "false" object inside a dynamic collection.
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "mixed",
+		Mappings: json.RawMessage(`{"properties":{"fixed":{"dynamic":"false","properties":{}}}}`)})
+	h.one(storage.Write{Op: storage.OpDocCreate, Index: "idx", Collection: "mixed", Now: 1, Author: "kuid",
+		Docs: []storage.DocWrite{{ID: "a", Body: obj(`{"n":1,"fixed":{"n":1}}`)}}})
+	for q, want := range map[string]int{`{"term":{"n":1}}`: 1, `{"term":{"fixed.n":1}}`: 0} {
+		n, err := h.e.Count(ctx, "idx", "mixed", json.RawMessage(q))
+		if err != nil || n != want {
+			t.Errorf("dynamic object: %s: count %d (%v), want %d", q, n, err, want)
+		}
+	}
+
+	// Strict, at the root and in an object.
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "strict",
+		Mappings: json.RawMessage(`{"dynamic":"strict","properties":{"name":{"type":"keyword"},"o":{"dynamic":"true","properties":{}}}}`)})
+	w := storage.Write{Op: storage.OpDocCreate, Index: "idx", Collection: "strict", Now: 1, Author: "kuid",
+		Docs: []storage.DocWrite{{ID: "a", Body: obj(`{"name":"x","age":42}`)}}}
+	if r := h.apply(w)[0]; r.Err != nil {
+		wantErr(t, r.Err, "services.storage.strict_mapping_rejection")
+	} else {
+		wantErr(t, r.Items[0].Err, "services.storage.strict_mapping_rejection")
+	}
+	w.Docs = []storage.DocWrite{{ID: "b", Body: obj(`{"name":"x","o":{"free":1}}`)}}
+	h.one(w)
+	for q, want := range map[string]int{`{"term":{"age":42}}`: 0, `{"term":{"o.free":1}}`: 1, `{"term":{"name":"x"}}`: 1} {
+		n, err := h.e.Count(ctx, "idx", "strict", json.RawMessage(q))
+		if err != nil || n != want {
+			t.Errorf("strict: %s: count %d (%v), want %d", q, n, err, want)
+		}
+	}
+}
