@@ -2,7 +2,9 @@ package memstore
 
 func init() {
 	r := func(arity int, fn func(*ctx, []string) (any, error)) spec { return spec{arity: arity, fn: fn} }
-	w := func(arity int, fn func(*ctx, []string) (any, error)) spec { return spec{write: true, arity: arity, fn: fn} }
+	w := func(arity int, fn func(*ctx, []string) (any, error)) spec {
+		return spec{write: true, arity: arity, fn: fn}
+	}
 	commands = map[string]spec{
 		// strings
 		"append":      w(3, cmdAppend),
