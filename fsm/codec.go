@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/storage"
 )
@@ -37,6 +38,7 @@ const (
 	tagRoom    // id, index, collection, canonical, node, seq
 	tagMember  // JSON MemberInfo
 	tagBatch   // count, then each sub-command as a blob
+	tagMS      // JSON memstore.Command
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -102,6 +104,13 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = appendBlob(append(b, tagMember), j)
+	}
+	if c.MS != nil {
+		j, err := json.Marshal(c.MS)
+		if err != nil {
+			return nil, err
+		}
+		b = appendBlob(append(b, tagMS), j)
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -260,6 +269,9 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 				}
 				c.Batch = append(c.Batch, sc)
 			}
+		case tagMS:
+			c.MS = new(memstore.Command)
+			r.json(c.MS)
 		default:
 			r.fail(fmt.Errorf("unknown field %d", tag))
 		}

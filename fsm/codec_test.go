@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/storage"
 )
@@ -77,6 +78,9 @@ func randCommand(r *rand.Rand, inBatch bool) *Command {
 	}
 	if r.IntN(3) == 0 {
 		c.Member = &MemberInfo{APIAddr: randStr(r), ClusterAddr: randStr(r), Date: r.Int64(), Reason: randStr(r), Incarnation: r.Int64(), Depth: r.IntN(9)}
+	}
+	if r.IntN(4) == 0 {
+		c.MS = &memstore.Command{Now: r.Int64(), Seed: r.Uint64(), Cmds: [][]string{{randStr(r), randStr(r)}}, Sweep: r.IntN(2) == 0}
 	}
 	if !inBatch && r.IntN(4) == 0 {
 		c.Kind = KindBatch

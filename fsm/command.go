@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 
+	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/storage"
 )
@@ -35,6 +36,9 @@ const (
 	// many commands multiplies throughput. Sub-commands keep their own
 	// keys, so deduplication stays per proposal; a batch never nests.
 	KindBatch Kind = "batch"
+	// KindMS is a memory storage (ms controller) write: Redis-like
+	// commands stamped with the proposer's time, applied by memstore.
+	KindMS Kind = "ms"
 )
 
 // Command is one log entry.
@@ -55,6 +59,8 @@ type Command struct {
 	Key string `json:"key,omitempty"`
 	// Batch holds the sub-commands of a KindBatch entry.
 	Batch []*Command `json:"b,omitempty"`
+	// MS is a KindMS entry's memory storage commands.
+	MS *memstore.Command `json:"ms,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by
@@ -99,6 +105,8 @@ func (c *Command) Encode() ([]byte, error) { return c.encodeBinary(make([]byte, 
 // Response is what applying a command returns to its proposer.
 type Response struct {
 	Write *storage.WriteResult `json:"w,omitempty"`
+	// MS holds a KindMS command's replies, one per memory storage command.
+	MS []memstore.Reply `json:"ms,omitempty"`
 }
 
 // EncodeBatch builds a KindBatch entry from already encoded commands

@@ -1,8 +1,8 @@
 // Package fsm owns Korum's replicated state machine: the commands that go
 // through the Raft log, and what applying them does to the replicated state
 // (documents in the embedded store, realtime rooms with the nodes that hold
-// subscribers to them) plus the notifications each applied write produces on
-// this node.
+// subscribers to them, the memory storage's keys through package memstore)
+// plus the notifications each applied write produces on this node.
 //
 // Apply is deterministic and pure with respect to the state: every input
 // (ids, timestamps, authors) is inside the command, so every replica reaches

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/storage"
 )
@@ -59,6 +60,8 @@ type state struct {
 	// Applied is the last index covered, so a restored node knows how
 	// fresh it is even when the store recorded an older write.
 	Applied uint64 `json:"applied"`
+	// MS is the memory storage (ms controller).
+	MS *memstore.Store `json:"ms,omitempty"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -152,7 +155,15 @@ func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 
 func emptyState() state {
 	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
-		Recent: map[string]json.RawMessage{}}
+		Recent: map[string]json.RawMessage{}, MS: memstore.New()}
+}
+
+// MemStore is the memory storage, for reads; it has its own lock, and a
+// restore replaces it, so callers fetch it for each read.
+func (f *FSM) MemStore() *memstore.Store {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.MS
 }
 
 // dedupWindow bounds the remembered results (between one and two windows
@@ -351,6 +362,12 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 					events = append(events, ev)
 				}
 			}
+		case KindMS:
+			if c.MS == nil {
+				out[i] = fmt.Errorf("a memory storage command without its payload at %d", u.index)
+				continue
+			}
+			out[i] = encodeResponse(&Response{MS: f.st.MS.Apply(c.MS)})
 		case KindPublish:
 			if c.Publish != nil && !c.Silent {
 				events = append(events, publishEvent(c))
@@ -713,6 +730,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Recent == nil {
 		st.Recent = map[string]json.RawMessage{}
+	}
+	if st.MS == nil {
+		st.MS = memstore.New()
 	}
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)
