@@ -57,6 +57,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("realtime", &realtimeController{rt: b, clock: b})
 	rt.register("auth", authController{})
 	rt.register("cluster", &clusterController{cluster: b})
+	rt.register("ms", &msController{ms: b})
 	return rt
 }
 

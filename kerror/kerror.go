@@ -83,6 +83,13 @@ var catalogue = map[string]def{
 	// says so instead of answering wrongly.
 	"services.storage.unsupported_query": {16842810, badRequest, `The embedded storage engine does not support %s.`},
 
+	// Korum-specific, in Kuzzle's cache subdomain: Kuzzle hands Redis's
+	// own errors back as they come; Korum names them. The message is
+	// Redis's (WRONGTYPE ..., ERR ...); a broken size limit of the memory
+	// storage is a 413.
+	"services.cache.command_failed": {16973829, badRequest, "%s"},
+	"services.cache.limit_exceeded": {16973830, sizeLimit, "%s"},
+
 	"api.assert.invalid_type":       {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
 	"api.assert.invalid_argument":   {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
 	"api.assert.missing_argument":   {33619971, badRequest, `Missing argument "%s".`},
@@ -90,6 +97,7 @@ var catalogue = map[string]def{
 	"api.assert.mutually_exclusive": {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
 	"api.assert.too_many_arguments": {33619974, badRequest, `Argument "%s" contains too many values`},
 	"api.assert.body_required":      {33619976, badRequest, "The request must specify a body."},
+	"api.assert.forbidden_argument": {33619979, badRequest, `The argument "%s" is not allowed by this API action.`},
 	"api.assert.invalid_id":         {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
 	"api.assert.koncorde_dsl_error": {33619982, badRequest, "%s"},
 	// Kuzzle classes this one as an InternalError (500); a client asking

@@ -223,7 +223,7 @@ func cmdPush(left, onlyExisting bool) func(*ctx, []string) (any, error) {
 			return nil, err
 		}
 		if len(e.list)+len(a)-1 > MaxElements {
-			return nil, errf("ERR a list may hold at most %d elements", MaxElements)
+			return nil, errf("LIMIT a list may hold at most %d elements", MaxElements)
 		}
 		for _, v := range a[1:] {
 			if left {

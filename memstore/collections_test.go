@@ -205,14 +205,14 @@ func TestLimitsLeaveTheStoreUnchanged(t *testing.T) {
 	tt := newTester(t)
 	big := strings.Repeat("x", MaxValueLen)
 	tt.is("OK", "set", "k", big)
-	tt.fails("ERR string exceeds maximum allowed size", "append", "k", "y")
+	tt.fails("LIMIT string exceeds maximum allowed size", "append", "k", "y")
 	tt.is(int64(MaxValueLen), "strlen", "k")
 	args := []string{"rpush", "l"}
 	for i := range MaxElements {
 		args = append(args, strconv.Itoa(i))
 	}
 	tt.is(int64(MaxElements), args...)
-	tt.fails("ERR a list may hold at most", "rpush", "l", "one more")
+	tt.fails("LIMIT a list may hold at most", "rpush", "l", "one more")
 	tt.is(int64(MaxElements), "llen", "l")
 	// A failure half-way through restores what the command had changed.
 	tt.is(int64(2), "sadd", "s", "a", "b")
@@ -220,10 +220,10 @@ func TestLimitsLeaveTheStoreUnchanged(t *testing.T) {
 	for i := range MaxElements {
 		sargs = append(sargs, "m"+strconv.Itoa(i))
 	}
-	tt.fails("ERR a set may hold at most", sargs...)
+	tt.fails("LIMIT a set may hold at most", sargs...)
 	tt.is([]any{"a", "b"}, "smembers", "s")
-	tt.fails("ERR key too long", "set", strings.Repeat("k", MaxKeyLen+1), "v")
-	tt.fails("ERR an argument is larger", "set", "k", big+"y")
+	tt.fails("LIMIT key too long", "set", strings.Repeat("k", MaxKeyLen+1), "v")
+	tt.fails("LIMIT an argument is larger", "set", "k", big+"y")
 	_, before := tt.s.Stats()
 	tt.is(int64(1), "del", "k")
 	if _, after := tt.s.Stats(); after >= before-MaxValueLen {

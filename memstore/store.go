@@ -240,11 +240,11 @@ func Validate(argv []string) error {
 		return errf("ERR wrong number of arguments for '%s' command", strings.ToLower(argv[0]))
 	}
 	if len(argv) > MaxArgs+1 {
-		return errf("ERR too many arguments for '%s' command (at most %d)", strings.ToLower(argv[0]), MaxArgs)
+		return errf("LIMIT too many arguments for '%s' command (at most %d)", strings.ToLower(argv[0]), MaxArgs)
 	}
 	for _, a := range argv[1:] {
 		if len(a) > MaxValueLen {
-			return errf("ERR an argument is larger than %d bytes", MaxValueLen)
+			return errf("LIMIT an argument is larger than %d bytes", MaxValueLen)
 		}
 	}
 	return nil
@@ -307,19 +307,19 @@ func (x *ctx) settle() error {
 			continue
 		}
 		if len(k) > MaxKeyLen {
-			return errf("ERR key too long (at most %d bytes)", MaxKeyLen)
+			return errf("LIMIT key too long (at most %d bytes)", MaxKeyLen)
 		}
 		if e.k == kString && len(e.str) > MaxValueLen {
-			return errf("ERR string exceeds maximum allowed size (%d bytes)", MaxValueLen)
+			return errf("LIMIT string exceeds maximum allowed size (%d bytes)", MaxValueLen)
 		}
 		if e.length() > MaxElements && (e.k != kString || e.hll != nil) {
-			return errf("ERR a %s may hold at most %d elements", e.k, MaxElements)
+			return errf("LIMIT a %s may hold at most %d elements", e.k, MaxElements)
 		}
 		sizes[k] = e.measure(k)
 		delta += sizes[k]
 	}
 	if len(x.s.keys) > MaxKeys {
-		return errf("ERR the memory storage holds at most %d keys", MaxKeys)
+		return errf("LIMIT the memory storage holds at most %d keys", MaxKeys)
 	}
 	if delta > 0 && x.s.bytes+delta > MaxBytes {
 		return errf("OOM command not allowed when used memory > 'maxmemory' (%d bytes)", MaxBytes)

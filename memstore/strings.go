@@ -146,7 +146,7 @@ func cmdAppend(x *ctx, a []string) (any, error) {
 		return nil, errWrongType
 	}
 	if len(e.str)+len(a[1]) > MaxValueLen {
-		return nil, errf("ERR string exceeds maximum allowed size (%d bytes)", MaxValueLen)
+		return nil, errf("LIMIT string exceeds maximum allowed size (%d bytes)", MaxValueLen)
 	}
 	e.str += a[1]
 	return int64(len(e.str)), nil

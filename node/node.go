@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/korumdb/korum/api"
 	"github.com/korumdb/korum/fsm"
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/raftnet"
 	"github.com/korumdb/korum/realtime"
@@ -147,6 +149,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	go n.watch()
 	go n.reconcileTopology(max(cfg.Cluster.DeadNodeTimeout/4, time.Second))
+	go n.sweepMemoryStorage(time.Second)
 
 	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
@@ -606,6 +609,55 @@ func (n *Node) Scroll(ctx context.Context, id, ttl string) (*storage.SearchResul
 }
 func (n *Node) Count(ctx context.Context, i, c string, q json.RawMessage) (int, error) {
 	return n.store.Count(ctx, i, c, q)
+}
+
+// MSRead runs a memory storage read on this node's copy of the keys, with
+// this node's clock deciding what has expired.
+func (n *Node) MSRead(ctx context.Context, argv []string) (any, error) {
+	return n.fsm.MemStore().Read(argv, time.Now().UnixMilli(), nil)
+}
+
+// MSWrite proposes memory storage commands, stamped with this node's time
+// and a seed for the ones that pick at random: the state machine reads
+// neither a clock nor a random source.
+func (n *Node) MSWrite(ctx context.Context, cmds [][]string) ([]memstore.Reply, error) {
+	ctx, cancel := n.reqCtx(ctx)
+	defer cancel()
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	var resp fsm.Response
+	if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: time.Now().UnixMilli(),
+		Seed: binary.LittleEndian.Uint64(seed[:]), Cmds: cmds}}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.MS, nil
+}
+
+// sweepMemoryStorage runs on every node and acts while it leads: expired
+// keys already read as absent everywhere, and a sweep entry removes them
+// (up to memstore.SweepBatch a time) so that they stop holding memory.
+func (n *Node) sweepMemoryStorage(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-t.C:
+		}
+		if !n.raft.IsLeader() {
+			continue
+		}
+		now := time.Now().UnixMilli()
+		if n.fsm.MemStore().Expired(now) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+		if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: now, Sweep: true}}, nil); err != nil {
+			n.log.Debug("memory storage sweep", "err", err)
+		}
+		cancel()
+	}
 }
 
 // replicator records this node's rooms in the replicated state.
