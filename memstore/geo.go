@@ -184,7 +184,7 @@ func cmdGeohash(x *ctx, a []string) (any, error) {
 func cmdGeoradius(byMember bool) func(*ctx, []string) (any, error) {
 	return func(x *ctx, a []string) (any, error) {
 		var lon, lat float64
-		rest := a[1:]
+		var rest []string
 		if byMember {
 			var ok bool
 			var err error
