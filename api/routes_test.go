@@ -110,7 +110,7 @@ func TestUnservedRoutesAnswerNotFound(t *testing.T) {
 		{"POST", "/admin/_resetDatabase", "api.process.controller_not_found", "admin"},
 		{"PUT", "/profiles/x", "api.process.controller_not_found", "security"},
 		{"POST", "/users/_search", "api.process.controller_not_found", "security"},
-		{"GET", "/ms/key", "api.process.controller_not_found", "ms"},
+		{"POST", "/ms/_bgsave", "api.process.action_not_found", "ms"},
 		{"POST", "/i/c/_bulk", "api.process.controller_not_found", "bulk"},
 		{"GET", "/_adminExists", "api.process.action_not_found", "server"},
 		{"GET", "/i/c/_export", "api.process.action_not_found", "document"},
