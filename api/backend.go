@@ -14,6 +14,8 @@ type Backend interface {
 	Realtime
 	ClusterView
 	MemoryStorage
+	Admin
+	Bulk
 }
 
 // NodeInfo is what the router and the transports need from the node: its

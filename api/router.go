@@ -58,6 +58,8 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("auth", authController{})
 	rt.register("cluster", &clusterController{cluster: b})
 	rt.register("ms", &msController{ms: b})
+	rt.register("admin", &adminController{node: b, clock: b, limits: limits})
+	rt.register("bulk", &bulkController{store: b, clock: b, limits: limits})
 	return rt
 }
 

@@ -107,11 +107,10 @@ func TestUnservedRoutesAnswerNotFound(t *testing.T) {
 	for _, c := range []struct {
 		method, url, id, controller string
 	}{
-		{"POST", "/admin/_resetDatabase", "api.process.controller_not_found", "admin"},
+		{"POST", "/admin/_resetSecurity", "api.process.action_not_found", "admin"},
 		{"PUT", "/profiles/x", "api.process.controller_not_found", "security"},
 		{"POST", "/users/_search", "api.process.controller_not_found", "security"},
 		{"POST", "/ms/_bgsave", "api.process.action_not_found", "ms"},
-		{"POST", "/i/c/_bulk", "api.process.controller_not_found", "bulk"},
 		{"GET", "/_adminExists", "api.process.action_not_found", "server"},
 		{"GET", "/i/c/_export", "api.process.action_not_found", "document"},
 		{"POST", "/_login/local", "api.process.action_not_found", "auth"},
@@ -196,7 +195,7 @@ func TestPublicAPIListsCurrentRoutesFirst(t *testing.T) {
 			t.Errorf("deprecated route %s is not in the table", k)
 		}
 	}
-	if _, ok := api["admin"]; ok {
-		t.Error("publicApi lists the admin controller, which Korum does not serve")
+	if _, ok := api["admin"]["resetSecurity"]; ok {
+		t.Error("publicApi lists admin:resetSecurity, which Korum does not serve")
 	}
 }

@@ -35,11 +35,17 @@ func meta(c Clock, r *Request) realtime.Meta {
 // write stamps a command with the clock and author, proposes it and turns a
 // command-level failure into the request's error.
 func write(ctx context.Context, wr Writer, c Clock, r *Request, w storage.Write) (*storage.WriteResult, error) {
-	if err := checkRefresh(r); err != nil {
-		return nil, err
-	}
 	silent, err := r.Bool("silent")
 	if err != nil {
+		return nil, err
+	}
+	return writeSilently(ctx, wr, c, r, w, silent)
+}
+
+// writeSilently is write with notifications decided by the caller (the
+// bulk actions notify only when asked to, or never).
+func writeSilently(ctx context.Context, wr Writer, c Clock, r *Request, w storage.Write, silent bool) (*storage.WriteResult, error) {
+	if err := checkRefresh(r); err != nil {
 		return nil, err
 	}
 	m := meta(c, r)

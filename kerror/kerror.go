@@ -31,6 +31,7 @@ type def struct {
 
 // Statuses of Kuzzle's error classes.
 const (
+	partial            = 206 // Kuzzle's PartialError
 	badRequest         = 400
 	unauthorized       = 401
 	forbidden          = 403
@@ -60,6 +61,7 @@ var catalogue = map[string]def{
 	"services.storage.unknown_collection":        {16842754, precondition, `The collection "%s":"%s" does not exist.`},
 	"services.storage.get_limit_exceeded":        {16842755, sizeLimit, "The number of documents returned by this request exceeds the configured server limit."},
 	"services.storage.write_limit_exceeded":      {16842756, sizeLimit, "The number of documents edited by this request exceeds the configured server limit."},
+	"services.storage.import_failed":             {16842757, partial, "Failed to import some or all documents."},
 	"services.storage.not_found":                 {16842763, notFound, `Document "%s" not found in "%s":"%s".`},
 	"services.storage.unknown_scroll_id":         {16842766, notFound, "Non-existing or expired scroll identifier."},
 	"services.storage.search_as_an_id":           {16842767, badRequest, "_search is not a valid document identifier"},
@@ -87,8 +89,9 @@ var catalogue = map[string]def{
 	// own errors back as they come; Korum names them. The message is
 	// Redis's (WRONGTYPE ..., ERR ...); a broken size limit of the memory
 	// storage is a 413.
-	"services.cache.command_failed": {16973829, badRequest, "%s"},
-	"services.cache.limit_exceeded": {16973830, sizeLimit, "%s"},
+	"services.cache.database_not_found": {16973825, notFound, `Cache database "%s" not found.`},
+	"services.cache.command_failed":     {16973829, badRequest, "%s"},
+	"services.cache.limit_exceeded":     {16973830, sizeLimit, "%s"},
 
 	"api.assert.invalid_type":       {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
 	"api.assert.invalid_argument":   {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
@@ -104,6 +107,7 @@ var catalogue = map[string]def{
 	// HTTP for a WebSocket-only action made a request error, so Korum
 	// answers 400 with the same id and code.
 	"api.assert.unsupported_protocol":  {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
+	"api.process.action_locked":        {33685505, precondition, `Cannot execute action "%s": already executing.`},
 	"api.process.overloaded":           {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
 	"api.process.controller_not_found": {33685508, notFound, `API controller "%s" not found.`},
 	"api.process.action_not_found":     {33685509, notFound, `API action "%s":"%s" not found`},

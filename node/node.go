@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,26 @@ type Node struct {
 	stopping atomic.Bool
 	done     chan struct{}
 	fatal    chan error
+
+	// shutdown is closed when admin:shutdown asks this node to stop.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+	dumping      sync.Mutex
+}
+
+// ShutdownRequested is closed when a client asked this node to stop
+// (admin:shutdown): its owner stops it as on SIGTERM.
+func (n *Node) ShutdownRequested() <-chan struct{} { return n.shutdown }
+
+// Shutdown asks this node to stop gracefully; false when it was asked
+// already or is stopping.
+func (n *Node) Shutdown() bool {
+	asked := false
+	n.shutdownOnce.Do(func() {
+		asked = !n.stopping.Load()
+		close(n.shutdown)
+	})
+	return asked
 }
 
 // Fatal delivers the error that makes this node unable to go on (the API
@@ -74,7 +95,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log.With("node", id), id: id, started: time.Now(), done: make(chan struct{}), fatal: make(chan error, 1)}
+	n := &Node{cfg: cfg, log: log.With("node", id), id: id, started: time.Now(), done: make(chan struct{}), fatal: make(chan error, 1),
+		shutdown: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {

@@ -35,6 +35,9 @@ const (
 	OpDocDeleteFields    Op = "doc.deleteFields"
 	OpDocDeleteByQuery   Op = "doc.deleteByQuery"
 	OpDocUpdateByQuery   Op = "doc.updateByQuery"
+	// OpDocBulk runs each DocWrite with its own Op (bulk:import, whose
+	// actions mix create, index, update and delete).
+	OpDocBulk Op = "doc.bulk"
 )
 
 // Write is one deterministic write command. Everything that is not a pure
@@ -62,13 +65,19 @@ type Write struct {
 	// (limits.documentsWriteCount); exceeding it fails the whole command
 	// with services.storage.write_limit_exceeded. 0 means no cap.
 	Limit int `json:"limit,omitempty"`
+	// Verbatim stores create and createOrReplace bodies as given, their
+	// _kuzzle_info included, without adding metadata (bulk:write and
+	// bulk:mWrite write "directly into the storage engine").
+	Verbatim bool `json:"verbatim,omitempty"`
 }
 
 // DocWrite is one document of a write. Which fields matter depends on Op:
 // Body for create/createOrReplace/replace/update (partial changes),
 // Body+Default for upsert, Fields (dot paths) for deleteFields.
 type DocWrite struct {
-	ID      string         `json:"_id"`
+	ID string `json:"_id"`
+	// Op is this document's operation in an OpDocBulk write.
+	Op      Op             `json:"op,omitempty"`
 	Body    map[string]any `json:"body,omitempty"`
 	Default map[string]any `json:"default,omitempty"`
 	Fields  []string       `json:"fields,omitempty"`

@@ -53,6 +53,8 @@ func run() int {
 	}
 	select {
 	case <-ctx.Done():
+	case <-n.ShutdownRequested():
+		log.Info("shutdown asked through the API (admin:shutdown)")
 	case err := <-n.Fatal():
 		var ex *membership.Exit
 		var halt *fsm.HaltError

@@ -37,7 +37,7 @@ func applyWrite(tx *bolt.Tx, w *storage.Write, defaultDynamic string) (storage.W
 	case storage.OpCollectionTruncate:
 		return wrap(collectionTruncate(tx, w))
 	case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocReplace,
-		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields:
+		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields, storage.OpDocBulk:
 		return docWrite(tx, w)
 	case storage.OpDocDeleteByQuery, storage.OpDocUpdateByQuery:
 		return byQuery(tx, w)
@@ -306,6 +306,15 @@ func body(b map[string]any) map[string]any {
 	return out
 }
 
+// verbatim copies a body as the caller gave it, _kuzzle_info included.
+func verbatim(b map[string]any) map[string]any {
+	out := make(map[string]any, len(b))
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
 func docWrite(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
 	c, err := openColl(tx, w.Index, w.Collection)
 	if err != nil {
@@ -353,22 +362,32 @@ func docOp(c *coll, w *storage.Write, d *storage.DocWrite) (storage.ItemResult, 
 	}
 	var src map[string]any
 
-	switch w.Op {
+	op := w.Op
+	if op == storage.OpDocBulk {
+		op = d.Op
+	}
+	switch op {
 	case storage.OpDocCreate:
 		if before != nil {
 			return item, kerror.New("services.storage.document_already_exists")
 		}
 		src = body(d.Body)
 		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now, "updatedAt": nil, "updater": nil}
+		if w.Verbatim {
+			src = verbatim(d.Body)
+		}
 		item.Created = true
 
 	case storage.OpDocCreateOrReplace, storage.OpDocReplace:
-		if before == nil && w.Op == storage.OpDocReplace {
+		if before == nil && op == storage.OpDocReplace {
 			return item, notFound(c, d.ID)
 		}
 		// Kuzzle stamps a replaced document as newly created and updated.
 		src = body(d.Body)
 		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now, "updatedAt": w.Now, "updater": author(w)}
+		if w.Verbatim {
+			src = verbatim(d.Body)
+		}
 		item.Created = before == nil
 
 	case storage.OpDocUpdate:
@@ -415,6 +434,9 @@ func docOp(c *coll, w *storage.Write, d *storage.DocWrite) (storage.ItemResult, 
 		}
 		src = work
 		stampUpdate(src, w)
+
+	default:
+		return item, kerror.New("services.storage.invalid_argument", "op", "a document operation")
 	}
 
 	after, err := c.store(d.ID, version, src)

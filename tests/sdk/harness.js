@@ -58,6 +58,8 @@ async function startNode(extraArgs = []) {
     port: apiPort,
     url: `http://127.0.0.1:${apiPort}`,
     logs,
+    // The exit code once the process has exited on its own, else null.
+    exitCode: () => exited,
     async stop() {
       if (exited === null) {
         const done = new Promise((r) => proc.once('exit', r));
