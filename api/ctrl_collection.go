@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"sort"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/storage"
@@ -17,6 +18,9 @@ type Collections interface {
 	ListCollections(ctx context.Context, index string) ([]string, error)
 	// GetMapping returns {dynamic, _meta, properties}.
 	GetMapping(ctx context.Context, index, collection string) (map[string]any, error)
+	// RealtimeCollections lists the collections of an index that have
+	// subscriptions, on any node.
+	RealtimeCollections(ctx context.Context, index string) ([]string, error)
 }
 
 // collectionController is Kuzzle's collection controller.
@@ -35,6 +39,9 @@ func (c *collectionController) actions() map[string]Handler {
 		"refresh":    c.refresh,
 		"list":       c.list,
 		"getMapping": c.getMapping,
+		// updateMapping is Kuzzle's deprecated form of update, which
+		// answers with the whole mapping (the SDK still sends it).
+		"updateMapping": c.updateMapping,
 	}
 }
 
@@ -125,23 +132,90 @@ func (c *collectionController) refresh(ctx context.Context, r *Request) (any, er
 	return nil, nil
 }
 
+// list is collection:list: stored collections, realtime ones (those with
+// subscriptions) or all, sorted by name, a page of them when from or size
+// is given.
 func (c *collectionController) list(ctx context.Context, r *Request) (any, error) {
 	index, err := r.String("index")
 	if err != nil {
 		return nil, err
 	}
-	if err := requireIndex(ctx, c.store, index); err != nil {
-		return nil, err
-	}
-	names, err := c.store.ListCollections(ctx, index)
+	typ, err := r.OptString("type")
 	if err != nil {
 		return nil, err
 	}
-	list := make([]any, 0, len(names))
-	for _, n := range names {
-		list = append(list, map[string]any{"name": n, "type": "stored"})
+	if typ == "" {
+		typ = "all"
 	}
-	return map[string]any{"type": "all", "collections": list}, nil
+	if typ != "all" && typ != "stored" && typ != "realtime" {
+		return nil, kerror.New("api.assert.invalid_argument", "type", `"all", "stored" or "realtime"`)
+	}
+	from, err := r.Int("from", 0)
+	if err != nil {
+		return nil, err
+	}
+	size, err := r.Int("size", 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	type entry struct{ name, typ string }
+	var all []entry
+	if typ != "realtime" {
+		if err := requireIndex(ctx, c.store, index); err != nil {
+			return nil, err
+		}
+		names, err := c.store.ListCollections(ctx, index)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			all = append(all, entry{n, "stored"})
+		}
+	}
+	if typ != "stored" {
+		names, err := c.store.RealtimeCollections(ctx, index)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			all = append(all, entry{n, "realtime"})
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].name < all[j].name })
+	out := map[string]any{"type": typ}
+	if from > 0 || size > 0 {
+		from = min(max(from, 0), len(all))
+		end := len(all)
+		if size > 0 {
+			end = min(from+size, len(all))
+		}
+		all = all[from:end]
+		out["from"], out["size"] = from, size
+	}
+	list := make([]any, 0, len(all))
+	for _, e := range all {
+		list = append(list, map[string]any{"name": e.name, "type": e.typ})
+	}
+	out["collections"] = list
+	return out, nil
+}
+
+func (c *collectionController) updateMapping(ctx context.Context, r *Request) (any, error) {
+	index, collection, body, err := targetBody(r, true)
+	if err != nil {
+		return nil, err
+	}
+	m, err := mappingsOf(body)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpCollectionUpdate, Index: index, Collection: collection, Mappings: m}); err != nil {
+		return nil, err
+	}
+	return c.store.GetMapping(ctx, index, collection)
 }
 
 func (c *collectionController) getMapping(ctx context.Context, r *Request) (any, error) {

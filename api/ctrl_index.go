@@ -12,6 +12,9 @@ type Indexes interface {
 	ReadBarrier(ctx context.Context) error
 	IndexExists(ctx context.Context, index string) (bool, error)
 	ListIndexes(ctx context.Context) ([]string, error)
+	// StorageStats is every index and collection with its document count
+	// and size, in name order.
+	StorageStats(ctx context.Context) ([]storage.IndexStats, error)
 }
 
 // indexController is Kuzzle's index controller.
@@ -27,6 +30,7 @@ func (c *indexController) actions() map[string]Handler {
 		"exists":  c.exists,
 		"list":    c.list,
 		"mDelete": c.mDelete,
+		"stats":   c.stats,
 	}
 }
 
@@ -96,4 +100,27 @@ func (c *indexController) mDelete(ctx context.Context, r *Request) (any, error) 
 		}
 	}
 	return map[string]any{"deleted": deleted}, nil
+}
+
+// stats is index:stats: each index's size and, per collection, its
+// document count and size (bytes of the store's pages on this node).
+func (c *indexController) stats(ctx context.Context, r *Request) (any, error) {
+	if err := c.store.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	st, err := c.store.StorageStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	indexes := make([]any, 0, len(st))
+	var total int64
+	for _, is := range st {
+		colls := make([]any, 0, len(is.Collections))
+		for _, cs := range is.Collections {
+			colls = append(colls, map[string]any{"name": cs.Name, "documentCount": cs.Documents, "size": cs.Size})
+		}
+		indexes = append(indexes, map[string]any{"name": is.Name, "size": is.Size, "collections": colls})
+		total += is.Size
+	}
+	return map[string]any{"indexes": indexes, "size": total}, nil
 }

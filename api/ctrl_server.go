@@ -13,6 +13,9 @@ type ServerInfo interface {
 	StartedAt() time.Time
 	// Ready is nil when the node can serve requests that need the cluster.
 	Ready() error
+	// Config is the node's configuration as clients may see it: sections
+	// of the config file's keys, secrets redacted.
+	Config() map[string]any
 }
 
 // serverController is Kuzzle's server controller.
@@ -24,10 +27,12 @@ type serverController struct {
 
 func (c *serverController) actions() map[string]Handler {
 	return map[string]Handler{
-		"now":         c.now,
-		"info":        c.info,
-		"publicApi":   func(context.Context, *Request) (any, error) { return c.publicAPI(), nil },
-		"healthCheck": c.healthCheck,
+		"now":          c.now,
+		"info":         c.info,
+		"publicApi":    func(context.Context, *Request) (any, error) { return c.publicAPI(), nil },
+		"healthCheck":  c.healthCheck,
+		"getConfig":    c.getConfig,
+		"capabilities": c.capabilities,
 	}
 }
 
@@ -83,4 +88,23 @@ func (rt *Router) publicAPI() map[string]map[string]map[string]any {
 		}
 	}
 	return out
+}
+
+// getConfig is the node's configuration (secrets redacted) and version.
+func (c *serverController) getConfig(ctx context.Context, r *Request) (any, error) {
+	cfg := c.node.Config()
+	cfg["version"] = c.node.Version()
+	return cfg, nil
+}
+
+// capabilities tells clients what limits to expect: the limits section of
+// the configuration, the largest request, and the version.
+func (c *serverController) capabilities(ctx context.Context, r *Request) (any, error) {
+	cfg := c.node.Config()
+	out := map[string]any{"limits": cfg["limits"], "plugins": map[string]any{}, "version": c.node.Version()}
+	if srv, ok := cfg["server"].(map[string]any); ok {
+		out["server"] = map[string]any{"maxRequestSize": srv["maxRequestSize"],
+			"protocols": map[string]any{"http": map[string]any{"enabled": true}, "websocket": map[string]any{"enabled": true}}}
+	}
+	return out, nil
 }

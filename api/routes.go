@@ -323,8 +323,9 @@ var httpRoutes = []struct{ method, path, controller, action string }{
 
 	{"PUT", "/:index/:collection", "collection", "create"},
 	{"POST", "/:index/:collection", "collection", "update"},
-	// Kuzzle names it collection:updateMapping, the deprecated alias of update.
-	{"PUT", "/:index/:collection/_mapping", "collection", "update"},
+	// collection:updateMapping, Kuzzle's deprecated alias of update (it
+	// answers with the whole mapping).
+	{"PUT", "/:index/:collection/_mapping", "collection", "updateMapping"},
 	{"PUT", "/:index/:collection/_specifications", "collection", "updateSpecifications"},
 
 	{"PUT", "/:index/:collection/:_id", "document", "createOrReplace"},

@@ -87,3 +87,20 @@ func TestSizesAndDurations(t *testing.T) {
 		}
 	}
 }
+
+func TestPublicConfigRedactsSecrets(t *testing.T) {
+	c := Defaults()
+	c.Cluster.Secret = "s3cret"
+	c.Cluster.Redis = "redis://user:pw@10.0.0.9:6379"
+	p := c.Public()
+	cl := p["cluster"].(map[string]any)
+	if cl["secret"] != "[redacted]" || cl["redis"] != "redis://user:redacted@10.0.0.9:6379" {
+		t.Fatalf("secrets shown: %v %v", cl["secret"], cl["redis"])
+	}
+	if p["limits"].(map[string]any)["documentsFetchCount"] != c.Limits.DocumentsFetchCount {
+		t.Fatalf("limits: %v", p["limits"])
+	}
+	if p["limits"].(map[string]any)["requestTimeout"] != c.Limits.RequestTimeout.Milliseconds() {
+		t.Fatalf("durations are milliseconds: %v", p["limits"])
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,7 +113,7 @@ func (n *Node) writeDump(ctx context.Context, tw *tar.Writer) error {
 		"goroutines": runtime.NumGoroutine(), "heapAlloc": mem.HeapAlloc, "sys": mem.Sys, "numGC": mem.NumGC}); err != nil {
 		return err
 	}
-	if err := addJSON("config.json", redactedConfig(n.cfg)); err != nil {
+	if err := addJSON("config.json", n.cfg.Public()); err != nil {
 		return err
 	}
 	var cluster any
@@ -180,29 +179,6 @@ func (n *Node) storageSummary(ctx context.Context) map[string]any {
 		out[i] = byColl
 	}
 	return out
-}
-
-// redactedConfig is the configuration with its secrets replaced.
-func redactedConfig(c Config) Config {
-	if c.Cluster.Secret != "" {
-		c.Cluster.Secret = "[redacted]"
-	}
-	c.Cluster.Redis = redactURL(c.Cluster.Redis)
-	return c
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if strings.Contains(s, "@") {
-			return "[redacted]"
-		}
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "redacted")
-	}
-	return u.String()
 }
 
 // pruneDumps keeps the keep newest dumps of dir (their names sort by time).

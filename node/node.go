@@ -468,7 +468,10 @@ func (n *Node) NodeID() string       { return n.id }
 func (n *Node) Now() time.Time       { return time.Now() }
 func (n *Node) Version() string      { return Version }
 func (n *Node) StartedAt() time.Time { return n.started }
-func (n *Node) Hub() *realtime.Hub   { return n.hub }
+
+// Config is the configuration as server:getConfig shows it.
+func (n *Node) Config() map[string]any { return n.cfg.Public() }
+func (n *Node) Hub() *realtime.Hub     { return n.hub }
 
 // NewID returns a 20-character URL-safe id, the shape of Elasticsearch's.
 func (n *Node) NewID() string {
@@ -603,7 +606,24 @@ func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 	return st, nil
 }
 
+// RealtimeCollections lists, from the replicated rooms, the collections of
+// an index that have subscribers on some node.
+func (n *Node) RealtimeCollections(ctx context.Context, index string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range n.fsm.Rooms() {
+		if r.Index == index && !seen[r.Collection] {
+			seen[r.Collection] = true
+			out = append(out, r.Collection)
+		}
+	}
+	return out, nil
+}
+
 // Reader methods delegate to the local store.
+func (n *Node) StorageStats(ctx context.Context) ([]storage.IndexStats, error) {
+	return n.store.Stats(ctx)
+}
 func (n *Node) ListIndexes(ctx context.Context) ([]string, error) { return n.store.ListIndexes(ctx) }
 func (n *Node) IndexExists(ctx context.Context, i string) (bool, error) {
 	return n.store.IndexExists(ctx, i)

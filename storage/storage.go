@@ -147,6 +147,20 @@ type SearchResult struct {
 	ScrollID string `json:"scrollId,omitempty"`
 }
 
+// IndexStats is index:stats's figures for one index.
+type IndexStats struct {
+	Name        string
+	Size        int64 // bytes, the sum of its collections'
+	Collections []CollectionStats
+}
+
+// CollectionStats is one collection's document count and size in bytes.
+type CollectionStats struct {
+	Name      string
+	Documents int
+	Size      int64
+}
+
 // Reader serves reads. Implementations are safe for concurrent use.
 type Reader interface {
 	ListIndexes(ctx context.Context) ([]string, error)

@@ -68,3 +68,22 @@ func TestVerbatimKeepsKuzzleInfo(t *testing.T) {
 		t.Fatalf("stamped: %s", js(info))
 	}
 }
+
+// Stats counts each collection's documents and sizes grow with them.
+func TestStats(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.setup()
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "empty"})
+	h.one(docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "a", Body: obj(`{"n":1}`)}, storage.DocWrite{ID: "b", Body: obj(`{"n":2}`)}))
+	st, err := h.e.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 1 || st[0].Name != "idx" || len(st[0].Collections) != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+	col, empty := st[0].Collections[0], st[0].Collections[1]
+	if col.Name != "col" || col.Documents != 2 || empty.Documents != 0 || col.Size <= empty.Size || st[0].Size != col.Size+empty.Size {
+		t.Fatalf("stats: %+v", st)
+	}
+}

@@ -1,0 +1,73 @@
+'use strict';
+// server:getConfig and capabilities, index:stats, collection:list with a
+// type and collection:updateMapping, through the SDK over WebSocket and HTTP.
+const { test, before, after, describe } = require('node:test');
+const assert = require('node:assert/strict');
+const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
+const { startNode, eventually } = require('./harness');
+
+let node;
+before(async () => { node = await startNode(['--cluster-secret', 'do-not-show-me']); });
+after(async () => {
+  if (node) {
+    const code = await node.stop();
+    assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
+  }
+});
+
+for (const proto of ['websocket', 'http']) {
+  describe(`more actions over ${proto}`, () => {
+    let kuzzle;
+    const idx = `${proto}-more`;
+
+    before(async () => {
+      const p = proto === 'http' ? new Http('127.0.0.1', { port: node.port }) : new WebSocket('127.0.0.1', { port: node.port });
+      kuzzle = new Kuzzle(p);
+      await kuzzle.connect();
+    });
+    after(() => kuzzle.disconnect());
+
+    test('server:getConfig redacts secrets; capabilities gives the limits', async () => {
+      const cfg = await kuzzle.server.getConfig();
+      assert.equal(cfg.cluster.secret, '[redacted]');
+      assert.ok(!JSON.stringify(cfg).includes('do-not-show-me'));
+      assert.equal(cfg.limits.documentsWriteCount, 200);
+      assert.ok(cfg.version);
+      const caps = await kuzzle.query({ controller: 'server', action: 'capabilities' });
+      assert.equal(caps.result.limits.documentsFetchCount, 10000);
+      assert.equal(caps.result.version, cfg.version);
+    });
+
+    test('index:stats counts documents per collection', async () => {
+      await kuzzle.collection.create(idx, 'a');
+      await kuzzle.collection.create(idx, 'b');
+      await kuzzle.document.mCreate(idx, 'a', [{ body: { x: 1 } }, { body: { x: 2 } }]);
+      const st = await kuzzle.index.stats();
+      const mine = st.indexes.find((i) => i.name === idx);
+      assert.deepEqual(mine.collections.map((c) => [c.name, c.documentCount]), [['a', 2], ['b', 0]]);
+      assert.ok(mine.collections[0].size > mine.collections[1].size, JSON.stringify(mine));
+      assert.equal(mine.size, mine.collections[0].size + mine.collections[1].size);
+      assert.ok(st.size >= mine.size);
+    });
+
+    test('collection:list by type; updateMapping answers with the mapping', async () => {
+      const rt = new Kuzzle(new WebSocket('127.0.0.1', { port: node.port }));
+      await rt.connect();
+      try {
+        const room = await rt.realtime.subscribe(idx, 'live', {}, () => {});
+        const all = await kuzzle.collection.list(idx);
+        assert.deepEqual(all.collections, [{ name: 'a', type: 'stored' }, { name: 'b', type: 'stored' }, { name: 'live', type: 'realtime' }]);
+        assert.deepEqual((await kuzzle.collection.list(idx, { type: 'realtime' })).collections, [{ name: 'live', type: 'realtime' }]);
+        assert.deepEqual((await kuzzle.collection.list(idx, { type: 'stored', from: 1, size: 5 })).collections, [{ name: 'b', type: 'stored' }]);
+        await assert.rejects(kuzzle.collection.list(idx, { type: 'nope' }), (e) => e.id === 'api.assert.invalid_argument');
+        await rt.realtime.unsubscribe(room);
+        await eventually(async () => (await kuzzle.collection.list(idx, { type: 'realtime' })).collections.length === 0,
+          { what: 'the realtime collection to go with its last subscriber' });
+      } finally {
+        rt.disconnect();
+      }
+      const m = await kuzzle.collection.updateMapping(idx, 'a', { properties: { tag: { type: 'keyword' } } });
+      assert.equal(m.properties.tag.type, 'keyword');
+    });
+  });
+}
