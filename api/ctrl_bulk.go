@@ -301,16 +301,12 @@ func (c *bulkController) byQueryLimit() int {
 // deleteByQuery is bulk:deleteByQuery: no notifications, the count of
 // deleted documents.
 func (c *bulkController) deleteByQuery(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	w, err := byQuery(r, false)
 	if err != nil {
 		return nil, err
 	}
-	q, err := queryOf(body)
-	if err != nil {
-		return nil, err
-	}
-	res, err := writeSilently(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocDeleteByQuery, Index: index,
-		Collection: collection, Query: q, Limit: c.byQueryLimit()}, true)
+	w.Limit = c.byQueryLimit()
+	res, err := writeSilently(ctx, c.store, c.clock, r, w, true)
 	if err != nil {
 		return nil, err
 	}
@@ -320,20 +316,12 @@ func (c *bulkController) deleteByQuery(ctx context.Context, r *Request) (any, er
 // updateByQuery is bulk:updateByQuery: no notifications, the count of
 // updated documents.
 func (c *bulkController) updateByQuery(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	w, err := byQuery(r, true)
 	if err != nil {
 		return nil, err
 	}
-	q, err := queryOf(body)
-	if err != nil {
-		return nil, err
-	}
-	changes, err := BodyObject(body, "changes")
-	if err != nil {
-		return nil, err
-	}
-	res, err := writeSilently(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocUpdateByQuery, Index: index,
-		Collection: collection, Query: q, Changes: changes, Limit: c.byQueryLimit()}, true)
+	w.Limit = c.byQueryLimit()
+	res, err := writeSilently(ctx, c.store, c.clock, r, w, true)
 	if err != nil {
 		return nil, err
 	}

@@ -538,17 +538,31 @@ func queryOf(body map[string]any) (json.RawMessage, error) {
 	return json.Marshal(q)
 }
 
-func (c *documentController) deleteByQuery(ctx context.Context, r *Request) (any, error) {
+// byQuery reads what document and bulk deleteByQuery and updateByQuery
+// take: the target, the query and, for an update, the changes.
+func byQuery(r *Request, withChanges bool) (w storage.Write, err error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
-		return nil, err
+		return w, err
 	}
-	q, err := queryOf(body)
+	w = storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection}
+	if w.Query, err = queryOf(body); err != nil {
+		return w, err
+	}
+	if withChanges {
+		w.Op = storage.OpDocUpdateByQuery
+		w.Changes, err = BodyObject(body, "changes")
+	}
+	return w, err
+}
+
+func (c *documentController) deleteByQuery(ctx context.Context, r *Request) (any, error) {
+	w, err := byQuery(r, false)
 	if err != nil {
 		return nil, err
 	}
-	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection,
-		Query: q, Limit: c.limits.DocumentsWrite})
+	w.Limit = c.limits.DocumentsWrite
+	res, err := write(ctx, c.store, c.clock, r, w)
 	if err != nil {
 		return nil, err
 	}
@@ -567,20 +581,12 @@ func (c *documentController) deleteByQuery(ctx context.Context, r *Request) (any
 }
 
 func (c *documentController) updateByQuery(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	w, err := byQuery(r, true)
 	if err != nil {
 		return nil, err
 	}
-	q, err := queryOf(body)
-	if err != nil {
-		return nil, err
-	}
-	changes, err := BodyObject(body, "changes")
-	if err != nil {
-		return nil, err
-	}
-	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocUpdateByQuery, Index: index, Collection: collection,
-		Query: q, Changes: changes, Limit: c.limits.DocumentsWrite})
+	w.Limit = c.limits.DocumentsWrite
+	res, err := write(ctx, c.store, c.clock, r, w)
 	if err != nil {
 		return nil, err
 	}

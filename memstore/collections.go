@@ -70,14 +70,20 @@ func cmdHdel(x *ctx, a []string) (any, error) {
 	if err != nil || e == nil {
 		return int64(0), err
 	}
+	return removeAll(e.hash, a[1:]), nil
+}
+
+// removeAll deletes names from m and counts those it held (hdel, srem,
+// zrem).
+func removeAll[V any](m map[string]V, names []string) int64 {
 	var n int64
-	for _, f := range a[1:] {
-		if _, ok := e.hash[f]; ok {
-			delete(e.hash, f)
+	for _, k := range names {
+		if _, ok := m[k]; ok {
+			delete(m, k)
 			n++
 		}
 	}
-	return n, nil
+	return n
 }
 
 func (x *ctx) hashFields(key string) ([]string, *entry, error) {
@@ -449,14 +455,7 @@ func cmdSrem(x *ctx, a []string) (any, error) {
 	if err != nil || e == nil {
 		return int64(0), err
 	}
-	var n int64
-	for _, m := range a[1:] {
-		if _, ok := e.set[m]; ok {
-			delete(e.set, m)
-			n++
-		}
-	}
-	return n, nil
+	return removeAll(e.set, a[1:]), nil
 }
 
 func cmdScard(x *ctx, a []string) (any, error) {

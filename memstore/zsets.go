@@ -180,14 +180,7 @@ func cmdZrem(x *ctx, a []string) (any, error) {
 	if err != nil || e == nil {
 		return int64(0), err
 	}
-	var n int64
-	for _, m := range a[1:] {
-		if _, ok := e.zset[m]; ok {
-			delete(e.zset, m)
-			n++
-		}
-	}
-	return n, nil
+	return removeAll(e.zset, a[1:]), nil
 }
 
 func withScores(opts []string) (bool, error) {
