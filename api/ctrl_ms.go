@@ -472,15 +472,7 @@ func bodyArray(r *Request, name string) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, ok := b[name]
-	if !ok || v == nil {
-		return nil, kerror.New("api.assert.missing_argument", "body."+name)
-	}
-	a, ok := v.([]any)
-	if !ok {
-		return nil, kerror.New("api.assert.invalid_type", "body."+name, "array")
-	}
-	return a, nil
+	return BodyArray(b, name)
 }
 
 // pairs turns [{k: .., v: ..}] entries into k v k v arguments (mset,

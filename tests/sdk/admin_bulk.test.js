@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually } = require('./harness');
+const { startNode, eventually, expectError } = require('./harness');
 
 let node;
 before(async () => { node = await startNode(); });
@@ -16,14 +16,6 @@ after(async () => {
     assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
   }
 });
-
-async function expectError(promise, id, status) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.id, id, `error id (${err.message})`);
-    if (status) assert.equal(err.status, status);
-    return true;
-  });
-}
 
 const admin = (kuzzle, action, args = {}) => kuzzle.query({ controller: 'admin', action, ...args }).then((r) => r.result);
 

@@ -72,4 +72,15 @@ async function startNode(extraArgs = []) {
   };
 }
 
-module.exports = { startNode, eventually, freePort };
+// Asserts that a promise rejects with a Kuzzle error of this id (and
+// status).
+async function expectError(promise, id, status) {
+  const assert = require('node:assert/strict');
+  await assert.rejects(promise, (err) => {
+    assert.equal(err.id, id, `error id (${err.message})`);
+    if (status) assert.equal(err.status, status);
+    return true;
+  });
+}
+
+module.exports = { startNode, eventually, freePort, expectError };

@@ -5,7 +5,7 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode } = require('./harness');
+const { startNode, eventually, expectError } = require('./harness');
 
 let node;
 before(async () => { node = await startNode(); });
@@ -15,14 +15,6 @@ after(async () => {
     assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
   }
 });
-
-async function expectError(promise, id, status) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.id, id, `error id (${err.message})`);
-    if (status) assert.equal(err.status, status);
-    return true;
-  });
-}
 
 const sortStrings = (a) => [...a].sort();
 
@@ -98,7 +90,6 @@ for (const proto of ['websocket', 'http']) {
       assert.ok(await ms.pttl(k('px')) > 0);
       // An expired key reads as absent at once.
       await ms.psetex(k('gone'), 'v', 1);
-      const { eventually } = require('./harness');
       await eventually(async () => (await ms.get(k('gone'))) === null, { what: 'expiry' });
       assert.equal(await ms.type(k('sx')), 'string');
       assert.equal(await ms.type(k('nope')), 'none');
