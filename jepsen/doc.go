@@ -9,7 +9,8 @@
 //   - nemeses: partitions (iptables in each container's network namespace,
 //     through nsenter, in a dedicated JEPSEN chain re-applied after every
 //     restart), kill -9, SIGSTOP/SIGCONT, Redis down, full-cluster restart;
-//   - workloads (documents as registers, subscriptions) and their checkers
+//   - workloads (documents and memory storage keys as registers,
+//     subscriptions) and their checkers
 //     (porcupine linearizability, lost writes, notification delivery, two
 //     leaders in one term, convergence) and the per-nemesis report.
 //

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,8 +132,15 @@ func (e *env) once(ctx context.Context, n *Node, req map[string]any) error {
 	return err
 }
 
-// regKey names key k of shard s.
+// regKey names key k of shard s: a document.
 func regKey(s, k int) string { return fmt.Sprintf("r%d-%d", s, k) }
+
+// msRegKey names key k of shard s in the memory storage (ms:set/ms:get):
+// the same register, kept in the replicated key-value store instead of a
+// document.
+func msRegKey(s, k int) string { return fmt.Sprintf("m%d-%d", s, k) }
+
+func isMSKey(key string) bool { return strings.HasPrefix(key, "m") }
 
 // registerClient reads and replaces register documents through random nodes until ctx ends.
 // Requests use ctx; the loop ends when stop ends, so no request is cut short.
@@ -141,6 +150,9 @@ func (e *env) registerClient(ctx, stop context.Context, id int, rng *rand.Rand, 
 	for stop.Err() == nil {
 		shard := rng.IntN(e.shards())
 		key := regKey(shard, rng.IntN(keys))
+		if rng.IntN(2) == 0 {
+			key = msRegKey(shard, rng.IntN(keys))
+		}
 		nodes := e.route(shard)
 		n := nodes[rng.IntN(len(nodes))]
 		if rng.IntN(2) == 0 {
@@ -159,8 +171,12 @@ func (e *env) writeRegister(ctx context.Context, cs conns, id int, n *Node, key 
 	op := Op{Client: id, Node: n.Name, Kind: "write", Key: key, Value: v, Call: e.h.Now()}
 	c, err := cs.get(ctx, n)
 	if err == nil {
-		_, err = c.Do(ctx, map[string]any{"controller": "document", "action": "createOrReplace", "index": testIndex,
-			"collection": regColl, "_id": key, "body": map[string]any{"v": v}}, e.opTimeout)
+		req := map[string]any{"controller": "document", "action": "createOrReplace", "index": testIndex,
+			"collection": regColl, "_id": key, "body": map[string]any{"v": v}}
+		if isMSKey(key) {
+			req = map[string]any{"controller": "ms", "action": "set", "_id": key, "body": map[string]any{"value": v}}
+		}
+		_, err = c.Do(ctx, req, e.opTimeout)
 	}
 	op.Return = e.h.Now()
 	if ctx.Err() != nil && err != nil {
@@ -183,12 +199,28 @@ func (e *env) readRegister(ctx context.Context, cs conns, id int, n *Node, key, 
 	c, err := cs.get(ctx, n)
 	var resp Response
 	if err == nil {
-		resp, err = c.Do(ctx, map[string]any{"controller": "document", "action": "get", "index": testIndex,
-			"collection": regColl, "_id": key}, e.opTimeout)
+		req := map[string]any{"controller": "document", "action": "get", "index": testIndex,
+			"collection": regColl, "_id": key}
+		if isMSKey(key) {
+			req = map[string]any{"controller": "ms", "action": "get", "_id": key}
+		}
+		resp, err = c.Do(ctx, req, e.opTimeout)
 	}
 	op.Return = e.h.Now()
 	var ke *KError
 	switch {
+	case err == nil && isMSKey(key):
+		// ms:get answers the string stored, or null for an absent key.
+		var s *string
+		if jerr := json.Unmarshal(resp.Result, &s); jerr != nil {
+			op.Outcome, op.Err = Fail, fmt.Sprintf("unreadable ms value: %s", resp.Result)
+		} else if s == nil {
+			op.Outcome, op.Value = OK, 0
+		} else if v, perr := strconv.ParseInt(*s, 10, 64); perr != nil || v == 0 {
+			op.Outcome, op.Err = Fail, fmt.Sprintf("unreadable ms value: %s", resp.Result)
+		} else {
+			op.Outcome, op.Value = OK, v
+		}
 	case err == nil:
 		var doc struct {
 			Source struct {
@@ -223,10 +255,12 @@ func (e *env) finalReads(ctx context.Context, keys int, bound time.Duration) {
 	defer cs.closeAll()
 	for s := 0; s < e.shards(); s++ {
 		for k := 0; k < keys; k++ {
-			for _, n := range e.route(s) {
-				for !e.readRegister(ctx, cs, 1000+k, n, regKey(s, k), "final-read") {
-					if time.Now().After(deadline) || !pause(ctx, 200*time.Millisecond) {
-						break
+			for _, key := range []string{regKey(s, k), msRegKey(s, k)} {
+				for _, n := range e.route(s) {
+					for !e.readRegister(ctx, cs, 1000+k, n, key, "final-read") {
+						if time.Now().After(deadline) || !pause(ctx, 200*time.Millisecond) {
+							break
+						}
 					}
 				}
 			}
