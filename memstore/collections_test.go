@@ -308,3 +308,44 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// The replies of one logged command are bounded: past the bound, a command
+// fails whole and changes nothing.
+func TestRepliesAreBounded(t *testing.T) {
+	s := New()
+	big := strings.Repeat("v", MaxValueLen)
+	var cmds [][]string
+	for i := range 20 {
+		cmds = append(cmds, []string{"set", "k" + strconv.Itoa(i), big})
+	}
+	for _, r := range s.Apply(&Command{Now: 1, Cmds: cmds}) {
+		if r.Err != "" {
+			t.Fatal(r.Err)
+		}
+	}
+	cmds = nil
+	for i := range 20 {
+		cmds = append(cmds, []string{"getset", "k" + strconv.Itoa(i), "small"})
+	}
+	rs := s.Apply(&Command{Now: 2, Cmds: cmds})
+	ok := 0
+	for i, r := range rs {
+		v, _ := s.Read([]string{"get", "k" + strconv.Itoa(i)}, 2, nil)
+		switch {
+		case r.Err == "":
+			ok++
+			if v != "small" {
+				t.Fatalf("getset %d replied but did not apply", i)
+			}
+		case strings.HasPrefix(r.Err, "LIMIT the replies"):
+			if v != big {
+				t.Fatalf("getset %d failed but changed the value", i)
+			}
+		default:
+			t.Fatalf("getset %d: %s", i, r.Err)
+		}
+	}
+	if ok == 0 || ok == 20 {
+		t.Fatalf("%d of 20 replies fit in %d bytes", ok, MaxReplyBytes)
+	}
+}

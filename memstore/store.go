@@ -31,6 +31,10 @@ const (
 	// SweepBatch is the most expired keys one sweep removes, so that a
 	// sweep is a short entry whatever the backlog.
 	SweepBatch = 1000
+	// MaxReplyBytes bounds the replies of one logged command (they travel
+	// back to the proposer and are remembered for retries): a command
+	// whose reply would overflow it fails and changes nothing.
+	MaxReplyBytes = 16 << 20
 )
 
 type kind uint8
@@ -121,7 +125,7 @@ func (s *Store) Apply(c *Command) []Reply {
 	if c.Sweep {
 		return []Reply{{Value: s.sweep()}}
 	}
-	x := &ctx{s: s, now: s.now, write: true, rnd: rand.New(rand.NewPCG(c.Seed, uint64(c.Now)))}
+	x := &ctx{s: s, now: s.now, write: true, rnd: rand.New(rand.NewPCG(c.Seed, uint64(c.Now))), budget: MaxReplyBytes}
 	out := make([]Reply, len(c.Cmds))
 	for i, argv := range c.Cmds {
 		v, err := x.run(argv)
@@ -258,6 +262,8 @@ type ctx struct {
 	write bool
 	rnd   *rand.Rand
 	undo  map[string]*entry
+	// budget is what is left of MaxReplyBytes for this entry's replies.
+	budget int
 }
 
 func (x *ctx) run(argv []string) (any, error) {
@@ -269,10 +275,21 @@ func (x *ctx) run(argv []string) (any, error) {
 		return nil, errf("ERR '%s' is a write command", argv[0])
 	}
 	if !x.write {
-		return sp.fn(x, argv[1:])
+		v, err := sp.fn(x, argv[1:])
+		if err == nil && replySize(v) > MaxReplyBytes {
+			return nil, errf("LIMIT the reply exceeds %d bytes", MaxReplyBytes)
+		}
+		return v, err
 	}
 	x.undo = map[string]*entry{}
 	v, err := sp.fn(x, argv[1:])
+	if err == nil {
+		if n := replySize(v); n > x.budget {
+			err = errf("LIMIT the replies of one command exceed %d bytes", MaxReplyBytes)
+		} else {
+			x.budget -= n
+		}
+	}
 	if err == nil {
 		err = x.settle()
 	}
@@ -520,6 +537,27 @@ func (e *entry) measure(key string) int64 {
 		}
 	}
 	return n
+}
+
+// replySize approximates a reply's encoded size.
+func replySize(v any) int {
+	switch r := v.(type) {
+	case string:
+		return len(r) + 2
+	case []any:
+		n := 2
+		for _, e := range r {
+			n += replySize(e) + 1
+		}
+		return n
+	case map[string]string:
+		n := 2
+		for k, e := range r {
+			n += len(k) + len(e) + 6
+		}
+		return n
+	}
+	return 8
 }
 
 // --- snapshots ---
