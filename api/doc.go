@@ -16,7 +16,8 @@
 // Each Kuzzle controller lives in its own file (ctrl_<name>.go): a type
 // holding only the small interfaces that file defines for what it needs
 // from the node (Documents, Indexes, Collections, Realtime, ClusterView,
-// ServerInfo; writes go through Writer and are stamped by Clock, shared.go)
+// ServerInfo, MemoryStorage, Admin, Bulk; writes go through Writer and are
+// stamped by Clock, shared.go)
 // and an actions() table. NewRouter registers each with one line. The
 // response shapes are built here too: the node answers with typed facts
 // (ClusterStatus) and the controller turns them into Kuzzle's JSON.

@@ -8,8 +8,11 @@
 // while the node's previous batch is in flight leave together as one entry.
 //
 // It owns startup order, readiness, graceful shutdown, the node's identity
-// (its id, kept in the data dir), and the leader's reconciliation of the
-// replicated topology with the Raft configuration. It must not hold
+// (its id, kept in the data dir), the leader's reconciliation of the
+// replicated topology with the Raft configuration, the leader's sweep of
+// expired memory storage keys, the stamps (time, seed) memory storage
+// commands carry, admin:shutdown (ShutdownRequested) and admin:dump's
+// diagnostic archive (dump.go). It must not hold
 // protocol logic (api), replicated-state logic (fsm) or Raft logic
 // (raftnet).
 //
