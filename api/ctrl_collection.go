@@ -21,6 +21,8 @@ type Collections interface {
 	// RealtimeCollections lists the collections of an index that have
 	// subscriptions, on any node.
 	RealtimeCollections(ctx context.Context, index string) ([]string, error)
+	// GetSettings returns the collection's settings that Korum honours.
+	GetSettings(ctx context.Context, index, collection string) (map[string]any, error)
 }
 
 // collectionController is Kuzzle's collection controller.
@@ -42,6 +44,7 @@ func (c *collectionController) actions() map[string]Handler {
 		// updateMapping is Kuzzle's deprecated form of update, which
 		// answers with the whole mapping (the SDK still sends it).
 		"updateMapping": c.updateMapping,
+		"getSettings":   c.getSettings,
 	}
 }
 
@@ -61,6 +64,20 @@ func mappingsOf(body map[string]any) (json.RawMessage, error) {
 	return json.Marshal(m)
 }
 
+// settingsOf returns the body's Elasticsearch settings, if any: the engine
+// honours index.blocks.write and ignores the others.
+func settingsOf(body map[string]any) (json.RawMessage, error) {
+	v, ok := body["settings"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	s, ok := v.(map[string]any)
+	if !ok {
+		return nil, kerror.New("api.assert.invalid_type", "body.settings", "object")
+	}
+	return json.Marshal(s)
+}
+
 func (c *collectionController) createOrUpdate(op storage.Op) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
 		index, collection, body, err := targetBody(r, false)
@@ -71,7 +88,12 @@ func (c *collectionController) createOrUpdate(op storage.Op) Handler {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection, Mappings: m}); err != nil {
+		settings, err := settingsOf(body)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection,
+			Mappings: m, Settings: settings}); err != nil {
 			return nil, err
 		}
 		if op == storage.OpCollectionCreate {
@@ -227,4 +249,17 @@ func (c *collectionController) getMapping(ctx context.Context, r *Request) (any,
 		return nil, err
 	}
 	return c.store.GetMapping(ctx, index, collection)
+}
+
+// getSettings is collection:getSettings: the settings Korum honours
+// (index.blocks.write), in Elasticsearch's shape.
+func (c *collectionController) getSettings(ctx context.Context, r *Request) (any, error) {
+	index, collection, err := target(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	return c.store.GetSettings(ctx, index, collection)
 }

@@ -32,6 +32,7 @@ var httpRoutes = []struct{ method, path, controller, action string }{
 
 	{"GET", "/:index/:collection/_exists", "collection", "exists"},
 	{"GET", "/:index/:collection/_mapping", "collection", "getMapping"},
+	{"GET", "/:index/:collection/_settings", "collection", "getSettings"},
 
 	{"GET", "/:index/:collection/_search", "document", "search"},
 

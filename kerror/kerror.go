@@ -84,6 +84,8 @@ var catalogue = map[string]def{
 	// Korum-specific: the embedded engine implements a subset of the DSL and
 	// says so instead of answering wrongly.
 	"services.storage.unsupported_query": {16842810, badRequest, `The embedded storage engine does not support %s.`},
+	// Korum-specific: Elasticsearch answers a cluster_block_exception.
+	"services.storage.write_blocked": {16842811, forbidden, `The collection "%s":"%s" refuses writes (its settings set index.blocks.write).`},
 
 	// Korum-specific, in Kuzzle's cache subdomain: Kuzzle hands Redis's
 	// own errors back as they come; Korum names them. The message is

@@ -634,6 +634,9 @@ func (n *Node) ListCollections(ctx context.Context, i string) ([]string, error) 
 func (n *Node) CollectionExists(ctx context.Context, i, c string) (bool, error) {
 	return n.store.CollectionExists(ctx, i, c)
 }
+func (n *Node) GetSettings(ctx context.Context, i, c string) (map[string]any, error) {
+	return n.store.GetSettings(ctx, i, c)
+}
 func (n *Node) GetMapping(ctx context.Context, i, c string) (map[string]any, error) {
 	return n.store.GetMapping(ctx, i, c)
 }

@@ -56,6 +56,9 @@ type Write struct {
 
 	Indexes  []string        `json:"indexes,omitempty"`  // OpIndexDelete
 	Mappings json.RawMessage `json:"mappings,omitempty"` // collection create/update: {dynamic,_meta,properties}
+	// Settings are a collection create/update's Elasticsearch index
+	// settings; the embedded engine honours index.blocks.write.
+	Settings json.RawMessage `json:"settings,omitempty"`
 
 	Docs []DocWrite `json:"docs,omitempty"` // per-document ops, in order
 

@@ -115,12 +115,19 @@ func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) erro
 	if err != nil {
 		return err
 	}
+	blocks, setBlocks, err := parseSettings(w.Settings)
+	if err != nil {
+		return err
+	}
 	ib, err := indexesBucket(tx).CreateBucketIfNotExists([]byte(w.Index))
 	if err != nil {
 		return err
 	}
 	if cb := ib.Bucket([]byte(w.Collection)); cb != nil {
-		return updateMapping(cb, in)
+		if err := updateMapping(cb, in); err != nil || !setBlocks {
+			return err
+		}
+		return putSettings(cb, blocks)
 	}
 	cb, err := ib.CreateBucket([]byte(w.Collection))
 	if err != nil {
@@ -128,6 +135,11 @@ func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) erro
 	}
 	if _, err := cb.CreateBucket(bucketDocs); err != nil {
 		return err
+	}
+	if setBlocks {
+		if err := putSettings(cb, blocks); err != nil {
+			return err
+		}
 	}
 	return putMapping(cb, newMapping(in, defaultDynamic))
 }
@@ -141,7 +153,14 @@ func collectionUpdate(tx *bolt.Tx, w *storage.Write) error {
 	if err != nil {
 		return err
 	}
-	return updateMapping(cb, in)
+	blocks, setBlocks, err := parseSettings(w.Settings)
+	if err != nil {
+		return err
+	}
+	if err := updateMapping(cb, in); err != nil || !setBlocks {
+		return err
+	}
+	return putSettings(cb, blocks)
 }
 
 func updateMapping(cb *bolt.Bucket, in map[string]any) error {
@@ -186,6 +205,12 @@ func collectionDelete(tx *bolt.Tx, w *storage.Write) error {
 func collectionTruncate(tx *bolt.Tx, w *storage.Write) error {
 	cb, err := collectionBucket(tx, w.Index, w.Collection)
 	if err != nil {
+		return err
+	}
+	if st, err := loadSettings(cb); err != nil || st.BlocksWrite {
+		if err == nil {
+			err = writeBlocked(w.Index, w.Collection)
+		}
 		return err
 	}
 	if err := cb.DeleteBucket(bucketDocs); err != nil {
@@ -239,6 +264,15 @@ func openColl(tx *bolt.Tx, index, collection string) (*coll, error) {
 	mp, err := loadMapping(cb)
 	if err != nil {
 		return nil, err
+	}
+	// Every document write opens its collection here: a write-blocked one
+	// refuses them all.
+	st, err := loadSettings(cb)
+	if err != nil {
+		return nil, err
+	}
+	if st.BlocksWrite {
+		return nil, writeBlocked(index, collection)
 	}
 	return &coll{index: index, name: collection, bucket: cb, docs: cb.Bucket(bucketDocs), mapping: mp}, nil
 }

@@ -69,5 +69,19 @@ for (const proto of ['websocket', 'http']) {
       const m = await kuzzle.collection.updateMapping(idx, 'a', { properties: { tag: { type: 'keyword' } } });
       assert.equal(m.properties.tag.type, 'keyword');
     });
+
+    test('settings: index.blocks.write makes a collection read-only until lifted', async () => {
+      await kuzzle.collection.create(idx, 'ro', { mappings: { properties: { n: { type: 'integer' } } } });
+      await kuzzle.document.create(idx, 'ro', { n: 1 }, 'one');
+      await kuzzle.collection.update(idx, 'ro', { settings: { index: { blocks: { write: true } } } });
+      const st = await kuzzle.query({ controller: 'collection', action: 'getSettings', index: idx, collection: 'ro' });
+      assert.deepEqual(st.result, { blocks: { write: 'true' } });
+      await assert.rejects(kuzzle.document.create(idx, 'ro', { n: 2 }), (e) => e.id === 'services.storage.write_blocked' && e.status === 403);
+      await assert.rejects(kuzzle.document.delete(idx, 'ro', 'one'), (e) => e.id === 'services.storage.write_blocked');
+      assert.equal((await kuzzle.document.get(idx, 'ro', 'one'))._source.n, 1);
+      await kuzzle.collection.update(idx, 'ro', { settings: { index: { blocks: { write: false } } } });
+      await kuzzle.document.create(idx, 'ro', { n: 2 }, 'two');
+      assert.equal(await kuzzle.document.count(idx, 'ro'), 2);
+    });
   });
 }
