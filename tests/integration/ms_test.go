@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -37,5 +39,45 @@ func TestMemoryStorageWriteOnAReadOnC(t *testing.T) {
 			_, env := m.do(t, "GET", "/ms/_dbsize", "")
 			return env.Error == nil && string(env.Result) == "21"
 		})
+	}
+}
+
+// Memory storage keys survive a restart, from the log alone and from a
+// snapshot plus the log, with their expirations.
+func TestMemoryStorageSurvivesRestart(t *testing.T) {
+	for _, snap := range []bool{false, true} {
+		dir := t.TempDir()
+		var args []string
+		if snap {
+			args = []string{"--raft-snapshot-threshold", "5", "--raft-snapshot-interval", "100ms", "--raft-trailing-logs", "2"}
+		}
+		p := start(t, dir, args...)
+		for i := range 12 {
+			mustOK(t, p, "POST", "/ms/_rpush/list", fmt.Sprintf(`{"values":["v%d"]}`, i))
+		}
+		mustOK(t, p, "POST", "/ms/_set/ttl", `{"value":"x","ex":1000}`)
+		mustOK(t, p, "POST", "/ms/_zadd/z", `{"elements":[{"score":"-inf","member":"lo"},{"score":2.5,"member":"mid"}]}`)
+		if snap {
+			// The keys must come back from a snapshot, not only the log.
+			eventually(t, 10*time.Second, "a snapshot", func() bool {
+				m, _ := filepath.Glob(filepath.Join(dir, "raft", "snapshots", "*", "state.bin"))
+				return len(m) > 0
+			})
+		}
+		if code := p.stop(); code != 0 {
+			t.Fatalf("exit code %d after SIGTERM\n%s", code, p.Logs())
+		}
+		q := start(t, dir, args...)
+		if env := mustOK(t, q, "GET", "/ms/_llen/list", ""); string(env.Result) != "12" {
+			t.Fatalf("snapshot %v: list length after restart %s", snap, env.Result)
+		}
+		env := mustOK(t, q, "GET", "/ms/_ttl/ttl", "")
+		if ttl, err := strconv.Atoi(string(env.Result)); err != nil || ttl < 990 || ttl > 1000 {
+			t.Fatalf("snapshot %v: ttl after restart %s", snap, env.Result)
+		}
+		if env := mustOK(t, q, "GET", "/ms/_zrange/z?start=0&stop=-1&options=withscores", ""); string(env.Result) != `["lo","-inf","mid","2.5"]` {
+			t.Fatalf("snapshot %v: zset after restart %s", snap, env.Result)
+		}
+		q.stop()
 	}
 }
