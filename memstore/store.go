@@ -3,8 +3,10 @@ package memstore
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -465,30 +467,20 @@ func (e *entry) clone() *entry {
 			c.hll = cloneSet(e.hll)
 		}
 	case kHash:
-		c.hash = make(map[string]string, len(e.hash))
-		for k, v := range e.hash {
-			c.hash[k] = v
-		}
+		c.hash = maps.Clone(e.hash)
 	case kList:
-		c.list = append([]string(nil), e.list...)
+		c.list = slices.Clone(e.list)
 	case kSet:
 		c.set = cloneSet(e.set)
 	case kZSet:
-		c.zset = make(map[string]float64, len(e.zset))
-		for k, v := range e.zset {
-			c.zset[k] = v
-		}
+		c.zset = maps.Clone(e.zset)
 	}
 	return &c
 }
 
-func cloneSet(s map[string]struct{}) map[string]struct{} {
-	c := make(map[string]struct{}, len(s))
-	for k := range s {
-		c[k] = struct{}{}
-	}
-	return c
-}
+// cloneSet copies a set with maps.Clone, which copies the table whole
+// rather than inserting key by key.
+func cloneSet(s map[string]struct{}) map[string]struct{} { return maps.Clone(s) }
 
 func (e *entry) length() int {
 	switch e.k {
