@@ -105,11 +105,8 @@ func indexDelete(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
 // collectionCreate creates the collection, creating its index on the fly as
 // Kuzzle does; on an existing collection it updates the mapping.
 func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) error {
-	if !validName(w.Index) {
-		return kerror.New("services.storage.invalid_index_name", w.Index)
-	}
-	if !validName(w.Collection) {
-		return kerror.New("services.storage.invalid_collection_name", w.Collection)
+	if err := checkNames(w.Index, w.Collection); err != nil {
+		return err
 	}
 	in, err := parseMappings(w.Mappings)
 	if err != nil {
@@ -130,6 +127,17 @@ func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) erro
 		return err
 	}
 	return putMapping(cb, newMapping(in, defaultDynamic))
+}
+
+// checkNames applies the name rules of a new collection and its index.
+func checkNames(index, collection string) *kerror.Error {
+	if !validName(index) {
+		return kerror.New("services.storage.invalid_index_name", index)
+	}
+	if !validName(collection) {
+		return kerror.New("services.storage.invalid_collection_name", collection)
+	}
+	return nil
 }
 
 func collectionUpdate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) error {

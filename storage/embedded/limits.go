@@ -281,11 +281,8 @@ func (v *validator) documents(e *Engine, w *storage.Write) []*kerror.Error {
 // shape Apply would refuse, and the limits on the mapping as merged.
 func (v *validator) mappingUpdate(e *Engine, w *storage.Write) *kerror.Error {
 	if w.Op == storage.OpCollectionCreate {
-		if !validName(w.Index) {
-			return kerror.New("services.storage.invalid_index_name", w.Index)
-		}
-		if !validName(w.Collection) {
-			return kerror.New("services.storage.invalid_collection_name", w.Collection)
+		if err := checkNames(w.Index, w.Collection); err != nil {
+			return err
 		}
 	}
 	in, err := parseMappings(w.Mappings)
