@@ -256,6 +256,10 @@ func (v *validator) documents(e *Engine, w *storage.Write) []*kerror.Error {
 	}
 	for i := range w.Docs {
 		d := &w.Docs[i]
+		if err := checkID(d.ID); err != nil {
+			refuse(i, kerror.From(err))
+			continue
+		}
 		err := v.document(d.Body)
 		if err == nil && w.Op == storage.OpDocUpsert {
 			err = v.document(d.Default)

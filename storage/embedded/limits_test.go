@@ -168,6 +168,18 @@ func TestValidateMappingShape(t *testing.T) {
 	}
 }
 
+func TestValidateID(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.setup()
+	w := docW(storage.OpDocCreate, 1, storage.DocWrite{ID: strings.Repeat("i", 512), Body: obj(`{}`)},
+		storage.DocWrite{ID: strings.Repeat("i", 513), Body: obj(`{}`)})
+	_, items := h.e.Validate(&w, WriteLimits{})
+	if items == nil || items[0] != nil {
+		t.Fatalf("items = %v", items)
+	}
+	wantKerr(t, items[1], "services.storage.invalid_argument", "at most 512 bytes")
+}
+
 func TestValidateQuery(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.setup()
