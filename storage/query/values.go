@@ -22,6 +22,9 @@ type path struct {
 	// base is the path without a trailing ".keyword" (nil when there is
 	// none), for collect's fallback.
 	base *path
+	// unindexed: the mapping does not index this field (Unindexed), so
+	// query clauses see no value in any document.
+	unindexed bool
 }
 
 func newPath(s string) path {
@@ -55,10 +58,13 @@ type Doc struct {
 }
 
 // collectDoc is collect with the metadata field _id, which ES lets term,
-// terms, prefix, wildcard, range and sort address like a field.
+// terms, match, prefix, wildcard, range and sort address like a field.
 func collectDoc(d *Doc, p path, out []any) []any {
 	if p.raw == "_id" {
 		return append(out, d.ID)
+	}
+	if p.unindexed {
+		return out
 	}
 	return collect(d.Source, p, out)
 }
