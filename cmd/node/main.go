@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,6 +30,9 @@ const abortWait = 500 * time.Millisecond
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "recover" {
+		return recoverCmd(os.Args[2:])
+	}
 	cfg, err := node.ParseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, node.ErrHelp) {
 		return exitOK
@@ -73,6 +77,42 @@ func run() int {
 	if err := shutdown(n, log); err != nil {
 		return exitFatal
 	}
+	return exitOK
+}
+
+// recoverCmd is `korum recover --data-dir DIR --peers id=host:port,...`:
+// the survivors of a cluster whose majority is gone for good rewrite their
+// Raft configuration, while stopped, then start as that cluster.
+func recoverCmd(args []string) int {
+	fs := flag.NewFlagSet("korum recover", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "./data", "data directory of the stopped node")
+	nodeID := fs.String("node-id", "", "the node's id (default: the one kept in the data dir)")
+	peers := fs.String("peers", "", "the new voters, this node included: id=host:port,id=host:port (cluster addresses)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: korum recover --data-dir DIR --peers id=host:port[,id=host:port...]")
+		fmt.Fprintln(fs.Output(), "Run with the node stopped, with the same --peers on every survivor, then start them.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	servers, err := node.ParsePeers(*peers)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "korum recover:", err)
+		return exitConfig
+	}
+	log := newLogger(node.LogConfig{Level: "info", Format: "text"})
+	if err := node.Recover(*dataDir, *nodeID, servers, log); err != nil {
+		fmt.Fprintln(os.Stderr, "korum recover:", err)
+		return exitFatal
+	}
+	log.Info("Raft configuration rewritten; start the node (and the other peers) now", "data_dir", *dataDir, "peers", *peers)
 	return exitOK
 }
 
