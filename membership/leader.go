@@ -161,10 +161,10 @@ func (m *Manager) leaderRound() {
 
 // Status is the leader's view of the cluster.
 type Status struct {
-	ClusterID   string       `json:"clusterId"`
-	LeaderID    string       `json:"leaderId"`
-	Term        uint64       `json:"term"`
-	CommitIndex uint64       `json:"commitIndex"`
+	ClusterID    string       `json:"clusterId"`
+	LeaderID     string       `json:"leaderId"`
+	Term         uint64       `json:"term"`
+	CommitIndex  uint64       `json:"commitIndex"`
 	Voters       int          `json:"voters"`       // voters in the configuration
 	VotersWanted int          `json:"votersWanted"` // cluster.voters, the target
 	Nodes        []NodeStatus `json:"nodes"`        // sorted by id
