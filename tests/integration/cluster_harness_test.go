@@ -207,7 +207,7 @@ type clusterStatus struct {
 	Leader       string `json:"leader"`
 	Voters       int    `json:"voters"`
 	VotersWanted int    `json:"votersWanted"`
-	Nodes       []struct {
+	Nodes        []struct {
 		ID      string `json:"id"`
 		Address string `json:"address"`
 		Role    string `json:"role"`
