@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/korumdb/korum/raftnet"
 )
 
@@ -212,4 +214,55 @@ func TestYoungClusterSurvivesItsFirstNode(t *testing.T) {
 		t.Fatalf("configuration %v, want 3 voters", s)
 	}
 	noFatal(t, rest...)
+}
+
+// Redis restarts (empty) while two of three nodes wait to form: they
+// register again, and the third completes the formation.
+func TestFormationSurvivesARedisRestart(t *testing.T) {
+	r := startRedis(t)
+	var cfgs []Config
+	for i := 1; i <= 3; i++ {
+		cfg := testConfig(t, i, r.url())
+		cfg.MinimumNodes = 3
+		cfgs = append(cfgs, cfg)
+	}
+	type result struct {
+		n   *tnode
+		err error
+	}
+	waiting := make(chan result, 2)
+	for _, cfg := range cfgs[:2] {
+		go func() {
+			n, err := startNode(t, cfg)
+			waiting <- result{n, err}
+		}()
+	}
+	cli := redis.NewClient(&redis.Options{Addr: r.addr, DisableIdentity: true})
+	defer cli.Close()
+	waitFor(t, 10*time.Second, "two forming cards", func() bool {
+		n, _ := cli.SCard(context.Background(), "korum:{korum}:cards").Result()
+		return n == 2
+	})
+	r.stop()
+	r.start()
+	third := mustStart(t, cfgs[2])
+	ns := []*tnode{third}
+	for range 2 {
+		select {
+		case res := <-waiting:
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			ns = append(ns, res.n)
+		case <-time.After(20 * time.Second):
+			t.Fatal("the waiting nodes did not form the cluster after Redis came back")
+		}
+	}
+	for _, n := range ns {
+		if !n.plan.Bootstrap || len(n.plan.BootstrapServers) != 3 {
+			t.Fatalf("%s: plan %+v, want a bootstrap with 3 voters", n.cfg.NodeID, n.plan)
+		}
+	}
+	leaderOf(t, ns...)
+	noFatal(t, ns...)
 }
