@@ -103,14 +103,20 @@ func startForming(t *testing.T, cfgs []Config) []*tnode {
 	return ns
 }
 
-func TestMinimumNodesFormsWithAllVotersFromTheFirstEntry(t *testing.T) {
-	r := startRedis(t)
+// formingConfigs configures n nodes with cluster.minimumNodes n.
+func formingConfigs(t *testing.T, r *testRedis, n int) []Config {
 	var cfgs []Config
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= n; i++ {
 		cfg := testConfig(t, i, r.url())
-		cfg.MinimumNodes = 3
+		cfg.MinimumNodes = n
 		cfgs = append(cfgs, cfg)
 	}
+	return cfgs
+}
+
+func TestMinimumNodesFormsWithAllVotersFromTheFirstEntry(t *testing.T) {
+	r := startRedis(t)
+	cfgs := formingConfigs(t, r, 3)
 	// Two nodes alone never form a cluster: they wait for the third.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -220,12 +226,7 @@ func TestYoungClusterSurvivesItsFirstNode(t *testing.T) {
 // register again, and the third completes the formation.
 func TestFormationSurvivesARedisRestart(t *testing.T) {
 	r := startRedis(t)
-	var cfgs []Config
-	for i := 1; i <= 3; i++ {
-		cfg := testConfig(t, i, r.url())
-		cfg.MinimumNodes = 3
-		cfgs = append(cfgs, cfg)
-	}
+	cfgs := formingConfigs(t, r, 3)
 	type result struct {
 		n   *tnode
 		err error

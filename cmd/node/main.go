@@ -46,6 +46,12 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, cfg, log)
+	if err != nil && ctx.Err() != nil {
+		// Stopped while starting, e.g. while waiting for
+		// cluster.minimumNodes nodes: a requested stop, not a failure.
+		log.Info("stopped before the node started", "err", err)
+		return exitOK
+	}
 	if err != nil {
 		log.Error("could not start", "err", err)
 		return exitStart
