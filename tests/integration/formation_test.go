@@ -162,3 +162,19 @@ func TestRecoverASurvivorOfALostMajority(t *testing.T) {
 	waitMembers(t, []*member{back, fresh}, 2)
 	mustOK(t, fresh.proc, "GET", "/rec/c/after", "")
 }
+
+// A node waiting for cluster.minimumNodes is not ready, and a stop request
+// while it waits is a clean exit.
+func TestWaitingForMinimumNodesStopsCleanly(t *testing.T) {
+	r := startRedis(t)
+	m := clusterNode(t, 1, "", false, "--redis", r.url(), "--minimum-nodes", "2")
+	eventually(t, 20*time.Second, "the node to wait for a second one", func() bool {
+		return strings.Contains(m.Logs(), "waiting for nodes to form the cluster")
+	})
+	if m.ready() {
+		t.Fatal("a node waiting to form its cluster reports ready")
+	}
+	if code := m.stop(); code != 0 {
+		t.Fatalf("stopped while waiting: exit code %d, want 0\n%s", code, tail(m.Logs(), 10))
+	}
+}
