@@ -91,8 +91,10 @@ func run() int {
 // Raft configuration, while stopped, then start as that cluster.
 func recoverCmd(args []string) int {
 	fs := flag.NewFlagSet("korum recover", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "./data", "data directory of the stopped node")
-	nodeID := fs.String("node-id", "", "the node's id (default: the one kept in the data dir)")
+	// The node's own variables give the defaults, so the command runs in
+	// the node's environment (a container's) as it is.
+	dataDir := fs.String("data-dir", envOr("KORUM_DATA_DIR", "./data"), "data directory of the stopped node (KORUM_DATA_DIR)")
+	nodeID := fs.String("node-id", os.Getenv("KORUM_NODE_ID"), "the node's id (KORUM_NODE_ID; default: the one kept in the data dir)")
 	peers := fs.String("peers", "", "the new voters, this node included: id=host:port,id=host:port (cluster addresses)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: korum recover --data-dir DIR --peers id=host:port[,id=host:port...]")
@@ -120,6 +122,13 @@ func recoverCmd(args []string) int {
 	}
 	log.Info("Raft configuration rewritten; start the node (and the other peers) now", "data_dir", *dataDir, "peers", *peers)
 	return exitOK
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func shutdown(n *node.Node, log *slog.Logger) error {
