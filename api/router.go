@@ -46,21 +46,27 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	}
 	rt := &Router{b: b, log: log, limits: limits, handlers: map[string]map[string]Handler{},
 		wsOnly: map[string]bool{}, slots: make(chan struct{}, limits.ConcurrentRequests)}
-	rt.registerServer()
-	rt.registerIndex()
-	rt.registerCollection()
-	rt.registerDocument()
-	rt.registerRealtime()
-	rt.registerAuth()
-	rt.registerCluster()
+	// One line per controller (ctrl_*.go), each given only the interfaces
+	// it defines. Kuzzle's HTTP routes for every controller are already in
+	// routes.go: until a controller is registered, its routes answer
+	// api.process.controller_not_found.
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI})
+	rt.register("index", &indexController{store: b, clock: b})
+	rt.register("collection", &collectionController{store: b, clock: b})
+	rt.register("document", &documentController{store: b, clock: b, limits: limits})
+	rt.register("realtime", &realtimeController{rt: b, clock: b})
+	rt.register("auth", authController{})
+	rt.register("cluster", &clusterController{cluster: b})
 	return rt
 }
 
-func (rt *Router) handle(controller, action string, h Handler) {
-	if rt.handlers[controller] == nil {
-		rt.handlers[controller] = map[string]Handler{}
-	}
-	rt.handlers[controller][action] = h
+// controller is one of Kuzzle's API controllers: its actions by name.
+type controller interface {
+	actions() map[string]Handler
+}
+
+func (rt *Router) register(name string, c controller) {
+	rt.handlers[name] = c.actions()
 }
 
 // Dispatch executes a request and always returns a response.

@@ -147,7 +147,9 @@ func Wrap(cause error, id string, args ...string) *Error {
 }
 
 // From turns any error into a client-visible one: a *Error anywhere in the
-// chain is kept, anything else becomes core.fatal.unexpected_error.
+// chain is kept, anything else becomes core.fatal.unexpected_error. Its
+// message says nothing of the cause, which may hold file paths, addresses
+// or other internals: the cause stays attached for the node's logs.
 func From(err error) *Error {
 	if err == nil {
 		return nil
@@ -156,7 +158,7 @@ func From(err error) *Error {
 	if errors.As(err, &ke) {
 		return ke
 	}
-	return Wrap(err, "core.fatal.unexpected_error", err.Error())
+	return Wrap(err, "core.fatal.unexpected_error", "internal error, see the node's logs")
 }
 
 // Is reports whether err carries the given Kuzzle id.

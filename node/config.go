@@ -53,6 +53,10 @@ type StorageConfig struct {
 	// ReadConsistency is "linearizable" (default: reads see every write
 	// acknowledged before them, anywhere) or "local" (fast, possibly stale).
 	ReadConsistency string
+	// DiskMinFree is the free space (bytes) under which the node stops
+	// taking writes, before its disk is actually full, like Elasticsearch's
+	// flood-stage watermark. A write that fails trips it too.
+	DiskMinFree int64
 }
 
 // ClusterConfig is the cluster port and Raft settings.
@@ -121,7 +125,7 @@ func Defaults() Config {
 		Limits: LimitsConfig{ConcurrentRequests: 1000, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
 			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second},
-		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable"},
+		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
 		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, MinimumNodes: 1, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
 			DeadNodeTimeout: 30 * time.Second, IP: "private",
@@ -168,6 +172,7 @@ func options(c *Config) []option {
 		{"limits.requestTimeout", "request-timeout", "longest a request may wait for the cluster (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
 		{"storage.dataDir", "data-dir", "directory holding the node's data", kString, &c.Storage.DataDir},
 		{"storage.engine", "storage-engine", `document engine: "embedded"`, kString, &c.Storage.Engine},
+		{"storage.diskMinFree", "disk-min-free", `free space under which the node refuses writes, before the disk is full`, kSize, &c.Storage.DiskMinFree},
 		{"storage.readConsistency", "read-consistency", `"linearizable" or "local" (fast, possibly stale reads)`, kString, &c.Storage.ReadConsistency},
 		{"cluster.addr", "cluster-addr", "address of the cluster port (Raft and node-to-node calls)", kString, &c.Cluster.Addr},
 		{"cluster.advertiseAddr", "advertise-addr", "cluster address other nodes dial (default: from --cluster-addr)", kString, &c.Cluster.AdvertiseAddr},

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage/query"
 )
 
 // forbiddenNameChars are the characters Kuzzle refuses in index and
@@ -435,13 +436,21 @@ var dateLike = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]
 
 // fieldType resolves a dotted field path to its mapped type, through object
 // "properties" and multi-field "fields" ("name.keyword"). It returns
-// "object" for object fields and "" for unmapped ones.
+// "object" for object fields, "" for unmapped ones, and query.Unindexed for
+// those that leave the mapping where the effective dynamic policy (the
+// collection's, or that of the innermost object declaring one) is "false"
+// or "strict": ES does not index such fields, so no query finds them.
 func (mp *mapping) fieldType(field string) string {
 	parts := strings.Split(field, ".")
 	props := mp.Properties
+	dynamic := mp.Dynamic
 	for i, part := range parts {
 		def, ok := props[part].(map[string]any)
 		if !ok {
+			// Kuzzle maps its own metadata in every collection.
+			if (dynamic == "false" || dynamic == "strict") && !(i == 0 && part == "_kuzzle_info") {
+				return query.Unindexed
+			}
 			return ""
 		}
 		last := i == len(parts)-1
@@ -457,6 +466,9 @@ func (mp *mapping) fieldType(field string) string {
 		}
 		if isObject {
 			props = sub
+			if d, ok := def["dynamic"].(string); ok {
+				dynamic = d
+			}
 			continue
 		}
 		if fields, ok := def["fields"].(map[string]any); ok && i == len(parts)-2 {

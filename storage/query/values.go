@@ -14,6 +14,9 @@ import (
 type path struct {
 	raw   string
 	parts []string
+	// unindexed: the mapping does not index this field (Unindexed), so
+	// query clauses see no value in any document.
+	unindexed bool
 }
 
 func newPath(s string) path { return path{raw: s, parts: strings.Split(s, ".")} }
@@ -25,10 +28,13 @@ type Doc struct {
 }
 
 // collectDoc is collect with the metadata field _id, which ES lets term,
-// terms, prefix, wildcard, range and sort address like a field.
+// terms, match, prefix, wildcard, range and sort address like a field.
 func collectDoc(d *Doc, p path, out []any) []any {
 	if p.raw == "_id" {
 		return append(out, d.ID)
+	}
+	if p.unindexed {
+		return out
 	}
 	return collect(d.Source, p, out)
 }
