@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/korumdb/korum/storage/embedded"
 )
 
 // Config is a node's whole configuration. JSON sections: server, limits,
@@ -43,7 +45,15 @@ type LimitsConfig struct {
 	SubscriptionConditionsCount int
 	SubscriptionRooms           int
 	SubscriptionsPerConnection  int
-	RequestTimeout              time.Duration
+	// RequestTimeout bounds a whole request: past it, its work is
+	// cancelled and it gets api.process.request_timeout.
+	RequestTimeout time.Duration
+	// Mapping limits of Elasticsearch, checked before a write is
+	// proposed: index.mapping.depth.limit, index.mapping.total_fields.limit
+	// and index.mapping.field_name_length.limit.
+	MappingDepth       int
+	MappingTotalFields int
+	FieldNameLength    int
 }
 
 // StorageConfig selects and tunes the document engine.
@@ -124,7 +134,9 @@ func Defaults() Config {
 		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20},
 		Limits: LimitsConfig{ConcurrentRequests: 1000, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
-			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second},
+			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second,
+			MappingDepth: embedded.DefaultMappingDepth, MappingTotalFields: embedded.DefaultMappingTotalFields,
+			FieldNameLength: embedded.DefaultFieldNameLength},
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
 		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, MinimumNodes: 1, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
@@ -169,7 +181,10 @@ func options(c *Config) []option {
 		{"limits.subscriptionConditionsCount", "subscription-conditions-count", "conditions one realtime filter may hold", kInt, &c.Limits.SubscriptionConditionsCount},
 		{"limits.subscriptionRooms", "subscription-rooms", "distinct rooms one node may hold", kInt, &c.Limits.SubscriptionRooms},
 		{"limits.subscriptionsPerConnection", "subscriptions-per-connection", "subscriptions one connection may hold", kInt, &c.Limits.SubscriptionsPerConnection},
-		{"limits.requestTimeout", "request-timeout", "longest a request may wait for the cluster (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
+		{"limits.requestTimeout", "request-timeout", "longest a request may run, cluster waits included (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
+		{"limits.mappingDepth", "mapping-depth", "most nested objects in a document or mapping (Elasticsearch's index.mapping.depth.limit)", kInt, &c.Limits.MappingDepth},
+		{"limits.mappingTotalFields", "mapping-total-fields", "most fields a collection's mapping may hold (index.mapping.total_fields.limit)", kInt, &c.Limits.MappingTotalFields},
+		{"limits.fieldNameLength", "field-name-length", "longest field name, in characters (index.mapping.field_name_length.limit)", kInt, &c.Limits.FieldNameLength},
 		{"storage.dataDir", "data-dir", "directory holding the node's data", kString, &c.Storage.DataDir},
 		{"storage.engine", "storage-engine", `document engine: "embedded"`, kString, &c.Storage.Engine},
 		{"storage.diskMinFree", "disk-min-free", `free space under which the node refuses writes, before the disk is full`, kSize, &c.Storage.DiskMinFree},
@@ -483,6 +498,18 @@ func (c Config) validate() error {
 	}
 	if c.Limits.ConcurrentRequests < 1 {
 		return bad("limits.concurrentRequests", "must be at least 1")
+	}
+	if c.Limits.RequestTimeout <= 0 {
+		return bad("limits.requestTimeout", "must be positive")
+	}
+	if c.Limits.MappingDepth < 1 || c.Limits.MappingDepth > embedded.MaxMappingDepth {
+		return bad("limits.mappingDepth", fmt.Sprintf("must be between 1 and %d", embedded.MaxMappingDepth))
+	}
+	if c.Limits.MappingTotalFields < 1 {
+		return bad("limits.mappingTotalFields", "must be at least 1")
+	}
+	if c.Limits.FieldNameLength < 1 {
+		return bad("limits.fieldNameLength", "must be at least 1")
 	}
 	if c.Cluster.Voters < 1 || c.Cluster.Voters > 7 {
 		return bad("cluster.voters", "must be between 1 and 7 (3 or 5 recommended)")

@@ -151,7 +151,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
-		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount}, n.log)
+		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
+		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
 	n.http = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -470,6 +471,52 @@ func (n *Node) NewID() string {
 }
 
 func (n *Node) Write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	// Refused writes never reach the log: the limits are this node's
+	// configuration, which Apply must not depend on.
+	werr, items := n.store.Validate(&w, embedded.WriteLimits{MappingDepth: n.cfg.Limits.MappingDepth,
+		MappingTotalFields: n.cfg.Limits.MappingTotalFields, FieldNameLength: n.cfg.Limits.FieldNameLength})
+	if werr != nil {
+		return &storage.WriteResult{Err: werr}, nil
+	}
+	if items != nil {
+		return n.writeValid(ctx, w, items, meta, silent)
+	}
+	return n.write(ctx, w, meta, silent)
+}
+
+// writeValid proposes the documents of w that passed validation and gives
+// the refused ones their error, in request order, as Apply reports
+// per-document errors.
+func (n *Node) writeValid(ctx context.Context, w storage.Write, refused []*kerror.Error, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	all := w.Docs
+	w.Docs = make([]storage.DocWrite, 0, len(all))
+	for i, d := range all {
+		if refused[i] == nil {
+			w.Docs = append(w.Docs, d)
+		}
+	}
+	res := &storage.WriteResult{}
+	if len(w.Docs) > 0 {
+		var err error
+		if res, err = n.write(ctx, w, meta, silent); err != nil || res.Err != nil {
+			return res, err
+		}
+	}
+	applied := res.Items
+	out := &storage.WriteResult{Items: make([]storage.ItemResult, 0, len(all))}
+	for i, d := range all {
+		switch {
+		case refused[i] != nil:
+			out.Items = append(out.Items, storage.ItemResult{ID: d.ID, Err: refused[i]})
+		case len(applied) > 0:
+			out.Items = append(out.Items, applied[0])
+			applied = applied[1:]
+		}
+	}
+	return out, nil
+}
+
+func (n *Node) write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
 	if ackBeforeCommit {
 		return n.unsafeWrite(w, meta, silent), nil
 	}

@@ -185,6 +185,9 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
 	}
 	n.fsm = newFSMAdapter(fsm)
+	// The guard must be checking before Raft starts: a term write Raft
+	// makes while starting waits for it.
+	go n.disk.run(n.ctx)
 	stable := guardedStableStore{StableStore: n.bolt, g: n.disk, done: n.ctx}
 	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, stable, snaps, n.trans)
 	if err != nil {
@@ -202,7 +205,6 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 	})
 	n.raft.RegisterObserver(n.observer)
 	go n.watchLeader(obs)
-	go n.disk.run(n.ctx)
 
 	n.registerInternal()
 	n.mux.start()
