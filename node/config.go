@@ -93,6 +93,10 @@ type ClusterConfig struct {
 	// Voters is the number of Raft voters to keep (3 or 5); other nodes
 	// are non-voters that serve requests without slowing commits.
 	Voters int
+	// MinimumNodes (Kuzzle's cluster.minimumNodes): new nodes discovering
+	// each other through Redis wait until that many have registered, then
+	// start the cluster together with min(MinimumNodes, Voters) voters.
+	MinimumNodes int
 	// Heartbeat is the Redis ID card refresh period (the card lives 2×).
 	Heartbeat time.Duration
 	// JoinTimeout bounds joining at start; past it the node exits.
@@ -134,7 +138,7 @@ func Defaults() Config {
 			MappingDepth: embedded.DefaultMappingDepth, MappingTotalFields: embedded.DefaultMappingTotalFields,
 			FieldNameLength: embedded.DefaultFieldNameLength},
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
-		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, Heartbeat: 2 * time.Second,
+		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, MinimumNodes: 1, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
 			DeadNodeTimeout: 30 * time.Second, IP: "private",
 			SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, TrailingLogs: 10240},
@@ -198,6 +202,7 @@ func options(c *Config) []option {
 		{"cluster.snapshotInterval", "raft-snapshot-interval", "how often to check the snapshot threshold", kDuration, &c.Cluster.SnapshotInterval},
 		{"cluster.trailingLogs", "raft-trailing-logs", "log entries kept after a snapshot, so a slightly lagging node catches up without one", kInt, &c.Cluster.TrailingLogs},
 		{"cluster.voters", "voters", "Raft voters to keep (3 or 5); other nodes are non-voters", kInt, &c.Cluster.Voters},
+		{"cluster.minimumNodes", "minimum-nodes", "new nodes found through Redis wait for this many to start the cluster together, all voters", kInt, &c.Cluster.MinimumNodes},
 		{"cluster.heartbeat", "heartbeat", "Redis ID card refresh period (ms or Go duration)", kDuration, &c.Cluster.Heartbeat},
 		{"cluster.joinTimeout", "join-timeout", "longest a starting node may take to join (ms or Go duration)", kDuration, &c.Cluster.JoinTimeout},
 		{"cluster.quorumContactTimeout", "quorum-contact-timeout", "a node out of touch with a quorum (or lagging) this long exits", kDuration, &c.Cluster.QuorumContactTimeout},
@@ -508,6 +513,9 @@ func (c Config) validate() error {
 	}
 	if c.Cluster.Voters < 1 || c.Cluster.Voters > 7 {
 		return bad("cluster.voters", "must be between 1 and 7 (3 or 5 recommended)")
+	}
+	if c.Cluster.MinimumNodes < 1 || c.Cluster.MinimumNodes > 100 {
+		return bad("cluster.minimumNodes", "must be between 1 and 100")
 	}
 	switch c.Cluster.IP {
 	case "", "private", "public", "null":

@@ -53,6 +53,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{env: map[string]string{"KORUM_REQUEST_TIMEOUT": "-1s"}, key: "limits.requestTimeout"},
 		{args: []string{"--log-level", "loud"}, key: "log.level"},
 		{args: []string{"--concurrent-requests", "0"}, key: "limits.concurrentRequests"},
+		{env: map[string]string{"KORUM_MINIMUM_NODES": "0"}, key: "cluster.minimumNodes"},
+		{file: `{"cluster":{"minimumNodes":-3}}`, key: "cluster.minimumNodes"},
 		{args: []string{"--request-timeout", "0"}, key: "limits.requestTimeout"},
 		{args: []string{"--mapping-depth", "1001"}, key: "limits.mappingDepth"},
 		{env: map[string]string{"KORUM_MAPPING_TOTAL_FIELDS": "0"}, key: "limits.mappingTotalFields"},
@@ -88,6 +90,18 @@ func TestSizesAndDurations(t *testing.T) {
 	for in, want := range map[string]time.Duration{"2000": 2 * time.Second, "1.5s": 1500 * time.Millisecond} {
 		if got, err := parseDuration(in); err != nil || got != want {
 			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+}
+
+func TestParsePeers(t *testing.T) {
+	got, err := ParsePeers(" a=10.0.0.1:7511, b=[::1]:7511 ,")
+	if err != nil || len(got) != 2 || got[0].ID != "a" || got[0].Address != "10.0.0.1:7511" || got[1].Address != "[::1]:7511" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", ",", "a", "=10.0.0.1:7511", "a=10.0.0.1", "a=:7511", "a=h:1,a=i:2", "a=h:1,b=h:1"} {
+		if _, err := ParsePeers(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
 		}
 	}
 }

@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	mcfg := membership.Config{NodeID: id, DataDir: cfg.Storage.DataDir, ClusterAddr: advertise,
 		APIAddr: advertisedAPI(n.ln.Addr(), advertise), RedisURL: cfg.Cluster.Redis, Join: cfg.Cluster.Join,
-		Voters: cfg.Cluster.Voters, Heartbeat: cfg.Cluster.Heartbeat, JoinTimeout: cfg.Cluster.JoinTimeout,
+		Voters: cfg.Cluster.Voters, MinimumNodes: cfg.Cluster.MinimumNodes, Heartbeat: cfg.Cluster.Heartbeat, JoinTimeout: cfg.Cluster.JoinTimeout,
 		QuorumContactTimeout: cfg.Cluster.QuorumContactTimeout, MaxLag: uint64(cfg.Cluster.MaxLag),
 		DeadNodeTimeout: cfg.Cluster.DeadNodeTimeout, Logger: log}
 	plan, err := membership.Prepare(ctx, mcfg)
@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
-		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap,
+		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
@@ -169,8 +169,27 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 }
 
 // becomeReady waits for a leader and the log's tail, then forgets the rooms
-// this node held before a restart (its connections did not survive).
+// this node held before a restart (its connections did not survive), then
+// waits until the node is settled in the cluster's voting (a voter, or the
+// cluster has its voters): a node that joined a young cluster is not ready
+// while the cluster still depends on fewer voters than it shows nodes.
 func (n *Node) becomeReady() {
+	n.waitHello()
+	for !n.stopping.Load() {
+		if n.members.Settled() {
+			n.ready.Store(true)
+			n.log.Info("node ready")
+			return
+		}
+		select {
+		case <-n.done:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) waitHello() {
 	for !n.stopping.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := n.raft.LinearizableRead(ctx)
@@ -180,8 +199,6 @@ func (n *Node) becomeReady() {
 		}
 		cancel()
 		if err == nil {
-			n.ready.Store(true)
-			n.log.Info("node ready")
 			return
 		}
 		n.log.Debug("not ready yet", "err", err)
@@ -607,7 +624,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 		birth[m.ID] = m.Birthdate
 	}
 	st := &api.ClusterStatus{ClusterID: view.ClusterID, LeaderID: view.LeaderID, Term: view.Term,
-		CommitIndex: view.CommitIndex, Voters: view.Voters,
+		CommitIndex: view.CommitIndex, Voters: view.Voters, VotersWanted: view.VotersWanted,
 		Nodes: make([]api.ClusterNode, 0, len(view.Nodes)), Activity: make([]api.ClusterEvent, 0, len(activity))}
 	for _, s := range view.Nodes {
 		cn := api.ClusterNode{ID: s.ID, ClusterAddr: s.ClusterAddr, APIAddr: s.APIAddr, Role: s.Role,
