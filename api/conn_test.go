@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -381,5 +382,69 @@ func TestListenerPassesAcceptErrors(t *testing.T) {
 	ln.Close()
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("accept on a closed listener: %v", err)
+	}
+}
+
+// syncBuffer is a log destination the test reads while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// refusalLines returns the refusal lines logged and the refusals they
+// account for.
+func (s *syncBuffer) refusalLines() (lines, refused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, line := range strings.Split(s.b.String(), "\n") {
+		if !strings.Contains(line, "refusing connections") {
+			continue
+		}
+		lines++
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "refusedPerIp="); ok {
+				n, _ := strconv.Atoi(v)
+				refused += n
+			}
+		}
+	}
+	return lines, refused
+}
+
+// Refusals are logged once per interval, however many, and those of the
+// interval's rest are summed up when it ends.
+func TestRefusalsAreLoggedOncePerInterval(t *testing.T) {
+	for _, every := range []time.Duration{time.Hour, 50 * time.Millisecond} {
+		var out syncBuffer
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := LimitListener(ln, ConnLimits{PerIP: 1}, slog.New(slog.NewTextHandler(&out, nil)))
+		l.logEvery = every
+		hs := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Minute}
+		go func() { _ = hs.Serve(l) }()
+		dialFrom(t, "127.0.0.1", ln.Addr().String())
+		waitOpen(t, l, 1)
+		for range 5 {
+			closedBy(t, dialFrom(t, "127.0.0.1", ln.Addr().String()))
+		}
+		if every == time.Hour {
+			if lines, refused := out.refusalLines(); lines != 1 || refused != 1 {
+				t.Fatalf("%d lines for %d refusals, want the first alone", lines, refused)
+			}
+		} else {
+			waitFor(t, "the summary of the interval", func() bool { _, refused := out.refusalLines(); return refused == 5 })
+		}
+		if st := l.Stats(); st.RefusedPerIP != 5 {
+			t.Fatalf("stats %+v", st)
+		}
+		_ = hs.Close()
 	}
 }

@@ -45,8 +45,9 @@ type ConnStats struct {
 // ones (EMFILE, ENFILE, ECONNABORTED) and retries.
 type Listener struct {
 	net.Listener
-	lim ConnLimits
-	log *slog.Logger
+	lim      ConnLimits
+	log      *slog.Logger
+	logEvery time.Duration
 
 	mu       sync.Mutex
 	open     int // within Max
@@ -57,6 +58,7 @@ type Listener struct {
 	refusedTotal atomic.Uint64
 	refusedPerIP atomic.Uint64
 	lastLog      atomic.Int64 // monotonic ns of the last refusal logged
+	logPending   atomic.Bool  // a summary of suppressed refusals is due
 	loggedTotal  atomic.Uint64
 	loggedPerIP  atomic.Uint64
 }
@@ -68,7 +70,7 @@ type ipConns struct {
 
 // LimitListener wraps ln with lim.
 func LimitListener(ln net.Listener, lim ConnLimits, log *slog.Logger) *Listener {
-	return &Listener{Listener: ln, lim: lim, log: log, byIP: map[netip.Addr]*ipConns{}}
+	return &Listener{Listener: ln, lim: lim, log: log, logEvery: refusalLogEvery, byIP: map[netip.Addr]*ipConns{}}
 }
 
 // Stats returns the listener's counters.
@@ -148,15 +150,28 @@ func (l *Listener) release(ip netip.Addr, reserve bool) {
 }
 
 // logRefusals logs at most one line per refusalLogEvery, with what was
-// refused since the last line.
+// refused since the last line; refusals it does not log yet are summed up
+// once the interval is over.
 func (l *Listener) logRefusals() {
 	now := int64(monotonic())
 	last := l.lastLog.Load()
-	if last != 0 && now-last < int64(refusalLogEvery) || !l.lastLog.CompareAndSwap(last, now) {
+	if last != 0 && now-last < int64(l.logEvery) {
+		if l.logPending.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(last+int64(l.logEvery)-now), func() {
+				l.logPending.Store(false)
+				l.logRefusals()
+			})
+		}
+		return
+	}
+	if !l.lastLog.CompareAndSwap(last, now) {
 		return
 	}
 	total, perIP := l.refusedTotal.Load(), l.refusedPerIP.Load()
 	dTotal, dPerIP := total-l.loggedTotal.Swap(total), perIP-l.loggedPerIP.Swap(perIP)
+	if dTotal == 0 && dPerIP == 0 {
+		return
+	}
 	st := l.Stats()
 	l.log.Warn("refusing connections over the limits", "maxConnections", l.lim.Max, "maxConnectionsPerIp", l.lim.PerIP,
 		"refusedMax", dTotal, "refusedPerIp", dPerIP, "open", st.Open, "reserved", st.Reserved)
