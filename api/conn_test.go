@@ -157,39 +157,6 @@ func TestHTTPIdleKeepAliveIsClosed(t *testing.T) {
 	closedBy(t, c)
 }
 
-// wsDial connects a gorilla client to addr.
-func wsDial(t *testing.T, addr string) *websocket.Conn {
-	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	return ws
-}
-
-// newestConn waits for a connection the server did not have in before.
-func newestConn(t *testing.T, s *Server, before map[any]bool) *wsConn {
-	t.Helper()
-	var c *wsConn
-	waitFor(t, "the server's connection", func() bool {
-		s.conns.Range(func(k, v any) bool {
-			if !before[k] {
-				c = v.(*wsConn)
-			}
-			return c == nil
-		})
-		return c != nil
-	})
-	return c
-}
-
-func connIDs(s *Server) map[any]bool {
-	m := map[any]bool{}
-	s.conns.Range(func(k, _ any) bool { m[k] = true; return true })
-	return m
-}
-
 // reading reads ws in the background (which answers pings) and delivers
 // its messages.
 func reading(ws *websocket.Conn) <-chan []byte {
@@ -212,14 +179,9 @@ func reading(ws *websocket.Conn) <-chan []byte {
 func TestWSIdleHalfOpenDroppedLiveKept(t *testing.T) {
 	const idle = 1500 * time.Millisecond
 	s, _, addr := serveTransport(t, Transport{WSIdleTimeout: idle, WSPings: true}, ConnLimits{})
-	before := connIDs(s)
-	live := wsDial(t, addr)
-	liveC := newestConn(t, s, before)
+	live, liveC := dialWS(t, s, "ws://"+addr+"/")
 	msgs := reading(live)
-
-	before = connIDs(s)
-	_ = wsDial(t, addr) // never read: its pings go unanswered
-	deadC := newestConn(t, s, before)
+	_, deadC := dialWS(t, s, "ws://"+addr+"/") // never read: its pings go unanswered
 	waitFor(t, "the half-open connection to be dropped", gone(s, deadC))
 	if s.IdleDropped() == 0 {
 		t.Fatal("the drop was not counted")
@@ -246,9 +208,7 @@ func TestWSIdleHalfOpenDroppedLiveKept(t *testing.T) {
 // client that only listens is dropped after the idle timeout, and told so.
 func TestWSIdleWithoutPingsDropsSilentClient(t *testing.T) {
 	s, _, addr := serveTransport(t, Transport{WSIdleTimeout: 300 * time.Millisecond}, ConnLimits{})
-	before := connIDs(s)
-	ws := wsDial(t, addr)
-	c := newestConn(t, s, before)
+	ws, c := dialWS(t, s, "ws://"+addr+"/")
 	if code, text := closeCode(t, ws); code != websocket.CloseGoingAway || text != "idle timeout" {
 		t.Fatalf("close %d %q, want 1001 idle timeout", code, text)
 	}
@@ -260,9 +220,7 @@ func TestWSIdleWithoutPingsDropsSilentClient(t *testing.T) {
 func TestWSOutlivesHTTPReadTimeout(t *testing.T) {
 	s, _, addr := serveTransport(t, Transport{ReadHeaderTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond,
 		WSIdleTimeout: time.Minute, WSPings: true}, ConnLimits{})
-	before := connIDs(s)
-	ws := wsDial(t, addr)
-	c := newestConn(t, s, before)
+	ws, c := dialWS(t, s, "ws://"+addr+"/")
 	msgs := reading(ws)
 	// Wait past the read timeout on the server's clock: the sweeper's
 	// view of the connection's silence.
@@ -319,6 +277,9 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatalf("/_ready over the cap: status %d, close %v; want 200 and close", resp.StatusCode, resp.Close)
 	}
 	closedBy(t, probe)
+	// The server half-closes first and closes a moment later: only then
+	// is the address's reserve place free again.
+	waitFor(t, "the probe's reserve place", func() bool { return l.Stats().Reserved == 1 })
 	other := dialFrom(t, "127.0.0.2", addr)
 	if resp := get(t, other, bufio.NewReader(other), "/_serverInfo"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a request on a reserve connection: status %d, want 503", resp.StatusCode)
