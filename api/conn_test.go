@@ -80,6 +80,12 @@ func closedBy(t *testing.T, c net.Conn) {
 // get sends a GET on c and reads its response.
 func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response {
 	t.Helper()
+	resp, _ := getBody(t, c, br, path)
+	return resp
+}
+
+func getBody(t *testing.T, c net.Conn, br *bufio.Reader, path string) (*http.Response, string) {
+	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: korum\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -88,10 +94,10 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	_ = c.SetDeadline(time.Time{})
-	return resp
+	return resp, string(body)
 }
 
 // A POST that declares a big body and trickles it is cut off by the read
@@ -281,8 +287,9 @@ func TestMaxConnections(t *testing.T) {
 	// is the address's reserve place free again.
 	waitFor(t, "the probe's reserve place", func() bool { return l.Stats().Reserved == 1 })
 	other := dialFrom(t, "127.0.0.2", addr)
-	if resp := get(t, other, bufio.NewReader(other), "/_serverInfo"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("a request on a reserve connection: status %d, want 503", resp.StatusCode)
+	if resp, body := getBody(t, other, bufio.NewReader(other), "/_serverInfo"); resp.StatusCode != http.StatusServiceUnavailable ||
+		!strings.Contains(body, `"id":"api.process.overloaded"`) {
+		t.Fatalf("a request on a reserve connection: status %d %s, want 503 api.process.overloaded", resp.StatusCode, body)
 	}
 
 	// A place freed is a normal connection again.

@@ -226,11 +226,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if reserve {
 		// A connection over limits.maxConnections: one probe, then closed.
 		h.Set("Connection", "close")
-		if r.URL.Path != "/_ready" && r.URL.Path != "/_healthcheck" {
-			s.setWriteDeadline(w)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
 	}
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS")
@@ -253,9 +248,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	req, err := s.httpRequest(w, r)
 	var resp *Response
-	if err != nil {
+	if reserve {
+		resp = errorResponse(r.Header.Get("X-Kuzzle-Request-Id"), s.b.NodeID(), kerror.New("api.process.overloaded"))
+	} else if req, err := s.httpRequest(w, r); err != nil {
 		resp = errorResponse(r.Header.Get("X-Kuzzle-Request-Id"), s.b.NodeID(), err)
 	} else {
 		resp = s.dispatch(r.Context(), req)
