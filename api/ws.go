@@ -30,8 +30,8 @@ const (
 	// wsReadBuffer is gorilla's read buffer per connection: enough for a
 	// frame header and a control frame (125 bytes of payload).
 	wsReadBuffer = 512
-	// wsKeepBuffer is the largest message buffer a connection keeps
-	// between messages; a bigger message's is let go.
+	// wsKeepBuffer is the largest message buffer kept for reuse; a
+	// bigger message's is let go.
 	wsKeepBuffer = 16 << 10
 )
 
@@ -240,21 +240,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (c *wsConn) readLoop() {
 	defer c.close(websocket.CloseNormalClosure, "")
 	limit := c.srv.limits.MaxRequestSize
-	buf := new(bytes.Buffer)
 	for {
-		if buf.Cap() > wsKeepBuffer {
-			buf = new(bytes.Buffer)
-		}
 		_, rd, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		buf.Reset()
+		// The buffer is borrowed for the message only: an idle
+		// connection holds none.
+		buf := msgBufs.Get().(*bytes.Buffer)
 		n, err := io.Copy(buf, io.LimitReader(rd, int64(limit)+1))
-		if err != nil {
-			return
-		}
-		if n > int64(limit) {
+		if err != nil || n > int64(limit) {
+			putMsgBuf(buf)
+			if err != nil {
+				return
+			}
 			// Drain the rest so the socket stays usable, then answer.
 			if _, err := io.Copy(io.Discard, rd); err != nil {
 				return
@@ -264,10 +263,13 @@ func (c *wsConn) readLoop() {
 		}
 		data := bytes.TrimSpace(buf.Bytes())
 		if string(data) == appPing {
+			putMsgBuf(buf)
 			c.enqueue(wsItem{data: []byte(appPong)}, true)
 			continue
 		}
+		// DecodeRequest copies what it keeps.
 		req, err := DecodeRequest(data)
+		putMsgBuf(buf)
 		if err != nil {
 			c.reply(errorResponse("", c.srv.b.NodeID(), err))
 			continue
@@ -278,6 +280,17 @@ func (c *wsConn) readLoop() {
 			resp := c.srv.dispatch(c.ctx, req)
 			c.reply(resp)
 		}()
+	}
+}
+
+// msgBufs are the buffers WebSocket messages are read into.
+var msgBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putMsgBuf gives a message buffer back, unless a big message grew it.
+func putMsgBuf(b *bytes.Buffer) {
+	if b.Cap() <= wsKeepBuffer {
+		b.Reset()
+		msgBufs.Put(b)
 	}
 }
 

@@ -7,6 +7,9 @@
 //	korum --debug-addr 127.0.0.1:7790 ... &
 //	wsidle -addr 127.0.0.1:7512 -debug 127.0.0.1:7790 -pid $! -n 10000 -sources 127.0.80.1-8
 //
+// With -request, each connection makes one request before it idles: what
+// a connection holds after some activity, not only after its handshake.
+//
 // Connections are spread over the -sources addresses so that ephemeral
 // ports do not run short. The clients answer the server's pings (gorilla's
 // default handler) so that they stay connected however long the run.
@@ -36,6 +39,7 @@ func main() {
 	n := flag.Int("n", 10000, "idle connections to open")
 	sources := flag.String("sources", "", `local addresses to dial from: "127.0.80.1-8" or a comma list (default: any)`)
 	settle := flag.Duration("settle", 5*time.Second, "idle time before the second measurement")
+	request := flag.Bool("request", false, "each connection makes one request (server:now) before it idles")
 	flag.Parse()
 
 	src, err := parseSources(*sources)
@@ -69,6 +73,21 @@ func main() {
 					fmt.Fprintln(os.Stderr, "dial:", err)
 				}
 				return
+			}
+			if *request {
+				_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+				err := ws.WriteMessage(websocket.TextMessage, []byte(`{"controller":"server","action":"now"}`))
+				if err == nil {
+					_, _, err = ws.ReadMessage()
+				}
+				_ = ws.SetReadDeadline(time.Time{})
+				if err != nil {
+					ws.Close()
+					if failed.Add(1) <= 5 {
+						fmt.Fprintln(os.Stderr, "request:", err)
+					}
+					return
+				}
 			}
 			conns[i] = ws
 			open.Add(1)
