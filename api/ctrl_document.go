@@ -4,144 +4,65 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"strings"
 
 	"github.com/korumdb/korum/kerror"
-	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/storage/query"
 )
 
-func (rt *Router) registerDocument() {
-	rt.handle("document", "create", rt.docCreate)
-	rt.handle("document", "createOrReplace", rt.docSingle(storage.OpDocCreateOrReplace))
-	rt.handle("document", "replace", rt.docSingle(storage.OpDocReplace))
-	rt.handle("document", "update", rt.docSingle(storage.OpDocUpdate))
-	rt.handle("document", "upsert", rt.docUpsert)
-	rt.handle("document", "delete", rt.docDelete)
-	rt.handle("document", "deleteFields", rt.docDeleteFields)
-	rt.handle("document", "get", rt.docGet)
-	rt.handle("document", "exists", rt.docExists)
-	rt.handle("document", "search", rt.docSearch)
-	rt.handle("document", "scroll", rt.docScroll)
-	rt.handle("document", "count", rt.docCount)
-	rt.handle("document", "mCreate", rt.docMulti(storage.OpDocCreate))
-	rt.handle("document", "mCreateOrReplace", rt.docMulti(storage.OpDocCreateOrReplace))
-	rt.handle("document", "mReplace", rt.docMulti(storage.OpDocReplace))
-	rt.handle("document", "mUpdate", rt.docMulti(storage.OpDocUpdate))
-	rt.handle("document", "mUpsert", rt.docMulti(storage.OpDocUpsert))
-	rt.handle("document", "mGet", rt.docMGet)
-	rt.handle("document", "mExists", rt.docMExists)
-	rt.handle("document", "mDelete", rt.docMDelete)
-	rt.handle("document", "deleteByQuery", rt.docDeleteByQuery)
-	rt.handle("document", "updateByQuery", rt.docUpdateByQuery)
-	rt.handle("document", "validate", rt.docValidate)
+// Documents is what the document controller needs from the node: local
+// reads after a read barrier, and writes proposed to the cluster.
+type Documents interface {
+	Writer
+	IndexExists(ctx context.Context, index string) (bool, error)
+	CollectionExists(ctx context.Context, index, collection string) (bool, error)
+	Get(ctx context.Context, index, collection, id string) (*storage.Document, error)
+	// MGet returns the documents found, in request order, and the ids not found.
+	MGet(ctx context.Context, index, collection string, ids []string) ([]*storage.Document, []string, error)
+	Search(ctx context.Context, index, collection string, req storage.SearchRequest) (*storage.SearchResult, error)
+	// Scroll continues a search from a scroll id returned by Search/Scroll.
+	Scroll(ctx context.Context, scrollID, ttl string) (*storage.SearchResult, error)
+	Count(ctx context.Context, index, collection string, query json.RawMessage) (int, error)
+	// ReadBarrier returns once local reads reflect every write acknowledged
+	// before the call (or fast-read mode is on).
+	ReadBarrier(ctx context.Context) error
+	// NewID returns a fresh document id.
+	NewID() string
 }
 
-// target returns the index and collection arguments, both required.
-func target(r *Request) (string, string, error) {
-	index, err := r.String("index")
-	if err != nil {
-		return "", "", err
-	}
-	collection, err := r.String("collection")
-	if err != nil {
-		return "", "", err
-	}
-	return index, collection, nil
+// documentController is Kuzzle's document controller.
+type documentController struct {
+	store  Documents
+	clock  Clock
+	limits Limits
 }
 
-// targetBody returns index, collection and the body (required or not):
-// the preamble most document actions share.
-func targetBody(r *Request, required bool) (string, string, map[string]any, error) {
-	index, collection, err := target(r)
-	if err != nil {
-		return "", "", nil, err
+func (c *documentController) actions() map[string]Handler {
+	return map[string]Handler{
+		"create":           c.create,
+		"createOrReplace":  c.single(storage.OpDocCreateOrReplace),
+		"replace":          c.single(storage.OpDocReplace),
+		"update":           c.single(storage.OpDocUpdate),
+		"upsert":           c.upsert,
+		"delete":           c.delete,
+		"deleteFields":     c.deleteFields,
+		"get":              c.get,
+		"exists":           c.exists,
+		"search":           c.search,
+		"scroll":           c.scroll,
+		"count":            c.count,
+		"mCreate":          c.multi(storage.OpDocCreate),
+		"mCreateOrReplace": c.multi(storage.OpDocCreateOrReplace),
+		"mReplace":         c.multi(storage.OpDocReplace),
+		"mUpdate":          c.multi(storage.OpDocUpdate),
+		"mUpsert":          c.multi(storage.OpDocUpsert),
+		"mGet":             c.mGet,
+		"mExists":          c.mExists,
+		"mDelete":          c.mDelete,
+		"deleteByQuery":    c.deleteByQuery,
+		"updateByQuery":    c.updateByQuery,
+		"validate":         c.validate,
 	}
-	var body map[string]any
-	if required {
-		body, err = r.RequireBody()
-	} else {
-		body, err = r.OptBody()
-	}
-	return index, collection, body, err
-}
-
-// targetIDBody is targetBody for actions on one document: the _id
-// argument is required and checked too.
-func targetIDBody(r *Request) (index, collection, id string, body map[string]any, err error) {
-	if index, collection, err = target(r); err != nil {
-		return
-	}
-	if id, err = r.docID(); err != nil {
-		return
-	}
-	body, err = r.RequireBody()
-	return
-}
-
-func checkID(id string) error {
-	if strings.HasPrefix(id, "_") {
-		return kerror.New("api.assert.invalid_id")
-	}
-	return nil
-}
-
-func (r *Request) docID() (string, error) {
-	id, err := r.String("_id")
-	if err != nil {
-		return "", err
-	}
-	return id, checkID(id)
-}
-
-func checkRefresh(r *Request) error {
-	v, _ := r.Args["refresh"]
-	switch v {
-	case nil, "", "false", false, "wait_for":
-		return nil
-	}
-	return kerror.New("api.assert.invalid_argument", "refresh", `"wait_for" or "false"`)
-}
-
-func (rt *Router) meta(r *Request) realtime.Meta {
-	return realtime.Meta{RequestID: r.RequestID, Volatile: r.Volatile, Timestamp: rt.b.Now().UnixMilli(),
-		Controller: r.Controller, Action: r.Action, Protocol: r.Protocol, Node: rt.b.NodeID()}
-}
-
-// write stamps a command with the clock and author, proposes it and turns a
-// command-level failure into the request's error.
-func (rt *Router) write(ctx context.Context, r *Request, w storage.Write) (*storage.WriteResult, error) {
-	if err := checkRefresh(r); err != nil {
-		return nil, err
-	}
-	silent, err := r.Bool("silent")
-	if err != nil {
-		return nil, err
-	}
-	meta := rt.meta(r)
-	w.Now = meta.Timestamp
-	w.Author = "-1"
-	res, err := rt.b.Write(ctx, w, meta, silent)
-	if err != nil {
-		return nil, err
-	}
-	if res.Err != nil {
-		return nil, res.Err
-	}
-	return res, nil
-}
-
-// single returns the only item of a single-document write, or its error.
-func single(res *storage.WriteResult) (*storage.ItemResult, error) {
-	if len(res.Items) != 1 {
-		return nil, kerror.New("core.fatal.assertion_failed", "a single-document write returned "+strconv.Itoa(len(res.Items))+" items")
-	}
-	it := &res.Items[0]
-	if it.Err != nil {
-		return nil, it.Err
-	}
-	return it, nil
 }
 
 func docView(d *storage.Document) map[string]any {
@@ -151,7 +72,7 @@ func docView(d *storage.Document) map[string]any {
 	return map[string]any{"_id": d.ID, "_version": d.Version, "_source": d.Source}
 }
 
-func (rt *Router) docCreate(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) create(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
@@ -161,11 +82,11 @@ func (rt *Router) docCreate(ctx context.Context, r *Request) (any, error) {
 		return nil, err
 	}
 	if id == "" {
-		id = rt.b.NewID()
+		id = c.store.NewID()
 	} else if err := checkID(id); err != nil {
 		return nil, err
 	}
-	res, err := rt.write(ctx, r, storage.Write{Op: storage.OpDocCreate, Index: index, Collection: collection,
+	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocCreate, Index: index, Collection: collection,
 		Docs: []storage.DocWrite{{ID: id, Body: body}}})
 	if err != nil {
 		return nil, err
@@ -177,14 +98,14 @@ func (rt *Router) docCreate(ctx context.Context, r *Request) (any, error) {
 	return docView(it.After), nil
 }
 
-// docSingle serves createOrReplace, replace and update.
-func (rt *Router) docSingle(op storage.Op) Handler {
+// single serves createOrReplace, replace and update.
+func (c *documentController) single(op storage.Op) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
 		index, collection, id, body, err := targetIDBody(r)
 		if err != nil {
 			return nil, err
 		}
-		res, err := rt.write(ctx, r, storage.Write{Op: op, Index: index, Collection: collection,
+		res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection,
 			Docs: []storage.DocWrite{{ID: id, Body: body}}})
 		if err != nil {
 			return nil, err
@@ -207,7 +128,7 @@ func (rt *Router) docSingle(op storage.Op) Handler {
 	}
 }
 
-func (rt *Router) docUpsert(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) upsert(ctx context.Context, r *Request) (any, error) {
 	index, collection, id, body, err := targetIDBody(r)
 	if err != nil {
 		return nil, err
@@ -222,7 +143,7 @@ func (rt *Router) docUpsert(ctx context.Context, r *Request) (any, error) {
 			return nil, kerror.New("api.assert.invalid_type", "body.default", "object")
 		}
 	}
-	res, err := rt.write(ctx, r, storage.Write{Op: storage.OpDocUpsert, Index: index, Collection: collection,
+	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocUpsert, Index: index, Collection: collection,
 		Docs: []storage.DocWrite{{ID: id, Body: changes, Default: def}}})
 	if err != nil {
 		return nil, err
@@ -238,7 +159,7 @@ func (rt *Router) docUpsert(ctx context.Context, r *Request) (any, error) {
 	return out, nil
 }
 
-func (rt *Router) docDelete(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) delete(ctx context.Context, r *Request) (any, error) {
 	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
@@ -247,7 +168,7 @@ func (rt *Router) docDelete(ctx context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := rt.write(ctx, r, storage.Write{Op: storage.OpDocDelete, Index: index, Collection: collection,
+	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocDelete, Index: index, Collection: collection,
 		Docs: []storage.DocWrite{{ID: id}}})
 	if err != nil {
 		return nil, err
@@ -263,7 +184,7 @@ func (rt *Router) docDelete(ctx context.Context, r *Request) (any, error) {
 	return out, nil
 }
 
-func (rt *Router) docDeleteFields(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) deleteFields(ctx context.Context, r *Request) (any, error) {
 	index, collection, id, body, err := targetIDBody(r)
 	if err != nil {
 		return nil, err
@@ -272,7 +193,7 @@ func (rt *Router) docDeleteFields(ctx context.Context, r *Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := rt.write(ctx, r, storage.Write{Op: storage.OpDocDeleteFields, Index: index, Collection: collection,
+	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocDeleteFields, Index: index, Collection: collection,
 		Docs: []storage.DocWrite{{ID: id, Fields: fields}}})
 	if err != nil {
 		return nil, err
@@ -286,7 +207,7 @@ func (rt *Router) docDeleteFields(ctx context.Context, r *Request) (any, error) 
 
 // getDoc reads the document named by the index, collection and _id
 // arguments, after the read barrier.
-func (rt *Router) getDoc(ctx context.Context, r *Request) (*storage.Document, error) {
+func (c *documentController) getDoc(ctx context.Context, r *Request) (*storage.Document, error) {
 	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
@@ -295,22 +216,22 @@ func (rt *Router) getDoc(ctx context.Context, r *Request) (*storage.Document, er
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.b.ReadBarrier(ctx); err != nil {
+	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	return rt.b.Get(ctx, index, collection, id)
+	return c.store.Get(ctx, index, collection, id)
 }
 
-func (rt *Router) docGet(ctx context.Context, r *Request) (any, error) {
-	d, err := rt.getDoc(ctx, r)
+func (c *documentController) get(ctx context.Context, r *Request) (any, error) {
+	d, err := c.getDoc(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	return docView(d), nil
 }
 
-func (rt *Router) docExists(ctx context.Context, r *Request) (any, error) {
-	_, err := rt.getDoc(ctx, r)
+func (c *documentController) exists(ctx context.Context, r *Request) (any, error) {
+	_, err := c.getDoc(ctx, r)
 	if kerror.Is(err, "services.storage.not_found") {
 		return false, nil
 	}
@@ -369,26 +290,26 @@ func searchView(res *storage.SearchResult) map[string]any {
 	return out
 }
 
-func (rt *Router) docSearch(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) search(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, false)
 	if err != nil {
 		return nil, err
 	}
-	req, err := searchRequest(r, body, rt.limits.DocumentsFetch)
+	req, err := searchRequest(r, body, c.limits.DocumentsFetch)
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.b.ReadBarrier(ctx); err != nil {
+	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	res, err := rt.b.Search(ctx, index, collection, req)
+	res, err := c.store.Search(ctx, index, collection, req)
 	if err != nil {
 		return nil, err
 	}
 	return searchView(res), nil
 }
 
-func (rt *Router) docScroll(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) scroll(ctx context.Context, r *Request) (any, error) {
 	id, err := r.String("scrollId")
 	if err != nil {
 		return nil, err
@@ -397,17 +318,17 @@ func (rt *Router) docScroll(ctx context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.b.ReadBarrier(ctx); err != nil {
+	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	res, err := rt.b.Scroll(ctx, id, ttl)
+	res, err := c.store.Scroll(ctx, id, ttl)
 	if err != nil {
 		return nil, err
 	}
 	return searchView(res), nil
 }
 
-func (rt *Router) docCount(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) count(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, false)
 	if err != nil {
 		return nil, err
@@ -416,10 +337,10 @@ func (rt *Router) docCount(ctx context.Context, r *Request) (any, error) {
 	if v, ok := body["query"]; ok {
 		q, _ = json.Marshal(v)
 	}
-	if err := rt.b.ReadBarrier(ctx); err != nil {
+	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	n, err := rt.b.Count(ctx, index, collection, q)
+	n, err := c.store.Count(ctx, index, collection, q)
 	if err != nil {
 		return nil, err
 	}
@@ -432,9 +353,9 @@ func itemError(doc map[string]any, err error) map[string]any {
 	return map[string]any{"document": doc, "status": ke.Status, "reason": ke.Message}
 }
 
-// docMulti serves mCreate, mCreateOrReplace, mReplace, mUpdate and mUpsert:
+// multi serves mCreate, mCreateOrReplace, mReplace, mUpdate and mUpsert:
 // malformed items fail alone, the others go to the log as one command.
-func (rt *Router) docMulti(op storage.Op) Handler {
+func (c *documentController) multi(op storage.Op) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
 		index, collection, body, err := targetBody(r, true)
 		if err != nil {
@@ -444,7 +365,7 @@ func (rt *Router) docMulti(op storage.Op) Handler {
 		if err != nil {
 			return nil, err
 		}
-		if rt.limits.DocumentsWrite > 0 && len(docs) > rt.limits.DocumentsWrite {
+		if c.limits.DocumentsWrite > 0 && len(docs) > c.limits.DocumentsWrite {
 			return nil, kerror.New("services.storage.write_limit_exceeded")
 		}
 		errs := []any{}
@@ -456,7 +377,7 @@ func (rt *Router) docMulti(op storage.Op) Handler {
 				errs = append(errs, itemError(map[string]any{"body": raw}, kerror.New("api.assert.invalid_type", "documents[]", "object")))
 				continue
 			}
-			dw, err := rt.docWrite(op, d)
+			dw, err := c.docWrite(op, d)
 			if err != nil {
 				errs = append(errs, itemError(d, err))
 				continue
@@ -466,7 +387,7 @@ func (rt *Router) docMulti(op storage.Op) Handler {
 		}
 		successes := []any{}
 		if len(writes) > 0 {
-			res, err := rt.write(ctx, r, storage.Write{Op: op, Index: index, Collection: collection, Docs: writes})
+			res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection, Docs: writes})
 			if err != nil {
 				return nil, err
 			}
@@ -496,7 +417,7 @@ func (rt *Router) docMulti(op storage.Op) Handler {
 	}
 }
 
-func (rt *Router) docWrite(op storage.Op, d map[string]any) (storage.DocWrite, error) {
+func (c *documentController) docWrite(op storage.Op, d map[string]any) (storage.DocWrite, error) {
 	var dw storage.DocWrite
 	id, _ := d["_id"].(string)
 	if _, present := d["_id"]; present && id == "" && d["_id"] != nil {
@@ -506,7 +427,7 @@ func (rt *Router) docWrite(op storage.Op, d map[string]any) (storage.DocWrite, e
 		if op != storage.OpDocCreate {
 			return dw, kerror.New("api.assert.missing_argument", "_id")
 		}
-		id = rt.b.NewID()
+		id = c.store.NewID()
 	}
 	if err := checkID(id); err != nil {
 		return dw, err
@@ -533,7 +454,7 @@ func (rt *Router) docWrite(op storage.Op, d map[string]any) (storage.DocWrite, e
 	return dw, nil
 }
 
-func (rt *Router) docMGet(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) mGet(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
@@ -542,13 +463,13 @@ func (rt *Router) docMGet(ctx context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rt.limits.DocumentsFetch > 0 && len(ids) > rt.limits.DocumentsFetch {
+	if c.limits.DocumentsFetch > 0 && len(ids) > c.limits.DocumentsFetch {
 		return nil, kerror.New("services.storage.get_limit_exceeded")
 	}
-	if err := rt.b.ReadBarrier(ctx); err != nil {
+	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	docs, missing, err := rt.b.MGet(ctx, index, collection, ids)
+	docs, missing, err := c.store.MGet(ctx, index, collection, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -562,8 +483,8 @@ func (rt *Router) docMGet(ctx context.Context, r *Request) (any, error) {
 	return map[string]any{"successes": successes, "errors": missing}, nil
 }
 
-func (rt *Router) docMExists(ctx context.Context, r *Request) (any, error) {
-	res, err := rt.docMGet(ctx, r)
+func (c *documentController) mExists(ctx context.Context, r *Request) (any, error) {
+	res, err := c.mGet(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -578,7 +499,7 @@ func (rt *Router) docMExists(ctx context.Context, r *Request) (any, error) {
 	return map[string]any{"successes": found, "errors": m["errors"]}, nil
 }
 
-func (rt *Router) docMDelete(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) mDelete(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
@@ -587,14 +508,14 @@ func (rt *Router) docMDelete(ctx context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rt.limits.DocumentsWrite > 0 && len(ids) > rt.limits.DocumentsWrite {
+	if c.limits.DocumentsWrite > 0 && len(ids) > c.limits.DocumentsWrite {
 		return nil, kerror.New("services.storage.write_limit_exceeded")
 	}
 	docs := make([]storage.DocWrite, len(ids))
 	for i, id := range ids {
 		docs[i] = storage.DocWrite{ID: id}
 	}
-	res, err := rt.write(ctx, r, storage.Write{Op: storage.OpDocDelete, Index: index, Collection: collection, Docs: docs})
+	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocDelete, Index: index, Collection: collection, Docs: docs})
 	if err != nil {
 		return nil, err
 	}
@@ -617,7 +538,7 @@ func queryOf(body map[string]any) (json.RawMessage, error) {
 	return json.Marshal(q)
 }
 
-func (rt *Router) docDeleteByQuery(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) deleteByQuery(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
@@ -626,8 +547,8 @@ func (rt *Router) docDeleteByQuery(ctx context.Context, r *Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	res, err := rt.write(ctx, r, storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection,
-		Query: q, Limit: rt.limits.DocumentsWrite})
+	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection,
+		Query: q, Limit: c.limits.DocumentsWrite})
 	if err != nil {
 		return nil, err
 	}
@@ -645,7 +566,7 @@ func (rt *Router) docDeleteByQuery(ctx context.Context, r *Request) (any, error)
 	return map[string]any{"documents": docs, "ids": ids}, nil
 }
 
-func (rt *Router) docUpdateByQuery(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) updateByQuery(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
@@ -658,8 +579,8 @@ func (rt *Router) docUpdateByQuery(ctx context.Context, r *Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	res, err := rt.write(ctx, r, storage.Write{Op: storage.OpDocUpdateByQuery, Index: index, Collection: collection,
-		Query: q, Changes: changes, Limit: rt.limits.DocumentsWrite})
+	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocUpdateByQuery, Index: index, Collection: collection,
+		Query: q, Changes: changes, Limit: c.limits.DocumentsWrite})
 	if err != nil {
 		return nil, err
 	}
@@ -676,7 +597,7 @@ func (rt *Router) docUpdateByQuery(ctx context.Context, r *Request) (any, error)
 	return map[string]any{"successes": successes, "errors": errs}, nil
 }
 
-func (rt *Router) docValidate(ctx context.Context, r *Request) (any, error) {
+func (c *documentController) validate(ctx context.Context, r *Request) (any, error) {
 	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
@@ -686,15 +607,15 @@ func (rt *Router) docValidate(ctx context.Context, r *Request) (any, error) {
 	}
 	// Korum has no validation specifications yet: a document is valid when
 	// its collection exists.
-	if err := rt.b.ReadBarrier(ctx); err != nil {
+	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	ok, err := rt.b.CollectionExists(ctx, index, collection)
+	ok, err := c.store.CollectionExists(ctx, index, collection)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		if exists, _ := rt.b.IndexExists(ctx, index); !exists {
+		if exists, _ := c.store.IndexExists(ctx, index); !exists {
 			return nil, kerror.New("services.storage.unknown_index", index)
 		}
 		return nil, kerror.New("services.storage.unknown_collection", index, collection)

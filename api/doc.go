@@ -22,7 +22,22 @@
 // Listener caps the connections, in total and per client address, at
 // accept time (listen.go).
 //
-// It reaches the rest of the node only through Backend: it must not touch
+// Each Kuzzle controller lives in its own file (ctrl_<name>.go): a type
+// holding only the small interfaces that file defines for what it needs
+// from the node (Documents, Indexes, Collections, Realtime, ClusterView,
+// ServerInfo; writes go through Writer and are stamped by Clock, shared.go)
+// and an actions() table. NewRouter registers each with one line. The
+// response shapes are built here too: the node answers with typed facts
+// (ClusterStatus) and the controller turns them into Kuzzle's JSON.
+// Adding a controller is adding its file and its registration line: its
+// HTTP routes are already in routes.go, which holds Kuzzle 2's whole route
+// table and resolves URLs as Kuzzle's router does (a literal segment wins
+// over a parameter), so routes of controllers not served yet answer
+// controller_not_found instead of being taken for index names. GET routes
+// read their body from the query string (queryBodyKeys).
+//
+// Backend, the union of those interfaces, is what the node implements. The
+// package reaches the rest of the node only through them: it must not touch
 // Raft, bbolt or the state machine directly, and it holds no replicated
 // state.
 package api

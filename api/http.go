@@ -19,142 +19,13 @@ import (
 	"github.com/korumdb/korum/kerror"
 )
 
-type route struct {
-	method     string
-	segments   []string // ":name" segments capture an argument
-	literals   int
-	controller string
-	action     string
-}
-
-// httpRoutes are Kuzzle 2's routes for the actions Korum serves.
-var httpRoutes = []struct{ method, path, controller, action string }{
-	{"GET", "/", "server", "info"},
-	{"GET", "/_serverInfo", "server", "info"},
-	{"GET", "/_now", "server", "now"},
-	{"GET", "/_healthCheck", "server", "healthCheck"},
-	{"GET", "/_publicApi", "server", "publicApi"},
-
-	{"GET", "/_me", "auth", "getCurrentUser"},
-	{"GET", "/_me/_rights", "auth", "getMyRights"},
-	{"POST", "/_checkToken", "auth", "checkToken"},
-	{"POST", "/_logout", "auth", "logout"},
-
-	{"GET", "/cluster/_status", "cluster", "status"},
-	{"GET", "/_plugin/cluster/status", "cluster", "status"},
-	{"GET", "/_/status", "cluster", "status"},
-	{"GET", "/_plugin/cluster/health", "cluster", "health"},
-	{"GET", "/_/health", "cluster", "health"},
-	{"POST", "/_plugin/cluster/reset", "cluster", "reset"},
-	{"POST", "/_/reset", "cluster", "reset"},
-
-	{"POST", "/:index/_create", "index", "create"},
-	{"DELETE", "/:index", "index", "delete"},
-	{"GET", "/:index/_exists", "index", "exists"},
-	{"GET", "/_list", "index", "list"},
-	{"DELETE", "/_mDelete", "index", "mDelete"},
-
-	{"PUT", "/:index/:collection", "collection", "create"},
-	{"POST", "/:index/:collection", "collection", "update"},
-	{"PUT", "/:index/:collection/_mapping", "collection", "update"},
-	{"DELETE", "/:index/:collection", "collection", "delete"},
-	{"GET", "/:index/_list", "collection", "list"},
-	{"GET", "/:index/:collection/_exists", "collection", "exists"},
-	{"DELETE", "/:index/:collection/_truncate", "collection", "truncate"},
-	{"POST", "/:index/:collection/_refresh", "collection", "refresh"},
-	{"GET", "/:index/:collection/_mapping", "collection", "getMapping"},
-
-	{"POST", "/:index/:collection/_create", "document", "create"},
-	{"POST", "/:index/:collection/:_id/_create", "document", "create"},
-	{"PUT", "/:index/:collection/:_id", "document", "createOrReplace"},
-	{"PUT", "/:index/:collection/:_id/_replace", "document", "replace"},
-	{"PATCH", "/:index/:collection/:_id/_update", "document", "update"},
-	{"PUT", "/:index/:collection/:_id/_update", "document", "update"},
-	{"POST", "/:index/:collection/:_id/_upsert", "document", "upsert"},
-	{"GET", "/:index/:collection/:_id", "document", "get"},
-	{"GET", "/:index/:collection/:_id/_exists", "document", "exists"},
-	{"DELETE", "/:index/:collection/:_id", "document", "delete"},
-	{"DELETE", "/:index/:collection/:_id/_fields", "document", "deleteFields"},
-	{"POST", "/:index/:collection/_search", "document", "search"},
-	{"GET", "/:index/:collection/_search", "document", "search"},
-	{"GET", "/_scroll/:scrollId", "document", "scroll"},
-	{"POST", "/:index/:collection/_count", "document", "count"},
-	{"GET", "/:index/:collection/_count", "document", "count"},
-	{"POST", "/:index/:collection/_mGet", "document", "mGet"},
-	{"GET", "/:index/:collection/_mGet", "document", "mGet"},
-	{"POST", "/:index/:collection/_mExists", "document", "mExists"},
-	{"POST", "/:index/:collection/_mCreate", "document", "mCreate"},
-	{"PUT", "/:index/:collection/_mCreateOrReplace", "document", "mCreateOrReplace"},
-	{"PUT", "/:index/:collection/_mReplace", "document", "mReplace"},
-	{"PATCH", "/:index/:collection/_mUpdate", "document", "mUpdate"},
-	{"PUT", "/:index/:collection/_mUpdate", "document", "mUpdate"},
-	{"POST", "/:index/:collection/_mUpsert", "document", "mUpsert"},
-	{"DELETE", "/:index/:collection/_mDelete", "document", "mDelete"},
-	{"DELETE", "/:index/:collection/_query", "document", "deleteByQuery"},
-	{"PUT", "/:index/:collection/_query", "document", "updateByQuery"},
-	{"POST", "/:index/:collection/_validate", "document", "validate"},
-
-	{"POST", "/:index/:collection/_publish", "realtime", "publish"},
-	{"GET", "/_listSubscriptions", "realtime", "list"},
-}
-
-func compileRoutes() []route {
-	out := make([]route, 0, len(httpRoutes))
-	for _, r := range httpRoutes {
-		segs := splitPath(r.path)
-		lit := 0
-		for _, s := range segs {
-			if !strings.HasPrefix(s, ":") {
-				lit++
-			}
-		}
-		out = append(out, route{method: r.method, segments: segs, literals: lit, controller: r.controller, action: r.action})
-	}
-	return out
-}
-
-func splitPath(p string) []string {
-	p = strings.Trim(p, "/")
-	if p == "" {
-		return nil
-	}
-	return strings.Split(p, "/")
-}
-
-// match finds the route with the most literal segments, so /_list wins
-// over /:index and document ids can never shadow an action.
-func match(routes []route, method string, segs []string) (*route, map[string]string) {
-	var best *route
-	var bestArgs map[string]string
-	for i := range routes {
-		r := &routes[i]
-		if r.method != method || len(r.segments) != len(segs) || (best != nil && r.literals <= best.literals) {
-			continue
-		}
-		args := map[string]string{}
-		ok := true
-		for j, s := range r.segments {
-			if strings.HasPrefix(s, ":") {
-				args[s[1:]] = segs[j]
-			} else if s != segs[j] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			best, bestArgs = r, args
-		}
-	}
-	return best, bestArgs
-}
-
 // Server serves the API over HTTP and WebSocket on one listener.
 type Server struct {
 	router   *Router
 	b        Backend
 	log      *slog.Logger
 	limits   Limits
-	routes   []route
+	routes   routeTable
 	upgrader websocket.Upgrader
 
 	connSeq  atomic.Uint64
@@ -175,7 +46,7 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 	if limits.MaxRequestSize <= 0 {
 		limits.MaxRequestSize = 1 << 20
 	}
-	s := &Server{router: NewRouter(b, limits, log), b: b, log: log, limits: limits, routes: compileRoutes(),
+	s := &Server{router: NewRouter(b, limits, log), b: b, log: log, limits: limits, routes: newRouteTable(),
 		// Flushers stay busy for as long as a fan-out lasts: one
 		// processor is left to requests, the log and the network poller,
 		// which Go consults when a processor runs out of goroutines.
@@ -307,7 +178,7 @@ func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, 
 		s.applyHeaders(req, r)
 		return req, nil
 	}
-	rt, args := match(s.routes, r.Method, splitPath(r.URL.EscapedPath()))
+	rt, args := s.routes.match(r.Method, r.URL.EscapedPath())
 	if rt == nil {
 		return nil, kerror.New("network.http.url_not_found", r.URL.Path)
 	}
@@ -332,22 +203,10 @@ func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, 
 			return nil, kerror.New("network.http.body_parse_failed", err.Error())
 		}
 		req.setBody(body)
-	} else if sb, ok := req.Args["searchBody"].(string); ok && r.Method == http.MethodGet {
-		// GET _search takes its body in the query string.
-		var body any
-		if err := json.Unmarshal([]byte(sb), &body); err != nil {
-			return nil, kerror.New("network.http.body_parse_failed", err.Error())
-		}
-		req.setBody(body)
-		delete(req.Args, "searchBody")
-	}
-	if rt.action == "mGet" && r.Method == http.MethodGet && req.Body == nil {
-		if ids, ok := req.Args["ids"].(string); ok {
-			list := []any{}
-			for _, id := range strings.Split(ids, ",") {
-				list = append(list, id)
-			}
-			req.Body = map[string]any{"ids": list}
+	} else if r.Method == http.MethodGet {
+		// A GET request carries its body in the query string.
+		if err := bodyFromQuery(req, rt); err != nil {
+			return nil, err
 		}
 	}
 	s.applyHeaders(req, r)

@@ -276,7 +276,7 @@ type countingStore struct {
 	writes []int
 }
 
-func (s *countingStore) Apply(idx uint64, ws []storage.Write) []storage.WriteResult {
+func (s *countingStore) Apply(idx uint64, ws []storage.Write) ([]storage.WriteResult, error) {
 	s.calls++
 	s.writes = append(s.writes, len(ws))
 	return s.Store.Apply(idx, ws)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +20,10 @@ import (
 
 // Store is the embedded document engine as the state machine drives it.
 type Store interface {
-	Apply(raftIndex uint64, writes []storage.Write) []storage.WriteResult
+	// Apply commits the writes of the entries up to raftIndex in one
+	// transaction. Client errors are per write, in the results; an error
+	// means nothing was committed and AppliedIndex did not move.
+	Apply(raftIndex uint64, writes []storage.Write) ([]storage.WriteResult, error)
 	AppliedIndex() uint64
 	Snapshot(w io.Writer) error
 	Restore(r io.Reader) error
@@ -66,6 +70,76 @@ type FSM struct {
 	mu      sync.RWMutex
 	st      state
 	applied uint64
+
+	// halted is set when a committed entry could not be applied: from then
+	// on nothing is applied, snapshotted or reported as applied, and onHalt
+	// has been told to stop the node.
+	halted *HaltError
+	onHalt func(*HaltError)
+}
+
+// ErrHalted is the result of every command this replica received after it
+// failed to apply a committed entry. Its text is what a forwarding node
+// receives, so callers recognise it by errors.Is or by that text.
+var ErrHalted = errors.New("fsm: this node could not apply a committed log entry and is stopping")
+
+// HaltError says which committed entries a replica could not apply, and why.
+// The replica must stop: skipping them would leave it silently diverged from
+// its peers. Restarted, it replays them from its snapshot and the log.
+type HaltError struct {
+	From, To uint64 // the log indexes of the entries that failed together
+	Cause    error
+}
+
+func (e *HaltError) Error() string {
+	return fmt.Sprintf("could not apply committed log entries %d–%d: %v", e.From, e.To, e.Cause)
+}
+
+func (e *HaltError) Unwrap() error { return e.Cause }
+
+// OnHalt registers what to do when a committed entry cannot be applied
+// (stop the node). fn runs once, on the goroutine that applies entries, and
+// must not block. Set it before the first Apply.
+func (f *FSM) OnHalt(fn func(*HaltError)) { f.mu.Lock(); f.onHalt = fn; f.mu.Unlock() }
+
+// Halted returns the failure that stopped this replica, or nil.
+func (f *FSM) Halted() *HaltError {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.halted
+}
+
+// halt records the failure and fails every unit of the call; the applied
+// index stays where it was, so a restart replays these entries.
+func (f *FSM) halt(units []unit, err error) []any {
+	f.mu.Lock()
+	first := f.halted == nil
+	if first {
+		var from, to uint64
+		for _, u := range units {
+			if from == 0 || u.index < from {
+				from = u.index
+			}
+			to = max(to, u.index)
+		}
+		f.halted = &HaltError{From: from, To: to, Cause: err}
+		f.log.Error("a committed log entry could not be applied: this node stops instead of skipping it",
+			"from", from, "to", to, "err", err)
+	}
+	h, onHalt := f.halted, f.onHalt
+	f.mu.Unlock()
+	if first && onHalt != nil {
+		onHalt(h)
+	}
+	return haltedResults(len(units))
+}
+
+func haltedResults(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = ErrHalted
+	}
+	return out
 }
 
 // New builds the state machine over an opened store.
@@ -148,6 +222,11 @@ type unit struct {
 // store transaction (one fsync), then side effects follow in log order,
 // and within a batch entry in sub-command order.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	if f.Halted() != nil {
+		// Applying later entries after skipping committed ones would be a
+		// silent divergence: refuse everything until the node restarts.
+		return haltedResults(len(logs))
+	}
 	out := make([]any, len(logs))
 	var units []unit
 	// subOut holds the per-sub-command results of batch entries.
@@ -238,7 +317,10 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 	f.mu.RUnlock()
 	var results []storage.WriteResult
 	if len(writes) > 0 {
-		results = f.store.Apply(last, writes)
+		var err error
+		if results, err = f.store.Apply(last, writes); err != nil {
+			return f.halt(units, err)
+		}
 	}
 	byUnit := make(map[int]*storage.WriteResult, len(writeAt))
 	for k, i := range writeAt {
@@ -556,6 +638,11 @@ func publishEvent(c *Command) realtime.DocumentEvent {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.halted != nil {
+		// Raft would label the snapshot with its own applied index, past
+		// the entries this replica failed to apply, and compact them away.
+		return nil, fmt.Errorf("no snapshot of a halted state machine: %w", f.halted)
+	}
 	f.st.Applied = f.applied
 	b, err := json.Marshal(f.st)
 	if err != nil {

@@ -24,6 +24,15 @@ type Nemesis struct {
 	start func(ctx context.Context, e *env, rng *rand.Rand) (fault, error)
 }
 
+// dataDisks gives the nemeses that fill disks the size of the per-node data
+// disks their cluster needs (ClusterConfig.DataDisks).
+func (n Nemesis) dataDisks() string {
+	if n.Name == "disk" {
+		return "256m"
+	}
+	return ""
+}
+
 func pick(rng *rand.Rand, ns []*Node) *Node { return ns[rng.IntN(len(ns))] }
 
 func shuffled(rng *rand.Rand, ns []*Node) []*Node {
@@ -148,6 +157,7 @@ var Nemeses = []Nemesis{
 			return err
 		}}, nil
 	}},
+	{"disk", "fill one node's data disk (often the leader's), free it at heal", diskNemesis},
 	{"full-restart", "kill -9 every node, restart them all at heal", func(ctx context.Context, e *env, rng *rand.Rand) (fault, error) {
 		for _, n := range e.c.Nodes {
 			if err := n.Kill(ctx); err != nil {

@@ -100,7 +100,11 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	logf := func(f string, a ...any) {
 		fmt.Fprintf(cfg.Out, "   %6.1fs "+f+"\n", append([]any{time.Duration(h.Now()).Seconds()}, a...)...)
 	}
-	c, err := StartCluster(ctx, cfg.Cluster, h, logf)
+	ccfg := cfg.Cluster
+	if d := nem.dataDisks(); d != "" {
+		ccfg.DataDisks = d
+	}
+	c, err := StartCluster(ctx, ccfg, h, logf)
 	if c != nil {
 		defer c.Close(context.Background())
 	}

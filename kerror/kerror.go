@@ -97,10 +97,14 @@ var catalogue = map[string]def{
 	// answers 400 with the same id and code.
 	"api.assert.unsupported_protocol":  {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
 	"api.process.overloaded":           {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
+	"api.process.connection_dropped":   {33685507, badRequest, "Client connection dropped"},
 	"api.process.controller_not_found": {33685508, notFound, `API controller "%s" not found.`},
 	"api.process.action_not_found":     {33685509, notFound, `API action "%s":"%s" not found`},
 	"api.process.shutting_down":        {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
 	"api.process.not_enough_nodes":     {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
+	// Korum-specific: Kuzzle 2 bounds no request as a whole. Its class is
+	// Kuzzle's GatewayTimeoutError (504), "takes too long to respond".
+	"api.process.request_timeout": {33685516, gatewayTimeout, "Request timed out: it ran longer than limits.requestTimeout and was cancelled."},
 
 	"network.http.request_too_large":     {50397185, sizeLimit, "Maximum HTTP request size exceeded."},
 	"network.http.unsupported_verb":      {50397190, badRequest, `Unsupported HTTP verb "%s".`},
@@ -147,7 +151,9 @@ func Wrap(cause error, id string, args ...string) *Error {
 }
 
 // From turns any error into a client-visible one: a *Error anywhere in the
-// chain is kept, anything else becomes core.fatal.unexpected_error.
+// chain is kept, anything else becomes core.fatal.unexpected_error. Its
+// message says nothing of the cause, which may hold file paths, addresses
+// or other internals: the cause stays attached for the node's logs.
 func From(err error) *Error {
 	if err == nil {
 		return nil
@@ -156,7 +162,7 @@ func From(err error) *Error {
 	if errors.As(err, &ke) {
 		return ke
 	}
-	return Wrap(err, "core.fatal.unexpected_error", err.Error())
+	return Wrap(err, "core.fatal.unexpected_error", "internal error, see the node's logs")
 }
 
 // Is reports whether err carries the given Kuzzle id.

@@ -3,6 +3,7 @@ package kerror
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -38,6 +39,9 @@ func TestFromKeepsWrappedKuzzleErrors(t *testing.T) {
 	plain := From(errors.New("boom"))
 	if plain.ID != "core.fatal.unexpected_error" || plain.Status != 500 || !errors.Is(plain, plain.cause) {
 		t.Fatalf("unexpected %+v", plain)
+	}
+	if strings.Contains(plain.Message, "boom") {
+		t.Fatalf("an unexpected error's cause reached the client: %q", plain.Message)
 	}
 	if New("no.such.id").Status != 500 {
 		t.Fatal("unknown ids must degrade to a 500")

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/korumdb/korum/storage/embedded"
 )
 
 // Config is a node's whole configuration. JSON sections: server, limits,
@@ -62,7 +64,15 @@ type LimitsConfig struct {
 	SubscriptionConditionsCount int
 	SubscriptionRooms           int
 	SubscriptionsPerConnection  int
-	RequestTimeout              time.Duration
+	// RequestTimeout bounds a whole request: past it, its work is
+	// cancelled and it gets api.process.request_timeout.
+	RequestTimeout time.Duration
+	// Mapping limits of Elasticsearch, checked before a write is
+	// proposed: index.mapping.depth.limit, index.mapping.total_fields.limit
+	// and index.mapping.field_name_length.limit.
+	MappingDepth       int
+	MappingTotalFields int
+	FieldNameLength    int
 	// MaxConnections caps the client connections open at once (0: the
 	// file descriptor limit less a reserve for the rest of the node);
 	// MaxConnectionsPerIP caps those of one client address (0: no cap).
@@ -77,6 +87,10 @@ type StorageConfig struct {
 	// ReadConsistency is "linearizable" (default: reads see every write
 	// acknowledged before them, anywhere) or "local" (fast, possibly stale).
 	ReadConsistency string
+	// DiskMinFree is the free space (bytes) under which the node stops
+	// taking writes, before its disk is actually full, like Elasticsearch's
+	// flood-stage watermark. A write that fails trips it too.
+	DiskMinFree int64
 }
 
 // ClusterConfig is the cluster port and Raft settings.
@@ -143,8 +157,10 @@ func Defaults() Config {
 			WebSocket: WebSocketConfig{IdleTimeout: 60 * time.Second, SendPingsAutomatically: true}},
 		Limits: LimitsConfig{ConcurrentRequests: 1000, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
-			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second},
-		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable"},
+			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second,
+			MappingDepth: embedded.DefaultMappingDepth, MappingTotalFields: embedded.DefaultMappingTotalFields,
+			FieldNameLength: embedded.DefaultFieldNameLength},
+		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
 		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
 			DeadNodeTimeout: 30 * time.Second, IP: "private",
@@ -196,9 +212,13 @@ func options(c *Config) []option {
 		{"limits.subscriptionsPerConnection", "subscriptions-per-connection", "subscriptions one connection may hold", kInt, &c.Limits.SubscriptionsPerConnection},
 		{"limits.maxConnections", "max-connections", "client connections open at once (0: the file descriptor limit less 1024)", kInt, &c.Limits.MaxConnections},
 		{"limits.maxConnectionsPerIp", "max-connections-per-ip", "client connections open at once from one address (0: no cap)", kInt, &c.Limits.MaxConnectionsPerIP},
-		{"limits.requestTimeout", "request-timeout", "longest a request may wait for the cluster (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
+		{"limits.requestTimeout", "request-timeout", "longest a request may run, cluster waits included (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
+		{"limits.mappingDepth", "mapping-depth", "most nested objects in a document or mapping (Elasticsearch's index.mapping.depth.limit)", kInt, &c.Limits.MappingDepth},
+		{"limits.mappingTotalFields", "mapping-total-fields", "most fields a collection's mapping may hold (index.mapping.total_fields.limit)", kInt, &c.Limits.MappingTotalFields},
+		{"limits.fieldNameLength", "field-name-length", "longest field name, in characters (index.mapping.field_name_length.limit)", kInt, &c.Limits.FieldNameLength},
 		{"storage.dataDir", "data-dir", "directory holding the node's data", kString, &c.Storage.DataDir},
 		{"storage.engine", "storage-engine", `document engine: "embedded"`, kString, &c.Storage.Engine},
+		{"storage.diskMinFree", "disk-min-free", `free space under which the node refuses writes, before the disk is full`, kSize, &c.Storage.DiskMinFree},
 		{"storage.readConsistency", "read-consistency", `"linearizable" or "local" (fast, possibly stale reads)`, kString, &c.Storage.ReadConsistency},
 		{"cluster.addr", "cluster-addr", "address of the cluster port (Raft and node-to-node calls)", kString, &c.Cluster.Addr},
 		{"cluster.advertiseAddr", "advertise-addr", "cluster address other nodes dial (default: from --cluster-addr)", kString, &c.Cluster.AdvertiseAddr},
@@ -541,6 +561,18 @@ func (c Config) validate() error {
 	}
 	if c.Limits.ConcurrentRequests < 1 {
 		return bad("limits.concurrentRequests", "must be at least 1")
+	}
+	if c.Limits.RequestTimeout <= 0 {
+		return bad("limits.requestTimeout", "must be positive")
+	}
+	if c.Limits.MappingDepth < 1 || c.Limits.MappingDepth > embedded.MaxMappingDepth {
+		return bad("limits.mappingDepth", fmt.Sprintf("must be between 1 and %d", embedded.MaxMappingDepth))
+	}
+	if c.Limits.MappingTotalFields < 1 {
+		return bad("limits.mappingTotalFields", "must be at least 1")
+	}
+	if c.Limits.FieldNameLength < 1 {
+		return bad("limits.fieldNameLength", "must be at least 1")
 	}
 	if c.Cluster.Voters < 1 || c.Cluster.Voters > 7 {
 		return bad("cluster.voters", "must be between 1 and 7 (3 or 5 recommended)")

@@ -53,6 +53,10 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{env: map[string]string{"KORUM_REQUEST_TIMEOUT": "-1s"}, key: "limits.requestTimeout"},
 		{args: []string{"--log-level", "loud"}, key: "log.level"},
 		{args: []string{"--concurrent-requests", "0"}, key: "limits.concurrentRequests"},
+		{args: []string{"--request-timeout", "0"}, key: "limits.requestTimeout"},
+		{args: []string{"--mapping-depth", "1001"}, key: "limits.mappingDepth"},
+		{env: map[string]string{"KORUM_MAPPING_TOTAL_FIELDS": "0"}, key: "limits.mappingTotalFields"},
+		{file: `{"limits":{"fieldNameLength":0}}`, key: "limits.fieldNameLength"},
 	}
 	for i, tc := range cases {
 		args := tc.args
@@ -166,5 +170,19 @@ func TestConnLimits(t *testing.T) {
 	lim := connLimits(LimitsConfig{})
 	if lim.Max <= 0 || lim.Max+lim.Reserve >= fds {
 		t.Fatalf("automatic cap %+v with %d descriptors", lim, fds)
+	}
+}
+
+func TestMappingLimits(t *testing.T) {
+	c, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil || c.Limits.MappingDepth != 20 || c.Limits.MappingTotalFields != 1000 || c.Limits.FieldNameLength != 256 {
+		t.Fatalf("defaults: %+v, %v", c.Limits, err)
+	}
+	path := filepath.Join(t.TempDir(), "korum.json")
+	os.WriteFile(path, []byte(`{"limits":{"mappingTotalFields":5000}}`), 0o644)
+	c, err = ParseConfig([]string{"--config", path, "--mapping-depth", "50"},
+		env(map[string]string{"KORUM_FIELD_NAME_LENGTH": "1000"}), io.Discard)
+	if err != nil || c.Limits.MappingDepth != 50 || c.Limits.MappingTotalFields != 5000 || c.Limits.FieldNameLength != 1000 {
+		t.Fatalf("configured: %+v, %v", c.Limits, err)
 	}
 }

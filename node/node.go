@@ -86,11 +86,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the document store: %w", err)
 	}
-	n.fsm = fsm.New(n.store, nil, n.log)
+	store, err := withStoreFailpoints(n.store, n.log)
+	if err != nil {
+		return nil, err
+	}
+	n.fsm = fsm.New(store, nil, n.log)
 	n.hub = realtime.NewHub(id, filter.New(filter.Options{MaxConditions: cfg.Limits.SubscriptionConditionsCount}),
 		replicator{n}, realtime.Limits{MaxRooms: cfg.Limits.SubscriptionRooms,
 			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
 	n.fsm.SetNotifier(n.hub)
+	n.fsm.OnHalt(func(h *fsm.HaltError) {
+		// Never block the goroutine that applies the log; one fatal
+		// error is enough to stop the node.
+		select {
+		case n.fatal <- h:
+		default:
+		}
+	})
 
 	bind, advertise, err := clusterAddrs(cfg)
 	if err != nil {
@@ -122,8 +134,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
-		TrailingLogs: uint64(cfg.Cluster.TrailingLogs),
-		Logger:       log, // raftnet and membership add the node id themselves
+		TrailingLogs: uint64(cfg.Cluster.TrailingLogs), DiskMinFree: uint64(max(cfg.Storage.DiskMinFree, 0)),
+		Logger: log, // raftnet and membership add the node id themselves
 	}, applier)
 	if err != nil {
 		plan.Done()
@@ -140,7 +152,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
-		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount}, n.log)
+		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
+		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
 	h := cfg.Server.HTTP
 	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
 		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
@@ -399,10 +412,25 @@ func clusterErr(err error) error {
 		return kerror.Wrap(err, "api.process.not_enough_nodes")
 	case errors.Is(err, raftnet.ErrShutdown):
 		return kerror.Wrap(err, "api.process.shutting_down")
-	case errors.Is(err, raftnet.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, raftnet.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), halted(err):
 		return kerror.Wrap(err, "cluster.process.unknown_outcome")
+	case errors.Is(err, raftnet.ErrDisk):
+		return kerror.Wrap(err, "services.storage.unexpected_error",
+			"Writes are refused while the cluster's leader cannot persist them (its disk is full or failing); reads go on.")
 	}
 	return err
+}
+
+// halted reports the answer of a state machine that stopped applying the
+// log (fsm.ErrHalted, here or on the leader a command was forwarded to):
+// the command is committed, and the cluster applies it, but that replica
+// cannot say with what result.
+func halted(err error) bool {
+	if errors.Is(err, fsm.ErrHalted) {
+		return true
+	}
+	var fe *raftnet.FSMError
+	return errors.As(err, &fe) && fe.Msg == fsm.ErrHalted.Error()
 }
 
 // propose puts a command through the log, in a batch with the node's other
@@ -440,7 +468,7 @@ func (n *Node) reqCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, n.cfg.Limits.RequestTimeout)
 }
 
-// --- api.Backend ---
+// --- api.Backend: the interfaces the API's controllers define ---
 
 func (n *Node) NodeID() string       { return n.id }
 func (n *Node) Now() time.Time       { return time.Now() }
@@ -456,6 +484,52 @@ func (n *Node) NewID() string {
 }
 
 func (n *Node) Write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	// Refused writes never reach the log: the limits are this node's
+	// configuration, which Apply must not depend on.
+	werr, items := n.store.Validate(&w, embedded.WriteLimits{MappingDepth: n.cfg.Limits.MappingDepth,
+		MappingTotalFields: n.cfg.Limits.MappingTotalFields, FieldNameLength: n.cfg.Limits.FieldNameLength})
+	if werr != nil {
+		return &storage.WriteResult{Err: werr}, nil
+	}
+	if items != nil {
+		return n.writeValid(ctx, w, items, meta, silent)
+	}
+	return n.write(ctx, w, meta, silent)
+}
+
+// writeValid proposes the documents of w that passed validation and gives
+// the refused ones their error, in request order, as Apply reports
+// per-document errors.
+func (n *Node) writeValid(ctx context.Context, w storage.Write, refused []*kerror.Error, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	all := w.Docs
+	w.Docs = make([]storage.DocWrite, 0, len(all))
+	for i, d := range all {
+		if refused[i] == nil {
+			w.Docs = append(w.Docs, d)
+		}
+	}
+	res := &storage.WriteResult{}
+	if len(w.Docs) > 0 {
+		var err error
+		if res, err = n.write(ctx, w, meta, silent); err != nil || res.Err != nil {
+			return res, err
+		}
+	}
+	applied := res.Items
+	out := &storage.WriteResult{Items: make([]storage.ItemResult, 0, len(all))}
+	for i, d := range all {
+		switch {
+		case refused[i] != nil:
+			out.Items = append(out.Items, storage.ItemResult{ID: d.ID, Err: refused[i]})
+		case len(applied) > 0:
+			out.Items = append(out.Items, applied[0])
+			applied = applied[1:]
+		}
+	}
+	return out, nil
+}
+
+func (n *Node) write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
 	if ackBeforeCommit {
 		return n.unsafeWrite(w, meta, silent), nil
 	}
@@ -488,7 +562,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 }
 
 func (n *Node) Ready() error {
-	if n.stopping.Load() {
+	if n.stopping.Load() || n.fsm.Halted() != nil {
 		return kerror.New("api.process.shutting_down")
 	}
 	if !n.ready.Load() {
@@ -546,12 +620,10 @@ func (n *Node) RoomList(ctx context.Context) (map[string]map[string]map[string]i
 	return out, nil
 }
 
-func isoMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
-
-// ClusterStatus is Kuzzle's cluster:status ({activeNodes, activity,
-// nodes}) from the replicated topology, plus the leader's Raft view: every
-// node answers with the leader's figures.
-func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
+// ClusterStatus gathers what cluster:status reports: the replicated
+// topology (members, activity) and the leader's Raft view, so every node
+// answers with the leader's figures. The api package shapes it.
+func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 	if err := n.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -564,38 +636,23 @@ func (n *Node) ClusterStatus(ctx context.Context) (any, error) {
 	for _, m := range members {
 		birth[m.ID] = m.Birthdate
 	}
-	nodes := make([]any, 0, len(view.Nodes))
+	st := &api.ClusterStatus{ClusterID: view.ClusterID, LeaderID: view.LeaderID, Term: view.Term,
+		CommitIndex: view.CommitIndex, Voters: view.Voters,
+		Nodes: make([]api.ClusterNode, 0, len(view.Nodes)), Activity: make([]api.ClusterEvent, 0, len(activity))}
 	for _, s := range view.Nodes {
-		e := map[string]any{"id": s.ID, "address": hostPart(s.ClusterAddr), "clusterAddress": s.ClusterAddr,
-			"apiAddress": s.APIAddr, "role": s.Role, "leader": s.Leader, "appliedIndex": s.Applied, "lag": s.Lag}
-		if !s.LastContact.IsZero() {
-			e["lastContact"] = s.LastContact.UTC().Format(time.RFC3339Nano)
-		}
+		cn := api.ClusterNode{ID: s.ID, ClusterAddr: s.ClusterAddr, APIAddr: s.APIAddr, Role: s.Role,
+			Leader: s.Leader, Applied: s.Applied, Lag: s.Lag, LastContact: s.LastContact, Birthdate: s.Birthdate}
+		// The replicated topology's birthdate wins over the leader's.
 		if b, ok := birth[s.ID]; ok {
-			e["birthdate"] = isoMillis(b)
-		} else if !s.Birthdate.IsZero() {
-			e["birthdate"] = s.Birthdate.UTC().Format("2006-01-02T15:04:05.000Z")
+			cn.Birthdate = time.UnixMilli(b)
 		}
-		nodes = append(nodes, e)
+		st.Nodes = append(st.Nodes, cn)
 	}
-	acts := make([]any, 0, len(activity))
 	for _, a := range activity {
-		e := map[string]any{"id": a.ID, "address": a.Address, "date": isoMillis(a.Date), "event": a.Event}
-		if a.Reason != "" {
-			e["reason"] = a.Reason
-		}
-		acts = append(acts, e)
+		st.Activity = append(st.Activity, api.ClusterEvent{ID: a.ID, Address: a.Address,
+			Date: time.UnixMilli(a.Date), Event: a.Event, Reason: a.Reason})
 	}
-	return map[string]any{"activeNodes": len(view.Nodes), "activity": acts, "nodes": nodes,
-		"leader": view.LeaderID, "term": view.Term, "commitIndex": view.CommitIndex,
-		"clusterId": view.ClusterID, "voters": view.Voters}, nil
-}
-
-func hostPart(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
+	return st, nil
 }
 
 // Reader methods delegate to the local store.

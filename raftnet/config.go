@@ -73,6 +73,10 @@ type Config struct {
 	SnapshotInterval  time.Duration // default 30s (Consul's; hashicorp's is 120s)
 	TrailingLogs      uint64        // default 10240 (hashicorp's)
 
+	// DiskMinFree is the free space (bytes) below which the node stops
+	// appending to its log, before the disk is actually full (see
+	// diskGuard). Zero: only failed writes trip the guard.
+	DiskMinFree uint64
 	// ApplyTimeout bounds Apply, LinearizableRead and membership calls whose
 	// context has no deadline. Default 10s.
 	ApplyTimeout time.Duration

@@ -92,6 +92,7 @@ const (
 	codeUnknownMethod
 	codeDeadline
 	codeCanceled
+	codeDisk
 )
 
 func errCode(err error) byte {
@@ -113,6 +114,8 @@ func errCode(err error) byte {
 		return codeShutdown
 	case errors.Is(err, ErrUnknownMethod):
 		return codeUnknownMethod
+	case errors.Is(err, ErrDisk):
+		return codeDisk
 	// A handler that ran out of time does not know what it left done: the
 	// caller gets ErrUnknownOutcome and the context error.
 	case errors.Is(err, context.DeadlineExceeded):
@@ -159,6 +162,8 @@ func remoteErr(addr, method string, code byte, msg string) error {
 		s = []error{ErrUnknownOutcome, context.DeadlineExceeded}
 	case codeCanceled:
 		s = []error{ErrUnknownOutcome, context.Canceled}
+	case codeDisk:
+		s = []error{ErrDisk}
 	}
 	return &RemoteError{Addr: addr, Method: method, Msg: msg, sentinel: s}
 }

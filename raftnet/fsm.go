@@ -20,7 +20,11 @@ import (
 //
 // AppliedIndex reports the index of the last log the FSM has consumed (or, after
 // Restore, the index the snapshot covered). raft.Raft.AppliedIndex is not
-// enough: it counts entries merely handed to the FSM goroutine.
+// enough: it counts entries merely handed to the FSM goroutine. An FSM that
+// cannot apply a committed entry (its disk failed) must leave AppliedIndex
+// before that entry, refuse the entries after it, and stop its node: raftnet
+// reports as applied only what AppliedIndex says, so linearizable reads on
+// that node wait rather than read a state that lacks the entry.
 //
 // With Config.FSMIsPersistent the FSM must also:
 //   - make each applied batch durable together with its index (one disk
@@ -81,7 +85,7 @@ func checkResult(v any) any {
 
 func (a *fsmAdapter) Apply(l *raft.Log) any {
 	r := checkResult(a.inner.Apply(l))
-	a.advance(l.Index)
+	a.advance(a.inner.AppliedIndex())
 	return r
 }
 
@@ -91,7 +95,7 @@ func (a *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
 		rs[i] = checkResult(rs[i])
 	}
 	if len(logs) > 0 {
-		a.advance(logs[len(logs)-1].Index)
+		a.advance(a.inner.AppliedIndex())
 	}
 	return rs
 }

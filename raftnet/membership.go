@@ -91,6 +91,9 @@ func (n *Node) handleJoinLeader(ctx context.Context, req []byte) ([]byte, error)
 	if n.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
 	}
+	if err := n.disk.err(); err != nil {
+		return nil, err // a configuration change is a log entry
+	}
 	servers, err := n.Servers()
 	if err != nil {
 		return nil, err
@@ -138,6 +141,9 @@ func (n *Node) handleRemoveLeader(ctx context.Context, req []byte) ([]byte, erro
 	if n.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
 	}
+	if err := n.disk.err(); err != nil {
+		return nil, err // a configuration change is a log entry
+	}
 	id := string(req)
 	if err := n.future(ctx, "remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, remaining(ctx))); err != nil {
 		return nil, err
@@ -156,6 +162,9 @@ func (n *Node) Promote(ctx context.Context, id string) error {
 func (n *Node) handlePromoteLeader(ctx context.Context, req []byte) ([]byte, error) {
 	if n.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
+	}
+	if err := n.disk.err(); err != nil {
+		return nil, err // a configuration change is a log entry
 	}
 	id := string(req)
 	servers, err := n.Servers()

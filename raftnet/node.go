@@ -44,6 +44,7 @@ type Node struct {
 	fsm   *fsmAdapter
 	logs  raft.LogStore
 	bolt  *raftboltdb.BoltStore
+	disk  *diskGuard
 	trans *raft.NetworkTransport
 	mux   *mux
 	srv   *rpcServer
@@ -110,9 +111,15 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: open raft log %s: %w", dir, err)
 	}
-	if n.logs, err = raft.NewLogCache(logCacheEntries, n.bolt); err != nil {
+	n.disk = newDiskGuard(dir, cfg.DiskMinFree, log)
+	n.disk.onTrip = n.handOverLeadership
+	// The guard sits below the cache, to see the store's own errors, and
+	// above it, because the cache turns errors into text, hiding ErrDisk.
+	cache, err := raft.NewLogCache(logCacheEntries, guardedLogStore{LogStore: n.bolt, g: n.disk})
+	if err != nil {
 		return nil, fmt.Errorf("raftnet: log cache: %w", err)
 	}
+	n.logs = guardedLogStore{LogStore: cache, g: n.disk}
 	raftLog := newHclog(log, "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, raftLog.Named("snapshots"))
 	if err != nil {
@@ -178,7 +185,11 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
 	}
 	n.fsm = newFSMAdapter(fsm)
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.bolt, snaps, n.trans)
+	// The guard must be checking before Raft starts: a term write Raft
+	// makes while starting waits for it.
+	go n.disk.run(n.ctx)
+	stable := guardedStableStore{StableStore: n.bolt, g: n.disk, done: n.ctx}
+	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, stable, snaps, n.trans)
 	if err != nil {
 		n.trans.Close()
 		return nil, fmt.Errorf("raftnet: start raft: %w", err)
@@ -398,6 +409,10 @@ func (n *Node) applyLocal(ctx context.Context, cmd []byte) ([]byte, error) {
 	if n.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
 	}
+	if err := n.disk.err(); err != nil {
+		// Appending would fail and make Raft step down; refuse first.
+		return nil, err
+	}
 	deadline, _ := ctx.Deadline()
 	f := n.raft.Apply(cmd, time.Until(deadline))
 	if err := n.await(ctx, f); err != nil {
@@ -461,6 +476,10 @@ func (n *Node) readIndexLocal(ctx context.Context) (uint64, error) {
 	// A new leader's commit index can lag until it commits an entry of its
 	// own term; a Barrier once per term guarantees it has.
 	if n.barrierTerm.Load() != term {
+		if err := n.disk.err(); err != nil {
+			// The barrier is a log entry: see applyLocal.
+			return 0, err
+		}
 		n.barrierMu.Lock()
 		if n.barrierTerm.Load() != term {
 			deadline, _ := ctx.Deadline()
@@ -558,6 +577,61 @@ func (n *Node) LeadershipTransfer() error {
 	return nil
 }
 
+// shutdownRaft stops Raft. Its goroutine never returns from a term or vote
+// write that the disk guard held back (guardedStableStore), so that wait is
+// given up on after a while: nothing of that write reached the disk or a
+// peer.
+func (n *Node) shutdownRaft() error {
+	done := make(chan error, 1)
+	go func() { done <- n.raft.Shutdown().Error() }()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if n.disk.stuck.Load() {
+				n.log.Warn("raft left blocked on a term write the full disk could not take")
+				return nil
+			}
+		}
+	}
+}
+
+// handOverLeadership runs each time the disk guard trips: a leader that
+// cannot append hands leadership to a voter that can, so the cluster keeps
+// taking writes. Raft picks the most up-to-date voter; one whose disk is
+// full too cannot persist the new term and the transfer fails, which is
+// logged and changes nothing.
+func (n *Node) handOverLeadership() {
+	if n.raft.State() != raft.Leader {
+		return
+	}
+	servers, err := n.Servers()
+	if err != nil {
+		return
+	}
+	voters := 0
+	for _, s := range servers {
+		if s.Suffrage == Voter {
+			voters++
+		}
+	}
+	if voters < 2 {
+		return
+	}
+	if err := n.LeadershipTransfer(); err != nil {
+		n.log.Warn("could not hand leadership over while the disk refuses writes", "err", err)
+		return
+	}
+	n.log.Info("handed leadership over: the disk refuses writes")
+}
+
+// DiskErr is nil while this node can persist its log; otherwise ErrDisk with
+// the reason (no space left, I/O error).
+func (n *Node) DiskErr() error { return n.disk.err() }
+
 // Stats is a snapshot of this node's Raft state, for health checks and
 // membership decisions.
 type Stats struct {
@@ -602,7 +676,7 @@ func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		n.cancel()
 		var errs []error
-		if err := n.raft.Shutdown().Error(); err != nil {
+		if err := n.shutdownRaft(); err != nil {
 			errs = append(errs, fmt.Errorf("raft: %w", err))
 		}
 		n.raft.DeregisterObserver(n.observer)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/korumdb/korum/fsm"
 	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/node"
 )
@@ -21,6 +22,10 @@ const (
 	exitFatal  = 1 // the node failed while running
 	exitConfig = 2 // bad configuration or command line
 	exitStart  = 3 // the node could not start
+	// exitHalted: the node could not apply a committed log entry (disk
+	// full, I/O error). It stops rather than skip the entry; restarted, it
+	// replays the entry from its snapshot and the log.
+	exitHalted = 15
 )
 
 // abortWait bounds the cleanup of a node that must terminate.
@@ -50,7 +55,12 @@ func run() int {
 	case <-ctx.Done():
 	case err := <-n.Fatal():
 		var ex *membership.Exit
-		if errors.As(err, &ex) {
+		var halt *fsm.HaltError
+		if errors.As(err, &halt) {
+			ex = &membership.Exit{Code: exitHalted, Reason: halt.Error()}
+			log.Error("terminating", "reason", ex.Reason, "code", ex.Code)
+		}
+		if ex != nil || errors.As(err, &ex) {
 			// The cluster's rules say this node must stop (it lost the
 			// quorum, lags, or was removed): no graceful leave, its
 			// supervisor restarts it and it rejoins. Exit promptly: a

@@ -16,7 +16,7 @@ func benchEngine(b *testing.B) *Engine {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close() })
-	r := e.Apply(1, []storage.Write{
+	r := mustApply(b, e, 1, []storage.Write{
 		{Op: storage.OpIndexCreate, Index: "idx"},
 		{Op: storage.OpCollectionCreate, Index: "idx", Collection: "col"},
 	})
@@ -39,7 +39,7 @@ func BenchmarkGet(b *testing.B) {
 		for j := i; j < i+500; j++ {
 			docs = append(docs, storage.DocWrite{ID: fmt.Sprintf("doc-%06d", j), Body: benchDoc(j)})
 		}
-		e.Apply(uint64(2+i), []storage.Write{{Op: storage.OpDocCreate, Index: "idx", Collection: "col", Docs: docs}})
+		mustApply(b, e, uint64(2+i), []storage.Write{{Op: storage.OpDocCreate, Index: "idx", Collection: "col", Docs: docs}})
 	}
 	ids := make([]string, n)
 	for i := range ids {
@@ -65,7 +65,7 @@ func BenchmarkApplyCreateBatch64(b *testing.B) {
 		for j := range docs {
 			docs[j] = storage.DocWrite{ID: fmt.Sprintf("d-%d-%d", i, j), Body: benchDoc(j)}
 		}
-		r := e.Apply(uint64(2+i), []storage.Write{{Op: storage.OpDocCreate, Index: "idx", Collection: "col", Now: 1, Docs: docs}})
+		r := mustApply(b, e, uint64(2+i), []storage.Write{{Op: storage.OpDocCreate, Index: "idx", Collection: "col", Now: 1, Docs: docs}})
 		if r[0].Err != nil || r[0].Items[0].Err != nil {
 			b.Fatal(r[0])
 		}
@@ -80,7 +80,7 @@ func BenchmarkSearch10k(b *testing.B) {
 		for j := i; j < i+500; j++ {
 			docs = append(docs, storage.DocWrite{ID: fmt.Sprintf("doc-%06d", j), Body: benchDoc(j)})
 		}
-		e.Apply(uint64(2+i), []storage.Write{{Op: storage.OpDocCreate, Index: "idx", Collection: "col", Docs: docs}})
+		mustApply(b, e, uint64(2+i), []storage.Write{{Op: storage.OpDocCreate, Index: "idx", Collection: "col", Docs: docs}})
 	}
 	req := storage.SearchRequest{Query: json.RawMessage(`{"bool":{"filter":[{"range":{"age":{"gte":30,"lt":40}}},{"term":{"city":"Paris"}}]}}`),
 		Sort: json.RawMessage(`[{"age":"desc"}]`), Size: 20}

@@ -187,20 +187,21 @@ func (e *Engine) AppliedIndex() uint64 { return e.applied.Load() }
 //
 // Client errors (unknown collection, document not found...) are per write or
 // per item and do not abort the batch. A failure of the file itself (disk
-// full, I/O error) rolls the whole batch back, leaves AppliedIndex unchanged
-// and reports services.storage.unexpected_error on every write: such a node
-// has diverged from its peers and the caller should stop applying.
-func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) []storage.WriteResult {
+// full, I/O error, a record that does not decode) rolls the whole batch back,
+// leaves AppliedIndex unchanged and is returned as the error: the entries are
+// committed, so the caller must not go on applying later ones (that replica
+// would diverge from its peers); it must stop and replay them.
+func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) ([]storage.WriteResult, error) {
 	results := make([]storage.WriteResult, len(writes))
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	if raftIndex <= e.applied.Load() {
-		return results
+		return results, nil
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.db == nil {
-		return failAll(results, errClosed)
+		return nil, errClosed
 	}
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		for i := range writes {
@@ -216,17 +217,10 @@ func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) []storage.Write
 	})
 	if err != nil {
 		e.log.Error("storage batch rolled back", "raftIndex", raftIndex, "err", err)
-		return failAll(results, err)
+		return nil, fmt.Errorf("storage: committing raft entry %d: %w", raftIndex, err)
 	}
 	e.applied.Store(raftIndex)
-	return results
-}
-
-func failAll(results []storage.WriteResult, err error) []storage.WriteResult {
-	for i := range results {
-		results[i] = storage.WriteResult{Err: kerror.Wrap(err, "services.storage.unexpected_error", err.Error())}
-	}
-	return results
+	return results, nil
 }
 
 // view runs fn in a read transaction.

@@ -39,7 +39,10 @@ func newHarness(t *testing.T, opts Options) *harness {
 // apply applies writes as the next Raft entry.
 func (h *harness) apply(ws ...storage.Write) []storage.WriteResult {
 	h.t.Helper()
-	r := h.e.Apply(h.next, ws)
+	r, err := h.e.Apply(h.next, ws)
+	if err != nil {
+		h.t.Fatalf("apply at %d: %v", h.next, err)
+	}
 	h.next++
 	return r
 }
@@ -376,25 +379,25 @@ func TestApplyIdempotentAndBatch(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.setup()
 	w := docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "a", Body: obj(`{}`)})
-	first := h.e.Apply(10, []storage.Write{w, docW(storage.OpDocUpdate, 2, storage.DocWrite{ID: "a", Body: obj(`{"x":1}`)})})
+	first := mustApply(t, h.e, 10, []storage.Write{w, docW(storage.OpDocUpdate, 2, storage.DocWrite{ID: "a", Body: obj(`{"x":1}`)})})
 	if first[0].Err != nil || first[1].Items[0].After.Version != 2 {
 		t.Fatalf("batch: %s", js(first))
 	}
 	if h.e.AppliedIndex() != 10 {
 		t.Fatalf("applied index %d", h.e.AppliedIndex())
 	}
-	again := h.e.Apply(10, []storage.Write{w})
+	again := mustApply(t, h.e, 10, []storage.Write{w})
 	if again[0].Err != nil || again[0].Items != nil {
 		t.Errorf("replayed entry must be skipped: %s", js(again))
 	}
-	older := h.e.Apply(3, []storage.Write{docW(storage.OpDocDelete, 1, storage.DocWrite{ID: "a"})})
+	older := mustApply(t, h.e, 3, []storage.Write{docW(storage.OpDocDelete, 1, storage.DocWrite{ID: "a"})})
 	if older[0].Items != nil {
 		t.Error("older entry must be skipped")
 	}
 	if _, err := h.e.Get(ctx, "idx", "col", "a"); err != nil {
 		t.Error("skipped delete must not apply")
 	}
-	if r := h.e.Apply(11, nil); len(r) != 0 || h.e.AppliedIndex() != 11 {
+	if r := mustApply(t, h.e, 11, nil); len(r) != 0 || h.e.AppliedIndex() != 11 {
 		t.Error("an empty entry still advances the applied index")
 	}
 }
@@ -420,7 +423,7 @@ func TestRestartPersistence(t *testing.T) {
 		t.Errorf("doc after reopen: %v %v", d, err)
 	}
 	// Replaying the last entry after restart is a no-op.
-	r := e.Apply(applied, []storage.Write{docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "a", Body: obj(`{}`)})})
+	r := mustApply(t, e, applied, []storage.Write{docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "a", Body: obj(`{}`)})})
 	if r[0].Items != nil {
 		t.Error("replay after restart must be skipped")
 	}
@@ -501,7 +504,7 @@ func TestDeterminismAndSnapshot(t *testing.T) {
 		t.Fatalf("restored state differs:\n%s\n%s", dc, da)
 	}
 	// The restored engine keeps working and survives a restart.
-	if r := c.e.Apply(c.e.AppliedIndex()+1, []storage.Write{docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "new", Body: obj(`{}`)})}); r[0].Items[0].Err != nil {
+	if r := mustApply(t, c.e, c.e.AppliedIndex()+1, []storage.Write{docW(storage.OpDocCreate, 1, storage.DocWrite{ID: "new", Body: obj(`{}`)})}); r[0].Items[0].Err != nil {
 		t.Fatal(r[0].Items[0].Err)
 	}
 	c.e.Close()
@@ -529,7 +532,10 @@ func TestSnapshotConcurrentWithApply(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < 50; i++ {
-			h.e.Apply(uint64(100+i), []storage.Write{docW(storage.OpDocCreateOrReplace, 1, storage.DocWrite{ID: fmt.Sprint(i), Body: obj(`{}`)})})
+			if _, err := h.e.Apply(uint64(100+i), []storage.Write{docW(storage.OpDocCreateOrReplace, 1, storage.DocWrite{ID: fmt.Sprint(i), Body: obj(`{}`)})}); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 	}()
 	for i := 0; i < 5; i++ {
@@ -655,8 +661,11 @@ func TestClosedEngine(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.setup()
 	h.e.Close()
-	if r := h.e.Apply(100, []storage.Write{{Op: storage.OpIndexCreate, Index: "x"}}); r[0].Err == nil {
+	if _, err := h.e.Apply(100, []storage.Write{{Op: storage.OpIndexCreate, Index: "x"}}); err == nil {
 		t.Error("apply on a closed engine must fail")
+	}
+	if h.e.AppliedIndex() == 100 {
+		t.Error("a failed apply must not move the applied index")
 	}
 	if _, err := h.e.Get(ctx, "idx", "col", "a"); !kerror.Is(err, "services.storage.unexpected_error") {
 		t.Errorf("get on closed engine: %v", err)
@@ -774,6 +783,86 @@ func TestSearchAfter(t *testing.T) {
 	for _, bad := range []string{`[1,2,3]`, `{"a":1}`, `[{"x":1}]`} {
 		if _, err := h.e.Search(ctx, "idx", "col", storage.SearchRequest{Sort: json.RawMessage(`{"n":"desc"}`), Size: 1, SearchAfter: json.RawMessage(bad)}); err == nil {
 			t.Errorf("search_after %s accepted", bad)
+		}
+	}
+}
+
+// mustApply applies writes at index and fails the test if the store could
+// not commit them.
+func mustApply(t testing.TB, e *Engine, index uint64, ws []storage.Write) []storage.WriteResult {
+	t.Helper()
+	r, err := e.Apply(index, ws)
+	if err != nil {
+		t.Fatalf("apply at %d: %v", index, err)
+	}
+	return r
+}
+
+// With dynamic "false", a document keeps its unmapped fields but ES does
+// not index them: no query finds them (a range on an unmapped age returns
+// nothing). An object's own dynamic setting wins over the collection's,
+// both ways. With "strict", the write itself is refused, as in Kuzzle.
+func TestUnmappedFieldsOfNonDynamicCollections(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "col",
+		Mappings: json.RawMessage(`{"dynamic":"false","properties":{"name":{"type":"keyword"},` +
+			`"open":{"dynamic":"true","properties":{}},"closed":{"properties":{"k":{"type":"keyword"}}}}}`)})
+	h.one(docW(storage.OpDocCreate, 1,
+		storage.DocWrite{ID: "a", Body: obj(`{"name":"x","age":42,"open":{"n":1},"closed":{"k":"v","n":1}}`)},
+		storage.DocWrite{ID: "b", Body: obj(`{"name":"y","age":17}`)}))
+	d, err := h.e.Get(ctx, "idx", "col", "a")
+	if err != nil || js(d.Source["age"]) != "42" {
+		t.Fatalf("the unmapped field is kept in the document: %v %v", d, err)
+	}
+	for q, want := range map[string]int{
+		`{"range":{"age":{"gte":0}}}`:                      0,
+		`{"term":{"age":42}}`:                              0,
+		`{"exists":{"field":"age"}}`:                       0,
+		`{"bool":{"must_not":{"exists":{"field":"age"}}}}`: 2,
+		`{"term":{"name":"x"}}`:                            1,
+		`{"term":{"open.n":1}}`:                            1, // the object is dynamic: its fields are mapped on write
+		`{"term":{"closed.n":1}}`:                          0, // inherits "false"
+		`{"term":{"closed.k":"v"}}`:                        1,
+		`{"range":{"_kuzzle_info.createdAt":{"gte":0}}}`:   2, // Kuzzle's metadata is always mapped
+	} {
+		n, err := h.e.Count(ctx, "idx", "col", json.RawMessage(q))
+		if err != nil || n != want {
+			t.Errorf("dynamic false: %s: count %d (%v), want %d", q, n, err, want)
+		}
+	}
+	res, err := h.e.Search(ctx, "idx", "col", storage.SearchRequest{Query: json.RawMessage(`{"match":{"age":"42"}}`), Size: 10})
+	if err != nil || len(res.Hits) != 0 {
+		t.Errorf("dynamic false: search on an unmapped field: %v %v", hitIDs(res), err)
+	}
+
+	// A dynamic "false" object inside a dynamic collection.
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "mixed",
+		Mappings: json.RawMessage(`{"properties":{"fixed":{"dynamic":"false","properties":{}}}}`)})
+	h.one(storage.Write{Op: storage.OpDocCreate, Index: "idx", Collection: "mixed", Now: 1, Author: "kuid",
+		Docs: []storage.DocWrite{{ID: "a", Body: obj(`{"n":1,"fixed":{"n":1}}`)}}})
+	for q, want := range map[string]int{`{"term":{"n":1}}`: 1, `{"term":{"fixed.n":1}}`: 0} {
+		n, err := h.e.Count(ctx, "idx", "mixed", json.RawMessage(q))
+		if err != nil || n != want {
+			t.Errorf("dynamic object: %s: count %d (%v), want %d", q, n, err, want)
+		}
+	}
+
+	// Strict, at the root and in an object.
+	h.one(storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "strict",
+		Mappings: json.RawMessage(`{"dynamic":"strict","properties":{"name":{"type":"keyword"},"o":{"dynamic":"true","properties":{}}}}`)})
+	w := storage.Write{Op: storage.OpDocCreate, Index: "idx", Collection: "strict", Now: 1, Author: "kuid",
+		Docs: []storage.DocWrite{{ID: "a", Body: obj(`{"name":"x","age":42}`)}}}
+	if r := h.apply(w)[0]; r.Err != nil {
+		wantErr(t, r.Err, "services.storage.strict_mapping_rejection")
+	} else {
+		wantErr(t, r.Items[0].Err, "services.storage.strict_mapping_rejection")
+	}
+	w.Docs = []storage.DocWrite{{ID: "b", Body: obj(`{"name":"x","o":{"free":1}}`)}}
+	h.one(w)
+	for q, want := range map[string]int{`{"term":{"age":42}}`: 0, `{"term":{"o.free":1}}`: 1, `{"term":{"name":"x"}}`: 1} {
+		n, err := h.e.Count(ctx, "idx", "strict", json.RawMessage(q))
+		if err != nil || n != want {
+			t.Errorf("strict: %s: count %d (%v), want %d", q, n, err, want)
 		}
 	}
 }

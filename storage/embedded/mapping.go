@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage/query"
 )
 
 // forbiddenNameChars are the characters Kuzzle refuses in index and
@@ -337,10 +338,13 @@ func strictCheck(obj map[string]any, props map[string]any, dynamic, path string,
 // types are only reported by getMapping; the engine does not coerce or
 // reject later values of another type.
 func (mp *mapping) addDynamicFields(src map[string]any) bool {
-	return inferInto(mp.Properties, src, mp.Dynamic, true)
+	return inferInto(mp.Properties, src, mp.Dynamic, true, false)
 }
 
-func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
+// inferInto adds the fields of obj that props does not declare, where the
+// dynamic policy allows, and reports whether it added any. With dry set it
+// changes nothing and only reports whether it would.
+func inferInto(props, obj map[string]any, dynamic string, root, dry bool) bool {
 	changed := false
 	for k, v := range obj {
 		if root && k == "_kuzzle_info" {
@@ -357,7 +361,12 @@ func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
 				subDynamic = d
 			}
 			for _, child := range objectsOf(v) {
-				changed = inferInto(sub, child, subDynamic, false) || changed
+				if inferInto(sub, child, subDynamic, false, dry) {
+					if dry {
+						return true
+					}
+					changed = true
+				}
 			}
 			continue
 		}
@@ -365,6 +374,9 @@ func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
 			continue
 		}
 		if nd := inferType(v); nd != nil {
+			if dry {
+				return true
+			}
 			props[k] = nd
 			changed = true
 		}
@@ -407,7 +419,7 @@ func inferType(v any) map[string]any {
 		return map[string]any{"type": "float"}
 	case map[string]any:
 		props := map[string]any{}
-		inferInto(props, t, "true", false)
+		inferInto(props, t, "true", false, false)
 		return map[string]any{"properties": props}
 	case []any:
 		// ES maps an array by its first non-null element; objects of an
@@ -416,7 +428,7 @@ func inferType(v any) map[string]any {
 		if len(objs) > 0 {
 			props := map[string]any{}
 			for _, o := range objs {
-				inferInto(props, o, "true", false)
+				inferInto(props, o, "true", false, false)
 			}
 			return map[string]any{"properties": props}
 		}
@@ -435,13 +447,21 @@ var dateLike = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]
 
 // fieldType resolves a dotted field path to its mapped type, through object
 // "properties" and multi-field "fields" ("name.keyword"). It returns
-// "object" for object fields and "" for unmapped ones.
+// "object" for object fields, "" for unmapped ones, and query.Unindexed for
+// those that leave the mapping where the effective dynamic policy (the
+// collection's, or that of the innermost object declaring one) is "false"
+// or "strict": ES does not index such fields, so no query finds them.
 func (mp *mapping) fieldType(field string) string {
 	parts := strings.Split(field, ".")
 	props := mp.Properties
+	dynamic := mp.Dynamic
 	for i, part := range parts {
 		def, ok := props[part].(map[string]any)
 		if !ok {
+			// Kuzzle maps its own metadata in every collection.
+			if (dynamic == "false" || dynamic == "strict") && !(i == 0 && part == "_kuzzle_info") {
+				return query.Unindexed
+			}
 			return ""
 		}
 		last := i == len(parts)-1
@@ -457,6 +477,9 @@ func (mp *mapping) fieldType(field string) string {
 		}
 		if isObject {
 			props = sub
+			if d, ok := def["dynamic"].(string); ok {
+				dynamic = d
+			}
 			continue
 		}
 		if fields, ok := def["fields"].(map[string]any); ok && i == len(parts)-2 {

@@ -32,8 +32,14 @@ const maxDepth = 64
 func Compile(raw json.RawMessage) (*Query, error) { return CompileWith(raw, nil) }
 
 // FieldTypes returns the mapped ES type of a dotted field path ("text",
-// "keyword", "long"...), or "" when the field is not mapped.
+// "keyword", "long"...), "" when the field is not mapped, or Unindexed.
 type FieldTypes func(field string) string
+
+// Unindexed is the type of a field that the mapping does not declare where
+// the documents' unmapped fields are not indexed (dynamic "false" or
+// "strict" at the level the path leaves the mapping): as in ES, no query
+// finds anything there, though the documents keep the values.
+const Unindexed = "\x00unindexed"
 
 // fieldKind is how a field's values are compared.
 type fieldKind uint8
@@ -47,15 +53,24 @@ const (
 	// kindExact: keyword, numeric, boolean, date...: values are not
 	// analysed; match compares the whole query with the whole value.
 	kindExact
+	// kindNone: not indexed; no clause finds a value (see path).
+	kindNone
 )
 
 func (ft FieldTypes) kind(field string) fieldKind {
+	if field == "_id" {
+		// ES never analyses the _id metadata field: a match on it is a
+		// term query on the whole id.
+		return kindExact
+	}
 	if ft == nil {
 		return kindUnmapped
 	}
 	switch t := ft(field); t {
 	case "":
 		return kindUnmapped
+	case Unindexed:
+		return kindNone
 	case "text", "match_only_text", "search_as_you_type", "annotated_text":
 		return kindText
 	case "object", "nested", "flattened", "geo_point", "geo_shape", "point", "shape":
@@ -63,6 +78,13 @@ func (ft FieldTypes) kind(field string) fieldKind {
 	default:
 		return kindExact
 	}
+}
+
+// path is newPath for a query clause: an unindexed field yields no values.
+func (ft FieldTypes) path(field string) path {
+	p := newPath(field)
+	p.unindexed = ft.kind(field) == kindNone
+	return p
 }
 
 // CompileWith is Compile with the collection's mapping: like ES, a term
@@ -175,9 +197,9 @@ func compileClause(obj map[string]any, depth int, ft FieldTypes) (node, error) {
 	case "terms":
 		return compileTerms(body, ft)
 	case "range":
-		return compileRange(body)
+		return compileRange(body, ft)
 	case "exists":
-		return compileExists(body)
+		return compileExists(body, ft)
 	case "ids":
 		return compileIDs(body)
 	case "prefix":
@@ -515,7 +537,7 @@ func compileTerm(body any, ft FieldTypes) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &termNode{field: newPath(field), boost: 1, text: ft.kind(field) == kindText}
+	t := &termNode{field: ft.path(field), boost: 1, text: ft.kind(field) == kindText}
 	if m, ok := v.(map[string]any); ok {
 		if err := params("term", m, "value", "boost", "case_insensitive"); err != nil {
 			return nil, err
@@ -593,7 +615,7 @@ func compileTerms(body any, ft FieldTypes) (node, error) {
 					return nil, badArg("terms."+k, "an array of strings, numbers or booleans")
 				}
 			}
-			t.field, t.values, t.text = newPath(k), list, ft.kind(k) == kindText
+			t.field, t.values, t.text = ft.path(k), list, ft.kind(k) == kindText
 		}
 	}
 	if fields != 1 {
@@ -618,7 +640,7 @@ func (e *existsNode) eval(d *Doc, s *[]any) (bool, float64) {
 	return false, 0
 }
 
-func compileExists(body any) (node, error) {
+func compileExists(body any, ft FieldTypes) (node, error) {
 	m, err := asObject("exists", body)
 	if err != nil {
 		return nil, err
@@ -630,7 +652,7 @@ func compileExists(body any) (node, error) {
 	if !ok || f == "" {
 		return nil, badArg("exists.field", "a field name")
 	}
-	return &existsNode{field: newPath(f)}, nil
+	return &existsNode{field: ft.path(f)}, nil
 }
 
 type idsNode struct{ ids map[string]struct{} }
@@ -706,7 +728,7 @@ func compilePattern(kind string, body any, ft FieldTypes) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &patternNode{field: newPath(field), prefix: kind == "prefix", boost: 1, text: ft.kind(field) == kindText}
+	p := &patternNode{field: ft.path(field), prefix: kind == "prefix", boost: 1, text: ft.kind(field) == kindText}
 	switch t := v.(type) {
 	case string:
 		p.pattern = t

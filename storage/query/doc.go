@@ -13,7 +13,10 @@
 // would: term-level queries on text fields see lowercase tokens, match
 // queries on keyword, numeric, boolean and date fields compare whole values.
 // Unmapped fields are treated leniently (term compares whole values, match
-// analyses), where ES would not find them at all.
+// analyses), where ES would not find them at all, except where the mapping
+// says unmapped fields are not indexed (dynamic "false" or "strict": the
+// field types are Unindexed): there no clause finds them, as in ES. The
+// _id metadata field is never analysed.
 //
 // Scores are deterministic but are not BM25: term-level clauses score 1 (times
 // boost), match scores by the number of query tokens found, normalised by the

@@ -26,7 +26,14 @@ func src(s string) map[string]any {
 
 func matching(t *testing.T, q string) string {
 	t.Helper()
-	c, err := Compile(json.RawMessage(q))
+	return matchingWith(t, q, nil)
+}
+
+// matchingWith lists the corpus documents a query matches, given the
+// collection's field types.
+func matchingWith(t *testing.T, q string, ft FieldTypes) string {
+	t.Helper()
+	c, err := CompileWith(json.RawMessage(q), ft)
 	if err != nil {
 		t.Fatalf("Compile(%s): %v", q, err)
 	}
@@ -245,6 +252,71 @@ func TestMappedFields(t *testing.T) {
 		}
 		if got := strings.Join(ids, ","); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.q, got, c.want)
+		}
+	}
+}
+
+// _id is never analysed in ES: a match on it compares the whole id, like a
+// term query, whatever the mapping (none here). "search-my-document-id"
+// shares the token "id" with "fake-id" and used to match it.
+func TestMatchOnIDIsNotAnalysed(t *testing.T) {
+	docs := []Doc{{ID: "search-my-document-id", Source: src(`{}`)}, {ID: "fake-id", Source: src(`{}`)}}
+	for q, want := range map[string]string{
+		`{"match":{"_id":"fake-id"}}`:                              "fake-id",
+		`{"match":{"_id":"search-my-document-id"}}`:                "search-my-document-id",
+		`{"match":{"_id":"id"}}`:                                   "",
+		`{"match":{"_id":"Fake-ID"}}`:                              "",
+		`{"match_phrase":{"_id":"my document"}}`:                   "",
+		`{"multi_match":{"query":"fake-id","fields":["_id"]}}`:     "fake-id",
+		`{"bool":{"must_not":{"match":{"_id":"fake-id"}}}}`:        "search-my-document-id",
+		`{"match":{"_id":{"query":"fake-id","operator":"and"}}}`:   "fake-id",
+		`{"match":{"_id":{"query":"my fake-id","operator":"or"}}}`: "",
+	} {
+		for _, ft := range []FieldTypes{nil, func(string) string { return "text" }} {
+			c, err := CompileWith(json.RawMessage(q), ft)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			var got []string
+			for i := range docs {
+				if ok, _ := c.Match(&docs[i]); ok {
+					got = append(got, docs[i].ID)
+				}
+			}
+			if strings.Join(got, ",") != want {
+				t.Errorf("%s (mapping %v): %q, want %q", q, ft != nil, got, want)
+			}
+		}
+	}
+}
+
+// A field the mapping says is not indexed (Unindexed) is found by no
+// clause, and must_not on it keeps every document, as in ES.
+func TestUnindexedFieldsMatchNothing(t *testing.T) {
+	ft := func(f string) string {
+		if f == "age" || f == "name" || strings.HasPrefix(f, "address.") {
+			return Unindexed
+		}
+		return ""
+	}
+	for q, want := range map[string]string{
+		`{"range":{"age":{"gte":0}}}`:                                         "",
+		`{"term":{"age":42}}`:                                                 "",
+		`{"terms":{"age":[42,17]}}`:                                           "",
+		`{"exists":{"field":"age"}}`:                                          "",
+		`{"match":{"name":"smith"}}`:                                          "",
+		`{"match_phrase":{"name":"john smith"}}`:                              "",
+		`{"prefix":{"name":"Jo"}}`:                                            "",
+		`{"wildcard":{"name":"J*"}}`:                                          "",
+		`{"term":{"address.city":"Paris"}}`:                                   "",
+		`{"multi_match":{"query":"smith","fields":["name"]}}`:                 "",
+		`{"bool":{"must_not":{"exists":{"field":"age"}}}}`:                    "a,b,c,d",
+		`{"term":{"tags":"blue"}}`:                                            "a",
+		`{"ids":{"values":["b"]}}`:                                            "b",
+		`{"bool":{"should":[{"term":{"age":42}},{"term":{"tags":"green"}}]}}`: "b",
+	} {
+		if got := matchingWith(t, q, ft); got != want {
+			t.Errorf("%s: %q, want %q", q, got, want)
 		}
 	}
 }

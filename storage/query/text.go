@@ -104,7 +104,7 @@ func (r *rangeNode) inRange(v any) bool {
 		check(r.lte, func(c int) bool { return c <= 0 })
 }
 
-func compileRange(body any) (node, error) {
+func compileRange(body any, ft FieldTypes) (node, error) {
 	field, v, err := fieldClause("range", body)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func compileRange(body any) (node, error) {
 	if err := params("range", m, "gt", "gte", "lt", "lte", "boost", "from", "to", "include_lower", "include_upper"); err != nil {
 		return nil, err
 	}
-	r := &rangeNode{field: newPath(field), boost: 1}
+	r := &rangeNode{field: ft.path(field), boost: 1}
 	for _, op := range []struct {
 		key string
 		dst *bound
@@ -309,7 +309,7 @@ func readMatchOpts(kind, field string, v any, phrase bool) (matchOpts, error) {
 func newMatchNode(field string, o matchOpts, phrase bool, ft FieldTypes) (*matchNode, error) {
 	qs, _ := stringOf(o.query)
 	toks := tokenize(qs)
-	n := &matchNode{field: newPath(field), phrase: phrase, boost: o.boost, query: o.query, exact: ft.kind(field) == kindExact}
+	n := &matchNode{field: ft.path(field), phrase: phrase, boost: o.boost, query: o.query, exact: ft.kind(field) == kindExact}
 	if phrase {
 		n.tokens = toks
 		return n, nil

@@ -336,4 +336,55 @@ describe('http', () => {
       h.disconnect();
     }
   });
+
+  // The Http protocol sends GET whenever an action has a GET route of the
+  // same length as its POST one, with the body's keys in the query string:
+  // count, mGet and mExists must read them there (count used to count
+  // every document).
+  test('GET routes read their body from the query string', async () => {
+    const h = new Kuzzle(new Http('127.0.0.1', { port: node.port }));
+    await h.connect();
+    try {
+      assert.equal(h.protocol.routes.document.count.verb, 'GET');
+      await h.index.create('webq');
+      await h.collection.create('webq', 'c', { mappings: { properties: { n: { type: 'integer' } } } });
+      await h.document.mCreate('webq', 'c', [1, 2, 3, 4].map((n) => ({ _id: `d${n}`, body: { n } })), { refresh: 'wait_for' });
+      assert.equal(await h.document.count('webq', 'c', { query: { range: { n: { gte: 3 } } } }), 2);
+      assert.equal(await h.document.count('webq', 'c'), 4);
+      const got = await h.document.mGet('webq', 'c', ['d1', 'd3', 'nope']);
+      assert.deepEqual(got.successes.map((d) => d._id), ['d1', 'd3']);
+      assert.deepEqual(got.errors, ['nope']);
+      // The SDK has no mExists method: its generic query goes the same way.
+      assert.equal(h.protocol.routes.document.mExists.verb, 'GET');
+      const ex = await h.query({ controller: 'document', action: 'mExists', index: 'webq', collection: 'c', body: { ids: ['d2', 'nope'] } });
+      assert.deepEqual(ex.result.successes, ['d2']);
+      const s = await h.document.search('webq', 'c', { query: { range: { n: { lte: 1 } } } }, { verb: 'GET' });
+      assert.deepEqual(s.hits.map((d) => d._id), ['d1']);
+    } finally {
+      h.disconnect();
+    }
+  });
+});
+
+describe('search semantics', () => {
+  // As in Kuzzle (Elasticsearch): _id is never analysed, and the unmapped
+  // fields of a dynamic "false" collection are kept but not searchable.
+  test('match on _id and unmapped fields of a non-dynamic collection', async () => {
+    await kuzzle.index.create('sem');
+    await kuzzle.collection.create('sem', 'ids', {});
+    await kuzzle.document.create('sem', 'ids', { a: 1 }, 'search-my-document-id', { refresh: 'wait_for' });
+    const byId = await kuzzle.document.search('sem', 'ids', { query: { match: { _id: 'fake-id' } } });
+    assert.equal(byId.total, 0);
+    const exact = await kuzzle.document.search('sem', 'ids', { query: { match: { _id: 'search-my-document-id' } } });
+    assert.equal(exact.total, 1);
+
+    await kuzzle.collection.create('sem', 'fixed', { mappings: { dynamic: 'false', properties: { name: { type: 'keyword' } } } });
+    await kuzzle.document.create('sem', 'fixed', { name: 'x', age: 42 }, 'p1', { refresh: 'wait_for' });
+    assert.equal((await kuzzle.document.get('sem', 'fixed', 'p1'))._source.age, 42);
+    assert.equal(await kuzzle.document.count('sem', 'fixed', { query: { range: { age: { gte: 0 } } } }), 0);
+    assert.equal(await kuzzle.document.count('sem', 'fixed', { query: { term: { name: 'x' } } }), 1);
+
+    await kuzzle.collection.create('sem', 'strict', { mappings: { dynamic: 'strict', properties: { name: { type: 'keyword' } } } });
+    await expectError(kuzzle.document.create('sem', 'strict', { name: 'x', age: 42 }), 'services.storage.strict_mapping_rejection', 400);
+  });
 });

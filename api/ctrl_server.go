@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"runtime"
+	"time"
+)
+
+// ServerInfo is what the server controller needs from the node.
+type ServerInfo interface {
+	Now() time.Time
+	Version() string
+	StartedAt() time.Time
+	// Ready is nil when the node can serve requests that need the cluster.
+	Ready() error
+}
+
+// serverController is Kuzzle's server controller.
+type serverController struct {
+	node ServerInfo
+	// publicAPI describes the actions the router serves.
+	publicAPI func() map[string]map[string]map[string]any
+}
+
+func (c *serverController) actions() map[string]Handler {
+	return map[string]Handler{
+		"now":         c.now,
+		"info":        c.info,
+		"publicApi":   func(context.Context, *Request) (any, error) { return c.publicAPI(), nil },
+		"healthCheck": c.healthCheck,
+	}
+}
+
+func (c *serverController) now(ctx context.Context, r *Request) (any, error) {
+	return map[string]any{"now": c.node.Now().UnixMilli()}, nil
+}
+
+func (c *serverController) info(ctx context.Context, r *Request) (any, error) {
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	return map[string]any{"serverInfo": map[string]any{
+		"kuzzle": map[string]any{
+			"version":     c.node.Version(),
+			"api":         map[string]any{"routes": c.publicAPI()},
+			"nodeVersion": runtime.Version(),
+			"memoryUsed":  mem.Sys,
+			"uptime":      time.Since(c.node.StartedAt()).String(),
+			"plugins":     map[string]any{},
+			"system":      map[string]any{"cpus": runtime.NumCPU()},
+			"product":     "korum",
+		},
+		"services": map[string]any{"storageEngine": map[string]any{"type": "embedded"}},
+	}}, nil
+}
+
+func (c *serverController) healthCheck(ctx context.Context, r *Request) (any, error) {
+	status := "green"
+	if c.node.Ready() != nil {
+		status = "red"
+	}
+	return map[string]any{"status": status, "services": map[string]any{
+		"storageEngine": status, "internalCache": "green", "memoryStorage": "green"}}, nil
+}
+
+// publicAPI describes every action and its HTTP routes, the shape the
+// SDKs' HTTP protocol builds its URLs from (server:publicApi).
+func (rt *Router) publicAPI() map[string]map[string]map[string]any {
+	out := map[string]map[string]map[string]any{}
+	for c, actions := range rt.handlers {
+		out[c] = map[string]map[string]any{}
+		for a := range actions {
+			out[c][a] = map[string]any{"controller": c, "action": a, "http": []any{}}
+		}
+	}
+	for _, deprecated := range []bool{false, true} {
+		for _, r := range httpRoutes {
+			if deprecatedRoutes[r.method+" "+r.path] != deprecated {
+				continue
+			}
+			if def, ok := out[r.controller][r.action]; ok {
+				def["http"] = append(def["http"].([]any), map[string]string{"verb": r.method, "url": r.path})
+			}
+		}
+	}
+	return out
+}
