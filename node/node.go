@@ -49,6 +49,7 @@ type Node struct {
 	api     *api.Server
 	http    *http.Server
 	ln      net.Listener
+	conns   *api.Listener // ln within limits.maxConnections*
 
 	seq      atomic.Uint64
 	ready    atomic.Bool
@@ -153,9 +154,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
 		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
-	n.http = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	h := cfg.Server.HTTP
+	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
+		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
+		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically})
+	lim := connLimits(cfg.Limits)
+	n.conns = api.LimitListener(n.ln, lim, n.log)
+	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
 	go func() {
-		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.fatal <- fmt.Errorf("API server: %w", err)
 		}
 	}()
@@ -167,6 +174,29 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.log.Info("node started", "api", n.ln.Addr().String(), "cluster", n.raft.Addr(), "data", cfg.Storage.DataDir)
 	return n, nil
 }
+
+const (
+	// fdReserve is the file descriptors an automatic limits.maxConnections
+	// leaves to the rest of the node: Raft and its peers, the stores, logs.
+	fdReserve = 1024
+	// probeReserve is the connections accepted over maxConnections for
+	// /_ready and /_healthcheck (one per client address).
+	probeReserve = 32
+)
+
+// connLimits resolves limits.maxConnections (0: automatic).
+func connLimits(l LimitsConfig) api.ConnLimits {
+	lim := api.ConnLimits{Max: l.MaxConnections, PerIP: l.MaxConnectionsPerIP, Reserve: probeReserve}
+	if lim.Max == 0 {
+		if fds := fdLimit(); fds > 0 {
+			lim.Max = max(fds-min(fdReserve, fds/4)-probeReserve, 1)
+		}
+	}
+	return lim
+}
+
+// ConnStats are the API listener's connection counters.
+func (n *Node) ConnStats() api.ConnStats { return n.conns.Stats() }
 
 // becomeReady waits for a leader and the log's tail, then forgets the rooms
 // this node held before a restart (its connections did not survive), then
