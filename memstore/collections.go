@@ -7,6 +7,18 @@ import (
 	"strings"
 )
 
+// cmdLen builds hlen, llen, scard and zcard: the elements of a value of
+// kind k, 0 when the key is absent.
+func cmdLen(k kind) func(*ctx, []string) (any, error) {
+	return func(x *ctx, a []string) (any, error) {
+		e, err := x.get(a[0], k)
+		if err != nil || e == nil {
+			return int64(0), err
+		}
+		return int64(e.length()), nil
+	}
+}
+
 // --- hashes ---
 
 func cmdHset(nx bool) func(*ctx, []string) (any, error) {
@@ -122,14 +134,6 @@ func cmdHvals(x *ctx, a []string) (any, error) {
 		out[i] = e.hash[f]
 	}
 	return out, err
-}
-
-func cmdHlen(x *ctx, a []string) (any, error) {
-	e, err := x.get(a[0], kHash)
-	if err != nil || e == nil {
-		return int64(0), err
-	}
-	return int64(len(e.hash)), nil
 }
 
 func cmdHmget(x *ctx, a []string) (any, error) {
@@ -276,14 +280,6 @@ func cmdRpoplpush(x *ctx, a []string) (any, error) {
 	dst, _ := x.mut(a[1], kList)
 	dst.list = append([]string{v}, dst.list...)
 	return v, nil
-}
-
-func cmdLlen(x *ctx, a []string) (any, error) {
-	e, err := x.get(a[0], kList)
-	if err != nil || e == nil {
-		return int64(0), err
-	}
-	return int64(len(e.list)), nil
 }
 
 func cmdLindex(x *ctx, a []string) (any, error) {
@@ -456,14 +452,6 @@ func cmdSrem(x *ctx, a []string) (any, error) {
 		return int64(0), err
 	}
 	return removeAll(e.set, a[1:]), nil
-}
-
-func cmdScard(x *ctx, a []string) (any, error) {
-	e, err := x.get(a[0], kSet)
-	if err != nil || e == nil {
-		return int64(0), err
-	}
-	return int64(len(e.set)), nil
 }
 
 func cmdSismember(x *ctx, a []string) (any, error) {

@@ -62,7 +62,7 @@ func init() {
 		"hincrby":      w(4, cmdHincrby),
 		"hincrbyfloat": w(4, cmdHincrbyfloat),
 		"hkeys":        r(2, cmdHkeys),
-		"hlen":         r(2, cmdHlen),
+		"hlen":         r(2, cmdLen(kHash)),
 		"hmget":        r(-3, cmdHmget),
 		"hmset":        w(-4, cmdHmset),
 		"hscan":        r(-3, cmdHscan),
@@ -73,7 +73,7 @@ func init() {
 		// lists
 		"lindex":    r(3, cmdLindex),
 		"linsert":   w(5, cmdLinsert),
-		"llen":      r(2, cmdLlen),
+		"llen":      r(2, cmdLen(kList)),
 		"lpop":      w(2, cmdPop(true)),
 		"lpush":     w(-3, cmdPush(true, false)),
 		"lpushx":    w(-3, cmdPush(true, true)),
@@ -87,7 +87,7 @@ func init() {
 		"rpushx":    w(-3, cmdPush(false, true)),
 		// sets
 		"sadd":        w(-3, cmdSadd),
-		"scard":       r(2, cmdScard),
+		"scard":       r(2, cmdLen(kSet)),
 		"sdiff":       r(-2, cmdSetOp("diff")),
 		"sdiffstore":  w(-3, cmdSetOpStore("diff")),
 		"sinter":      r(-2, cmdSetOp("inter")),
@@ -103,7 +103,7 @@ func init() {
 		"sunionstore": w(-3, cmdSetOpStore("union")),
 		// sorted sets
 		"zadd":             w(-4, cmdZadd),
-		"zcard":            r(2, cmdZcard),
+		"zcard":            r(2, cmdLen(kZSet)),
 		"zcount":           r(4, cmdZcount(false)),
 		"zincrby":          w(4, cmdZincrby),
 		"zinterstore":      w(-4, cmdZstore(true)),

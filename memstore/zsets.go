@@ -134,14 +134,6 @@ func cmdZincrby(x *ctx, a []string) (any, error) {
 	return fmtScore(s), nil
 }
 
-func cmdZcard(x *ctx, a []string) (any, error) {
-	e, err := x.get(a[0], kZSet)
-	if err != nil || e == nil {
-		return int64(0), err
-	}
-	return int64(len(e.zset)), nil
-}
-
 func cmdZscore(x *ctx, a []string) (any, error) {
 	e, err := x.get(a[0], kZSet)
 	if err != nil || e == nil {
