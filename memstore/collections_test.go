@@ -277,6 +277,14 @@ func TestReadRefusesWrites(t *testing.T) {
 func FuzzApply(f *testing.F) {
 	f.Add("set k v EX 10\nget k\nzadd z 1 a\nzrange z 0 -1")
 	f.Add("rpush l a b\nlrem l 0 a\nsort l ALPHA STORE d")
+	// One line per family, so that mutations reach every command.
+	f.Add("set s 10\nappend s x\nincrby n 3\nincrbyfloat f 1.5\ngetrange s 0 -1\nsetex t 5 v\npsetex p 5 v\ngetset s y\nmset a 1 b 2\nmsetnx c 1\nbitop XOR d a b\nbitcount a 0 -1\nbitpos a 1 0\ngetbit a 3\npfadd h a b\npfmerge h2 h\npfcount h h2")
+	f.Add("hset h f v g w\nhincrby h n 2\nhincrbyfloat h x 0.5\nhdel h f\nhmset h a 1\nhsetnx h a 2\nhscan h 0 MATCH * COUNT 2\nhgetall h\nhstrlen h g")
+	f.Add("lpush l a b c\nlinsert l BEFORE b x\nlset l 0 y\nltrim l 0 1\nrpoplpush l m\nlpop l\nrpushx m z\nlindex m -1\nlrange m 0 -1")
+	f.Add("sadd s a b c\nsadd t b\nsdiffstore d s t\nsinterstore i s t\nsunionstore u s t\nsmove s t a\nspop s 2\nsrandmember u -3\nsscan u 0")
+	f.Add("zadd z NX CH 1 a 2 b\nzincrby z 3 a\nzunionstore d 2 z z WEIGHTS 1 2 AGGREGATE MAX\nzinterstore e 1 z\nzrangebyscore z (1 +inf WITHSCORES LIMIT 0 1\nzrevrangebylex z + - LIMIT 0 2\nzremrangebyrank z 0 0\nzremrangebyscore z -inf 1\nzremrangebylex z - +\nzscan z 0")
+	f.Add("geoadd g 13.3 38.1 p 15.0 37.5 c\ngeodist g p c km\ngeohash g p\ngeopos g p x\ngeoradius g 15 37 200 km WITHDIST WITHCOORD WITHHASH COUNT 1 DESC\ngeoradiusbymember g p 100 km")
+	f.Add("set k v\nexpire k 10\npexpireat k 5000\npersist k\nrename k k2\nrenamenx k2 k3\nttl k3\ntype k3\nscan 0 MATCH k* COUNT 5\nkeys *\nobject encoding k3\ntouch k3\ndbsize\nrandomkey\nflushdb")
 	f.Fuzz(func(t *testing.T, script string) {
 		var cmds [][]string
 		for _, line := range strings.Split(script, "\n") {
