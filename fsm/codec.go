@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 )
 
@@ -37,6 +38,8 @@ const (
 	tagRoom    // id, index, collection, canonical, node, seq
 	tagMember  // JSON MemberInfo
 	tagBatch   // count, then each sub-command as a blob
+	// JSON security.Command
+	tagSecurity
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -102,6 +105,13 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = appendBlob(append(b, tagMember), j)
+	}
+	if c.Security != nil {
+		j, err := json.Marshal(c.Security)
+		if err != nil {
+			return nil, err
+		}
+		b = appendBlob(append(b, tagSecurity), j)
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -237,6 +247,9 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 		case tagMember:
 			c.Member = new(MemberInfo)
 			r.json(c.Member)
+		case tagSecurity:
+			c.Security = new(security.Command)
+			r.json(c.Security)
 		case tagBatch:
 			if inBatch {
 				r.fail(errors.New("a batch inside a batch"))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 )
 
@@ -35,6 +36,10 @@ const (
 	// many commands multiplies throughput. Sub-commands keep their own
 	// keys, so deduplication stays per proposal; a batch never nests.
 	KindBatch Kind = "batch"
+	// KindSecurity changes the security state (users, profiles, roles,
+	// credentials, API keys, revoked tokens): package security owns it and
+	// applies the command; the fsm only carries it and its snapshot.
+	KindSecurity Kind = "sec"
 )
 
 // Command is one log entry.
@@ -55,6 +60,8 @@ type Command struct {
 	Key string `json:"key,omitempty"`
 	// Batch holds the sub-commands of a KindBatch entry.
 	Batch []*Command `json:"b,omitempty"`
+	// Security is the payload of a KindSecurity command.
+	Security *security.Command `json:"sec,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by
@@ -99,6 +106,8 @@ func (c *Command) Encode() ([]byte, error) { return c.encodeBinary(make([]byte, 
 // Response is what applying a command returns to its proposer.
 type Response struct {
 	Write *storage.WriteResult `json:"w,omitempty"`
+	// Security is a KindSecurity command's security.Result.
+	Security json.RawMessage `json:"sec,omitempty"`
 }
 
 // EncodeBatch builds a KindBatch entry from already encoded commands

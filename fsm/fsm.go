@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 )
 
@@ -59,6 +60,9 @@ type state struct {
 	// Applied is the last index covered, so a restored node knows how
 	// fresh it is even when the store recorded an older write.
 	Applied uint64 `json:"applied"`
+	// Security is the security state (package security), the same
+	// object as FSM.sec.
+	Security *security.State `json:"security"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -70,6 +74,10 @@ type FSM struct {
 	mu      sync.RWMutex
 	st      state
 	applied uint64
+	// sec is the security state: one object for the FSM's life (a restore
+	// replaces its content), with its own lock, so that the request path
+	// reads it without the FSM's lock.
+	sec *security.State
 
 	// halted is set when a committed entry could not be applied: from then
 	// on nothing is applied, snapshotted or reported as applied, and onHalt
@@ -146,13 +154,14 @@ func haltedResults(n int) []any {
 func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 	f := &FSM{store: store, notify: notify, log: log}
 	f.st = emptyState()
+	f.sec = f.st.Security
 	f.applied = store.AppliedIndex()
 	return f
 }
 
 func emptyState() state {
 	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
-		Recent: map[string]json.RawMessage{}}
+		Recent: map[string]json.RawMessage{}, Security: security.NewState()}
 }
 
 // dedupWindow bounds the remembered results (between one and two windows
@@ -372,6 +381,12 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 				f.memberEvicted(c.Node, c.Member)
 			}
 			out[i] = emptyResponse()
+		case KindSecurity:
+			if c.Security == nil {
+				out[i] = fmt.Errorf("a security command without payload at %d", u.index)
+				continue
+			}
+			out[i] = encodeResponse(&Response{Security: f.sec.Apply(c.Security).Encode()})
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
@@ -533,6 +548,10 @@ func (f *FSM) Members() ([]Member, []Activity) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	return ms, append([]Activity(nil), f.st.Activity...)
 }
+
+// Security returns the security state, which the request path reads
+// without the FSM's lock; it is the same object for the FSM's life.
+func (f *FSM) Security() *security.State { return f.sec }
 
 // Room returns a replicated room, or nil.
 func (f *FSM) Room(id string) *Room {
@@ -714,10 +733,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.Recent == nil {
 		st.Recent = map[string]json.RawMessage{}
 	}
+	if st.Security == nil { // "security": null
+		st.Security = security.NewState()
+	}
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)
 	}
 	f.mu.Lock()
+	f.sec.Replace(st.Security)
+	st.Security = f.sec
 	f.st = st
 	f.applied = max(st.Applied, f.store.AppliedIndex())
 	f.mu.Unlock()
