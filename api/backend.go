@@ -13,6 +13,7 @@ type Backend interface {
 	Documents
 	Realtime
 	ClusterView
+	Security
 }
 
 // NodeInfo is what the router and the transports need from the node: its

@@ -168,7 +168,7 @@ func (c *realtimeController) publish(ctx context.Context, r *Request) (any, erro
 	for k, v := range body {
 		src[k] = v
 	}
-	src["_kuzzle_info"] = map[string]any{"author": "-1", "createdAt": m.Timestamp}
+	src["_kuzzle_info"] = map[string]any{"author": r.UserID(), "createdAt": m.Timestamp}
 	if err := c.rt.Publish(ctx, index, collection, id, src, m); err != nil {
 		return nil, err
 	}

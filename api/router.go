@@ -26,6 +26,7 @@ type Limits struct {
 // the concurrency limits.
 type Router struct {
 	b        Backend
+	sec      Security
 	log      *slog.Logger
 	limits   Limits
 	handlers map[string]map[string]Handler
@@ -44,7 +45,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	if limits.RequestsBuffer < 0 {
 		limits.RequestsBuffer = 0
 	}
-	rt := &Router{b: b, log: log, limits: limits, handlers: map[string]map[string]Handler{},
+	rt := &Router{b: b, sec: b, log: log, limits: limits, handlers: map[string]map[string]Handler{},
 		wsOnly: map[string]bool{}, slots: make(chan struct{}, limits.ConcurrentRequests)}
 	// One line per controller (ctrl_*.go), each given only the interfaces
 	// it defines. Kuzzle's HTTP routes for every controller are already in
@@ -55,7 +56,8 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("collection", &collectionController{store: b, clock: b})
 	rt.register("document", &documentController{store: b, clock: b, limits: limits})
 	rt.register("realtime", &realtimeController{rt: b, clock: b})
-	rt.register("auth", authController{})
+	rt.register("auth", &authController{sec: b, clock: b})
+	rt.register("security", &securityController{sec: b, clock: b, limits: limits})
 	rt.register("cluster", &clusterController{cluster: b})
 	return rt
 }
@@ -93,6 +95,10 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 		resp.setError(kerror.New("api.process.action_not_found", r.Controller, r.Action))
 		return resp
 	}
+	if err := rt.authorize(r); err != nil {
+		resp.setError(err)
+		return resp
+	}
 	if err := rt.acquire(ctx); err != nil {
 		resp.setError(err)
 		return resp
@@ -108,6 +114,28 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 	}
 	resp.Result = result
 	return resp
+}
+
+// authorize establishes who sends the request and checks the rights of
+// that user before anything else runs: the one place every action of
+// every protocol goes through. A bad token is an error, never the
+// anonymous user.
+func (rt *Router) authorize(r *Request) error {
+	token := r.JWT
+	if r.Controller == "auth" && (r.Action == "login" || r.Action == "checkToken") {
+		// Logging in, or asking whether a token is valid, must not fail
+		// because the client still holds an expired token: both run as the
+		// anonymous user, whose role allows them (Kuzzle's standard roles).
+		token = ""
+	}
+	id, err := rt.sec.Authenticate(token)
+	if err != nil {
+		return err
+	}
+	r.User = id
+	index, _ := r.Args["index"].(string)
+	collection, _ := r.Args["collection"].(string)
+	return rt.sec.SecurityState().Check(id, r.Controller, r.Action, index, collection)
 }
 
 // call runs a handler, turning a panic into a 500 so no input can crash

@@ -108,13 +108,11 @@ func TestUnservedRoutesAnswerNotFound(t *testing.T) {
 		method, url, id, controller string
 	}{
 		{"POST", "/admin/_resetDatabase", "api.process.controller_not_found", "admin"},
-		{"PUT", "/profiles/x", "api.process.controller_not_found", "security"},
-		{"POST", "/users/_search", "api.process.controller_not_found", "security"},
+		{"POST", "/admin/_resetSecurity", "api.process.controller_not_found", "admin"},
 		{"GET", "/ms/key", "api.process.controller_not_found", "ms"},
 		{"POST", "/i/c/_bulk", "api.process.controller_not_found", "bulk"},
 		{"GET", "/_adminExists", "api.process.action_not_found", "server"},
 		{"GET", "/i/c/_export", "api.process.action_not_found", "document"},
-		{"POST", "/_login/local", "api.process.action_not_found", "auth"},
 		{"POST", "/admin/c/_create", "network.http.url_not_found", ""},
 	} {
 		req := httptest.NewRequest(c.method, c.url, strings.NewReader("{}"))

@@ -44,7 +44,7 @@ func write(ctx context.Context, wr Writer, c Clock, r *Request, w storage.Write)
 	}
 	m := meta(c, r)
 	w.Now = m.Timestamp
-	w.Author = "-1"
+	w.Author = r.UserID()
 	res, err := wr.Write(ctx, w, m, silent)
 	if err != nil {
 		return nil, err

@@ -108,6 +108,7 @@ var catalogue = map[string]def{
 	// Kuzzle's security domain (7): codes and classes as Kuzzle's.
 	"security.token.invalid":                   {117506049, unauthorized, "Invalid token."},
 	"security.token.ttl_exceeded":              {117506052, badRequest, "expiresIn value exceeds maximum allowed value"},
+	"security.token.generation_failed":         {117506053, internal, "Error while generating token: %s"},
 	"security.token.expired":                   {117506054, unauthorized, "Token expired"},
 	"security.credentials.unknown_strategy":    {117571585, badRequest, `Unknown authentication strategy "%s"`},
 	"security.credentials.rejected":            {117571587, badRequest, "Credentials rejected: %s"},

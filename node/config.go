@@ -18,11 +18,33 @@ import (
 // storage, cluster. Every key is also a flag and an environment variable;
 // precedence is flag > environment > config file > default.
 type Config struct {
-	Server  ServerConfig
-	Limits  LimitsConfig
-	Storage StorageConfig
-	Cluster ClusterConfig
-	Log     LogConfig
+	Server   ServerConfig
+	Limits   LimitsConfig
+	Storage  StorageConfig
+	Cluster  ClusterConfig
+	Log      LogConfig
+	Security SecurityConfig
+}
+
+// SecurityConfig mirrors Kuzzle's security.authToken and security.apiKey
+// sections (flattened: the config file has two levels).
+type SecurityConfig struct {
+	// JWTSecret signs tokens; empty: a secret generated once and kept in
+	// the replicated state. When set, every node must have the same.
+	JWTSecret string
+	// JWTExpiresIn is a login token's default lifetime; JWTMaxTTL the
+	// longest a client may ask for (0: no limit); JWTGracePeriod how long
+	// a refreshed token stays valid.
+	JWTExpiresIn   time.Duration
+	JWTMaxTTL      time.Duration
+	JWTGracePeriod time.Duration
+	// APIKeyMaxTTL is the longest lifetime of an API key (0: no limit).
+	APIKeyMaxTTL time.Duration
+	// FirstAdminFile is a JSON file {"kuid","username","password"}: when no
+	// admin exists, the node creates this one and resets the default and
+	// anonymous roles before it reports ready, so that a new cluster is
+	// locked down from its first start.
+	FirstAdminFile string
 }
 
 // ServerConfig is the client-facing API.
@@ -44,6 +66,9 @@ type LimitsConfig struct {
 	SubscriptionRooms           int
 	SubscriptionsPerConnection  int
 	RequestTimeout              time.Duration
+	// LoginsPerSecond bounds auth:login attempts per username and node
+	// (Kuzzle's limits.loginsPerSecond); 0: no limit.
+	LoginsPerSecond int
 }
 
 // StorageConfig selects and tunes the document engine.
@@ -120,13 +145,14 @@ func Defaults() Config {
 		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20},
 		Limits: LimitsConfig{ConcurrentRequests: 1000, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
-			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second},
+			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second, LoginsPerSecond: 1},
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
 		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
 			DeadNodeTimeout: 30 * time.Second, IP: "private",
 			SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, TrailingLogs: 10240},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:      LogConfig{Level: "info", Format: "text"},
+		Security: SecurityConfig{JWTExpiresIn: time.Hour, JWTGracePeriod: time.Second},
 	}
 }
 
@@ -192,6 +218,13 @@ func options(c *Config) []option {
 		{"cluster.interface", "interface", "network interface name or address to advertise", kString, &c.Cluster.Interface},
 		{"cluster.ipv6", "ipv6", "advertise an IPv6 address (true/false)", kBool, &c.Cluster.IPv6},
 		{"cluster.activityDepth", "activity-depth", "join and eviction events kept for cluster:status", kInt, &c.Cluster.ActivityDepth},
+		{"limits.loginsPerSecond", "logins-per-second", "auth:login attempts allowed per username per second on a node (0: no limit)", kInt, &c.Limits.LoginsPerSecond},
+		{"security.jwtSecret", "jwt-secret", "secret signing tokens, the same on every node (empty: generated and replicated)", kString, &c.Security.JWTSecret},
+		{"security.jwtExpiresIn", "jwt-expires-in", "default lifetime of a login token (ms or Go duration)", kDuration, &c.Security.JWTExpiresIn},
+		{"security.jwtMaxTTL", "jwt-max-ttl", "longest lifetime a client may ask for a token (0: no limit)", kDuration, &c.Security.JWTMaxTTL},
+		{"security.jwtGracePeriod", "jwt-grace-period", "how long a token stays valid after auth:refreshToken replaced it", kDuration, &c.Security.JWTGracePeriod},
+		{"security.apiKeyMaxTTL", "api-key-max-ttl", "longest lifetime of an API key (0: no limit)", kDuration, &c.Security.APIKeyMaxTTL},
+		{"security.firstAdminFile", "first-admin-file", `JSON file {"kuid","username","password"}: the admin created, and the default roles locked down, at the first start`, kString, &c.Security.FirstAdminFile},
 		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
 		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
 	}

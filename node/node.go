@@ -26,6 +26,7 @@ import (
 	"github.com/korumdb/korum/raftnet"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/realtime/filter"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/storage/embedded"
 )
@@ -49,6 +50,10 @@ type Node struct {
 	api     *api.Server
 	http    *http.Server
 	ln      net.Listener
+
+	logins          loginLimiter
+	firstAdmin      *firstAdmin
+	firstAdminLocal *security.Local
 
 	seq      atomic.Uint64
 	ready    atomic.Bool
@@ -79,6 +84,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			n.closeAll()
 		}
 	}()
+	n.logins.max = cfg.Limits.LoginsPerSecond
+	if n.firstAdmin, n.firstAdminLocal, err = loadFirstAdmin(cfg.Security.FirstAdminFile); err != nil {
+		return nil, err
+	}
 
 	n.store, err = embedded.Open(filepath.Join(cfg.Storage.DataDir, "documents.db"),
 		embedded.Options{Logger: n.log, DocumentsFetchCount: cfg.Limits.DocumentsFetchCount})
@@ -176,6 +185,10 @@ func (n *Node) becomeReady() {
 		if err == nil {
 			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeHello, Node: n.id, Member: &fsm.MemberInfo{
 				APIAddr: advertisedAPI(n.ln.Addr(), n.raft.Addr()), ClusterAddr: n.raft.Addr(), Date: n.started.UnixMilli(), Depth: n.cfg.Cluster.ActivityDepth}}, nil)
+		}
+		if err == nil {
+			// Locked down before the first request is served.
+			err = n.bootstrapSecurity(ctx)
 		}
 		cancel()
 		if err == nil {

@@ -49,7 +49,9 @@ type Command struct {
 	KeyID   string   `json:"keyId,omitempty"`
 	TokenID string   `json:"tokenId,omitempty"`
 	Expires int64    `json:"expires,omitempty"`
-	Reset   bool     `json:"reset,omitempty"`
+	// At is when a revoked token stops being accepted (0: Now).
+	At    int64 `json:"at,omitempty"`
+	Reset bool  `json:"reset,omitempty"`
 	// Revoke, on a credentials change, also revokes the user's tokens.
 	Revoke bool `json:"revoke,omitempty"`
 	// Now is the proposer's clock (ms): metadata and pruning of expired
@@ -91,8 +93,8 @@ func (s *State) Apply(c *Command) *Result {
 	}
 	// Forget revocations of tokens that have expired anyway, by the
 	// proposer's clock, so the set stays bounded.
-	for id, exp := range d.Revoked {
-		if exp < c.Now {
+	for id, rev := range d.Revoked {
+		if rev.Exp < c.Now {
 			delete(d.Revoked, id)
 		}
 	}
@@ -235,7 +237,11 @@ func (s *State) Apply(c *Command) *Result {
 		if c.TokenID == "" {
 			return fail("api.assert.missing_argument", "tokenId")
 		}
-		d.Revoked[c.TokenID] = c.Expires
+		at := c.At
+		if at == 0 {
+			at = c.Now
+		}
+		d.Revoked[c.TokenID] = Revocation{At: at, Exp: c.Expires}
 		return &Result{}
 	case OpRevokeAll:
 		d.Gens[c.ID]++

@@ -80,6 +80,14 @@ type APIKey struct {
 	CreatedAt   int64  `json:"createdAt"`
 }
 
+// Revocation is a revoked token: refused from At (ms; later than the
+// revocation when a refreshed token keeps a grace period), forgotten
+// after Exp, when it is refused as expired anyway.
+type Revocation struct {
+	At  int64 `json:"at"`
+	Exp int64 `json:"exp"`
+}
+
 // data is the replicated state proper; State adds its lock.
 type data struct {
 	Roles    map[string]*Role    `json:"roles"`
@@ -89,9 +97,10 @@ type data struct {
 	// issued under and is refused once it changed. Kept after a user is
 	// deleted, so that recreating it does not revive its old tokens.
 	Gens map[string]uint64 `json:"gens"`
-	// Revoked maps revoked token ids to their expiry (ms), until then.
-	Revoked map[string]int64   `json:"revoked"`
-	APIKeys map[string]*APIKey `json:"apiKeys"`
+	// Revoked maps revoked token ids to when they stop being accepted,
+	// kept until they expire anyway.
+	Revoked map[string]Revocation `json:"revoked"`
+	APIKeys map[string]*APIKey    `json:"apiKeys"`
 	// Secret signs tokens unless the node is configured with one.
 	Secret string `json:"secret,omitempty"`
 }
@@ -111,7 +120,7 @@ func NewState() *State {
 
 func freshData() data {
 	d := data{Roles: map[string]*Role{}, Profiles: map[string]*Profile{}, Users: map[string]*User{},
-		Gens: map[string]uint64{}, Revoked: map[string]int64{}, APIKeys: map[string]*APIKey{}}
+		Gens: map[string]uint64{}, Revoked: map[string]Revocation{}, APIKeys: map[string]*APIKey{}}
 	resetDefaults(&d, false)
 	return d
 }
@@ -191,7 +200,7 @@ func fill(d *data) {
 		d.Gens = map[string]uint64{}
 	}
 	if d.Revoked == nil {
-		d.Revoked = map[string]int64{}
+		d.Revoked = map[string]Revocation{}
 	}
 	if d.APIKeys == nil {
 		d.APIKeys = map[string]*APIKey{}

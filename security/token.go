@@ -124,15 +124,15 @@ func (s *State) Authenticate(secret []byte, token string, nowMs int64) (*Identit
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.valid(c); err != nil {
+	if err := s.valid(c, nowMs); err != nil {
 		return nil, err
 	}
 	return &Identity{UserID: c.UserID, TokenID: c.ID, ExpiresAt: c.expiresAt(), APIKeyID: c.Key, JWT: token}, nil
 }
 
-func (s *State) valid(c *Claims) error {
+func (s *State) valid(c *Claims, nowMs int64) error {
 	invalid := kerror.New("security.token.invalid")
-	if _, revoked := s.d.Revoked[c.ID]; revoked {
+	if rev, revoked := s.d.Revoked[c.ID]; revoked && nowMs >= rev.At {
 		return invalid
 	}
 	if s.d.Users[c.UserID] == nil || s.d.Gens[c.UserID] != c.Gen {
