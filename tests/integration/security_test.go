@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +108,26 @@ func TestSecurityChangesApplyOnEveryNodeAtOnce(t *testing.T) {
 	b2 := clusterNode(t, 22, b.dataDir, true, "--join", a.cluster)
 	okAs(t, b2.proc, admin, "GET", "/_me", "")
 	refusedWith(t, b2.doAs(t, other, "GET", "/_me", ""), "security.token.invalid")
+}
+
+// A node given --first-admin-file is locked down before it reports ready:
+// no request ever runs with a fresh node's open anonymous role. Restarted
+// with the same file, it keeps its admin and does not fail.
+func TestFirstAdminFileLocksDownFromTheStart(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "admin.json")
+	if err := os.WriteFile(file, []byte(`{"kuid":"boss","username":"boss","password":"bosspw"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	p := start(t, data, "--first-admin-file", file)
+	refusedWith(t, p.doAs(t, "", "POST", "/i/_create", ""), "security.rights.unauthorized")
+	tok := login(t, p, "boss", "bosspw")
+	okAs(t, p, tok, "POST", "/i/_create", "")
+	if code := p.stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	p = start(t, data, "--first-admin-file", file)
+	okAs(t, p, tok, "GET", "/i/_exists", "")
+	refusedWith(t, p.doAs(t, "", "GET", "/i/_exists", ""), "security.rights.unauthorized")
 }
