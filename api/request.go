@@ -32,6 +32,19 @@ type Request struct {
 	// User is who sent the request, set by the router before the handler
 	// runs (the anonymous user without a token).
 	User *security.Identity
+	// rights checks User's rights on another target than the request's
+	// (actions acting on several indexes or on a room); set by the router.
+	rights func(controller, action, index, collection string) bool
+}
+
+// Can reports whether the request's user may run controller:action on
+// index and collection: what actions acting on several targets, or on
+// targets their arguments do not name, check for each one.
+func (r *Request) Can(controller, action, index, collection string) bool {
+	if r.rights == nil {
+		return true // not routed: a test calling a handler directly
+	}
+	return r.rights(controller, action, index, collection)
 }
 
 // UserID is the kuid of the request's sender ("-1": anonymous).

@@ -133,9 +133,11 @@ func (rt *Router) authorize(r *Request) error {
 		return err
 	}
 	r.User = id
+	st := rt.sec.SecurityState()
+	r.rights = func(c, a, i, col string) bool { return st.Allowed(id.UserID, c, a, i, col) }
 	index, _ := r.Args["index"].(string)
 	collection, _ := r.Args["collection"].(string)
-	return rt.sec.SecurityState().Check(id, r.Controller, r.Action, index, collection)
+	return st.Check(id, r.Controller, r.Action, index, collection)
 }
 
 // call runs a handler, turning a panic into a 500 so no input can crash

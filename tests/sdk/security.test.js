@@ -98,7 +98,8 @@ describe('security', () => {
     await admin.security.createRole('reader', {
       controllers: {
         document: { actions: { '*': true } },
-        realtime: { actions: { subscribe: true, unsubscribe: true } },
+        realtime: { actions: { subscribe: true, unsubscribe: true, join: true, list: true } },
+        index: { actions: { mDelete: true, delete: true } },
         auth: { actions: { getCurrentUser: true, getMyRights: true, logout: true, refreshToken: true } },
       },
     });
@@ -131,6 +132,18 @@ describe('security', () => {
       await expectError(restricted.document.mCreate(i, c, [{ body: { n: 1 } }]), 'security.rights.forbidden', 403);
       await expectError(restricted.realtime.subscribe(i, c, {}, () => {}), 'security.rights.forbidden', 403);
     }
+    // A room of a forbidden collection cannot be joined by its id, and
+    // realtime:list shows only the rooms of allowed collections.
+    const other = await admin.realtime.subscribe('i2', 'c1', {}, () => {});
+    await expectError(restricted.query({ controller: 'realtime', action: 'join', body: { roomId: other } }),
+      'security.rights.forbidden', 403);
+    const rooms = await restricted.query({ controller: 'realtime', action: 'list' });
+    assert.deepEqual(Object.keys(rooms.result), ['i1']);
+    // index:mDelete deletes only the indexes the user may delete.
+    const deleted = await restricted.index.mDelete(['i2']);
+    assert.deepEqual(deleted, []);
+    assert.equal(await admin.index.exists('i2'), true);
+
     // And on what its role does not name at all.
     await expectError(restricted.index.create('i3'), 'security.rights.forbidden', 403);
     await expectError(restricted.security.getUser('admin'), 'security.rights.forbidden', 403);
