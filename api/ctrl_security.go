@@ -149,40 +149,47 @@ func (c *securityController) userBody(r *Request, requireProfiles bool) (string,
 	if err != nil {
 		return "", nil, err
 	}
+	u, err := parseUser(c.st(), kuid, body, requireProfiles)
+	return kuid, u, err
+}
+
+// parseUser reads a user body ({content: {profileIds, ...}, credentials:
+// {local: {username, password}}}), hashing the password.
+func parseUser(st *security.State, kuid string, body map[string]any, requireProfiles bool) (*security.User, error) {
 	content := map[string]any{}
 	if raw, ok := body["content"]; ok && raw != nil {
 		m, ok := raw.(map[string]any)
 		if !ok {
-			return "", nil, kerror.New("api.assert.invalid_type", "body.content", "object")
+			return nil, kerror.New("api.assert.invalid_type", "body.content", "object")
 		}
 		content = m
 	}
 	u, err := security.ParseUserContent(content, requireProfiles)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if raw, ok := body["credentials"]; ok && raw != nil {
 		creds, ok := raw.(map[string]any)
 		if !ok {
-			return "", nil, kerror.New("api.assert.invalid_type", "body.credentials", "object")
+			return nil, kerror.New("api.assert.invalid_type", "body.credentials", "object")
 		}
 		for name, v := range creds {
 			if name != "local" {
-				return "", nil, kerror.New("security.credentials.unknown_strategy", name)
+				return nil, kerror.New("security.credentials.unknown_strategy", name)
 			}
 			lb, ok := v.(map[string]any)
 			if !ok {
-				return "", nil, kerror.New("api.assert.invalid_type", "body.credentials.local", "object")
+				return nil, kerror.New("api.assert.invalid_type", "body.credentials.local", "object")
 			}
-			if err := validateLocal(c.st(), kuid, lb); err != nil {
-				return "", nil, err
+			if err := validateLocal(st, kuid, lb); err != nil {
+				return nil, err
 			}
 			if u.Local, err = security.ParseLocal(lb, true); err != nil {
-				return "", nil, err
+				return nil, err
 			}
 		}
 	}
-	return kuid, u, nil
+	return u, nil
 }
 
 // --- roles ---

@@ -58,6 +58,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("realtime", &realtimeController{rt: b, clock: b})
 	rt.register("auth", &authController{sec: b, clock: b})
 	rt.register("security", &securityController{sec: b, clock: b, limits: limits})
+	rt.register("admin", &adminSecurityController{sec: b, clock: b})
 	rt.register("cluster", &clusterController{cluster: b})
 	return rt
 }
@@ -67,8 +68,15 @@ type controller interface {
 	actions() map[string]Handler
 }
 
+// register adds a controller's actions; several files may serve one
+// controller (the admin controller's security actions live with security).
 func (rt *Router) register(name string, c controller) {
-	rt.handlers[name] = c.actions()
+	if rt.handlers[name] == nil {
+		rt.handlers[name] = map[string]Handler{}
+	}
+	for a, h := range c.actions() {
+		rt.handlers[name][a] = h
+	}
 }
 
 // Dispatch executes a request and always returns a response.

@@ -107,8 +107,7 @@ func TestUnservedRoutesAnswerNotFound(t *testing.T) {
 	for _, c := range []struct {
 		method, url, id, controller string
 	}{
-		{"POST", "/admin/_resetDatabase", "api.process.controller_not_found", "admin"},
-		{"POST", "/admin/_resetSecurity", "api.process.controller_not_found", "admin"},
+		{"POST", "/admin/_resetDatabase", "api.process.action_not_found", "admin"},
 		{"GET", "/ms/key", "api.process.controller_not_found", "ms"},
 		{"POST", "/i/c/_bulk", "api.process.controller_not_found", "bulk"},
 		{"GET", "/_adminExists", "api.process.action_not_found", "server"},
@@ -194,7 +193,10 @@ func TestPublicAPIListsCurrentRoutesFirst(t *testing.T) {
 			t.Errorf("deprecated route %s is not in the table", k)
 		}
 	}
-	if _, ok := api["admin"]; ok {
-		t.Error("publicApi lists the admin controller, which Korum does not serve")
+	if _, ok := api["ms"]; ok {
+		t.Error("publicApi lists the ms controller, which Korum does not serve")
+	}
+	if _, ok := api["admin"]["resetDatabase"]; ok {
+		t.Error("publicApi lists admin:resetDatabase, which Korum does not serve")
 	}
 }

@@ -24,6 +24,7 @@ const (
 	OpDeleteAPIKey  Op = "apiKey-"       // KeyID of user ID
 	OpFirstAdmin    Op = "firstAdmin"    // User under ID with the admin profile, Reset
 	OpReset         Op = "resetSecurity" // everything back to a fresh install
+	OpLoad          Op = "load"          // Roles, Profiles and Users at once (admin:loadSecurities), OnExisting users
 )
 
 // Mode says what a put requires of the existing object.
@@ -62,6 +63,13 @@ type Command struct {
 	// Secret is set by a proposer that saw no secret in its state: the
 	// first one applied is kept.
 	Secret string `json:"secret,omitempty"`
+	// Roles, Profiles and Users are OpLoad's objects by id; OnExisting
+	// says what to do of users that exist: "fail" (nothing is loaded),
+	// "skip" or "overwrite".
+	Roles      map[string]*Role    `json:"roles,omitempty"`
+	Profiles   map[string]*Profile `json:"profiles,omitempty"`
+	Users      map[string]*User    `json:"users,omitempty"`
+	OnExisting string              `json:"onExisting,omitempty"`
 }
 
 // Result is what applying a command returns to its proposer.
@@ -266,6 +274,8 @@ func (s *State) Apply(c *Command) *Result {
 		}
 		delete(d.APIKeys, c.KeyID)
 		return &Result{}
+	case OpLoad:
+		return s.load(c)
 	case OpReset:
 		secret, gens := d.Secret, d.Gens
 		*d = freshData()
@@ -279,6 +289,83 @@ func (s *State) Apply(c *Command) *Result {
 		return &Result{}
 	}
 	return fail("core.fatal.assertion_failed", "unknown security command "+string(c.Op))
+}
+
+// load applies admin:loadSecurities all or nothing: every reference is
+// checked against the state plus the loaded objects before anything
+// changes.
+func (s *State) load(c *Command) *Result {
+	d := &s.d
+	for _, id := range keys(c.Profiles) {
+		for _, pol := range c.Profiles[id].Policies {
+			if d.Roles[pol.RoleID] == nil && c.Roles[pol.RoleID] == nil {
+				return fail("security.role.not_found", pol.RoleID)
+			}
+		}
+	}
+	users := map[string]*User{}
+	names := map[string]string{}
+	for _, id := range keys(c.Users) {
+		if l := c.Users[id].Local; l != nil {
+			if other, dup := names[l.Username]; dup {
+				return fail("security.credentials.rejected", "users "+other+" and "+id+" have the same username")
+			}
+			names[l.Username] = id
+		}
+	}
+	for _, id := range keys(c.Users) {
+		u := c.Users[id]
+		if id == AnonymousID {
+			return fail("security.user.anonymous_profile_required")
+		}
+		if d.Users[id] != nil {
+			switch c.OnExisting {
+			case "skip":
+				continue
+			case "overwrite":
+			default:
+				return fail("security.user.already_exists", id)
+			}
+		}
+		for _, p := range u.ProfileIDs {
+			if d.Profiles[p] == nil && c.Profiles[p] == nil {
+				return fail("security.profile.not_found", p)
+			}
+		}
+		if u.Local != nil {
+			if other, _ := s.byUsername(u.Local.Username); other != "" && other != id && c.Users[other] == nil {
+				return fail("security.credentials.rejected", "a user already has this username")
+			}
+		}
+		users[id] = u
+	}
+	for _, id := range keys(c.Roles) {
+		r := *c.Roles[id]
+		r.Info = stamp(infoOfRole(d.Roles[id]), c)
+		d.Roles[id] = &r
+	}
+	for _, id := range keys(c.Profiles) {
+		p := *c.Profiles[id]
+		var old *Info
+		if o := d.Profiles[id]; o != nil {
+			old = o.Info
+		}
+		p.Info = stamp(old, c)
+		d.Profiles[id] = &p
+	}
+	for _, id := range keys(users) {
+		u := *users[id]
+		var old *Info
+		if o := d.Users[id]; o != nil {
+			old = o.Info
+			d.Gens[id]++ // an overwritten user's tokens die with it
+		} else if _, seen := d.Gens[id]; !seen {
+			d.Gens[id] = 0
+		}
+		u.Info = stamp(old, c)
+		d.Users[id] = &u
+	}
+	return &Result{}
 }
 
 func (s *State) putUser(c *Command, id string, nu *User, mode Mode) *Result {

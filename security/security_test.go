@@ -291,3 +291,35 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// admin:loadSecurities is all or nothing: a dangling reference or an
+// existing user (onExistingUsers fail) loads nothing.
+func TestLoadAllOrNothing(t *testing.T) {
+	s := NewState()
+	mustApply(t, s, &Command{Op: OpPutUser, ID: "old", Mode: ModeCreate, User: &User{ProfileIDs: []string{Default}}})
+	load := func(onExisting string, users map[string]*User) *Result {
+		return s.Apply(&Command{Op: OpLoad, OnExisting: onExisting,
+			Roles:    map[string]*Role{"r": allowAll()},
+			Profiles: map[string]*Profile{"p": {Policies: []Policy{{RoleID: "r"}}}},
+			Users:    users})
+	}
+	if r := load("fail", map[string]*User{"new": {ProfileIDs: []string{"p"}}, "old": {ProfileIDs: []string{"p"}}}); !kerror.Is(r.Err, "security.user.already_exists") {
+		t.Fatalf("an existing user with fail: %v", r.Err)
+	}
+	if s.Role("r") != nil || s.User("new") != nil {
+		t.Fatal("a failed load changed the state")
+	}
+	if r := load("fail", map[string]*User{"new": {ProfileIDs: []string{"nope"}}}); !kerror.Is(r.Err, "security.profile.not_found") {
+		t.Fatalf("a dangling profile: %v", r.Err)
+	}
+	mustApply(t, s, &Command{Op: OpLoad, OnExisting: "skip", Roles: map[string]*Role{"r": allowAll()},
+		Profiles: map[string]*Profile{"p": {Policies: []Policy{{RoleID: "r"}}}},
+		Users:    map[string]*User{"new": {ProfileIDs: []string{"p"}}, "old": {ProfileIDs: []string{"p"}}}})
+	if !s.Allowed("new", "x", "y", "", "") || s.Allowed("old", "x", "y", "", "") {
+		t.Fatal("skip must load new users and leave existing ones")
+	}
+	mustApply(t, s, &Command{Op: OpReset})
+	if s.User("new") != nil || s.Role("r") != nil || !s.Allowed(AnonymousID, "x", "y", "", "") {
+		t.Fatal("resetSecurity must bring back a fresh install")
+	}
+}
