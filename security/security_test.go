@@ -315,7 +315,7 @@ func TestLoadAllOrNothing(t *testing.T) {
 	mustApply(t, s, &Command{Op: OpLoad, OnExisting: "skip", Roles: map[string]*Role{"r": allowAll()},
 		Profiles: map[string]*Profile{"p": {Policies: []Policy{{RoleID: "r"}}}},
 		Users:    map[string]*User{"new": {ProfileIDs: []string{"p"}}, "old": {ProfileIDs: []string{"p"}}}})
-	if !s.Allowed("new", "x", "y", "", "") || s.Allowed("old", "x", "y", "", "") {
+	if !s.Allowed("new", "x", "y", "", "") || s.User("old").ProfileIDs[0] != Default {
 		t.Fatal("skip must load new users and leave existing ones")
 	}
 	mustApply(t, s, &Command{Op: OpReset})
