@@ -43,6 +43,7 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 		// processor is left to requests, the log and the network poller,
 		// which Go consults when a processor runs out of goroutines.
 		flushers: newFlushers(runtime.GOMAXPROCS(0) - 1)}
+	go s.sweepTokens()
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize: 4096,
 		// Connections write their own frames (ws.go), never through

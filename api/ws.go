@@ -68,6 +68,9 @@ type wsConn struct {
 	// The owner's.
 	spare []wsItem
 	nb    nbWrite
+
+	// tok is the token the connection's subscriptions live by (wsauth.go).
+	tok connToken
 }
 
 func (c *wsConn) ID() string { return c.id }
@@ -257,6 +260,7 @@ func (c *wsConn) readLoop() {
 		req.Conn = c
 		go func() {
 			resp := c.srv.dispatch(c.ctx, req)
+			c.bindToken(req, resp)
 			c.reply(resp)
 		}()
 	}
