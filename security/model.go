@@ -110,6 +110,8 @@ type data struct {
 type State struct {
 	mu sync.RWMutex
 	d  data
+	// verified caches token verifications (token.go); not replicated.
+	verified tokenCache
 }
 
 // NewState returns a fresh Kuzzle's security: the three protected roles

@@ -323,3 +323,18 @@ func TestLoadAllOrNothing(t *testing.T) {
 		t.Fatal("resetSecurity must bring back a fresh install")
 	}
 }
+
+// BenchmarkLogin is one local login: a bcrypt comparison at bcryptCost.
+func BenchmarkLogin(b *testing.B) {
+	s := NewState()
+	l, err := ParseLocal(map[string]any{"username": "u", "password": "a password"}, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Apply(&Command{Op: OpPutUser, ID: "u", Mode: ModeCreate, User: &User{ProfileIDs: []string{Default}, Local: l}})
+	for b.Loop() {
+		if _, err := s.Login("u", "a password"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
