@@ -22,7 +22,7 @@ func (c *securityController) actions() map[string]Handler {
 		"createRole":          c.putRole(security.ModeCreate),
 		"createOrReplaceRole": c.putRole(security.ModeUpsert),
 		"updateRole":          c.updateRole,
-		"getRole":             c.getRole,
+		"getRole":             c.get(c.roleView, "security.role.not_found"),
 		"mGetRoles":           c.mGet(c.roleView),
 		"searchRoles":         c.searchRoles,
 		"deleteRole":          c.del(security.OpDeleteRole),
@@ -31,7 +31,7 @@ func (c *securityController) actions() map[string]Handler {
 		"createProfile":          c.putProfile(security.ModeCreate),
 		"createOrReplaceProfile": c.putProfile(security.ModeUpsert),
 		"updateProfile":          c.putProfile(security.ModeReplace),
-		"getProfile":             c.getProfile,
+		"getProfile":             c.get(c.profileView, "security.profile.not_found"),
 		"mGetProfiles":           c.mGet(c.profileView),
 		"searchProfiles":         c.searchProfiles,
 		"deleteProfile":          c.del(security.OpDeleteProfile),
@@ -43,7 +43,7 @@ func (c *securityController) actions() map[string]Handler {
 		"replaceUser":          c.replaceUser,
 		"updateUser":           c.updateUser(false),
 		"upsertUser":           c.updateUser(true),
-		"getUser":              c.getUser,
+		"getUser":              c.get(c.userView, "security.user.not_found"),
 		"mGetUsers":            c.mGet(c.userView),
 		"searchUsers":          c.searchUsers,
 		"deleteUser":           c.del(security.OpDeleteUser),
@@ -246,18 +246,6 @@ func (c *securityController) updateRole(ctx context.Context, r *Request) (any, e
 	return v, nil
 }
 
-func (c *securityController) getRole(ctx context.Context, r *Request) (any, error) {
-	id, err := r.String("_id")
-	if err != nil {
-		return nil, err
-	}
-	v, ok := c.roleView(id)
-	if !ok {
-		return nil, kerror.New("security.role.not_found", id)
-	}
-	return v, nil
-}
-
 // searchRoles filters by body.controllers: roles naming one of them (or
 // "*"), as Kuzzle's.
 func (c *securityController) searchRoles(ctx context.Context, r *Request) (any, error) {
@@ -313,18 +301,6 @@ func (c *securityController) putProfile(mode security.Mode) Handler {
 		v, _ := c.profileView(id)
 		return v, nil
 	}
-}
-
-func (c *securityController) getProfile(ctx context.Context, r *Request) (any, error) {
-	id, err := r.String("_id")
-	if err != nil {
-		return nil, err
-	}
-	v, ok := c.profileView(id)
-	if !ok {
-		return nil, kerror.New("security.profile.not_found", id)
-	}
-	return v, nil
 }
 
 // searchProfiles filters by body.roles: profiles with a policy on one of
@@ -479,18 +455,6 @@ func (c *securityController) updateUser(upsert bool) Handler {
 	}
 }
 
-func (c *securityController) getUser(ctx context.Context, r *Request) (any, error) {
-	id, err := r.String("_id")
-	if err != nil {
-		return nil, err
-	}
-	v, ok := c.userView(id)
-	if !ok {
-		return nil, kerror.New("security.user.not_found", id)
-	}
-	return v, nil
-}
-
 // searchUsers filters users by the body's query (document:search's DSL)
 // on their content and profileIds.
 func (c *securityController) searchUsers(ctx context.Context, r *Request) (any, error) {
@@ -545,6 +509,20 @@ func (c *securityController) revokeTokens(ctx context.Context, r *Request) (any,
 }
 
 // --- shared by roles, profiles and users ---
+
+func (c *securityController) get(view func(string) (any, bool), notFound string) Handler {
+	return func(ctx context.Context, r *Request) (any, error) {
+		id, err := r.String("_id")
+		if err != nil {
+			return nil, err
+		}
+		v, ok := view(id)
+		if !ok {
+			return nil, kerror.New(notFound, id)
+		}
+		return v, nil
+	}
+}
 
 func (c *securityController) mGet(view func(string) (any, bool)) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {

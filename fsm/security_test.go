@@ -47,7 +47,7 @@ func TestSecurityCommands(t *testing.T) {
 	out = f.ApplyBatch([]*raft.Log{lb.batchEntry(t, again, first)})
 	subs := subResults(t, out[0])
 	var dup security.Result
-	if err := json.Unmarshal(decodeSub(t, subs[0]).Security, &dup); err != nil || !kerror.Is(dup.Err, "security.user.already_exists") {
+	if err := json.Unmarshal(subResponse(t, subs[0]).Security, &dup); err != nil || !kerror.Is(dup.Err, "security.user.already_exists") {
 		t.Fatalf("a second create: %+v %v", dup, err)
 	}
 	if f.Security().Secret() != "s1" {
@@ -81,16 +81,4 @@ func TestSecurityCommands(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Fatal("the restored security state differs")
 	}
-}
-
-func decodeSub(t *testing.T, s SubResult) *Response {
-	t.Helper()
-	if s.Failed {
-		t.Fatalf("sub-command failed: %s", s.Err)
-	}
-	r, err := DecodeResponse(s.Result)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }

@@ -1,40 +1,16 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 )
 
 // doAs is proc.do with a bearer token.
 func (p *proc) doAs(t *testing.T, token, method, path, body string) envelope {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.api+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		t.Fatalf("%s %s: not an envelope: %v: %s", method, path, err, data)
-	}
+	_, env := p.doToken(t, token, method, path, body)
 	return env
 }
 
