@@ -249,32 +249,39 @@ func (c *securityController) updateRole(ctx context.Context, r *Request) (any, e
 // searchRoles filters by body.controllers: roles naming one of them (or
 // "*"), as Kuzzle's.
 func (c *securityController) searchRoles(ctx context.Context, r *Request) (any, error) {
+	return c.searchBy(r, "roles", "controllers", c.roleView, func(id, want string) bool {
+		role := c.st().Role(id)
+		_, named := role.Controllers[want]
+		_, all := role.Controllers["*"]
+		return named || all
+	})
+}
+
+// searchBy lists the objects of kind that match one of the strings of
+// body[key] (all of them without it), paged with from and size.
+func (c *securityController) searchBy(r *Request, kind, key string, view func(string) (any, bool), match func(id, want string) bool) (any, error) {
 	body, err := r.OptBody()
 	if err != nil {
 		return nil, err
 	}
 	var want []string
-	if _, ok := body["controllers"]; ok {
-		if want, err = BodyStrings(body, "controllers"); err != nil {
+	if _, ok := body[key]; ok {
+		if want, err = BodyStrings(body, key); err != nil {
 			return nil, err
 		}
 	}
 	var hits []map[string]any
-	for _, id := range c.st().IDs("roles") {
-		role := c.st().Role(id)
-		if len(want) > 0 {
-			found := false
-			for _, w := range want {
-				_, named := role.Controllers[w]
-				_, all := role.Controllers["*"]
-				found = found || named || all
-			}
-			if !found {
-				continue
-			}
+	for _, id := range c.st().IDs(kind) {
+		found := len(want) == 0
+		for _, w := range want {
+			found = found || match(id, w)
 		}
-		v, _ := c.roleView(id)
-		hits = append(hits, v.(map[string]any))
+		if !found {
+			continue
+		}
+		if v, ok := view(id); ok {
+			hits = append(hits, v.(map[string]any))
+		}
 	}
 	return searchHits(r, map[string]any{}, hits)
 }
@@ -306,34 +313,14 @@ func (c *securityController) putProfile(mode security.Mode) Handler {
 // searchProfiles filters by body.roles: profiles with a policy on one of
 // them, as Kuzzle's.
 func (c *securityController) searchProfiles(ctx context.Context, r *Request) (any, error) {
-	body, err := r.OptBody()
-	if err != nil {
-		return nil, err
-	}
-	var want []string
-	if _, ok := body["roles"]; ok {
-		if want, err = BodyStrings(body, "roles"); err != nil {
-			return nil, err
-		}
-	}
-	var hits []map[string]any
-	for _, id := range c.st().IDs("profiles") {
-		p := c.st().Profile(id)
-		if len(want) > 0 {
-			found := false
-			for _, pol := range p.Policies {
-				for _, w := range want {
-					found = found || pol.RoleID == w
-				}
-			}
-			if !found {
-				continue
+	return c.searchBy(r, "profiles", "roles", c.profileView, func(id, want string) bool {
+		for _, pol := range c.st().Profile(id).Policies {
+			if pol.RoleID == want {
+				return true
 			}
 		}
-		v, _ := c.profileView(id)
-		hits = append(hits, v.(map[string]any))
-	}
-	return searchHits(r, map[string]any{}, hits)
+		return false
+	})
 }
 
 func (c *securityController) getProfileRights(ctx context.Context, r *Request) (any, error) {

@@ -319,3 +319,96 @@ func TestRestrictedProfileThroughTheRouter(t *testing.T) {
 		t.Fatal("the user is still there")
 	}
 }
+
+func hitIDs(t *testing.T, res map[string]any) []string {
+	t.Helper()
+	var ids []string
+	for _, h := range res["hits"].([]any) {
+		ids = append(ids, h.(map[string]any)["_id"].(string))
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestSecurityControllerCRUD(t *testing.T) {
+	rt, m := newSecRouter(t)
+	admin := lockDown(t, rt)
+	sec := func(action string, args map[string]any) *Response {
+		req := map[string]any{"controller": "security", "action": action}
+		for k, v := range args {
+			req[k] = v
+		}
+		return call(t, rt, admin, req)
+	}
+	ctrl := func(c string, acts ...string) map[string]any {
+		a := map[string]any{}
+		for _, x := range acts {
+			a[x] = true
+		}
+		return map[string]any{c: map[string]any{"actions": a}}
+	}
+	mustOK(t, sec("createRole", map[string]any{"_id": "r1", "body": map[string]any{"controllers": ctrl("document", "get")}}))
+	mustOK(t, sec("createRole", map[string]any{"_id": "r2", "body": map[string]any{"controllers": ctrl("index", "list")}}))
+	if got := errID(sec("createRole", map[string]any{"_id": "r1", "body": map[string]any{"controllers": ctrl("document", "get")}})); got != "services.storage.document_already_exists" {
+		t.Fatalf("createRole twice: %q", got)
+	}
+	// updateRole merges controllers.
+	upd := mustOK(t, sec("updateRole", map[string]any{"_id": "r1", "body": map[string]any{"controllers": ctrl("server", "now")}}))
+	if ctrls := upd["_source"].(map[string]any)["controllers"].(map[string]any); ctrls["document"] == nil || ctrls["server"] == nil {
+		t.Fatalf("updateRole must merge: %v", ctrls)
+	}
+	if ids := hitIDs(t, mustOK(t, sec("searchRoles", map[string]any{"body": map[string]any{"controllers": []any{"index"}}}))); len(ids) != 2 || ids[1] != "r2" {
+		// admin's "*" names every controller, as in Kuzzle.
+		t.Fatalf("searchRoles by controller: %v", ids)
+	}
+	mustOK(t, sec("createProfile", map[string]any{"_id": "p1", "body": map[string]any{"policies": []any{map[string]any{"roleId": "r1"}}}}))
+	mustOK(t, sec("createProfile", map[string]any{"_id": "p2", "body": map[string]any{"policies": []any{map[string]any{"roleId": "r2"}}}}))
+	if ids := hitIDs(t, mustOK(t, sec("searchProfiles", map[string]any{"body": map[string]any{"roles": []any{"r2"}}}))); len(ids) != 1 || ids[0] != "p2" {
+		t.Fatalf("searchProfiles by role: %v", ids)
+	}
+	if ids := hitIDs(t, mustOK(t, sec("mGetProfiles", map[string]any{"body": map[string]any{"ids": []any{"p1", "nope", "p2"}}}))); len(ids) != 2 {
+		t.Fatalf("mGetProfiles: %v", ids)
+	}
+	if got := errID(sec("deleteRole", map[string]any{"_id": "r1"})); got != "security.role.in_use" {
+		t.Fatalf("deleting a role in use: %q", got)
+	}
+	mustOK(t, sec("createUser", map[string]any{"_id": "u1", "body": map[string]any{"content": map[string]any{"profileIds": []any{"p1"}, "city": "Lyon"}}}))
+	mustOK(t, sec("createUser", map[string]any{"_id": "u2", "body": map[string]any{"content": map[string]any{"profileIds": []any{"p2"}, "city": "Paris"}}}))
+	if got := errID(sec("createUser", map[string]any{"_id": "u3", "body": map[string]any{"content": map[string]any{"profileIds": []any{"nope"}}}})); got != "security.profile.not_found" {
+		t.Fatalf("a user with an unknown profile: %q", got)
+	}
+	mustOK(t, sec("updateUser", map[string]any{"_id": "u1", "body": map[string]any{"city": "Nice", "profileIds": []any{"p1", "p2"}}}))
+	if u := m.st.User("u1"); u.Content["city"] != "Nice" || len(u.ProfileIDs) != 2 {
+		t.Fatalf("updateUser: %+v", u)
+	}
+	found := mustOK(t, sec("searchUsers", map[string]any{"body": map[string]any{"query": map[string]any{"term": map[string]any{"city": "Paris"}}}}))
+	if ids := hitIDs(t, found); len(ids) != 1 || ids[0] != "u2" {
+		t.Fatalf("searchUsers: %v", ids)
+	}
+	rights := mustOK(t, sec("getUserRights", map[string]any{"_id": "u1"}))
+	if n := len(rights["hits"].([]any)); n != 3 {
+		t.Fatalf("getUserRights of u1 (document:get, server:now, index:list): %d", n)
+	}
+	// Credentials set by an administrator revoke the user's tokens.
+	mustOK(t, sec("createCredentials", map[string]any{"_id": "u1", "strategy": "local", "body": map[string]any{"username": "u1", "password": "pw1"}}))
+	tok := mustOK(t, call(t, rt, "", map[string]any{"controller": "auth", "action": "login", "strategy": "local",
+		"body": map[string]any{"username": "u1", "password": "pw1"}}))["jwt"].(string)
+	if has := sec("hasCredentials", map[string]any{"_id": "u1", "strategy": "local"}); has.Result != true {
+		t.Fatalf("hasCredentials: %v", has.Result)
+	}
+	mustOK(t, sec("updateCredentials", map[string]any{"_id": "u1", "strategy": "local", "body": map[string]any{"password": "pw2"}}))
+	if got := errID(call(t, rt, tok, map[string]any{"controller": "server", "action": "now"})); got != "security.token.invalid" {
+		t.Fatalf("a token after its user's credentials changed: %q", got)
+	}
+	mustOK(t, call(t, rt, "", map[string]any{"controller": "auth", "action": "login", "strategy": "local",
+		"body": map[string]any{"username": "u1", "password": "pw2"}}))
+	// A restricted user gets the default profile and no say in it.
+	mustOK(t, sec("createRestrictedUser", map[string]any{"_id": "r", "body": map[string]any{"content": map[string]any{"a": 1}}}))
+	if u := m.st.User("r"); len(u.ProfileIDs) != 1 || u.ProfileIDs[0] != "default" {
+		t.Fatalf("createRestrictedUser: %+v", u)
+	}
+	deleted := sec("mDeleteUsers", map[string]any{"body": map[string]any{"ids": []any{"u1", "nope", "u2"}}})
+	if b, _ := json.Marshal(deleted.Result); string(b) != `["u1","u2"]` {
+		t.Fatalf("mDeleteUsers: %s", b)
+	}
+}
