@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -80,5 +81,35 @@ func TestSecurityCommands(t *testing.T) {
 	b, _ := json.Marshal(g.Security())
 	if !bytes.Equal(a, b) {
 		t.Fatal("the restored security state differs")
+	}
+}
+
+// A security command comes out of the binary codec as it would out of
+// JSON, inside a batch or not.
+func TestSecurityCommandCodec(t *testing.T) {
+	upd := int64(5)
+	author := "a"
+	sec := &security.Command{Op: security.OpLoad, ID: "x", Mode: security.ModeUpsert, Now: 42, Author: "-1", Secret: "s",
+		Roles:    map[string]*security.Role{"r": {Controllers: map[string]security.Actions{"*": {Actions: map[string]bool{"*": true, "no": false}}}}},
+		Profiles: map[string]*security.Profile{"p": {Policies: []security.Policy{{RoleID: "r", RestrictedTo: []security.Restriction{{Index: "i", Collections: []string{"a", "b"}}}}}, RateLimit: 3}},
+		Users: map[string]*security.User{"u": {ProfileIDs: []string{"p"}, Content: map[string]any{"n": 1.5, "o": map[string]any{"k": []any{"v"}}},
+			Local: &security.Local{Username: "u", Hash: "$2a$10$h"}, Info: &security.Info{Author: "b", CreatedAt: 1, Updater: &author, UpdatedAt: &upd}}},
+		OnExisting: "skip", TokenID: "t", Expires: 9, At: 8, Revoke: true, KeyID: "k",
+		APIKey: &security.APIKey{UserID: "u", Description: "d", ExpiresAt: -1, TTL: -1, Token: "j", CreatedAt: 2}}
+	for _, c := range []*Command{
+		{Kind: KindSecurity, Key: "k1", Security: sec},
+		{Kind: KindBatch, Batch: []*Command{{Kind: KindSecurity, Security: &security.Command{Op: security.OpInit}}, {Kind: KindSecurity, Key: "k2", Security: sec}}},
+	} {
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := jsonRoundTrip(t, c); !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodes as\n%#v\nwant\n%#v", got, want)
+		}
 	}
 }

@@ -296,6 +296,23 @@ func (s *State) Apply(c *Command) *Result {
 // changes.
 func (s *State) load(c *Command) *Result {
 	d := &s.d
+	// Any command that decodes must apply without panicking, the same way
+	// everywhere: a null object is refused, not dereferenced.
+	for _, r := range c.Roles {
+		if r == nil {
+			return fail("api.assert.body_required")
+		}
+	}
+	for _, p := range c.Profiles {
+		if p == nil {
+			return fail("api.assert.body_required")
+		}
+	}
+	for _, u := range c.Users {
+		if u == nil {
+			return fail("api.assert.body_required")
+		}
+	}
 	for _, id := range keys(c.Profiles) {
 		for _, pol := range c.Profiles[id].Policies {
 			if d.Roles[pol.RoleID] == nil && c.Roles[pol.RoleID] == nil {
