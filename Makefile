@@ -34,10 +34,11 @@ sdk-deps:
 test-sdk: build sdk-deps
 	cd tests/sdk && KORUM_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 .
 
-# Short fuzzing of every parser; FUZZTIME=5m for a longer run.
+# Short fuzzing of every parser; FUZZTIME=5m for a longer run. `go test -list`
+# prints a package's targets before its ok line, hence the buffering in awk.
 FUZZTIME ?= 20s
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep -E '^(Fuzz|ok)' | awk '/^ok/{pkg=$$2} /^Fuzz/{print pkg":"$$1}'); do \
+	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep -E '^(Fuzz|ok)' | awk '/^Fuzz/{names=names" "$$1} /^ok/{n=split(names,f," "); for(i=1;i<=n;i++) print $$2":"f[i]; names=""}'); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
 

@@ -23,9 +23,11 @@ type ClusterStatus struct {
 	LeaderID    string
 	Term        uint64
 	CommitIndex uint64
-	Voters      int // target number of voters
-	Nodes       []ClusterNode
-	Activity    []ClusterEvent
+	Voters      int // voters in the configuration
+	// VotersWanted is cluster.voters, the number the leader promotes up to.
+	VotersWanted int
+	Nodes        []ClusterNode
+	Activity     []ClusterEvent
 }
 
 // ClusterNode is one member as the leader sees it.
@@ -88,8 +90,8 @@ func isoMillis(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.
 
 // clusterStatusView is Kuzzle's cluster:status ({activeNodes, activity,
 // nodes}) plus Korum's Raft facts: leader, term, commitIndex, clusterId,
-// voters and, per node, role, appliedIndex, lag, lastContact and both
-// addresses.
+// voters (present) and votersWanted and, per node, role, appliedIndex,
+// lag, lastContact and both addresses.
 func clusterStatusView(st *ClusterStatus) map[string]any {
 	nodes := make([]any, 0, len(st.Nodes))
 	for _, s := range st.Nodes {
@@ -113,7 +115,7 @@ func clusterStatusView(st *ClusterStatus) map[string]any {
 	}
 	return map[string]any{"activeNodes": len(st.Nodes), "activity": acts, "nodes": nodes,
 		"leader": st.LeaderID, "term": st.Term, "commitIndex": st.CommitIndex,
-		"clusterId": st.ClusterID, "voters": st.Voters}
+		"clusterId": st.ClusterID, "voters": st.Voters, "votersWanted": st.VotersWanted}
 }
 
 func hostPart(addr string) string {

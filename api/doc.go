@@ -13,6 +13,15 @@
 // (wswrite.go). No write may bypass the queue, gorilla's included
 // (wsframe.go): it would interleave with a coalesced write.
 //
+// Every connection has its timeouts (transport.go): HTTP requests must
+// arrive, header and body, within a read timeout and their responses be
+// written within a write timeout; keep-alive connections go when idle.
+// A WebSocket connection's reader is its only goroutine: one sweeper per
+// server pings the connections that have been silent for half of the idle
+// timeout (through their queues) and closes those silent for all of it.
+// Listener caps the connections, in total and per client address, at
+// accept time (listen.go).
+//
 // Each Kuzzle controller lives in its own file (ctrl_<name>.go): a type
 // holding only the small interfaces that file defines for what it needs
 // from the node (Documents, Indexes, Collections, Realtime, ClusterView,

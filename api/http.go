@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -30,7 +32,15 @@ type Server struct {
 	conns    sync.Map // id → *wsConn
 	slowDrop atomic.Uint64
 	closing  atomic.Bool
+	// tokSweep is set while the token sweeper runs (wsauth.go).
+	tokSweep atomic.Bool
 	flushers []*flusher
+
+	// Connection timeouts (transport.go).
+	transport Transport
+	idleDrop  atomic.Uint64
+	sweepMu   sync.Mutex
+	sweeping  bool // an idle sweeper runs
 }
 
 // NewServer builds the API server.
@@ -43,9 +53,11 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 		// processor is left to requests, the log and the network poller,
 		// which Go consults when a processor runs out of goroutines.
 		flushers: newFlushers(runtime.GOMAXPROCS(0) - 1)}
-	go s.sweepTokens()
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize: 4096,
+		// Gorilla reads a message's header through this buffer and its
+		// payload straight into the caller's: a small one costs little
+		// speed, and every idle connection holds one.
+		ReadBufferSize: wsReadBuffer,
 		// Connections write their own frames (ws.go), never through
 		// gorilla's writers: a pool that is never drawn from keeps gorilla
 		// from giving each connection a write buffer.
@@ -70,20 +82,29 @@ func (s *Server) Router() *Router { return s.router }
 // SlowConsumersDropped counts connections closed for a full queue.
 func (s *Server) SlowConsumersDropped() uint64 { return s.slowDrop.Load() }
 
+// IdleDropped counts WebSocket connections closed for their idle timeout.
+func (s *Server) IdleDropped() uint64 { return s.idleDrop.Load() }
+
 // SetClosing makes new requests fail with api.process.shutting_down.
 func (s *Server) SetClosing() { s.closing.Store(true) }
 
 // ServeHTTP routes WebSocket upgrades, health probes and Kuzzle's routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if websocket.IsWebSocketUpgrade(r) {
+	reserve := onReserve(r.Context())
+	if websocket.IsWebSocketUpgrade(r) && !reserve {
 		s.serveWS(w, r)
 		return
 	}
 	h := w.Header()
+	if reserve {
+		// A connection over limits.maxConnections: one probe, then closed.
+		h.Set("Connection", "close")
+	}
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Content-Type,Access-Control-Allow-Headers,Authorization,X-Requested-With,Content-Length,Content-Encoding,X-Kuzzle-Volatile,X-Kuzzle-Request-Id")
 	h.Set("Access-Control-Expose-Headers", "X-Kuzzle-Request-Id,X-Kuzzle-Node")
+	s.setWriteDeadline(w)
 	switch {
 	case r.Method == http.MethodOptions:
 		w.WriteHeader(http.StatusOK)
@@ -100,9 +121,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	req, err := s.httpRequest(w, r)
 	var resp *Response
-	if err != nil {
+	if reserve {
+		resp = errorResponse(r.Header.Get("X-Kuzzle-Request-Id"), s.b.NodeID(), kerror.New("api.process.overloaded"))
+	} else if req, err := s.httpRequest(w, r); err != nil {
 		resp = errorResponse(r.Header.Get("X-Kuzzle-Request-Id"), s.b.NodeID(), err)
 	} else {
 		resp = s.dispatch(r.Context(), req)
@@ -117,6 +139,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Kuzzle-Request-Id", resp.RequestID)
 	h.Set("X-Kuzzle-Node", s.b.NodeID())
+	// From now: the request took what it took, the client's reading is
+	// what the deadline bounds.
+	s.setWriteDeadline(w)
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(body)
 }
@@ -135,9 +160,18 @@ func (s *Server) dispatch(ctx context.Context, req *Request) *Response {
 
 func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize)))
-	if err != nil {
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 		return nil, kerror.New("network.http.request_too_large")
 	}
+	if err != nil {
+		// The body did not arrive in server.protocols.http.readTimeout
+		// (or the client went away): nobody is left to answer.
+		panic(http.ErrAbortHandler)
+	}
+	// The read deadline has done its job. Left in place, it would cancel
+	// the request's context once it passed (net/http's background read
+	// fails), and a request may legitimately outlast it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	if r.Method == http.MethodPost && r.URL.Path == "/_query" {
 		req, err := DecodeRequest(data)
 		if err != nil {

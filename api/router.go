@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/korumdb/korum/kerror"
 )
@@ -20,6 +22,10 @@ type Limits struct {
 	RequestsBuffer     int // requests allowed to wait for a slot; beyond, api.process.overloaded
 	DocumentsFetch     int // documents a read may return (search from+size)
 	DocumentsWrite     int // documents one m* or by-query request may write
+	// RequestTimeout bounds a request from its dispatch: its context is
+	// cancelled then, and a request that ends for that reason answers
+	// api.process.request_timeout. 0: no bound.
+	RequestTimeout time.Duration
 }
 
 // Router maps controller:action to handlers and executes requests under
@@ -107,6 +113,11 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 		resp.setError(err)
 		return resp
 	}
+	if rt.limits.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.limits.RequestTimeout)
+		defer cancel()
+	}
 	if err := rt.acquire(ctx); err != nil {
 		resp.setError(err)
 		return resp
@@ -114,6 +125,7 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 	defer func() { <-rt.slots }()
 	result, err := rt.call(ctx, h, r)
 	if err != nil {
+		err = interrupted(ctx, err)
 		if ke := kerror.From(err); ke.Status >= 500 {
 			rt.log.Warn("request failed", "controller", r.Controller, "action", r.Action, "err", err)
 		}
@@ -146,6 +158,21 @@ func (rt *Router) authorize(r *Request) error {
 	index, _ := r.Args["index"].(string)
 	collection, _ := r.Args["collection"].(string)
 	return st.Check(id, r.Controller, r.Action, index, collection)
+}
+
+// interrupted names the reason of a request whose work stopped because its
+// context ended: its deadline (api.process.request_timeout) or its client
+// going away. Errors the handler already made client-visible (a write
+// whose outcome the deadline made unknown) are kept.
+func interrupted(ctx context.Context, err error) error {
+	var ke *kerror.Error
+	if errors.As(err, &ke) || ctx.Err() == nil {
+		return err
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return kerror.Wrap(err, "api.process.request_timeout")
+	}
+	return kerror.Wrap(err, "api.process.connection_dropped")
 }
 
 // call runs a handler, turning a panic into a 500 so no input can crash

@@ -27,6 +27,12 @@ const (
 	appPing      = `{"p":1}`
 	appPong      = `{"p":2}`
 	closeTimeout = time.Second
+	// wsReadBuffer is gorilla's read buffer per connection: enough for a
+	// frame header and a control frame (125 bytes of payload).
+	wsReadBuffer = 512
+	// wsKeepBuffer is the largest message buffer kept for reuse; a
+	// bigger message's is let go.
+	wsKeepBuffer = 16 << 10
 )
 
 // wsItem is a queued message; frame marks a complete frame handed over by
@@ -45,6 +51,7 @@ type wsConn struct {
 	srv    *Server
 	ws     *websocket.Conn // for reading only
 	nc     net.Conn        // the socket, written only by the queue's owner
+	gc     *gorillaConn    // the socket as gorilla reads it
 	shard  *flusher
 	once   sync.Once
 	ctx    context.Context
@@ -71,6 +78,9 @@ type wsConn struct {
 
 	// tok is the token the connection's subscriptions live by (wsauth.go).
 	tok connToken
+
+	// The idle sweeper's (transport.go).
+	lastPing time.Duration
 }
 
 func (c *wsConn) ID() string { return c.id }
@@ -209,8 +219,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	seq := s.connSeq.Add(1)
-	c := &wsConn{id: "ws-" + strconv.FormatUint(seq, 10), srv: s, ws: ws, nc: hj.conn.Conn,
+	c := &wsConn{id: "ws-" + strconv.FormatUint(seq, 10), srv: s, ws: ws, nc: hj.conn.Conn, gc: hj.conn,
 		shard: s.flushers[seq%uint64(len(s.flushers))], ctx: ctx, cancel: cancel}
+	hj.conn.lastRead.Store(int64(monotonic()))
 	// Without a descriptor to write to without blocking, every write
 	// goes to a slow writer.
 	var raw syscall.RawConn
@@ -221,24 +232,31 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	hj.conn.owner.Store(c)
 	s.conns.Store(c.id, c)
 	ws.SetReadLimit(int64(s.limits.MaxRequestSize) * wsOversizeX)
-	c.readLoop()
+	s.watchIdle()
+	// A goroutine of its own, started small: the handler's, which
+	// returns now, has grown a stack serving HTTP and keeps net/http's
+	// buffers for the connection alive, kilobytes an idle connection
+	// would hold for its whole life.
+	go c.readLoop()
 }
 
 func (c *wsConn) readLoop() {
 	defer c.close(websocket.CloseNormalClosure, "")
 	limit := c.srv.limits.MaxRequestSize
-	buf := new(bytes.Buffer)
 	for {
 		_, rd, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		buf.Reset()
+		// The buffer is borrowed for the message only: an idle
+		// connection holds none.
+		buf := msgBufs.Get().(*bytes.Buffer)
 		n, err := io.Copy(buf, io.LimitReader(rd, int64(limit)+1))
-		if err != nil {
-			return
-		}
-		if n > int64(limit) {
+		if err != nil || n > int64(limit) {
+			putMsgBuf(buf)
+			if err != nil {
+				return
+			}
 			// Drain the rest so the socket stays usable, then answer.
 			if _, err := io.Copy(io.Discard, rd); err != nil {
 				return
@@ -248,10 +266,13 @@ func (c *wsConn) readLoop() {
 		}
 		data := bytes.TrimSpace(buf.Bytes())
 		if string(data) == appPing {
+			putMsgBuf(buf)
 			c.enqueue(wsItem{data: []byte(appPong)}, true)
 			continue
 		}
+		// DecodeRequest copies what it keeps.
 		req, err := DecodeRequest(data)
+		putMsgBuf(buf)
 		if err != nil {
 			c.reply(errorResponse("", c.srv.b.NodeID(), err))
 			continue
@@ -263,6 +284,17 @@ func (c *wsConn) readLoop() {
 			c.bindToken(req, resp)
 			c.reply(resp)
 		}()
+	}
+}
+
+// msgBufs are the buffers WebSocket messages are read into.
+var msgBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putMsgBuf gives a message buffer back, unless a big message grew it.
+func putMsgBuf(b *bytes.Buffer) {
+	if b.Cap() <= wsKeepBuffer {
+		b.Reset()
+		msgBufs.Put(b)
 	}
 }
 

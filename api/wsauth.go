@@ -49,17 +49,28 @@ func (c *wsConn) bindToken(req *Request, resp *Response) {
 	if c.tok.get() != req.JWT {
 		c.tok.set(req.JWT)
 	}
+	if c.srv.tokSweep.CompareAndSwap(false, true) {
+		go c.srv.sweepTokens()
+	}
+}
+
+func (s *Server) anyToken() bool {
+	found := false
+	s.conns.Range(func(_, v any) bool {
+		found = v.(*wsConn).tok.get() != ""
+		return !found
+	})
+	return found
 }
 
 // sweepTokens notifies the connections whose bound token is no longer
-// valid and drops their subscriptions, until the server closes.
+// valid and drops their subscriptions. It runs while some connection has
+// a token: one goroutine and no timer per connection.
 func (s *Server) sweepTokens() {
 	t := time.NewTicker(tokenSweepEvery)
 	defer t.Stop()
 	for range t.C {
-		if s.closing.Load() {
-			return
-		}
+		bound := false
 		s.conns.Range(func(_, v any) bool {
 			c := v.(*wsConn)
 			jwt := c.tok.get()
@@ -69,8 +80,18 @@ func (s *Server) sweepTokens() {
 			if _, err := s.b.Authenticate(jwt); err != nil && c.tok.clear(jwt) {
 				s.b.Hub().Disconnect(c)
 				c.Send(tokenExpired)
+			} else {
+				bound = true
 			}
 			return true
 		})
+		if !bound {
+			s.tokSweep.Store(false)
+			// A token bound during the scan found the flag up and started
+			// nothing: look again, and go on unless a new sweeper did.
+			if !s.anyToken() || !s.tokSweep.CompareAndSwap(false, true) {
+				return
+			}
+		}
 	}
 }

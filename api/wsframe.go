@@ -13,6 +13,7 @@ import (
 const (
 	opText  = 0x1
 	opClose = 0x8
+	opPing  = 0x9
 	finBit  = 0x80
 	// maxFrameHeader is the longest server frame header: no mask key, a
 	// 64-bit length.
@@ -48,6 +49,17 @@ func isCloseFrame(frame []byte) bool {
 type gorillaConn struct {
 	net.Conn
 	owner atomic.Pointer[wsConn] // nil until the handshake is written
+	// lastRead is when a read last returned bytes (monotonic()): the
+	// idle sweeper's clock, moved by any frame, pongs included.
+	lastRead atomic.Int64
+}
+
+func (g *gorillaConn) Read(p []byte) (int, error) {
+	n, err := g.Conn.Read(p)
+	if n > 0 {
+		g.lastRead.Store(int64(monotonic()))
+	}
+	return n, err
 }
 
 func (g *gorillaConn) Write(p []byte) (int, error) {

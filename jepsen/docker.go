@@ -31,6 +31,10 @@ type ClusterConfig struct {
 	// container restart empties: a deliberately broken deployment whose
 	// acknowledged writes do not survive a restart (the checkers must say so).
 	DataTmpfs bool
+	// DataDisks, a size such as "256m", gives each node's data directory a
+	// tmpfs of that size on the host that survives restarts and that the
+	// disk nemesis fills (disk.go). Empty: a Docker volume.
+	DataDisks string
 	FormBound time.Duration // with Clustered: how long the nodes may take to form one cluster (0: do not wait)
 }
 
@@ -43,6 +47,7 @@ type Node struct {
 	mu       sync.Mutex
 	held     bool   // a nemesis keeps it stopped: the supervisor must not restart it
 	cutFrom  []Cut  // current partition rules of this node
+	disk     string // host directory of its data disk (DataDisks), or ""
 	lastExit string // for the report
 }
 
@@ -97,6 +102,7 @@ func Cleanup(ctx context.Context, label, network string) {
 		_, _ = docker(ctx, append([]string{"rm", "-f", "-v"}, strings.Fields(ids)...)...)
 	}
 	_, _ = docker(ctx, "network", "rm", network)
+	unmountDisks(network)
 }
 
 // StartCluster creates the network, Redis and the nodes, starts the
@@ -120,6 +126,13 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(
 			"--network", cfg.Network, "--ip", n.IP, "-e", "KORUM_LOG_FORMAT=json"}
 		if cfg.DataTmpfs {
 			args = append(args, "--tmpfs", "/data")
+		}
+		if cfg.DataDisks != "" {
+			dir, err := n.mountDisk(cfg.DataDisks)
+			if err != nil {
+				return c, err
+			}
+			args = append(args, "-v", dir+":/data")
 		}
 		args = append(args, cfg.Image,
 			"--data-dir", "/data", "--api-addr", fmt.Sprintf(":%d", apiPort))

@@ -24,6 +24,19 @@ type Nemesis struct {
 	start func(ctx context.Context, e *env, rng *rand.Rand) (fault, error)
 }
 
+// young nemeses strike as soon as the cluster reports ready, before any
+// warm-up: the cluster is as young as it gets.
+func (n Nemesis) young() bool { return n.Name == "young-cluster" }
+
+// dataDisks gives the nemeses that fill disks the size of the per-node data
+// disks their cluster needs (ClusterConfig.DataDisks).
+func (n Nemesis) dataDisks() string {
+	if n.Name == "disk" {
+		return "256m"
+	}
+	return ""
+}
+
 func pick(rng *rand.Rand, ns []*Node) *Node { return ns[rng.IntN(len(ns))] }
 
 func shuffled(rng *rand.Rand, ns []*Node) []*Node {
@@ -148,6 +161,20 @@ var Nemeses = []Nemesis{
 			return err
 		}}, nil
 	}},
+	{"young-cluster", "kill -9 a random node as soon as every node reports ready; never restart it", func(ctx context.Context, e *env, rng *rand.Rand) (fault, error) {
+		if len(e.live()) < len(e.c.Nodes) {
+			// Once per run: a second node killed for good in a later
+			// cycle would test a smaller cluster, not a young one.
+			return fault{desc: "none (a node is already gone)", heal: func(context.Context) error { return nil }}, nil
+		}
+		n := pick(rng, e.live())
+		if err := n.Kill(ctx); err != nil {
+			return fault{}, err
+		}
+		e.markGone(n)
+		return fault{desc: "killed " + n.Name + " for good", impaired: []*Node{n}, heal: func(context.Context) error { return nil }}, nil
+	}},
+	{"disk", "fill one node's data disk (often the leader's), free it at heal", diskNemesis},
 	{"full-restart", "kill -9 every node, restart them all at heal", func(ctx context.Context, e *env, rng *rand.Rand) (fault, error) {
 		for _, n := range e.c.Nodes {
 			if err := n.Kill(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -100,7 +101,15 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	logf := func(f string, a ...any) {
 		fmt.Fprintf(cfg.Out, "   %6.1fs "+f+"\n", append([]any{time.Duration(h.Now()).Seconds()}, a...)...)
 	}
-	c, err := StartCluster(ctx, cfg.Cluster, h, logf)
+	ccfg := cfg.Cluster
+	if d := nem.dataDisks(); d != "" {
+		ccfg.DataDisks = d
+	}
+	if nem.young() {
+		// Ready is enough: the fault is for a cluster that has just formed.
+		ccfg.FormBound = 0
+	}
+	c, err := StartCluster(ctx, ccfg, h, logf)
 	if c != nil {
 		defer c.Close(context.Background())
 	}
@@ -143,7 +152,9 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	clientsFrom := h.Now()
 	impaired := map[string][]Window{}
 	rng := seedFor(cfg.Seed, nem.Name+"/nemesis", 0)
-	pause(ctx, cfg.Warmup)
+	if !nem.young() {
+		pause(ctx, cfg.Warmup)
+	}
 	for cycle := 0; cycle < cfg.Cycles && ctx.Err() == nil; cycle++ {
 		start := h.Now()
 		f, err := nem.start(ctx, e, rng)
@@ -171,6 +182,12 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 		}
 		res.Anomalies = append(res.Anomalies, e.checkSelfTermination(cfg, f, start, healAt, &res)...)
 		pause(ctx, cfg.Warmup)
+	}
+	// A node killed for good stays impaired to the end.
+	for _, n := range e.c.Nodes {
+		if !contains(e.live(), n) {
+			impaired[n.Name] = append(impaired[n.Name], Window{From: 0, To: math.MaxInt64})
+		}
 	}
 	wstop()
 	wwg.Wait()

@@ -135,7 +135,7 @@ func (e *env) leader(ctx context.Context) *Node {
 // string says what differs.
 func (e *env) converged(ctx context.Context, docs bool) (bool, string) {
 	var views []string
-	for _, n := range e.c.Nodes {
+	for _, n := range e.live() {
 		if !n.Ready(ctx) {
 			return false, n.Name + " not ready"
 		}

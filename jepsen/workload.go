@@ -26,8 +26,32 @@ type env struct {
 
 	mu     sync.Mutex
 	subs   SubHistory
-	value  atomic.Int64 // unique register values
-	docSeq atomic.Int64 // unique subscription document ids
+	gone   map[string]bool // nodes a nemesis killed for good
+	value  atomic.Int64    // unique register values
+	docSeq atomic.Int64    // unique subscription document ids
+}
+
+// markGone takes n out of the cluster for the rest of the run.
+func (e *env) markGone(n *Node) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gone == nil {
+		e.gone = map[string]bool{}
+	}
+	e.gone[n.Name] = true
+}
+
+// live lists the nodes that are part of the run: all but the gone ones.
+func (e *env) live() []*Node {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*Node
+	for _, n := range e.c.Nodes {
+		if !e.gone[n.Name] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // shards is how many independent systems the workloads spread over: one
@@ -42,7 +66,7 @@ func (e *env) shards() int {
 // route lists the nodes that may serve shard.
 func (e *env) route(shard int) []*Node {
 	if e.clustered {
-		return e.c.Nodes
+		return e.live()
 	}
 	return []*Node{e.c.Nodes[shard%len(e.c.Nodes)]}
 }

@@ -98,10 +98,14 @@ var catalogue = map[string]def{
 	// answers 400 with the same id and code.
 	"api.assert.unsupported_protocol":  {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
 	"api.process.overloaded":           {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
+	"api.process.connection_dropped":   {33685507, badRequest, "Client connection dropped"},
 	"api.process.controller_not_found": {33685508, notFound, `API controller "%s" not found.`},
 	"api.process.action_not_found":     {33685509, notFound, `API action "%s":"%s" not found`},
 	"api.process.shutting_down":        {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
 	"api.process.not_enough_nodes":     {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
+	// Korum-specific: Kuzzle 2 bounds no request as a whole. Its class is
+	// Kuzzle's GatewayTimeoutError (504), "takes too long to respond".
+	"api.process.request_timeout": {33685516, gatewayTimeout, "Request timed out: it ran longer than limits.requestTimeout and was cancelled."},
 
 	"api.process.admin_exists": {33685505, precondition, "Admin user is already set."},
 

@@ -33,6 +33,13 @@ type Config struct {
 	// Voters is how many voters the leader keeps (default 3). Odd counts
 	// give the best fault tolerance per voter; 1..7 accepted.
 	Voters int
+	// MinimumNodes is Kuzzle's cluster.minimumNodes, applied to forming a
+	// cluster through Redis: a new node waits until that many new nodes
+	// have registered, and the first min(MinimumNodes, Voters) of them
+	// start the cluster together, all voters from its first entry
+	// (Consul's bootstrap_expect). Default 1: the first node starts alone
+	// and the others join it.
+	MinimumNodes int
 	// Heartbeat is the ID card refresh period; cards live twice as long.
 	// Default 2s (Kuzzle's).
 	Heartbeat time.Duration
@@ -51,7 +58,9 @@ type Config struct {
 	// before removing it. Default 30s.
 	DeadNodeTimeout time.Duration
 	// Stabilization is how long a non-voter must stay caught up before it
-	// is promoted. Default 3s.
+	// replaces a lost voter in a cluster that once had Voters voters.
+	// A young cluster (never had that many) promotes a caught-up non-voter
+	// at once. Default 3s.
 	Stabilization time.Duration
 
 	// Logger receives structured logs. Default slog.Default().
@@ -83,6 +92,9 @@ func (c Config) withDefaults() Config {
 	if c.Voters == 0 {
 		c.Voters = DefaultVoters
 	}
+	if c.MinimumNodes == 0 {
+		c.MinimumNodes = 1
+	}
 	set(&c.Heartbeat, DefaultHeartbeat)
 	set(&c.JoinTimeout, DefaultJoinTimeout)
 	set(&c.QuorumContactTimeout, DefaultQuorumContactTimeout)
@@ -108,6 +120,8 @@ func (c Config) validate() error {
 		return errors.New("membership: Config.DataDir is required")
 	case c.Voters < 1 || c.Voters > 7:
 		return fmt.Errorf("membership: cluster.voters must be between 1 and 7 (got %d)", c.Voters)
+	case c.MinimumNodes < 1 || c.MinimumNodes > 100:
+		return fmt.Errorf("membership: cluster.minimumNodes must be between 1 and 100 (got %d)", c.MinimumNodes)
 	case c.DeadNodeTimeout <= c.QuorumContactTimeout:
 		return fmt.Errorf("membership: cluster.deadNodeTimeout (%s) must exceed cluster.quorumContactTimeout (%s)", c.DeadNodeTimeout, c.QuorumContactTimeout)
 	}

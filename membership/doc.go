@@ -11,11 +11,15 @@
 //     card:<nodeID> (JSON ID card, TTL 2×Heartbeat), cards (set indexing
 //     the card keys), bootstrap-lock (SET NX PX, extended while held,
 //     released by compare-and-delete).
+//   - formation: with MinimumNodes > 1, new nodes wait for that many to
+//     register and bootstrap together from one formation record, all
+//     voters (key "formation", SET NX).
 //   - The bootstrap decision (exactly one node founds a cluster), the
 //     same-IP rule (a live card with our IP and another id refuses us; our
 //     own id, or a card that expires, does not: Kuzzle bug #2194).
 //   - On the leader: polling members' progress, promoting caught-up
-//     non-voters up to Config.Voters, removing nodes silent for
+//     non-voters up to Config.Voters (at once in a young cluster, after
+//     Stabilization when replacing a voter), removing nodes silent for
 //     DeadNodeTimeout under a quorum guard, and Hooks.Evicted.
 //   - On every node: the watchdog whose verdicts (Exit, with distinct
 //     codes) tell the node to stop; Leave on SIGTERM; Status (the

@@ -186,7 +186,7 @@ func startNode(t testing.TB, cfg Config) (*tnode, error) {
 		return nil, err
 	}
 	rn, err := raftnet.Open(ctx, raftnet.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, BindAddr: cfg.ClusterAddr,
-		Bootstrap: plan.Bootstrap, Logger: cfg.Logger}, &countFSM{})
+		Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers, Logger: cfg.Logger}, &countFSM{})
 	if err != nil {
 		plan.Done()
 		return nil, err

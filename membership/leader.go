@@ -120,11 +120,20 @@ func (m *Manager) leaderRound() {
 
 	m.mu.Lock()
 	peers := make([]peer, 0, len(m.peers))
+	voters := 0
 	for _, p := range m.peers {
 		peers = append(peers, *p)
+		if p.Voter {
+			voters++
+		}
 	}
+	// Maturity is remembered by this process only: a leader elected after
+	// a restart of a cluster that lost voters treats it as young, which
+	// only skips the stabilization wait.
+	m.mature = m.mature || voters >= m.cfg.Voters
+	mature := m.mature
 	m.mu.Unlock()
-	act := decide(time.Now(), m.cfg.NodeID, peers, m.cfg.Voters, m.cfg.DeadNodeTimeout, m.cfg.QuorumContactTimeout, m.cfg.Stabilization)
+	act := decide(time.Now(), m.cfg.NodeID, peers, m.cfg.Voters, mature, m.cfg.DeadNodeTimeout, m.cfg.QuorumContactTimeout, m.cfg.Stabilization)
 	if act.kind == actNone || m.leaving.Load() {
 		return
 	}
@@ -152,12 +161,13 @@ func (m *Manager) leaderRound() {
 
 // Status is the leader's view of the cluster.
 type Status struct {
-	ClusterID   string       `json:"clusterId"`
-	LeaderID    string       `json:"leaderId"`
-	Term        uint64       `json:"term"`
-	CommitIndex uint64       `json:"commitIndex"`
-	Voters      int          `json:"voters"` // target number of voters
-	Nodes       []NodeStatus `json:"nodes"`  // sorted by id
+	ClusterID    string       `json:"clusterId"`
+	LeaderID     string       `json:"leaderId"`
+	Term         uint64       `json:"term"`
+	CommitIndex  uint64       `json:"commitIndex"`
+	Voters       int          `json:"voters"`       // voters in the configuration
+	VotersWanted int          `json:"votersWanted"` // cluster.voters, the target
+	Nodes        []NodeStatus `json:"nodes"`        // sorted by id
 }
 
 // NodeStatus is one member as the leader sees it.
@@ -220,7 +230,7 @@ func (m *Manager) handleStatus(context.Context, []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := Status{ClusterID: m.ClusterID(), LeaderID: m.cfg.NodeID, Term: st.Term, CommitIndex: st.CommitIndex, Voters: m.cfg.Voters}
+	s := Status{ClusterID: m.ClusterID(), LeaderID: m.cfg.NodeID, Term: st.Term, CommitIndex: st.CommitIndex, VotersWanted: m.cfg.Voters}
 	m.mu.Lock()
 	for _, srv := range servers {
 		n := NodeStatus{ID: srv.ID, ClusterAddr: srv.Address, Role: string(srv.Suffrage), Leader: srv.ID == m.cfg.NodeID}
@@ -235,6 +245,9 @@ func (m *Manager) handleStatus(context.Context, []byte) ([]byte, error) {
 		}
 		if st.CommitIndex > n.Applied {
 			n.Lag = st.CommitIndex - n.Applied
+		}
+		if srv.Suffrage == raftnet.Voter {
+			s.Voters++
 		}
 		s.Nodes = append(s.Nodes, n)
 	}

@@ -56,6 +56,7 @@ type Manager struct {
 	peers        map[string]*peer
 	info         map[string]statsResponse // last answer of each peer (addresses, birthdate)
 	leaderTerm   uint64                   // term of the leadership the peers map belongs to
+	mature       bool                     // this node, leading, once saw Voters voters
 }
 
 type infoResponse struct {
@@ -157,6 +158,26 @@ func (m *Manager) die(e *Exit) {
 		m.fatal <- e
 		m.cancel() // no further decisions from a node that is going away
 	})
+}
+
+// Settled reports whether this node holds its place in the cluster's
+// voting: it is a voter, or the cluster already has cluster.voters voters.
+// A node that joined a young cluster is not settled until its promotion:
+// before that, the cluster survives no failure the node's presence
+// suggests it does. The node package makes readiness wait for it.
+func (m *Manager) Settled() bool {
+	servers, err := m.rn.Servers()
+	if err != nil {
+		return false
+	}
+	voters, self := 0, false
+	for _, s := range servers {
+		if s.Suffrage == raftnet.Voter {
+			voters++
+			self = self || s.ID == m.cfg.NodeID
+		}
+	}
+	return self || voters >= m.cfg.Voters
 }
 
 // ClusterID returns the cluster's id ("" until a joining node learned it).

@@ -38,7 +38,14 @@ type action struct {
 //
 // Order (autopilot's): removals before promotions, because promoting first
 // would raise the quorum while dead voters still count in it.
-func decide(now time.Time, self string, peers []peer, target int, dead, healthy, stable time.Duration) action {
+//
+// Promotion waits for stable (the non-voter stayed caught up that long)
+// only in a mature cluster, one that has had target voters: there it
+// replaces a lost voter, and a node that flaps would be a poor voter. A
+// young cluster (fewer voters than target since it started) promotes a
+// caught-up non-voter at once: until it does, the cluster lives on too few
+// voters, possibly one.
+func decide(now time.Time, self string, peers []peer, target int, mature bool, dead, healthy, stable time.Duration) action {
 	voters, healthyVoters := 0, 0
 	for _, p := range peers {
 		if p.Voter {
@@ -69,7 +76,10 @@ func decide(now time.Time, self string, peers []peer, target int, dead, healthy,
 		return action{}
 	}
 	// Promote the most caught-up non-voter that has been healthy and caught
-	// up for the stabilization time.
+	// up (for the stabilization time in a mature cluster).
+	if !mature {
+		stable = 0
+	}
 	var best *peer
 	for i, p := range peers {
 		if p.Voter || p.CaughtUpSince.IsZero() || now.Sub(p.CaughtUpSince) < stable || now.Sub(p.LastSeen) >= healthy {
@@ -80,7 +90,11 @@ func decide(now time.Time, self string, peers []peer, target int, dead, healthy,
 		}
 	}
 	if best != nil {
-		return action{kind: actPromote, id: best.ID, reason: fmt.Sprintf("voters %d < %d", voters, target)}
+		reason := fmt.Sprintf("voters %d < %d, caught up for %s", voters, target, stable)
+		if !mature {
+			reason = fmt.Sprintf("voters %d < %d in a young cluster, caught up", voters, target)
+		}
+		return action{kind: actPromote, id: best.ID, reason: reason}
 	}
 	return action{}
 }

@@ -23,7 +23,7 @@ func silent(id string, voter bool, since time.Duration) peer {
 
 func TestDecideRemovesDeadVoterWhenHealthyMajorityRemains(t *testing.T) {
 	// 3 voters, one dead: 2 remaining voters both healthy.
-	a := decide(t0, "a", []peer{alive("a", true, 10), alive("b", true, 10), silent("c", true, time.Minute)}, 3, dead, healthy, stable)
+	a := decide(t0, "a", []peer{alive("a", true, 10), alive("b", true, 10), silent("c", true, time.Minute)}, 3, true, dead, healthy, stable)
 	if a.kind != actRemove || a.id != "c" || !a.voter {
 		t.Fatalf("got %+v, want removal of c", a)
 	}
@@ -33,18 +33,18 @@ func TestDecideNeverRemovesAMajorityOfVoters(t *testing.T) {
 	// 5 voters, 3 dead: the leader has no quorum anyway, and removing any
 	// dead voter would leave 4 voters with only 2 healthy.
 	ps := []peer{alive("a", true, 1), alive("b", true, 1), silent("c", true, time.Minute), silent("d", true, time.Minute), silent("e", true, time.Minute)}
-	if a := decide(t0, "a", ps, 5, dead, healthy, stable); a.kind != actNone {
+	if a := decide(t0, "a", ps, 5, true, dead, healthy, stable); a.kind != actNone {
 		t.Fatalf("got %+v, want no action", a)
 	}
 	// 5 voters, 2 dead, 1 merely slow (unhealthy, not dead): removing a
 	// dead voter leaves 4 voters, 2 healthy: refused.
 	ps = []peer{alive("a", true, 1), alive("b", true, 1), silent("c", true, 10*time.Second), silent("d", true, time.Minute), silent("e", true, time.Minute)}
-	if a := decide(t0, "a", ps, 5, dead, healthy, stable); a.kind != actNone {
+	if a := decide(t0, "a", ps, 5, true, dead, healthy, stable); a.kind != actNone {
 		t.Fatalf("got %+v, want no action", a)
 	}
 	// 5 voters, 2 dead, 3 healthy: one removal (4 voters, 3 healthy) ...
 	ps = []peer{alive("a", true, 1), alive("b", true, 1), alive("c", true, 1), silent("d", true, time.Minute), silent("e", true, time.Minute)}
-	a := decide(t0, "a", ps, 5, dead, healthy, stable)
+	a := decide(t0, "a", ps, 5, true, dead, healthy, stable)
 	if a.kind != actRemove {
 		t.Fatalf("got %+v, want a removal", a)
 	}
@@ -55,21 +55,21 @@ func TestDecideNeverRemovesAMajorityOfVoters(t *testing.T) {
 			rest = append(rest, p)
 		}
 	}
-	if a := decide(t0, "a", rest, 5, dead, healthy, stable); a.kind != actRemove {
+	if a := decide(t0, "a", rest, 5, true, dead, healthy, stable); a.kind != actRemove {
 		t.Fatalf("got %+v, want the second removal", a)
 	}
 }
 
 func TestDecideNeverRemovesSelfOrTheMerelySlow(t *testing.T) {
 	ps := []peer{silent("a", true, time.Hour), alive("b", true, 1), silent("c", true, 20*time.Second)}
-	if a := decide(t0, "a", ps, 3, dead, healthy, stable); a.kind != actNone {
+	if a := decide(t0, "a", ps, 3, true, dead, healthy, stable); a.kind != actNone {
 		t.Fatalf("got %+v, want no action", a)
 	}
 }
 
 func TestDecideRemovesDeadNonVotersFirst(t *testing.T) {
 	ps := []peer{alive("a", true, 1), alive("b", true, 1), silent("c", true, time.Minute), silent("x", false, time.Minute)}
-	if a := decide(t0, "a", ps, 3, dead, healthy, stable); a.kind != actRemove || a.id != "x" || a.voter {
+	if a := decide(t0, "a", ps, 3, true, dead, healthy, stable); a.kind != actRemove || a.id != "x" || a.voter {
 		t.Fatalf("got %+v, want removal of non-voter x", a)
 	}
 }
@@ -80,13 +80,13 @@ func TestDecidePromotesMostCaughtUpStableNonVoter(t *testing.T) {
 	lagging := alive("l", false, 50)
 	lagging.CaughtUpSince = time.Time{} // not caught up
 	ps := []peer{alive("a", true, 100), alive("b", true, 100), alive("p", false, 90), alive("q", false, 95), young, lagging}
-	a := decide(t0, "a", ps, 3, dead, healthy, stable)
+	a := decide(t0, "a", ps, 3, true, dead, healthy, stable)
 	if a.kind != actPromote || a.id != "q" {
 		t.Fatalf("got %+v, want promotion of q", a)
 	}
 	// Enough voters: nothing to do.
 	ps = append(ps, alive("c", true, 100))
-	if a := decide(t0, "a", ps, 3, dead, healthy, stable); a.kind != actNone {
+	if a := decide(t0, "a", ps, 3, true, dead, healthy, stable); a.kind != actNone {
 		t.Fatalf("got %+v, want no action with 3 voters", a)
 	}
 }
@@ -94,8 +94,45 @@ func TestDecidePromotesMostCaughtUpStableNonVoter(t *testing.T) {
 func TestDecideDoesNotPromoteAnUnhealthyNonVoter(t *testing.T) {
 	p := alive("p", false, 100)
 	p.LastSeen = t0.Add(-10 * time.Second)
-	if a := decide(t0, "a", []peer{alive("a", true, 100), p}, 3, dead, healthy, stable); a.kind != actNone {
+	if a := decide(t0, "a", []peer{alive("a", true, 100), p}, 3, true, dead, healthy, stable); a.kind != actNone {
 		t.Fatalf("got %+v, want no action", a)
+	}
+}
+
+func TestDecidePromotesAtOnceInAYoungCluster(t *testing.T) {
+	// One voter (the bootstrap node) and two non-voters that have just
+	// caught up: the cluster has never had its 3 voters, so no
+	// stabilization wait.
+	b := alive("b", false, 100)
+	b.CaughtUpSince = t0
+	c := alive("c", false, 99)
+	c.CaughtUpSince = t0
+	ps := []peer{alive("a", true, 100), b, c}
+	a := decide(t0, "a", ps, 3, false, dead, healthy, stable)
+	if a.kind != actPromote || a.id != "b" {
+		t.Fatalf("young cluster: got %+v, want immediate promotion of b", a)
+	}
+	// The same observations in a mature cluster wait for stabilization ...
+	if a := decide(t0, "a", ps, 3, true, dead, healthy, stable); a.kind != actNone {
+		t.Fatalf("mature cluster: got %+v, want no promotion before %s", a, stable)
+	}
+	// ... and promote once it has passed.
+	if a := decide(t0.Add(stable), "a", ps, 3, true, dead, healthy, stable); a.kind != actPromote || a.id != "b" {
+		t.Fatalf("mature cluster after %s: got %+v, want promotion of b", stable, a)
+	}
+	// Young or not, a non-voter that is not caught up, or does not answer,
+	// is never promoted.
+	lag := alive("l", false, 10)
+	lag.CaughtUpSince = time.Time{}
+	mute := alive("m", false, 100)
+	mute.LastSeen = t0.Add(-healthy)
+	if a := decide(t0, "a", []peer{alive("a", true, 100), lag, mute}, 3, false, dead, healthy, stable); a.kind != actNone {
+		t.Fatalf("got %+v, want no promotion of a lagging or silent non-voter", a)
+	}
+	// Young, but the target is reached: nothing to do.
+	ps = []peer{alive("a", true, 100), alive("b", true, 100), alive("c", true, 100), alive("d", false, 100)}
+	if a := decide(t0, "a", ps, 3, false, dead, healthy, stable); a.kind != actNone {
+		t.Fatalf("got %+v, want no action with 3 voters", a)
 	}
 }
 

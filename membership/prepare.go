@@ -43,6 +43,11 @@ type Plan struct {
 	ClusterID string
 	// HasState: the data dir already holds Raft state (a restart).
 	HasState bool
+	// BootstrapServers is the first configuration when several nodes form
+	// the cluster together (cluster.minimumNodes > 1): every one of them
+	// bootstraps with this same list (raftnet.Config.BootstrapServers).
+	// Empty when this node bootstraps alone.
+	BootstrapServers []raftnet.Server
 
 	birthdate time.Time
 	disc      *discovery // nil without Redis
@@ -92,7 +97,7 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 			return nil, err
 		}
 		if ok {
-			log.Info("membership plan", "bootstrap", p.Bootstrap, "seeds", p.Seeds, "cluster_id", p.ClusterID, "has_state", hasState, "via", "redis")
+			log.Info("membership plan", "bootstrap", p.Bootstrap, "voters", len(p.BootstrapServers), "seeds", p.Seeds, "cluster_id", p.ClusterID, "has_state", hasState, "via", "redis")
 			return p, nil
 		}
 		// Redis unreachable, but a restart or --join seeds do not need it.
@@ -184,7 +189,7 @@ func prepareRedis(ctx context.Context, cfg Config, p *Plan) (bool, error) {
 
 	var peers []idCard
 	for _, c := range cards {
-		if c.ID != cfg.NodeID {
+		if c.ID != cfg.NodeID && isMember(c) {
 			peers = append(peers, c)
 		}
 	}
@@ -200,16 +205,24 @@ func prepareRedis(ctx context.Context, cfg Config, p *Plan) (bool, error) {
 			}
 			return false, fmt.Errorf("%w (%s), and no live node of cluster %s is registered in Redis: start one of its members, or remove %s to found a new cluster",
 				ErrOrphanData, cfg.DataDir, p.ClusterID, filepath.Join(cfg.DataDir, clusterIDFile))
+		case cfg.MinimumNodes > 1:
+			return true, form(ctx, cfg, d, p)
 		default:
 			p.Bootstrap = true
 			p.ClusterID = newClusterID()
 		}
 		return true, nil
 	}
+	return true, joinPlan(cfg, p, peers)
+}
 
-	// Members to join: the cluster of the oldest live card (a card of a
-	// stale cluster would be younger than the ones still refreshed by it),
-	// unless our own data names the cluster.
+// isMember: the card's node is in a cluster (not waiting to form one).
+func isMember(c idCard) bool { return c.ClusterID != "" && !c.Forming }
+
+// joinPlan makes p join the cluster of the oldest live card (a card of a
+// stale cluster would be younger than the ones still refreshed by it),
+// unless our own data names the cluster. peers are members' cards.
+func joinPlan(cfg Config, p *Plan, peers []idCard) error {
 	slices.SortFunc(peers, func(a, b idCard) int { return a.Birthdate.Compare(b.Birthdate) })
 	want := p.ClusterID
 	if want == "" {
@@ -221,11 +234,11 @@ func prepareRedis(ctx context.Context, cfg Config, p *Plan) (bool, error) {
 		}
 	}
 	if len(p.Seeds) == 0 {
-		return false, fmt.Errorf("%w: %s holds data of cluster %s, but the nodes registered in Redis %s belong to cluster %s; point this node at its own cluster or give it an empty data dir",
+		return fmt.Errorf("%w: %s holds data of cluster %s, but the nodes registered in Redis %s belong to cluster %s; point this node at its own cluster or give it an empty data dir",
 			ErrForeignCluster, cfg.DataDir, p.ClusterID, cfg.RedisURL, peers[0].ClusterID)
 	}
 	p.ClusterID = want
-	return true, nil
+	return nil
 }
 
 func sameIP(cards []idCard, ip, self string) *idCard {

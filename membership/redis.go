@@ -22,6 +22,23 @@ type idCard struct {
 	APIAddr     string    `json:"apiAddr"`
 	Birthdate   time.Time `json:"birthdate"`
 	ClusterID   string    `json:"clusterId"`
+	// Forming: the node waits for cluster.minimumNodes new nodes to start
+	// a cluster; it is no member of anything yet and cannot be joined.
+	Forming bool `json:"forming,omitempty"`
+}
+
+// formation is the first configuration of a cluster formed by several
+// nodes at once: written once (SET NX) by whichever waiting node first sees
+// cluster.minimumNodes of them, then read by all. Every server it lists
+// bootstraps with exactly this list, so they all agree on it.
+type formation struct {
+	ClusterID string          `json:"clusterId"`
+	Servers   []formationPeer `json:"servers"`
+}
+
+type formationPeer struct {
+	ID          string `json:"id"`
+	ClusterAddr string `json:"clusterAddr"`
 }
 
 const (
@@ -69,6 +86,7 @@ func (d *discovery) close() error { return d.rdb.Close() }
 func (d *discovery) cardKey(id string) string { return d.prefix + ":card:" + id }
 func (d *discovery) indexKey() string         { return d.prefix + ":cards" }
 func (d *discovery) lockKey() string          { return d.prefix + ":bootstrap-lock" }
+func (d *discovery) formationKey() string     { return d.prefix + ":formation" }
 
 func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, redisOpTimeout)
@@ -141,6 +159,37 @@ func (d *discovery) cards(ctx context.Context) ([]idCard, error) {
 		d.rdb.SRem(ctx, d.indexKey(), expired...)
 	}
 	return out, nil
+}
+
+// formation returns the formation record, nil when there is none.
+func (d *discovery) formation(ctx context.Context) (*formation, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	b, err := d.rdb.Get(ctx, d.formationKey()).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f formation
+	if err := json.Unmarshal(b, &f); err != nil || f.ClusterID == "" || len(f.Servers) == 0 {
+		return nil, fmt.Errorf("malformed formation record %q: %v", b, err)
+	}
+	return &f, nil
+}
+
+// proposeFormation writes f unless a record exists already (SET NX): of
+// several nodes proposing at once, one record wins and all read it back.
+// The TTL only bounds how long a stale record can outlive its formation.
+func (d *discovery) proposeFormation(ctx context.Context, f formation, ttl time.Duration) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	return d.rdb.SetNX(ctx, d.formationKey(), b, ttl).Err()
 }
 
 // lock is a held bootstrap lock, extended in the background until released.

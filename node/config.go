@@ -12,10 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/korumdb/korum/storage/embedded"
 )
 
 // Config is a node's whole configuration. JSON sections: server, limits,
-// storage, cluster. Every key is also a flag and an environment variable;
+// storage, cluster, log, security. Every key is also a flag and an environment variable;
 // precedence is flag > environment > config file > default.
 type Config struct {
 	Server   ServerConfig
@@ -27,7 +29,7 @@ type Config struct {
 }
 
 // SecurityConfig mirrors Kuzzle's security.authToken and security.apiKey
-// sections (flattened: the config file has two levels).
+// sections.
 type SecurityConfig struct {
 	// JWTSecret signs tokens; empty: a secret generated once and kept in
 	// the replicated state. When set, every node must have the same.
@@ -54,6 +56,25 @@ type ServerConfig struct {
 	// DebugAddr, when set, serves Go's /debug/pprof profiles there (keep
 	// it on loopback or a private network).
 	DebugAddr string
+	HTTP      HTTPConfig
+	WebSocket WebSocketConfig
+}
+
+// HTTPConfig is server.protocols.http: the HTTP connections' timeouts.
+type HTTPConfig struct {
+	ReadHeaderTimeout time.Duration // a request's header
+	ReadTimeout       time.Duration // a whole request, body included
+	WriteTimeout      time.Duration // writing a response
+	IdleTimeout       time.Duration // a keep-alive connection between requests
+}
+
+// WebSocketConfig is server.protocols.websocket, Kuzzle's names.
+type WebSocketConfig struct {
+	// IdleTimeout: a connection that sends nothing this long is closed.
+	IdleTimeout time.Duration
+	// SendPingsAutomatically pings a connection silent for half of
+	// IdleTimeout, so that live clients stay and dead ones are noticed.
+	SendPingsAutomatically bool
 }
 
 // LimitsConfig mirrors Kuzzle's limits section.
@@ -65,7 +86,20 @@ type LimitsConfig struct {
 	SubscriptionConditionsCount int
 	SubscriptionRooms           int
 	SubscriptionsPerConnection  int
-	RequestTimeout              time.Duration
+	// RequestTimeout bounds a whole request: past it, its work is
+	// cancelled and it gets api.process.request_timeout.
+	RequestTimeout time.Duration
+	// Mapping limits of Elasticsearch, checked before a write is
+	// proposed: index.mapping.depth.limit, index.mapping.total_fields.limit
+	// and index.mapping.field_name_length.limit.
+	MappingDepth       int
+	MappingTotalFields int
+	FieldNameLength    int
+	// MaxConnections caps the client connections open at once (0: the
+	// file descriptor limit less a reserve for the rest of the node);
+	// MaxConnectionsPerIP caps those of one client address (0: no cap).
+	MaxConnections      int
+	MaxConnectionsPerIP int
 	// LoginsPerSecond bounds auth:login attempts per username and node
 	// (Kuzzle's limits.loginsPerSecond); 0: no limit.
 	LoginsPerSecond int
@@ -108,6 +142,10 @@ type ClusterConfig struct {
 	// Voters is the number of Raft voters to keep (3 or 5); other nodes
 	// are non-voters that serve requests without slowing commits.
 	Voters int
+	// MinimumNodes (Kuzzle's cluster.minimumNodes): new nodes discovering
+	// each other through Redis wait until that many have registered, then
+	// start the cluster together with min(MinimumNodes, Voters) voters.
+	MinimumNodes int
 	// Heartbeat is the Redis ID card refresh period (the card lives 2×).
 	Heartbeat time.Duration
 	// JoinTimeout bounds joining at start; past it the node exits.
@@ -142,12 +180,17 @@ type LogConfig struct {
 // its CPU.
 func Defaults() Config {
 	return Config{
-		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20},
+		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20,
+			HTTP: HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+				WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second},
+			WebSocket: WebSocketConfig{IdleTimeout: 60 * time.Second, SendPingsAutomatically: true}},
 		Limits: LimitsConfig{ConcurrentRequests: 1000, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
-			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second, LoginsPerSecond: 1},
+			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second,
+			MappingDepth: embedded.DefaultMappingDepth, MappingTotalFields: embedded.DefaultMappingTotalFields,
+			FieldNameLength: embedded.DefaultFieldNameLength, LoginsPerSecond: 1},
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
-		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, Heartbeat: 2 * time.Second,
+		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, MinimumNodes: 1, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
 			DeadNodeTimeout: 30 * time.Second, IP: "private",
 			SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, TrailingLogs: 10240},
@@ -184,6 +227,12 @@ func options(c *Config) []option {
 		{"server.apiAddr", "api-addr", "address of the HTTP and WebSocket API", kString, &c.Server.APIAddr},
 		{"server.maxRequestSize", "max-request-size", `largest request accepted, in bytes or with a unit ("1mb")`, kSize, &c.Server.MaxRequestSize},
 		{"server.debugAddr", "debug-addr", "address serving /debug/pprof (empty: off)", kString, &c.Server.DebugAddr},
+		{"server.protocols.http.readHeaderTimeout", "http-header-timeout", "longest an HTTP request's header may take to arrive", kDuration, &c.Server.HTTP.ReadHeaderTimeout},
+		{"server.protocols.http.readTimeout", "http-read-timeout", "longest a whole HTTP request, body included, may take to arrive", kDuration, &c.Server.HTTP.ReadTimeout},
+		{"server.protocols.http.writeTimeout", "http-write-timeout", "longest an HTTP response may take to be written", kDuration, &c.Server.HTTP.WriteTimeout},
+		{"server.protocols.http.idleTimeout", "http-idle-timeout", "how long a keep-alive HTTP connection may wait for its next request", kDuration, &c.Server.HTTP.IdleTimeout},
+		{"server.protocols.websocket.idleTimeout", "websocket-idle-timeout", "a WebSocket connection that sends nothing this long is closed (at least 1s)", kDuration, &c.Server.WebSocket.IdleTimeout},
+		{"server.protocols.websocket.sendPingsAutomatically", "websocket-send-pings", "ping WebSocket connections silent for half the idle timeout (true/false)", kBool, &c.Server.WebSocket.SendPingsAutomatically},
 		{"limits.concurrentRequests", "concurrent-requests", "requests executed at once", kInt, &c.Limits.ConcurrentRequests},
 		{"limits.requestsBufferSize", "requests-buffer-size", "requests allowed to wait; beyond, api.process.overloaded", kInt, &c.Limits.RequestsBufferSize},
 		{"limits.documentsFetchCount", "documents-fetch-count", "documents one read may return", kInt, &c.Limits.DocumentsFetchCount},
@@ -191,7 +240,12 @@ func options(c *Config) []option {
 		{"limits.subscriptionConditionsCount", "subscription-conditions-count", "conditions one realtime filter may hold", kInt, &c.Limits.SubscriptionConditionsCount},
 		{"limits.subscriptionRooms", "subscription-rooms", "distinct rooms one node may hold", kInt, &c.Limits.SubscriptionRooms},
 		{"limits.subscriptionsPerConnection", "subscriptions-per-connection", "subscriptions one connection may hold", kInt, &c.Limits.SubscriptionsPerConnection},
-		{"limits.requestTimeout", "request-timeout", "longest a request may wait for the cluster (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
+		{"limits.maxConnections", "max-connections", "client connections open at once (0: the file descriptor limit less 1024)", kInt, &c.Limits.MaxConnections},
+		{"limits.maxConnectionsPerIp", "max-connections-per-ip", "client connections open at once from one address (0: no cap)", kInt, &c.Limits.MaxConnectionsPerIP},
+		{"limits.requestTimeout", "request-timeout", "longest a request may run, cluster waits included (ms or Go duration)", kDuration, &c.Limits.RequestTimeout},
+		{"limits.mappingDepth", "mapping-depth", "most nested objects in a document or mapping (Elasticsearch's index.mapping.depth.limit)", kInt, &c.Limits.MappingDepth},
+		{"limits.mappingTotalFields", "mapping-total-fields", "most fields a collection's mapping may hold (index.mapping.total_fields.limit)", kInt, &c.Limits.MappingTotalFields},
+		{"limits.fieldNameLength", "field-name-length", "longest field name, in characters (index.mapping.field_name_length.limit)", kInt, &c.Limits.FieldNameLength},
 		{"storage.dataDir", "data-dir", "directory holding the node's data", kString, &c.Storage.DataDir},
 		{"storage.engine", "storage-engine", `document engine: "embedded"`, kString, &c.Storage.Engine},
 		{"storage.diskMinFree", "disk-min-free", `free space under which the node refuses writes, before the disk is full`, kSize, &c.Storage.DiskMinFree},
@@ -209,6 +263,7 @@ func options(c *Config) []option {
 		{"cluster.snapshotInterval", "raft-snapshot-interval", "how often to check the snapshot threshold", kDuration, &c.Cluster.SnapshotInterval},
 		{"cluster.trailingLogs", "raft-trailing-logs", "log entries kept after a snapshot, so a slightly lagging node catches up without one", kInt, &c.Cluster.TrailingLogs},
 		{"cluster.voters", "voters", "Raft voters to keep (3 or 5); other nodes are non-voters", kInt, &c.Cluster.Voters},
+		{"cluster.minimumNodes", "minimum-nodes", "new nodes found through Redis wait for this many to start the cluster together, all voters", kInt, &c.Cluster.MinimumNodes},
 		{"cluster.heartbeat", "heartbeat", "Redis ID card refresh period (ms or Go duration)", kDuration, &c.Cluster.Heartbeat},
 		{"cluster.joinTimeout", "join-timeout", "longest a starting node may take to join (ms or Go duration)", kDuration, &c.Cluster.JoinTimeout},
 		{"cluster.quorumContactTimeout", "quorum-contact-timeout", "a node out of touch with a quorum (or lagging) this long exits", kDuration, &c.Cluster.QuorumContactTimeout},
@@ -219,11 +274,11 @@ func options(c *Config) []option {
 		{"cluster.ipv6", "ipv6", "advertise an IPv6 address (true/false)", kBool, &c.Cluster.IPv6},
 		{"cluster.activityDepth", "activity-depth", "join and eviction events kept for cluster:status", kInt, &c.Cluster.ActivityDepth},
 		{"limits.loginsPerSecond", "logins-per-second", "auth:login attempts allowed per username per second on a node (0: no limit)", kInt, &c.Limits.LoginsPerSecond},
-		{"security.jwtSecret", "jwt-secret", "secret signing tokens, the same on every node (empty: generated and replicated)", kString, &c.Security.JWTSecret},
-		{"security.jwtExpiresIn", "jwt-expires-in", "default lifetime of a login token (ms or Go duration)", kDuration, &c.Security.JWTExpiresIn},
-		{"security.jwtMaxTTL", "jwt-max-ttl", "longest lifetime a client may ask for a token (0: no limit)", kDuration, &c.Security.JWTMaxTTL},
-		{"security.jwtGracePeriod", "jwt-grace-period", "how long a token stays valid after auth:refreshToken replaced it", kDuration, &c.Security.JWTGracePeriod},
-		{"security.apiKeyMaxTTL", "api-key-max-ttl", "longest lifetime of an API key (0: no limit)", kDuration, &c.Security.APIKeyMaxTTL},
+		{"security.authToken.secret", "jwt-secret", "secret signing tokens, the same on every node (empty: generated and replicated)", kString, &c.Security.JWTSecret},
+		{"security.authToken.expiresIn", "jwt-expires-in", "default lifetime of a login token (ms or Go duration)", kDuration, &c.Security.JWTExpiresIn},
+		{"security.authToken.maxTTL", "jwt-max-ttl", "longest lifetime a client may ask for a token (0: no limit)", kDuration, &c.Security.JWTMaxTTL},
+		{"security.authToken.gracePeriod", "jwt-grace-period", "how long a token stays valid after auth:refreshToken replaced it", kDuration, &c.Security.JWTGracePeriod},
+		{"security.apiKey.maxTTL", "api-key-max-ttl", "longest lifetime of an API key (0: no limit)", kDuration, &c.Security.APIKeyMaxTTL},
 		{"security.firstAdminFile", "first-admin-file", `JSON file {"kuid","username","password"}: the admin created, and the default roles locked down, at the first start`, kString, &c.Security.FirstAdminFile},
 		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
 		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
@@ -369,7 +424,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	opts := options(&c)
 	fs := flag.NewFlagSet("korum", flag.ContinueOnError)
 	fs.SetOutput(usage)
-	configPath := fs.String("config", getenv("KORUM_CONFIG"), "JSON configuration file (sections server, limits, storage, cluster, log) [KORUM_CONFIG]")
+	configPath := fs.String("config", getenv("KORUM_CONFIG"), "JSON configuration file (sections server, limits, storage, cluster, log, security) [KORUM_CONFIG]")
 	flagVals := map[string]*string{}
 	for _, o := range opts {
 		flagVals[o.flag] = fs.String(o.flag, "", fmt.Sprintf("%s [%s; %s; default %s]", o.help, o.env(), o.key, describe(o)))
@@ -462,22 +517,48 @@ func loadFile(path string, opts []option) error {
 		if !ok {
 			return &ConfigError{Key: s, Source: path, Msg: "expected an object (section)"}
 		}
-		keys := make([]string, 0, len(sec))
-		for k := range sec {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			o, ok := byKey[s+"."+k]
-			if !ok {
-				return &ConfigError{Key: s + "." + k, Source: path, Msg: "unknown key"}
-			}
-			if err := o.setJSON(sec[k], path); err != nil {
-				return err
-			}
+		if err := loadObject(s, sec, byKey, path); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// loadObject sets the keys of one object of the file; an object that is
+// not a key's value is a subsection (server.protocols.websocket).
+func loadObject(prefix string, obj map[string]any, byKey map[string]option, path string) error {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		key := prefix + "." + k
+		o, ok := byKey[key]
+		if !ok {
+			sub, isObj := obj[k].(map[string]any)
+			if !isObj || !hasPrefixKey(byKey, key+".") {
+				return &ConfigError{Key: key, Source: path, Msg: "unknown key"}
+			}
+			if err := loadObject(key, sub, byKey, path); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := o.setJSON(obj[k], path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasPrefixKey(byKey map[string]option, prefix string) bool {
+	for k := range byKey {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c Config) validate() error {
@@ -509,11 +590,33 @@ func (c Config) validate() error {
 	default:
 		return bad("log.format", "must be text or json")
 	}
+	h := c.Server.HTTP
+	if h.ReadHeaderTimeout <= 0 || h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
+		return bad("server.protocols.http", "readHeaderTimeout, readTimeout, writeTimeout and idleTimeout must be positive: every connection needs its timeouts")
+	}
+	if c.Server.WebSocket.IdleTimeout < time.Second {
+		return bad("server.protocols.websocket.idleTimeout", "must be at least 1s (Kuzzle's minimum: it cannot be disabled)")
+	}
 	if c.Limits.ConcurrentRequests < 1 {
 		return bad("limits.concurrentRequests", "must be at least 1")
 	}
+	if c.Limits.RequestTimeout <= 0 {
+		return bad("limits.requestTimeout", "must be positive")
+	}
+	if c.Limits.MappingDepth < 1 || c.Limits.MappingDepth > embedded.MaxMappingDepth {
+		return bad("limits.mappingDepth", fmt.Sprintf("must be between 1 and %d", embedded.MaxMappingDepth))
+	}
+	if c.Limits.MappingTotalFields < 1 {
+		return bad("limits.mappingTotalFields", "must be at least 1")
+	}
+	if c.Limits.FieldNameLength < 1 {
+		return bad("limits.fieldNameLength", "must be at least 1")
+	}
 	if c.Cluster.Voters < 1 || c.Cluster.Voters > 7 {
 		return bad("cluster.voters", "must be between 1 and 7 (3 or 5 recommended)")
+	}
+	if c.Cluster.MinimumNodes < 1 || c.Cluster.MinimumNodes > 100 {
+		return bad("cluster.minimumNodes", "must be between 1 and 100")
 	}
 	switch c.Cluster.IP {
 	case "", "private", "public", "null":

@@ -53,6 +53,12 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{env: map[string]string{"KORUM_REQUEST_TIMEOUT": "-1s"}, key: "limits.requestTimeout"},
 		{args: []string{"--log-level", "loud"}, key: "log.level"},
 		{args: []string{"--concurrent-requests", "0"}, key: "limits.concurrentRequests"},
+		{env: map[string]string{"KORUM_MINIMUM_NODES": "0"}, key: "cluster.minimumNodes"},
+		{file: `{"cluster":{"minimumNodes":-3}}`, key: "cluster.minimumNodes"},
+		{args: []string{"--request-timeout", "0"}, key: "limits.requestTimeout"},
+		{args: []string{"--mapping-depth", "1001"}, key: "limits.mappingDepth"},
+		{env: map[string]string{"KORUM_MAPPING_TOTAL_FIELDS": "0"}, key: "limits.mappingTotalFields"},
+		{file: `{"limits":{"fieldNameLength":0}}`, key: "limits.fieldNameLength"},
 	}
 	for i, tc := range cases {
 		args := tc.args
@@ -85,5 +91,112 @@ func TestSizesAndDurations(t *testing.T) {
 		if got, err := parseDuration(in); err != nil || got != want {
 			t.Errorf("%q: %v %v", in, got, err)
 		}
+	}
+}
+
+func TestParsePeers(t *testing.T) {
+	got, err := ParsePeers(" a=10.0.0.1:7511, b=[::1]:7511 ,")
+	if err != nil || len(got) != 2 || got[0].ID != "a" || got[0].Address != "10.0.0.1:7511" || got[1].Address != "[::1]:7511" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", ",", "a", "=10.0.0.1:7511", "a=10.0.0.1", "a=:7511", "a=h:1,a=i:2", "a=h:1,b=h:1"} {
+		if _, err := ParsePeers(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
+
+// The connection settings take Kuzzle's nested keys in the file, and are
+// flags and variables like any other option.
+func TestConnectionOptions(t *testing.T) {
+	c, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := c.Server.WebSocket; ws.IdleTimeout != 60*time.Second || !ws.SendPingsAutomatically {
+		t.Fatalf("websocket defaults %+v", ws)
+	}
+	if h := c.Server.HTTP; h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 || h.ReadHeaderTimeout <= 0 {
+		t.Fatalf("http defaults %+v", h)
+	}
+	path := filepath.Join(t.TempDir(), "korum.json")
+	os.WriteFile(path, []byte(`{"server":{"protocols":{
+			"websocket":{"idleTimeout":5000,"sendPingsAutomatically":false},
+			"http":{"readTimeout":"3s","writeTimeout":4000,"idleTimeout":"7s","readHeaderTimeout":2000}}},
+		"limits":{"maxConnections":500,"maxConnectionsPerIp":20}}`), 0o644)
+	c, err = ParseConfig([]string{"--config", path, "--http-idle-timeout", "8s"},
+		env(map[string]string{"KORUM_MAX_CONNECTIONS_PER_IP": "30", "KORUM_WEBSOCKET_SEND_PINGS": ""}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := HTTPConfig{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second, IdleTimeout: 8 * time.Second}
+	if c.Server.HTTP != want {
+		t.Fatalf("http %+v, want %+v", c.Server.HTTP, want)
+	}
+	if ws := c.Server.WebSocket; ws.IdleTimeout != 5*time.Second || ws.SendPingsAutomatically {
+		t.Fatalf("websocket %+v", ws)
+	}
+	if c.Limits.MaxConnections != 500 || c.Limits.MaxConnectionsPerIP != 30 {
+		t.Fatalf("limits %+v", c.Limits)
+	}
+	c, err = ParseConfig([]string{"--websocket-idle-timeout", "2500", "--websocket-send-pings", "true"}, env(nil), io.Discard)
+	if err != nil || c.Server.WebSocket.IdleTimeout != 2500*time.Millisecond || !c.Server.WebSocket.SendPingsAutomatically {
+		t.Fatalf("flags: %+v, %v", c.Server.WebSocket, err)
+	}
+
+	dir := t.TempDir()
+	for i, tc := range []struct {
+		file string
+		args []string
+		key  string
+	}{
+		{args: []string{"--websocket-idle-timeout", "500ms"}, key: "server.protocols.websocket.idleTimeout"},
+		{args: []string{"--http-read-timeout", "0"}, key: "server.protocols.http"},
+		{file: `{"server":{"protocols":{"websocket":{"heartbeat":1000}}}}`, key: "server.protocols.websocket.heartbeat"},
+		{file: `{"server":{"protocols":{"http":3}}}`, key: "server.protocols.http"},
+		{file: `{"server":{"protocols":{"websocket":{"idleTimeout":{"x":1}}}}}`, key: "server.protocols.websocket.idleTimeout"},
+		{args: []string{"--max-connections", "-1"}, key: "limits.maxConnections"},
+	} {
+		args := tc.args
+		if tc.file != "" {
+			p := filepath.Join(dir, "c.json")
+			os.WriteFile(p, []byte(tc.file), 0o644)
+			args = append([]string{"--config", p}, args...)
+		}
+		_, err := ParseConfig(args, env(nil), io.Discard)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != tc.key {
+			t.Errorf("case %d: got %v, want an error naming %s", i, err, tc.key)
+		}
+	}
+}
+
+// An automatic limits.maxConnections leaves file descriptors to the rest
+// of the node; an explicit one is kept.
+func TestConnLimits(t *testing.T) {
+	if lim := connLimits(LimitsConfig{MaxConnections: 10, MaxConnectionsPerIP: 3}); lim.Max != 10 || lim.PerIP != 3 || lim.Reserve != probeReserve {
+		t.Fatalf("explicit: %+v", lim)
+	}
+	fds := fdLimit()
+	if fds == 0 {
+		t.Skip("no file descriptor limit here")
+	}
+	lim := connLimits(LimitsConfig{})
+	if lim.Max <= 0 || lim.Max+lim.Reserve >= fds {
+		t.Fatalf("automatic cap %+v with %d descriptors", lim, fds)
+	}
+}
+
+func TestMappingLimits(t *testing.T) {
+	c, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil || c.Limits.MappingDepth != 20 || c.Limits.MappingTotalFields != 1000 || c.Limits.FieldNameLength != 256 {
+		t.Fatalf("defaults: %+v, %v", c.Limits, err)
+	}
+	path := filepath.Join(t.TempDir(), "korum.json")
+	os.WriteFile(path, []byte(`{"limits":{"mappingTotalFields":5000}}`), 0o644)
+	c, err = ParseConfig([]string{"--config", path, "--mapping-depth", "50"},
+		env(map[string]string{"KORUM_FIELD_NAME_LENGTH": "1000"}), io.Discard)
+	if err != nil || c.Limits.MappingDepth != 50 || c.Limits.MappingTotalFields != 5000 || c.Limits.FieldNameLength != 1000 {
+		t.Fatalf("configured: %+v, %v", c.Limits, err)
 	}
 }

@@ -50,6 +50,7 @@ type Node struct {
 	api     *api.Server
 	http    *http.Server
 	ln      net.Listener
+	conns   *api.Listener // ln within limits.maxConnections*
 
 	logins          loginLimiter
 	firstAdmin      *firstAdmin
@@ -124,7 +125,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	mcfg := membership.Config{NodeID: id, DataDir: cfg.Storage.DataDir, ClusterAddr: advertise,
 		APIAddr: advertisedAPI(n.ln.Addr(), advertise), RedisURL: cfg.Cluster.Redis, Join: cfg.Cluster.Join,
-		Voters: cfg.Cluster.Voters, Heartbeat: cfg.Cluster.Heartbeat, JoinTimeout: cfg.Cluster.JoinTimeout,
+		Voters: cfg.Cluster.Voters, MinimumNodes: cfg.Cluster.MinimumNodes, Heartbeat: cfg.Cluster.Heartbeat, JoinTimeout: cfg.Cluster.JoinTimeout,
 		QuorumContactTimeout: cfg.Cluster.QuorumContactTimeout, MaxLag: uint64(cfg.Cluster.MaxLag),
 		DeadNodeTimeout: cfg.Cluster.DeadNodeTimeout, Logger: log}
 	plan, err := membership.Prepare(ctx, mcfg)
@@ -138,7 +139,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
-		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap,
+		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
@@ -160,10 +161,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.registerPeerRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
-		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount}, n.log)
-	n.http = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
+		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
+	h := cfg.Server.HTTP
+	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
+		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
+		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically})
+	lim := connLimits(cfg.Limits)
+	n.conns = api.LimitListener(n.ln, lim, n.log)
+	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
 	go func() {
-		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.fatal <- fmt.Errorf("API server: %w", err)
 		}
 	}()
@@ -176,9 +184,51 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
+const (
+	// fdReserve is the file descriptors an automatic limits.maxConnections
+	// leaves to the rest of the node: Raft and its peers, the stores, logs.
+	fdReserve = 1024
+	// probeReserve is the connections accepted over maxConnections for
+	// /_ready and /_healthcheck (one per client address).
+	probeReserve = 32
+)
+
+// connLimits resolves limits.maxConnections (0: automatic).
+func connLimits(l LimitsConfig) api.ConnLimits {
+	lim := api.ConnLimits{Max: l.MaxConnections, PerIP: l.MaxConnectionsPerIP, Reserve: probeReserve}
+	if lim.Max == 0 {
+		if fds := fdLimit(); fds > 0 {
+			lim.Max = max(fds-min(fdReserve, fds/4)-probeReserve, 1)
+		}
+	}
+	return lim
+}
+
+// ConnStats are the API listener's connection counters.
+func (n *Node) ConnStats() api.ConnStats { return n.conns.Stats() }
+
 // becomeReady waits for a leader and the log's tail, then forgets the rooms
-// this node held before a restart (its connections did not survive).
+// this node held before a restart (its connections did not survive), then
+// waits until the node is settled in the cluster's voting (a voter, or the
+// cluster has its voters): a node that joined a young cluster is not ready
+// while the cluster still depends on fewer voters than it shows nodes.
 func (n *Node) becomeReady() {
+	n.waitHello()
+	for !n.stopping.Load() {
+		if n.members.Settled() {
+			n.ready.Store(true)
+			n.log.Info("node ready")
+			return
+		}
+		select {
+		case <-n.done:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) waitHello() {
 	for !n.stopping.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := n.raft.LinearizableRead(ctx)
@@ -192,8 +242,6 @@ func (n *Node) becomeReady() {
 		}
 		cancel()
 		if err == nil {
-			n.ready.Store(true)
-			n.log.Info("node ready")
 			return
 		}
 		n.log.Debug("not ready yet", "err", err)
@@ -466,6 +514,52 @@ func (n *Node) NewID() string {
 }
 
 func (n *Node) Write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	// Refused writes never reach the log: the limits are this node's
+	// configuration, which Apply must not depend on.
+	werr, items := n.store.Validate(&w, embedded.WriteLimits{MappingDepth: n.cfg.Limits.MappingDepth,
+		MappingTotalFields: n.cfg.Limits.MappingTotalFields, FieldNameLength: n.cfg.Limits.FieldNameLength})
+	if werr != nil {
+		return &storage.WriteResult{Err: werr}, nil
+	}
+	if items != nil {
+		return n.writeValid(ctx, w, items, meta, silent)
+	}
+	return n.write(ctx, w, meta, silent)
+}
+
+// writeValid proposes the documents of w that passed validation and gives
+// the refused ones their error, in request order, as Apply reports
+// per-document errors.
+func (n *Node) writeValid(ctx context.Context, w storage.Write, refused []*kerror.Error, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	all := w.Docs
+	w.Docs = make([]storage.DocWrite, 0, len(all))
+	for i, d := range all {
+		if refused[i] == nil {
+			w.Docs = append(w.Docs, d)
+		}
+	}
+	res := &storage.WriteResult{}
+	if len(w.Docs) > 0 {
+		var err error
+		if res, err = n.write(ctx, w, meta, silent); err != nil || res.Err != nil {
+			return res, err
+		}
+	}
+	applied := res.Items
+	out := &storage.WriteResult{Items: make([]storage.ItemResult, 0, len(all))}
+	for i, d := range all {
+		switch {
+		case refused[i] != nil:
+			out.Items = append(out.Items, storage.ItemResult{ID: d.ID, Err: refused[i]})
+		case len(applied) > 0:
+			out.Items = append(out.Items, applied[0])
+			applied = applied[1:]
+		}
+	}
+	return out, nil
+}
+
+func (n *Node) write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
 	if ackBeforeCommit {
 		return n.unsafeWrite(w, meta, silent), nil
 	}
@@ -573,7 +667,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 		birth[m.ID] = m.Birthdate
 	}
 	st := &api.ClusterStatus{ClusterID: view.ClusterID, LeaderID: view.LeaderID, Term: view.Term,
-		CommitIndex: view.CommitIndex, Voters: view.Voters,
+		CommitIndex: view.CommitIndex, Voters: view.Voters, VotersWanted: view.VotersWanted,
 		Nodes: make([]api.ClusterNode, 0, len(view.Nodes)), Activity: make([]api.ClusterEvent, 0, len(activity))}
 	for _, s := range view.Nodes {
 		cn := api.ClusterNode{ID: s.ID, ClusterAddr: s.ClusterAddr, APIAddr: s.APIAddr, Role: s.Role,

@@ -33,6 +33,13 @@ type Config struct {
 	// only when DataDir holds no Raft state; on restart it is ignored, so the
 	// same configuration works for first start and restart.
 	Bootstrap bool
+	// BootstrapServers, when Bootstrap applies, is the whole first
+	// configuration instead of this node alone: every server in it is a
+	// voter from the first entry. Each of them must bootstrap with exactly
+	// the same list (hashicorp/raft's BootstrapCluster is safe to call on
+	// every server with one configuration; Consul's bootstrap_expect does
+	// so). It must contain this node at its advertised address.
+	BootstrapServers []Server
 	// FSMIsPersistent declares that the FSM keeps its state on disk across
 	// restarts (see FSM). raftnet then skips restoring the latest snapshot
 	// at start (raft's NoSnapshotRestoreOnStart) and replays only the log

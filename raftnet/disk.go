@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -240,11 +241,21 @@ type guardedStableStore struct {
 	done context.Context
 }
 
+// A value already on disk is not written again, so it is never held back:
+// Raft rewrites the current term when it starts, and a node whose disk is
+// full must still start and serve reads.
+
 func (s guardedStableStore) Set(key, val []byte) error {
+	if cur, err := s.StableStore.Get(key); err == nil && bytes.Equal(cur, val) {
+		return nil
+	}
 	return s.retry(func() error { return s.StableStore.Set(key, val) })
 }
 
 func (s guardedStableStore) SetUint64(key []byte, val uint64) error {
+	if cur, err := s.StableStore.GetUint64(key); err == nil && cur == val {
+		return nil
+	}
 	return s.retry(func() error { return s.StableStore.SetUint64(key, val) })
 }
 

@@ -185,6 +185,9 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
 	}
 	n.fsm = newFSMAdapter(fsm)
+	// The guard must be checking before Raft starts: a term write Raft
+	// makes while starting waits for it.
+	go n.disk.run(n.ctx)
 	stable := guardedStableStore{StableStore: n.bolt, g: n.disk, done: n.ctx}
 	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, stable, snaps, n.trans)
 	if err != nil {
@@ -202,24 +205,54 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 	})
 	n.raft.RegisterObserver(n.observer)
 	go n.watchLeader(obs)
-	go n.disk.run(n.ctx)
 
 	n.registerInternal()
 	n.mux.start()
 
 	if cfg.Bootstrap && !hasState {
-		boot := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(addr)}}}
+		boot, err := bootConfiguration(cfg.BootstrapServers, rc.LocalID, addr)
+		if err != nil {
+			n.raft.Shutdown()
+			n.trans.Close()
+			n.mux.close()
+			return nil, err
+		}
 		if err := n.raft.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			n.raft.Shutdown()
 			n.trans.Close()
 			n.mux.close()
 			return nil, fmt.Errorf("raftnet: bootstrap: %w", err)
 		}
-		log.Info("bootstrapped new cluster", "addr", addr)
+		log.Info("bootstrapped new cluster", "addr", addr, "voters", len(boot.Servers))
 	}
 	log.Info("raft node started", "addr", addr, "existing_state", hasState, "fsm_persistent", cfg.FSMIsPersistent)
 	ok = true
 	return n, nil
+}
+
+// bootConfiguration is the first configuration: this node alone, or the
+// given servers, all voters, which must include this node as it advertises
+// itself (a server missing from its own first configuration could never
+// vote, and a wrong address would make the others dial nowhere).
+func bootConfiguration(servers []Server, self raft.ServerID, addr string) (raft.Configuration, error) {
+	if len(servers) == 0 {
+		return raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: self, Address: raft.ServerAddress(addr)}}}, nil
+	}
+	var c raft.Configuration
+	found := false
+	for _, s := range servers {
+		if raft.ServerID(s.ID) == self {
+			if s.Address != addr {
+				return c, fmt.Errorf("raftnet: bootstrap configuration names this node at %s, but it advertises %s", s.Address, addr)
+			}
+			found = true
+		}
+		c.Servers = append(c.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
+	}
+	if !found {
+		return c, fmt.Errorf("raftnet: bootstrap configuration %v does not contain this node (%s)", servers, self)
+	}
+	return c, nil
 }
 
 func (n *Node) registerInternal() {

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,6 +35,9 @@ const abortWait = 500 * time.Millisecond
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "recover" {
+		return recoverCmd(os.Args[2:])
+	}
 	cfg, err := node.ParseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, node.ErrHelp) {
 		return exitOK
@@ -47,6 +51,12 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, cfg, log)
+	if err != nil && ctx.Err() != nil {
+		// Stopped while starting, e.g. while waiting for
+		// cluster.minimumNodes nodes: a requested stop, not a failure.
+		log.Info("stopped before the node started", "err", err)
+		return exitOK
+	}
 	if err != nil {
 		log.Error("could not start", "err", err)
 		return exitStart
@@ -84,6 +94,51 @@ func run() int {
 		return exitFatal
 	}
 	return exitOK
+}
+
+// recoverCmd is `korum recover --data-dir DIR --peers id=host:port,...`:
+// the survivors of a cluster whose majority is gone for good rewrite their
+// Raft configuration, while stopped, then start as that cluster.
+func recoverCmd(args []string) int {
+	fs := flag.NewFlagSet("korum recover", flag.ContinueOnError)
+	// The node's own variables give the defaults, so the command runs in
+	// the node's environment (a container's) as it is.
+	dataDir := fs.String("data-dir", envOr("KORUM_DATA_DIR", "./data"), "data directory of the stopped node (KORUM_DATA_DIR)")
+	nodeID := fs.String("node-id", os.Getenv("KORUM_NODE_ID"), "the node's id (KORUM_NODE_ID; default: the one kept in the data dir)")
+	peers := fs.String("peers", "", "the new voters, this node included: id=host:port,id=host:port (cluster addresses)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: korum recover --data-dir DIR --peers id=host:port[,id=host:port...]")
+		fmt.Fprintln(fs.Output(), "Run with the node stopped, with the same --peers on every survivor, then start them.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	servers, err := node.ParsePeers(*peers)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "korum recover:", err)
+		return exitConfig
+	}
+	log := newLogger(node.LogConfig{Level: "info", Format: "text"})
+	if err := node.Recover(*dataDir, *nodeID, servers, log); err != nil {
+		fmt.Fprintln(os.Stderr, "korum recover:", err)
+		return exitFatal
+	}
+	log.Info("Raft configuration rewritten; start the node (and the other peers) now", "data_dir", *dataDir, "peers", *peers)
+	return exitOK
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func shutdown(n *node.Node, log *slog.Logger) error {

@@ -601,3 +601,33 @@ func TestEqualsAtEveryLength(t *testing.T) {
 		}
 	}
 }
+
+// TestExplodingFilterStopsEarly: a filter whose normal form explodes is
+// refused once normalizeBudget is spent, before the explosion is built:
+// the work done does not grow with the explosion (2^40 conjunctions for
+// the largest one here), which the test checks by counting it.
+func TestExplodingFilterStopsEarly(t *testing.T) {
+	for _, n := range []int{10, 14, 16, 24, 40} {
+		var ands []string
+		for i := range n {
+			ands = append(ands, fmt.Sprintf(`{"or":[{"equals":{"a%d":1}},{"equals":{"b%d":1}}]}`, i, i))
+		}
+		p := &parser{maxConds: -1}
+		tree, err := p.standardize(mustJSON(t, `{"and":[`+strings.Join(ands, ",")+`]}`), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.toForm(tree)
+		if err == nil || !strings.Contains(err.Error(), "too complex") {
+			t.Fatalf("%d ors: %v", n, err)
+		}
+		if p.work > 2*normalizeBudget {
+			t.Fatalf("%d ors: %d units of work before the refusal", n, p.work)
+		}
+	}
+	// Within the budget, normalization is unchanged.
+	f := mustJSON(t, `{"and":[{"or":[{"equals":{"a":1}},{"equals":{"b":1}}]},{"or":[{"equals":{"c":1}},{"equals":{"d":1}}]}]}`)
+	if _, err := New(Options{}).Normalize("i", "c", f); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -61,10 +61,32 @@ func (t term) size() int {
 	return n
 }
 
+// normalizeBudget bounds the work of normalizing one filter, counted in
+// conjunctions built and pairs of conjunctions compared (absorption is
+// quadratic): a filter of a few hundred bytes can otherwise ask for
+// seconds of CPU, e.g. an and of 14 ors of two conditions (16384
+// conjunctions) took 8 s to be accepted and one more or took 0.5 s to be
+// refused. Normalization stops as soon as the budget is spent, so a
+// refusal costs at most the budget; filters within it normalize as before.
+const normalizeBudget = 1 << 22
+
 type dnfBuilder struct {
 	nw    int
 	atoms []*atom
 	index map[string]int
+	// work is what this normalization has spent of normalizeBudget.
+	work int
+}
+
+var errTooComplex = &ParseError{Message: "Filter too complex: normalizing it exceeds the work allowed for one filter"}
+
+// spend counts n units of work, and fails once the budget is exceeded.
+func (d *dnfBuilder) spend(n int) error {
+	d.work += n
+	if d.work > normalizeBudget {
+		return errTooComplex
+	}
+	return nil
 }
 
 func (d *dnfBuilder) newTerm() term {
@@ -124,7 +146,7 @@ func (d *dnfBuilder) dnf(e *expr, neg bool) ([]term, error) {
 				return nil, errTooManyTerms
 			}
 		}
-		return absorb(out), nil
+		return d.absorb(out)
 	}
 	cur := []term{d.newTerm()}
 	for _, k := range e.kids {
@@ -132,9 +154,14 @@ func (d *dnfBuilder) dnf(e *expr, neg bool) ([]term, error) {
 		if err != nil {
 			return nil, err
 		}
-		next := make([]term, 0, len(cur)*len(sub))
+		// The product is checked while it is built, never allocated
+		// whole before the limits are looked at.
+		next := make([]term, 0, min(len(cur)*len(sub), maxTerms+1))
 		for _, a := range cur {
 			for _, b := range sub {
+				if err := d.spend(1); err != nil {
+					return nil, err
+				}
 				t := d.newTerm()
 				for i := range t.pos {
 					t.pos[i] = a.pos[i] | b.pos[i]
@@ -142,13 +169,15 @@ func (d *dnfBuilder) dnf(e *expr, neg bool) ([]term, error) {
 				}
 				if !t.conflicts() {
 					next = append(next, t)
+					if len(next) > maxTerms {
+						return nil, errTooManyTerms
+					}
 				}
 			}
-			if len(next) > maxTerms {
-				return nil, errTooManyTerms
-			}
 		}
-		cur = absorb(next)
+		if cur, err = d.absorb(next); err != nil {
+			return nil, err
+		}
 		if len(cur) == 0 {
 			return nil, nil
 		}
@@ -157,13 +186,16 @@ func (d *dnfBuilder) dnf(e *expr, neg bool) ([]term, error) {
 }
 
 // absorb removes duplicates and every conjunction that contains another.
-func absorb(ts []term) []term {
+func (d *dnfBuilder) absorb(ts []term) ([]term, error) {
 	if len(ts) < 2 {
-		return ts
+		return ts, nil
 	}
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].size() < ts[j].size() })
 	out := ts[:0:0]
 	for _, t := range ts {
+		if err := d.spend(len(out) * d.nw); err != nil {
+			return nil, err
+		}
 		keep := true
 		for _, k := range out {
 			if k.subsetOf(t) {
@@ -175,7 +207,7 @@ func absorb(ts []term) []term {
 			out = append(out, t)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // primeImplicants closes the DNF under consensus (Blake canonical form).
@@ -267,7 +299,8 @@ func (p *parser) toForm(tree *expr) (*form, error) {
 		}
 		return finishForm([][]lit{{l}}, false), nil
 	}
-	d := &dnfBuilder{index: map[string]int{}}
+	d := &dnfBuilder{index: map[string]int{}, work: p.work}
+	defer func() { p.work = d.work }()
 	d.collect(tree)
 	d.nw = (len(d.atoms) + 63) / 64
 	if d.nw == 0 {
@@ -302,7 +335,11 @@ func (p *parser) toForm(tree *expr) (*form, error) {
 		}
 		terms = append(terms, ls)
 	}
-	return finishForm(absorbLits(terms), false), nil
+	terms, err = d.absorbLits(terms)
+	if err != nil {
+		return nil, err
+	}
+	return finishForm(terms, false), nil
 }
 
 func singleLiteral(e *expr) (lit, bool) {
@@ -413,10 +450,15 @@ func atomOnValue(a *atom, v any) (holds, known bool) {
 	return false, false
 }
 
-func absorbLits(terms [][]lit) [][]lit {
+func (d *dnfBuilder) absorbLits(terms [][]lit) ([][]lit, error) {
 	sort.SliceStable(terms, func(i, j int) bool { return len(terms[i]) < len(terms[j]) })
 	var out [][]lit
 	for _, t := range terms {
+		// Comparing t with a shorter conjunction k costs up to
+		// len(k)*len(t) literal comparisons.
+		if err := d.spend(len(out) * len(t) * len(t)); err != nil {
+			return nil, err
+		}
 		keep := true
 		for _, k := range out {
 			if litSubset(k, t) {
@@ -428,7 +470,7 @@ func absorbLits(terms [][]lit) [][]lit {
 			out = append(out, t)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func litSubset(a, b []lit) bool {

@@ -28,7 +28,10 @@
 // Normalize also enforces the condition limit (Options.MaxConditions,
 // default 100, counted like Koncorde: every leaf condition after in/ids
 // expansion) with Koncorde's message; Validate, like Koncorde's validate,
-// does not.
+// does not. Normalize also refuses, as "Filter too complex", a filter whose
+// normal form would take more than a fixed amount of work to build
+// (normalizeBudget, about 10 ms): it stops when the budget is spent, so a
+// small filter with an exploding normal form costs no more than that.
 //
 // # Normalization
 //

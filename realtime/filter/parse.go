@@ -68,6 +68,9 @@ var allowedKeywords = map[string]bool{
 type parser struct {
 	maxConds int
 	count    int // leaf conditions, as Koncorde counts them
+	// work is what normalizing this filter has spent of normalizeBudget,
+	// select sub-queries included: one budget for the whole filter.
+	work int
 }
 
 // standardize validates f and builds its tree. A nil tree means "everything".
@@ -745,12 +748,13 @@ func (p *parser) stdSelect(body any, path string) (*expr, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub := &parser{maxConds: p.maxConds}
+	sub := &parser{maxConds: p.maxConds, work: p.work}
 	tree, err := sub.standardize(q, pathAdd(path, "query"))
 	if err != nil {
 		return nil, err
 	}
 	fm, err := sub.toForm(tree)
+	p.work = sub.work
 	if err != nil {
 		return nil, err
 	}

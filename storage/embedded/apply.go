@@ -31,7 +31,7 @@ func applyWrite(tx *bolt.Tx, w *storage.Write, defaultDynamic string) (storage.W
 	case storage.OpCollectionCreate:
 		return wrap(collectionCreate(tx, w, defaultDynamic))
 	case storage.OpCollectionUpdate:
-		return wrap(collectionUpdate(tx, w))
+		return wrap(collectionUpdate(tx, w, defaultDynamic))
 	case storage.OpCollectionDelete:
 		return wrap(collectionDelete(tx, w))
 	case storage.OpCollectionTruncate:
@@ -105,11 +105,8 @@ func indexDelete(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
 // collectionCreate creates the collection, creating its index on the fly as
 // Kuzzle does; on an existing collection it updates the mapping.
 func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) error {
-	if !validName(w.Index) {
-		return kerror.New("services.storage.invalid_index_name", w.Index)
-	}
-	if !validName(w.Collection) {
-		return kerror.New("services.storage.invalid_collection_name", w.Collection)
+	if err := checkNames(w.Index, w.Collection); err != nil {
+		return err
 	}
 	in, err := parseMappings(w.Mappings)
 	if err != nil {
@@ -120,7 +117,7 @@ func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) erro
 		return err
 	}
 	if cb := ib.Bucket([]byte(w.Collection)); cb != nil {
-		return updateMapping(cb, in)
+		return updateMapping(cb, in, defaultDynamic)
 	}
 	cb, err := ib.CreateBucket([]byte(w.Collection))
 	if err != nil {
@@ -132,7 +129,18 @@ func collectionCreate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) erro
 	return putMapping(cb, newMapping(in, defaultDynamic))
 }
 
-func collectionUpdate(tx *bolt.Tx, w *storage.Write) error {
+// checkNames applies the name rules of a new collection and its index.
+func checkNames(index, collection string) *kerror.Error {
+	if !validName(index) {
+		return kerror.New("services.storage.invalid_index_name", index)
+	}
+	if !validName(collection) {
+		return kerror.New("services.storage.invalid_collection_name", collection)
+	}
+	return nil
+}
+
+func collectionUpdate(tx *bolt.Tx, w *storage.Write, defaultDynamic string) error {
 	cb, err := collectionBucket(tx, w.Index, w.Collection)
 	if err != nil {
 		return err
@@ -141,13 +149,17 @@ func collectionUpdate(tx *bolt.Tx, w *storage.Write) error {
 	if err != nil {
 		return err
 	}
-	return updateMapping(cb, in)
+	return updateMapping(cb, in, defaultDynamic)
 }
 
-func updateMapping(cb *bolt.Bucket, in map[string]any) error {
+// updateMapping merges in into the collection's mapping. A stored mapping
+// that cannot be read (see loadMapping) is replaced by in: that is how an
+// administrator repairs such a collection without losing its documents
+// (collection:update, or collection:create on the existing collection).
+func updateMapping(cb *bolt.Bucket, in map[string]any, defaultDynamic string) error {
 	mp, err := loadMapping(cb)
 	if err != nil {
-		return err
+		return putMapping(cb, newMapping(in, defaultDynamic))
 	}
 	if err := mp.update(in); err != nil {
 		return err
@@ -163,15 +175,30 @@ func putMapping(cb *bolt.Bucket, mp *mapping) error {
 	return cb.Put(keyMapping, b)
 }
 
+// loadMapping reads a collection's stored mapping with the engine's own
+// decoder, whose nesting bound covers every mapping a write can produce
+// (encoding/json stops at 10000 levels, which a deep document's mapping
+// exceeded). A mapping that still cannot be read (a damaged file) is a
+// client-visible error of the write or read that needs it, the same on every
+// replica, never a failure of the whole batch.
 func loadMapping(cb *bolt.Bucket) (*mapping, error) {
-	mp := &mapping{}
-	if err := json.Unmarshal(cb.Get(keyMapping), mp); err != nil {
-		return nil, fmt.Errorf("corrupt mapping: %w", err)
+	m, err := decodeObject(cb.Get(keyMapping))
+	if err != nil {
+		return nil, errUnreadableMapping(err)
 	}
+	mp := &mapping{DynamicTemplates: m["dynamic_templates"]}
+	mp.Dynamic, _ = m["dynamic"].(string)
+	mp.Meta, _ = m["_meta"].(map[string]any)
+	mp.Properties, _ = m["properties"].(map[string]any)
 	if mp.Properties == nil {
 		mp.Properties = map[string]any{}
 	}
 	return mp, nil
+}
+
+func errUnreadableMapping(err error) *kerror.Error {
+	return kerror.Wrap(fmt.Errorf("corrupt mapping: %w", err), "services.storage.unexpected_error",
+		"the stored mapping of this collection cannot be read: collection:update with a mapping replaces it")
 }
 
 func collectionDelete(tx *bolt.Tx, w *storage.Write) error {
@@ -269,6 +296,11 @@ func (c *coll) store(id string, version int64, src map[string]any) (*storage.Doc
 	rec, err := encodeRecord(version, src)
 	if err != nil {
 		return nil, kerror.Wrap(err, "services.storage.invalid_argument", "body", "a JSON-serialisable object")
+	}
+	if len(rec) > bolt.MaxValueSize {
+		// bbolt would refuse it and fail the whole batch: refuse the
+		// document instead, the same way on every replica.
+		return nil, kerror.New("services.storage.invalid_argument", "body", "a document smaller than 2 GB once stored")
 	}
 	if err := c.docs.Put([]byte(id), rec); err != nil {
 		return nil, fmt.Errorf("put document %q: %w", id, err)

@@ -20,6 +20,15 @@
 // sort the m hits. That is the price of having no secondary index and is fine
 // for the embedded engine's intended sizes.
 //
+// Validate checks a write before it is proposed: Elasticsearch's mapping
+// limits (WriteLimits: depth, total fields, field name length, a per-node
+// configuration Apply never reads), names, mappings and by-query queries.
+// Apply stays able to store and read back whatever reaches the log: the
+// decoder's nesting bound (maxNesting) exceeds anything a write can
+// produce, and the failures Apply can meet from client input (too long an
+// id, too large a document, an unreadable mapping) are per-write or
+// per-document client errors, never a failure of the batch.
+//
 // The package must not decide cluster policy (which node applies what, when
 // to snapshot) nor know about requests, users or notifications: the caller
 // hands it resolved writes and turns its results into responses.

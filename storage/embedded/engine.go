@@ -41,9 +41,6 @@ type Options struct {
 	// empty a fixed, publicly known key is used, which only suits tests and
 	// single-user deployments.
 	ScrollKey []byte
-	// DefaultDynamic is the dynamic policy of collections created without
-	// one: "true", "false" or "strict". Default "true".
-	DefaultDynamic string
 	// OpenTimeout bounds the wait for the file lock held by another process.
 	// Default 5s.
 	OpenTimeout time.Duration
@@ -68,13 +65,15 @@ func (o *Options) withDefaults() {
 	if len(o.ScrollKey) == 0 {
 		o.ScrollKey = []byte("korum-embedded-default-scroll-key")
 	}
-	if o.DefaultDynamic == "" {
-		o.DefaultDynamic = "true"
-	}
 	if o.OpenTimeout <= 0 {
 		o.OpenTimeout = 5 * time.Second
 	}
 }
+
+// defaultDynamic is the dynamic policy of collections created without one:
+// Kuzzle's "true". A constant, not an option: Apply must not depend on
+// configuration that could differ between nodes.
+const defaultDynamic = "true"
 
 var (
 	bucketMeta    = []byte("meta")
@@ -205,7 +204,7 @@ func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) ([]storage.Writ
 	}
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		for i := range writes {
-			r, err := applyWrite(tx, &writes[i], e.opts.DefaultDynamic)
+			r, err := applyWrite(tx, &writes[i], defaultDynamic)
 			if err != nil {
 				return fmt.Errorf("apply write %d (%s) of raft entry %d: %w", i, writes[i].Op, raftIndex, err)
 			}

@@ -34,7 +34,14 @@ type parser struct {
 	i int
 }
 
-const maxNesting = 10000 // encoding/json's own limit
+// maxNesting bounds the decoder's recursion. It must exceed the nesting of
+// anything the engine can ever have written, or a stored value becomes
+// unreadable and its collection unusable: documents arrive through
+// encoding/json (at most 10000 levels) and a collection's mapping nests two
+// levels per document level ("properties", then the field), so a mapping
+// can reach about 20000 levels. The write limits (limits.go) keep new
+// values far shallower; this bound is for everything already stored.
+const maxNesting = 1 << 16
 
 func (p *parser) ws() {
 	for p.i < len(p.b) {

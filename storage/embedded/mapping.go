@@ -338,10 +338,13 @@ func strictCheck(obj map[string]any, props map[string]any, dynamic, path string,
 // types are only reported by getMapping; the engine does not coerce or
 // reject later values of another type.
 func (mp *mapping) addDynamicFields(src map[string]any) bool {
-	return inferInto(mp.Properties, src, mp.Dynamic, true)
+	return inferInto(mp.Properties, src, mp.Dynamic, true, false)
 }
 
-func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
+// inferInto adds the fields of obj that props does not declare, where the
+// dynamic policy allows, and reports whether it added any. With dry set it
+// changes nothing and only reports whether it would.
+func inferInto(props, obj map[string]any, dynamic string, root, dry bool) bool {
 	changed := false
 	for k, v := range obj {
 		if root && k == "_kuzzle_info" {
@@ -358,7 +361,12 @@ func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
 				subDynamic = d
 			}
 			for _, child := range objectsOf(v) {
-				changed = inferInto(sub, child, subDynamic, false) || changed
+				if inferInto(sub, child, subDynamic, false, dry) {
+					if dry {
+						return true
+					}
+					changed = true
+				}
 			}
 			continue
 		}
@@ -366,6 +374,9 @@ func inferInto(props, obj map[string]any, dynamic string, root bool) bool {
 			continue
 		}
 		if nd := inferType(v); nd != nil {
+			if dry {
+				return true
+			}
 			props[k] = nd
 			changed = true
 		}
@@ -408,7 +419,7 @@ func inferType(v any) map[string]any {
 		return map[string]any{"type": "float"}
 	case map[string]any:
 		props := map[string]any{}
-		inferInto(props, t, "true", false)
+		inferInto(props, t, "true", false, false)
 		return map[string]any{"properties": props}
 	case []any:
 		// ES maps an array by its first non-null element; objects of an
@@ -417,7 +428,7 @@ func inferType(v any) map[string]any {
 		if len(objs) > 0 {
 			props := map[string]any{}
 			for _, o := range objs {
-				inferInto(props, o, "true", false)
+				inferInto(props, o, "true", false, false)
 			}
 			return map[string]any{"properties": props}
 		}

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -20,6 +21,10 @@ func readErr(err error, what string) error {
 		return nil
 	}
 	if _, ok := err.(*kerror.Error); ok {
+		return err
+	}
+	// A request cancelled or past its deadline: the caller names it.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return kerror.Wrap(fmt.Errorf("%s: %w", what, err), "services.storage.unexpected_error", what+" failed")
@@ -211,16 +216,19 @@ func (e *Engine) Count(ctx context.Context, index, collection string, q json.Raw
 }
 
 // scan decodes every document of a collection once, in id order. It checks
-// the context every 1024 documents so an abandoned request stops scanning.
+// the context every few documents (a document's decode and match cost
+// grows with its size, up to the request size), so a request cancelled or
+// past its deadline stops scanning.
 func scan(ctx context.Context, docs *bolt.Bucket, fn func(id string, rec []byte, src map[string]any)) error {
 	cur := docs.Cursor()
 	i := 0
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
-		if i++; i%1024 == 0 {
+		if i%scanCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
+		i++
 		if len(v) < 8 {
 			return fmt.Errorf("corrupt record for document %q", k)
 		}
@@ -232,6 +240,10 @@ func scan(ctx context.Context, docs *bolt.Bucket, fn func(id string, rec []byte,
 	}
 	return nil
 }
+
+// scanCheckEvery is how many documents scan handles between two looks at
+// its context.
+const scanCheckEvery = 16
 
 type hit struct {
 	id    string
@@ -284,9 +296,15 @@ func (e *Engine) run(ctx context.Context, p *searchPlan) (*storage.SearchResult,
 		if err != nil {
 			return err
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		sort.Slice(hits, func(i, j int) bool {
 			return p.sort.Compare(hits[i].vals, hits[i].id, hits[j].vals, hits[j].id) < 0
 		})
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if p.from >= len(hits) {
 			return nil
 		}

@@ -2,6 +2,8 @@ package query
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +36,25 @@ func FuzzCompile(f *testing.F) {
 			cs.Compare(v, "a", v, "b")
 		}
 		_, _ = SplitSearchBody(json.RawMessage(q))
+	})
+}
+
+// FuzzCollect checks the field path walk against the straightforward one
+// (refWalk) on any document and path: same values, same order.
+func FuzzCollect(f *testing.F) {
+	f.Add(`{"a":{"b":1},"a.b":[2,{"c":3}]}`, "a.b")
+	f.Add(`{"a.b.c":1,"a":{"b.c":2,"b":{"c":3}}}`, "a.b.c")
+	f.Add(`{"x":{"keyword":1},"y":"v"}`, "y.keyword")
+	f.Add(`{"`+strings.Repeat("a.", 40)+`a":1}`, strings.Repeat("a.", 40)+"a")
+	f.Fuzz(func(t *testing.T, doc, field string) {
+		var src map[string]any
+		if json.Unmarshal([]byte(doc), &src) != nil || src == nil {
+			return
+		}
+		got := collect(src, newPath(field), nil)
+		want := refCollect(src, field)
+		if (len(got) != 0 || len(want) != 0) && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s on %s: got %v, want %v", field, doc, got, want)
+		}
 	})
 }

@@ -3,6 +3,7 @@ package query
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,12 +15,41 @@ import (
 type path struct {
 	raw   string
 	parts []string
+	// start[i] is the offset of parts[i] in raw: any run of segments
+	// parts[i:j] is the substring raw[start[i]:start[j]-1], with no
+	// allocation.
+	start []int
+	// base is the path without a trailing ".keyword" (nil when there is
+	// none), for collect's fallback.
+	base *path
 	// unindexed: the mapping does not index this field (Unindexed), so
 	// query clauses see no value in any document.
 	unindexed bool
 }
 
-func newPath(s string) path { return path{raw: s, parts: strings.Split(s, ".")} }
+func newPath(s string) path {
+	p := splitPath(s)
+	if n := len(p.parts); n > 1 && p.parts[n-1] == "keyword" {
+		b := splitPath(s[:len(s)-len(".keyword")])
+		p.base = &b
+	}
+	return p
+}
+
+func splitPath(s string) path {
+	p := path{raw: s, parts: strings.Split(s, ".")}
+	p.start = make([]int, len(p.parts)+1)
+	off := 0
+	for i, part := range p.parts {
+		p.start[i] = off
+		off += len(part) + 1
+	}
+	p.start[len(p.parts)] = off
+	return p
+}
+
+// span is the dotted key made of parts[i:j].
+func (p *path) span(i, j int) string { return p.raw[p.start[i] : p.start[j]-1] }
 
 // Doc is one document as the evaluator sees it.
 type Doc struct {
@@ -46,40 +76,78 @@ func collectDoc(d *Doc, p path, out []any) []any {
 // resolved to the field itself, because with dynamic mappings users address
 // the keyword sub-field that way.
 func collect(src map[string]any, p path, out []any) []any {
-	n := len(out)
-	out = walk(src, p.parts, out)
-	if len(out) == n && len(p.parts) > 1 && p.parts[len(p.parts)-1] == "keyword" {
-		out = walk(src, p.parts[:len(p.parts)-1], out)
-	}
+	out, _ = collectCounting(src, &p, out)
 	return out
 }
 
-func walk(v any, parts []string, out []any) []any {
-	if len(parts) == 0 {
-		return flatten(v, out)
+// collectCounting is collect reporting its work: the bytes of keys it
+// hashed or compared. That work is linear in the size of the document
+// whatever the path: each object of the document is visited at most once
+// per pass, and costs either a few lookups of a short path or one
+// comparison per key, never one lookup per dotted prefix of a long path.
+func collectCounting(src map[string]any, p *path, out []any) ([]any, int) {
+	w := walker{p: p, out: out}
+	n := len(out)
+	w.walk(src, 0)
+	if len(w.out) == n && p.base != nil {
+		w.p = p.base
+		w.walk(src, 0)
+	}
+	return w.out, w.work
+}
+
+// shortRest is the length up to which the remaining path is looked up
+// prefix by prefix: at most shortRest/2 lookups of at most shortRest bytes.
+// Past it, the object's keys are compared with the path instead.
+const shortRest = 64
+
+type walker struct {
+	p    *path
+	out  []any
+	work int
+}
+
+// walk appends the values of v at the segments p.parts[i:].
+func (w *walker) walk(v any, i int) {
+	n := len(w.p.parts)
+	if i == n {
+		w.out = flatten(v, w.out)
+		return
 	}
 	switch t := v.(type) {
 	case map[string]any:
-		if c, ok := t[parts[0]]; ok {
-			out = walk(c, parts[1:], out)
-		}
 		// A key may itself contain dots ({"a.b": 1}); ES treats it as the
-		// same path as {"a":{"b":1}}.
-		if len(parts) > 1 {
-			key := parts[0]
-			for i := 1; i < len(parts); i++ {
-				key += "." + parts[i]
+		// same path as {"a":{"b":1}}. Shorter keys are followed first.
+		rest := w.p.raw[w.p.start[i]:]
+		if len(rest) <= shortRest {
+			for j := i + 1; j <= n; j++ {
+				key := w.p.span(i, j)
+				w.work += len(key) + 1
 				if c, ok := t[key]; ok {
-					out = walk(c, parts[i+1:], out)
+					w.walk(c, j)
 				}
 			}
+			return
+		}
+		var next [8]int
+		found := next[:0]
+		for k := range t {
+			w.work += min(len(k), len(rest)) + 1
+			if strings.HasPrefix(rest, k) && (len(k) == len(rest) || rest[len(k)] == '.') {
+				found = append(found, i+1+strings.Count(k, "."))
+			}
+		}
+		// Each match ends on another segment boundary: sorting the ends
+		// follows them in the lookup order above.
+		slices.Sort(found)
+		for _, j := range found {
+			w.walk(t[w.p.span(i, j)], j)
 		}
 	case []any:
 		for _, e := range t {
-			out = walk(e, parts, out)
+			w.walk(e, i)
 		}
 	}
-	return out
 }
 
 func flatten(v any, out []any) []any {

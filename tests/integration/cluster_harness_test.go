@@ -203,9 +203,11 @@ func (p *proc) kill() {
 
 // clusterStatus is the part of cluster:status the tests read.
 type clusterStatus struct {
-	ActiveNodes int    `json:"activeNodes"`
-	Leader      string `json:"leader"`
-	Nodes       []struct {
+	ActiveNodes  int    `json:"activeNodes"`
+	Leader       string `json:"leader"`
+	Voters       int    `json:"voters"`
+	VotersWanted int    `json:"votersWanted"`
+	Nodes        []struct {
 		ID      string `json:"id"`
 		Address string `json:"address"`
 		Role    string `json:"role"`

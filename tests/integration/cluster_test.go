@@ -14,13 +14,7 @@ import (
 // sees all of them.
 func formRedis(t *testing.T, r *redisServer, n int, extra ...string) []*member {
 	t.Helper()
-	ms := make([]*member, n)
-	for i := range ms {
-		ms[i] = clusterNode(t, i+1, "", false, append([]string{"--redis", r.url()}, extra...)...)
-	}
-	for _, m := range ms {
-		m.waitReady(t)
-	}
+	ms := startTogether(t, r, n, extra...)
 	waitMembers(t, ms, n)
 	return ms
 }

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package node
+
+// fdLimit is unknown here: no automatic connection cap.
+func fdLimit() int { return 0 }
