@@ -195,6 +195,15 @@ func parseUser(st *security.State, kuid string, body map[string]any, requireProf
 // --- roles ---
 
 func (c *securityController) putRole(mode security.Mode) Handler {
+	return c.put(mode, c.roleView, func(id string, body map[string]any) (*security.Command, error) {
+		role, err := security.ParseRole(id, body)
+		return &security.Command{Op: security.OpPutRole, Role: role}, err
+	})
+}
+
+// put creates or replaces, by mode, the object the body describes; build
+// validates the body into a command.
+func (c *securityController) put(mode security.Mode, view func(string) (any, bool), build func(id string, body map[string]any) (*security.Command, error)) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
 		id, err := r.String("_id")
 		if err != nil {
@@ -204,14 +213,15 @@ func (c *securityController) putRole(mode security.Mode) Handler {
 		if err != nil {
 			return nil, err
 		}
-		role, err := security.ParseRole(id, body)
+		cmd, err := build(id, body)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := c.propose(ctx, r, &security.Command{Op: security.OpPutRole, ID: id, Mode: mode, Role: role}); err != nil {
+		cmd.ID, cmd.Mode = id, mode
+		if _, err := c.propose(ctx, r, cmd); err != nil {
 			return nil, err
 		}
-		v, _ := c.roleView(id)
+		v, _ := view(id)
 		return v, nil
 	}
 }
@@ -289,25 +299,10 @@ func (c *securityController) searchBy(r *Request, kind, key string, view func(st
 // --- profiles ---
 
 func (c *securityController) putProfile(mode security.Mode) Handler {
-	return func(ctx context.Context, r *Request) (any, error) {
-		id, err := r.String("_id")
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.RequireBody()
-		if err != nil {
-			return nil, err
-		}
+	return c.put(mode, c.profileView, func(id string, body map[string]any) (*security.Command, error) {
 		p, err := security.ParseProfile(id, body)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := c.propose(ctx, r, &security.Command{Op: security.OpPutProfile, ID: id, Mode: mode, Profile: p}); err != nil {
-			return nil, err
-		}
-		v, _ := c.profileView(id)
-		return v, nil
-	}
+		return &security.Command{Op: security.OpPutProfile, Profile: p}, err
+	})
 }
 
 // searchProfiles filters by body.roles: profiles with a policy on one of
