@@ -55,6 +55,7 @@ type Node struct {
 	logins          loginLimiter
 	firstAdmin      *firstAdmin
 	firstAdminLocal *security.Local
+	lockedDown      atomic.Bool // an admin exists: the first-admin gate is open
 
 	seq      atomic.Uint64
 	ready    atomic.Bool

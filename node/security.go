@@ -35,6 +35,14 @@ func (n *Node) secret() []byte {
 }
 
 func (n *Node) Authenticate(token string) (*security.Identity, error) {
+	if n.firstAdmin != nil && !n.lockedDown.Load() {
+		// A node told to lock itself down serves nothing with a fresh
+		// node's open roles: not before the first admin exists.
+		if !n.fsm.Security().AdminExists() {
+			return nil, kerror.New("api.process.not_enough_nodes")
+		}
+		n.lockedDown.Store(true)
+	}
 	if token == "" {
 		return &security.Identity{UserID: security.AnonymousID}, nil
 	}

@@ -86,8 +86,9 @@ func TestSecurityChangesApplyOnEveryNodeAtOnce(t *testing.T) {
 	refusedWith(t, b2.doAs(t, other, "GET", "/_me", ""), "security.token.invalid")
 }
 
-// A node given --first-admin-file is locked down before it reports ready:
-// no request ever runs with a fresh node's open anonymous role. Restarted
+// A node given --first-admin-file is locked down before it reports ready,
+// and refuses every request until then: no request ever runs with a fresh
+// node's open anonymous role. Restarted
 // with the same file, it keeps its admin and does not fail.
 func TestFirstAdminFileLocksDownFromTheStart(t *testing.T) {
 	dir := t.TempDir()
