@@ -66,12 +66,23 @@ func (c *securityController) actions() map[string]Handler {
 		"searchApiKeys": c.searchAPIKeys,
 		"deleteApiKey":  c.deleteAPIKey,
 		"checkRights":   c.checkRights,
+		// The mappings of Kuzzle's internal users, profiles and roles
+		// collections, which admin tools read to build their forms.
+		"getUserMapping":    mapping(map[string]any{"profileIds": map[string]any{"type": "keyword"}}),
+		"getProfileMapping": mapping(map[string]any{"tags": map[string]any{"type": "keyword"}, "policies": map[string]any{"properties": map[string]any{"roleId": map[string]any{"type": "keyword"}, "restrictedTo": map[string]any{"type": "nested", "properties": map[string]any{"index": map[string]any{"type": "keyword"}, "collections": map[string]any{"type": "keyword"}}}}}}),
+		"getRoleMapping":    mapping(map[string]any{"tags": map[string]any{"type": "keyword"}, "controllers": map[string]any{"dynamic": "false", "properties": map[string]any{}}}),
 		// The security state is in memory on every node: nothing to refresh.
 		"refresh": func(context.Context, *Request) (any, error) { return nil, nil },
 	}
 }
 
 var localFields = []string{"username", "password"}
+
+func mapping(properties map[string]any) Handler {
+	return func(context.Context, *Request) (any, error) {
+		return map[string]any{"mapping": properties}, nil
+	}
+}
 
 func (c *securityController) st() *security.State { return c.sec.SecurityState() }
 
