@@ -16,6 +16,7 @@ type Backend interface {
 	MemoryStorage
 	Admin
 	Bulk
+	Security
 }
 
 // NodeInfo is what the router and the transports need from the node: its

@@ -89,6 +89,17 @@ func (c *indexController) mDelete(ctx context.Context, r *Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	// As Kuzzle's: only the indexes the user may delete are deleted.
+	allowed := indexes[:0:0]
+	for _, idx := range indexes {
+		if r.Can("index", "delete", idx, "") {
+			allowed = append(allowed, idx)
+		}
+	}
+	indexes = allowed
+	if len(indexes) == 0 {
+		return map[string]any{"deleted": []string{}}, nil
+	}
 	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpIndexDelete, Indexes: indexes})
 	if err != nil {
 		return nil, err

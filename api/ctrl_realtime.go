@@ -104,6 +104,12 @@ func (c *realtimeController) join(ctx context.Context, r *Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A room id names an index and a collection the request does not: the
+	// user must be allowed to subscribe there, or a restricted profile
+	// could join rooms of collections it may not read.
+	if index, collection, ok := c.rt.Hub().RoomTarget(id); ok && !r.Can("realtime", "subscribe", index, collection) {
+		return nil, kerror.New("security.rights.forbidden")
+	}
 	return c.rt.Hub().Join(ctx, r.Conn, id, opts)
 }
 
@@ -136,8 +142,24 @@ func (c *realtimeController) count(ctx context.Context, r *Request) (any, error)
 	return map[string]any{"count": n}, nil
 }
 
+// list lists the rooms on the indexes and collections the user may
+// subscribe to, as Kuzzle's.
 func (c *realtimeController) list(ctx context.Context, r *Request) (any, error) {
-	return c.rt.RoomList(ctx)
+	all, err := c.rt.RoomList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for index, cols := range all {
+		for col := range cols {
+			if !r.Can("realtime", "subscribe", index, col) {
+				delete(cols, col)
+			}
+		}
+		if len(cols) == 0 {
+			delete(all, index)
+		}
+	}
+	return all, nil
 }
 
 func (c *realtimeController) validate(ctx context.Context, r *Request) (any, error) {
@@ -168,7 +190,7 @@ func (c *realtimeController) publish(ctx context.Context, r *Request) (any, erro
 	for k, v := range body {
 		src[k] = v
 	}
-	src["_kuzzle_info"] = map[string]any{"author": "-1", "createdAt": m.Timestamp}
+	src["_kuzzle_info"] = map[string]any{"author": r.UserID(), "createdAt": m.Timestamp}
 	if err := c.rt.Publish(ctx, index, collection, id, src, m); err != nil {
 		return nil, err
 	}

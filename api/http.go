@@ -32,6 +32,8 @@ type Server struct {
 	conns    sync.Map // id → *wsConn
 	slowDrop atomic.Uint64
 	closing  atomic.Bool
+	// tokSweep is set while the token sweeper runs (wsauth.go).
+	tokSweep atomic.Bool
 	flushers []*flusher
 
 	// Connection timeouts (transport.go).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/security"
 )
 
 // Request is a decoded Kuzzle request. Every envelope key other than the
@@ -28,6 +29,30 @@ type Request struct {
 	Protocol    string // "websocket" or "http"
 	// Conn is the client connection for realtime actions; nil over HTTP.
 	Conn realtime.Connection
+	// User is who sent the request, set by the router before the handler
+	// runs (the anonymous user without a token).
+	User *security.Identity
+	// rights checks User's rights on another target than the request's
+	// (actions acting on several indexes or on a room); set by the router.
+	rights func(controller, action, index, collection string) bool
+}
+
+// Can reports whether the request's user may run controller:action on
+// index and collection: what actions acting on several targets, or on
+// targets their arguments do not name, check for each one.
+func (r *Request) Can(controller, action, index, collection string) bool {
+	if r.rights == nil {
+		return true // not routed: a test calling a handler directly
+	}
+	return r.rights(controller, action, index, collection)
+}
+
+// UserID is the kuid of the request's sender ("-1": anonymous).
+func (r *Request) UserID() string {
+	if r.User == nil {
+		return security.AnonymousID
+	}
+	return r.User.UserID
 }
 
 // DecodeRequest parses a JSON envelope (WebSocket message or POST /_query).

@@ -32,6 +32,7 @@ type Limits struct {
 // the concurrency limits.
 type Router struct {
 	b        Backend
+	sec      Security
 	log      *slog.Logger
 	limits   Limits
 	handlers map[string]map[string]Handler
@@ -50,7 +51,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	if limits.RequestsBuffer < 0 {
 		limits.RequestsBuffer = 0
 	}
-	rt := &Router{b: b, log: log, limits: limits, handlers: map[string]map[string]Handler{},
+	rt := &Router{b: b, sec: b, log: log, limits: limits, handlers: map[string]map[string]Handler{},
 		wsOnly: map[string]bool{}, slots: make(chan struct{}, limits.ConcurrentRequests)}
 	// One line per controller (ctrl_*.go), each given only the interfaces
 	// it defines. Kuzzle's HTTP routes for every controller are already in
@@ -61,7 +62,9 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("collection", &collectionController{store: b, clock: b})
 	rt.register("document", &documentController{store: b, clock: b, limits: limits})
 	rt.register("realtime", &realtimeController{rt: b, clock: b})
-	rt.register("auth", authController{})
+	rt.register("auth", &authController{sec: b, clock: b})
+	rt.register("security", &securityController{sec: b, clock: b, limits: limits})
+	rt.register("admin", &adminSecurityController{sec: b, clock: b})
 	rt.register("cluster", &clusterController{cluster: b})
 	rt.register("ms", &msController{ms: b})
 	rt.register("admin", &adminController{node: b, clock: b, limits: limits})
@@ -74,8 +77,15 @@ type controller interface {
 	actions() map[string]Handler
 }
 
+// register adds a controller's actions; several files may serve one
+// controller (the admin controller's security actions live with security).
 func (rt *Router) register(name string, c controller) {
-	rt.handlers[name] = c.actions()
+	if rt.handlers[name] == nil {
+		rt.handlers[name] = map[string]Handler{}
+	}
+	for a, h := range c.actions() {
+		rt.handlers[name][a] = h
+	}
 }
 
 // Dispatch executes a request and always returns a response.
@@ -102,6 +112,10 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 		resp.setError(kerror.New("api.process.action_not_found", r.Controller, r.Action))
 		return resp
 	}
+	if err := rt.authorize(r); err != nil {
+		resp.setError(err)
+		return resp
+	}
 	if rt.limits.RequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, rt.limits.RequestTimeout)
@@ -123,6 +137,30 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 	}
 	resp.Result = result
 	return resp
+}
+
+// authorize establishes who sends the request and checks the rights of
+// that user before anything else runs: the one place every action of
+// every protocol goes through. A bad token is an error, never the
+// anonymous user.
+func (rt *Router) authorize(r *Request) error {
+	token := r.JWT
+	if r.Controller == "auth" && (r.Action == "login" || r.Action == "checkToken") {
+		// Logging in, or asking whether a token is valid, must not fail
+		// because the client still holds an expired token: both run as the
+		// anonymous user, whose role allows them (Kuzzle's standard roles).
+		token = ""
+	}
+	id, err := rt.sec.Authenticate(token)
+	if err != nil {
+		return err
+	}
+	r.User = id
+	st := rt.sec.SecurityState()
+	r.rights = func(c, a, i, col string) bool { return st.Allowed(id.UserID, c, a, i, col) }
+	index, _ := r.Args["index"].(string)
+	collection, _ := r.Args["collection"].(string)
+	return st.Check(id, r.Controller, r.Action, index, collection)
 }
 
 // interrupted names the reason of a request whose work stopped because its

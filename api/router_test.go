@@ -10,8 +10,9 @@ import (
 )
 
 // blockingBackend's Count runs until its context ends, as a scan does.
+// wsBackend gives it a fresh node's security.
 type blockingBackend struct {
-	Backend
+	wsBackend
 	started chan struct{}
 }
 

@@ -50,7 +50,7 @@ func writeSilently(ctx context.Context, wr Writer, c Clock, r *Request, w storag
 	}
 	m := meta(c, r)
 	w.Now = m.Timestamp
-	w.Author = "-1"
+	w.Author = r.UserID()
 	res, err := wr.Write(ctx, w, m, silent)
 	if err != nil {
 		return nil, err

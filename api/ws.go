@@ -76,6 +76,9 @@ type wsConn struct {
 	spare []wsItem
 	nb    nbWrite
 
+	// tok is the token the connection's subscriptions live by (wsauth.go).
+	tok connToken
+
 	// The idle sweeper's (transport.go).
 	lastPing time.Duration
 }
@@ -278,6 +281,7 @@ func (c *wsConn) readLoop() {
 		req.Conn = c
 		go func() {
 			resp := c.srv.dispatch(c.ctx, req)
+			c.bindToken(req, resp)
 			c.reply(resp)
 		}()
 	}

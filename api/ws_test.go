@@ -17,6 +17,7 @@ import (
 
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/realtime/filter"
+	"github.com/korumdb/korum/security"
 )
 
 // wsBackend is just enough of a node for the WebSocket transport: the
@@ -24,6 +25,23 @@ import (
 type wsBackend struct {
 	Backend
 	hub *realtime.Hub
+	sec *memSecurity
+}
+
+func (b *wsBackend) SecurityState() *security.State { return b.security().SecurityState() }
+func (b *wsBackend) Authenticate(t string) (*security.Identity, error) {
+	return b.security().Authenticate(t)
+}
+
+// freshSecurity is a fresh node's security, for the tests that build a
+// backend without one; nothing changes it.
+var freshSecurity = newMemSecurity()
+
+func (b *wsBackend) security() *memSecurity {
+	if b.sec == nil {
+		return freshSecurity
+	}
+	return b.sec
 }
 
 func (b *wsBackend) NodeID() string       { return "n1" }
@@ -36,7 +54,7 @@ func (b *wsBackend) StartedAt() time.Time { return time.Now() }
 func newWSServer(t *testing.T) (*Server, string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log)}
+	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
 	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)

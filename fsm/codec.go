@@ -8,6 +8,7 @@ import (
 
 	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 )
 
@@ -32,13 +33,14 @@ const (
 	tagKey
 	tagSilent
 	tagNode
-	tagWrite   // JSON storage.Write
-	tagMeta    // requestId, timestamp, controller, action, protocol, node, volatile (JSON, may be empty)
-	tagPublish // index, collection, id, body (JSON)
-	tagRoom    // id, index, collection, canonical, node, seq
-	tagMember  // JSON MemberInfo
-	tagBatch   // count, then each sub-command as a blob
-	tagMS      // JSON memstore.Command
+	tagWrite    // JSON storage.Write
+	tagMeta     // requestId, timestamp, controller, action, protocol, node, volatile (JSON, may be empty)
+	tagPublish  // index, collection, id, body (JSON)
+	tagRoom     // id, index, collection, canonical, node, seq
+	tagMember   // JSON MemberInfo
+	tagBatch    // count, then each sub-command as a blob
+	tagMS       // JSON memstore.Command
+	tagSecurity // JSON security.Command
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -111,6 +113,13 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = appendBlob(append(b, tagMS), j)
+	}
+	if c.Security != nil {
+		j, err := json.Marshal(c.Security)
+		if err != nil {
+			return nil, err
+		}
+		b = appendBlob(append(b, tagSecurity), j)
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -246,6 +255,9 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 		case tagMember:
 			c.Member = new(MemberInfo)
 			r.json(c.Member)
+		case tagSecurity:
+			c.Security = new(security.Command)
+			r.json(c.Security)
 		case tagBatch:
 			if inBatch {
 				r.fail(errors.New("a batch inside a batch"))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 )
 
@@ -39,6 +40,10 @@ const (
 	// KindMS is a memory storage (ms controller) write: Redis-like
 	// commands stamped with the proposer's time, applied by memstore.
 	KindMS Kind = "ms"
+	// KindSecurity changes the security state (users, profiles, roles,
+	// credentials, API keys, revoked tokens): package security owns it and
+	// applies the command; the fsm only carries it and its snapshot.
+	KindSecurity Kind = "sec"
 )
 
 // Command is one log entry.
@@ -61,6 +66,8 @@ type Command struct {
 	Batch []*Command `json:"b,omitempty"`
 	// MS is a KindMS entry's memory storage commands.
 	MS *memstore.Command `json:"ms,omitempty"`
+	// Security is the payload of a KindSecurity command.
+	Security *security.Command `json:"sec,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by
@@ -107,6 +114,8 @@ type Response struct {
 	Write *storage.WriteResult `json:"w,omitempty"`
 	// MS holds a KindMS command's replies, one per memory storage command.
 	MS []memstore.Reply `json:"ms,omitempty"`
+	// Security is a KindSecurity command's security.Result.
+	Security json.RawMessage `json:"sec,omitempty"`
 }
 
 // EncodeBatch builds a KindBatch entry from already encoded commands

@@ -16,6 +16,7 @@ import (
 
 	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 )
 
@@ -62,6 +63,9 @@ type state struct {
 	Applied uint64 `json:"applied"`
 	// MS is the memory storage (ms controller).
 	MS *memstore.Store `json:"ms,omitempty"`
+	// Security is the security state (package security), the same
+	// object as FSM.sec.
+	Security *security.State `json:"security"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -73,6 +77,10 @@ type FSM struct {
 	mu      sync.RWMutex
 	st      state
 	applied uint64
+	// sec is the security state: one object for the FSM's life (a restore
+	// replaces its content), with its own lock, so that the request path
+	// reads it without the FSM's lock.
+	sec *security.State
 
 	// halted is set when a committed entry could not be applied: from then
 	// on nothing is applied, snapshotted or reported as applied, and onHalt
@@ -149,13 +157,14 @@ func haltedResults(n int) []any {
 func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 	f := &FSM{store: store, notify: notify, log: log}
 	f.st = emptyState()
+	f.sec = f.st.Security
 	f.applied = store.AppliedIndex()
 	return f
 }
 
 func emptyState() state {
 	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
-		Recent: map[string]json.RawMessage{}, MS: memstore.New()}
+		Recent: map[string]json.RawMessage{}, MS: memstore.New(), Security: security.NewState()}
 }
 
 // MemStore is the memory storage, for reads; it has its own lock, and a
@@ -389,6 +398,12 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 				f.memberEvicted(c.Node, c.Member)
 			}
 			out[i] = emptyResponse()
+		case KindSecurity:
+			if c.Security == nil {
+				out[i] = fmt.Errorf("a security command without payload at %d", u.index)
+				continue
+			}
+			out[i] = encodeResponse(&Response{Security: f.sec.Apply(c.Security).Encode()})
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
@@ -550,6 +565,10 @@ func (f *FSM) Members() ([]Member, []Activity) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	return ms, append([]Activity(nil), f.st.Activity...)
 }
+
+// Security returns the security state, which the request path reads
+// without the FSM's lock; it is the same object for the FSM's life.
+func (f *FSM) Security() *security.State { return f.sec }
 
 // Room returns a replicated room, or nil.
 func (f *FSM) Room(id string) *Room {
@@ -734,10 +753,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.MS == nil {
 		st.MS = memstore.New()
 	}
+	if st.Security == nil { // "security": null
+		st.Security = security.NewState()
+	}
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)
 	}
 	f.mu.Lock()
+	f.sec.Replace(st.Security)
+	st.Security = f.sec
 	f.st = st
 	f.applied = max(st.Applied, f.store.AppliedIndex())
 	f.mu.Unlock()

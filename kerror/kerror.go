@@ -95,16 +95,17 @@ var catalogue = map[string]def{
 	"services.cache.command_failed":     {16973829, badRequest, "%s"},
 	"services.cache.limit_exceeded":     {16973830, sizeLimit, "%s"},
 
-	"api.assert.invalid_type":       {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
-	"api.assert.invalid_argument":   {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
-	"api.assert.missing_argument":   {33619971, badRequest, `Missing argument "%s".`},
-	"api.assert.empty_argument":     {33619972, badRequest, `The argument "%s" is empty.`},
-	"api.assert.mutually_exclusive": {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
-	"api.assert.too_many_arguments": {33619974, badRequest, `Argument "%s" contains too many values`},
-	"api.assert.body_required":      {33619976, badRequest, "The request must specify a body."},
-	"api.assert.forbidden_argument": {33619979, badRequest, `The argument "%s" is not allowed by this API action.`},
-	"api.assert.invalid_id":         {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
-	"api.assert.koncorde_dsl_error": {33619982, badRequest, "%s"},
+	"api.assert.invalid_type":        {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
+	"api.assert.invalid_argument":    {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
+	"api.assert.missing_argument":    {33619971, badRequest, `Missing argument "%s".`},
+	"api.assert.empty_argument":      {33619972, badRequest, `The argument "%s" is empty.`},
+	"api.assert.mutually_exclusive":  {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
+	"api.assert.too_many_arguments":  {33619974, badRequest, `Argument "%s" contains too many values`},
+	"api.assert.unexpected_argument": {33619975, badRequest, `Unexpected argument "%s" (accepted arguments: %s)`},
+	"api.assert.body_required":       {33619976, badRequest, "The request must specify a body."},
+	"api.assert.forbidden_argument":  {33619979, badRequest, `The argument "%s" is not allowed by this API action.`},
+	"api.assert.invalid_id":          {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
+	"api.assert.koncorde_dsl_error":  {33619982, badRequest, "%s"},
 	// Kuzzle classes this one as an InternalError (500); a client asking
 	// HTTP for a WebSocket-only action made a request error, so Korum
 	// answers 400 with the same id and code.
@@ -119,6 +120,32 @@ var catalogue = map[string]def{
 	// Korum-specific: Kuzzle 2 bounds no request as a whole. Its class is
 	// Kuzzle's GatewayTimeoutError (504), "takes too long to respond".
 	"api.process.request_timeout": {33685516, gatewayTimeout, "Request timed out: it ran longer than limits.requestTimeout and was cancelled."},
+
+	"api.process.admin_exists": {33685505, precondition, "Admin user is already set."},
+
+	// Kuzzle's security domain (7): codes and classes as Kuzzle's.
+	"security.token.invalid":                   {117506049, unauthorized, "Invalid token."},
+	"security.token.ttl_exceeded":              {117506052, badRequest, "expiresIn value exceeds maximum allowed value"},
+	"security.token.generation_failed":         {117506053, internal, "Error while generating token: %s"},
+	"security.token.expired":                   {117506054, unauthorized, "Token expired"},
+	"security.credentials.unknown_strategy":    {117571585, badRequest, `Unknown authentication strategy "%s"`},
+	"security.credentials.rejected":            {117571587, badRequest, "Credentials rejected: %s"},
+	"security.rights.unauthorized":             {117637121, unauthorized, "Unauthorized: authentication required."},
+	"security.rights.forbidden":                {117637122, forbidden, "Insufficient permissions to execute this action."},
+	"security.user.already_exists":             {117702657, precondition, "User %s already exists."},
+	"security.user.not_found":                  {117702658, notFound, `User "%s" not found.`},
+	"security.user.anonymous_profile_required": {117702659, badRequest, "The anonymous user must be assigned to the anonymous profile"},
+	"security.role.not_found":                  {117768193, notFound, `Role "%s" not found.`},
+	"security.role.login_required":             {117768194, badRequest, `Cannot remove the "login" action from the anonymous role.`},
+	"security.role.cannot_delete":              {117768195, badRequest, "The following roles are protected and cannot be deleted: anonymous, default, admin"},
+	"security.role.in_use":                     {117768196, precondition, `The role "%s" is still used and cannot be deleted.`},
+	"security.profile.not_found":               {117833729, notFound, `Profile "%s" not found.`},
+	"security.profile.cannot_delete":           {117833730, badRequest, "The following profiles are protected and cannot be deleted: anonymous, default, admin"},
+	"security.profile.in_use":                  {117833731, precondition, `The profile "%s" is still used and cannot be deleted.`},
+	"security.profile.missing_anonymous_role":  {117833733, badRequest, "The anonymous profile must include the anonymous role"},
+	// Korum-specific: Kuzzle's limits.loginsPerSecond answers with the
+	// generic overload error; Korum says which limit was hit.
+	"security.credentials.too_many_logins": {117571588, tooManyRequests, "Too many login attempts for this user: at most %s per second."},
 
 	"network.http.request_too_large":     {50397185, sizeLimit, "Maximum HTTP request size exceeded."},
 	"network.http.unsupported_verb":      {50397190, badRequest, `Unsupported HTTP verb "%s".`},

@@ -17,14 +17,36 @@ import (
 )
 
 // Config is a node's whole configuration. JSON sections: server, limits,
-// storage, cluster. Every key is also a flag and an environment variable;
+// storage, cluster, log, security. Every key is also a flag and an environment variable;
 // precedence is flag > environment > config file > default.
 type Config struct {
-	Server  ServerConfig
-	Limits  LimitsConfig
-	Storage StorageConfig
-	Cluster ClusterConfig
-	Log     LogConfig
+	Server   ServerConfig
+	Limits   LimitsConfig
+	Storage  StorageConfig
+	Cluster  ClusterConfig
+	Log      LogConfig
+	Security SecurityConfig
+}
+
+// SecurityConfig mirrors Kuzzle's security.authToken and security.apiKey
+// sections.
+type SecurityConfig struct {
+	// JWTSecret signs tokens; empty: a secret generated once and kept in
+	// the replicated state. When set, every node must have the same.
+	JWTSecret string
+	// JWTExpiresIn is a login token's default lifetime; JWTMaxTTL the
+	// longest a client may ask for (0: no limit); JWTGracePeriod how long
+	// a refreshed token stays valid.
+	JWTExpiresIn   time.Duration
+	JWTMaxTTL      time.Duration
+	JWTGracePeriod time.Duration
+	// APIKeyMaxTTL is the longest lifetime of an API key (0: no limit).
+	APIKeyMaxTTL time.Duration
+	// FirstAdminFile is a JSON file {"kuid","username","password"}: when no
+	// admin exists, the node creates this one and resets the default and
+	// anonymous roles before it reports ready, so that a new cluster is
+	// locked down from its first start.
+	FirstAdminFile string
 }
 
 // ServerConfig is the client-facing API.
@@ -78,6 +100,9 @@ type LimitsConfig struct {
 	// MaxConnectionsPerIP caps those of one client address (0: no cap).
 	MaxConnections      int
 	MaxConnectionsPerIP int
+	// LoginsPerSecond bounds auth:login attempts per username and node
+	// (Kuzzle's limits.loginsPerSecond); 0: no limit.
+	LoginsPerSecond int
 }
 
 // StorageConfig selects and tunes the document engine.
@@ -163,13 +188,14 @@ func Defaults() Config {
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
 			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second,
 			MappingDepth: embedded.DefaultMappingDepth, MappingTotalFields: embedded.DefaultMappingTotalFields,
-			FieldNameLength: embedded.DefaultFieldNameLength},
+			FieldNameLength: embedded.DefaultFieldNameLength, LoginsPerSecond: 1},
 		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
 		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, MinimumNodes: 1, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
 			DeadNodeTimeout: 30 * time.Second, IP: "private",
 			SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, TrailingLogs: 10240},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:      LogConfig{Level: "info", Format: "text"},
+		Security: SecurityConfig{JWTExpiresIn: time.Hour, JWTGracePeriod: time.Second},
 	}
 }
 
@@ -247,6 +273,13 @@ func options(c *Config) []option {
 		{"cluster.interface", "interface", "network interface name or address to advertise", kString, &c.Cluster.Interface},
 		{"cluster.ipv6", "ipv6", "advertise an IPv6 address (true/false)", kBool, &c.Cluster.IPv6},
 		{"cluster.activityDepth", "activity-depth", "join and eviction events kept for cluster:status", kInt, &c.Cluster.ActivityDepth},
+		{"limits.loginsPerSecond", "logins-per-second", "auth:login attempts allowed per username per second on a node (0: no limit)", kInt, &c.Limits.LoginsPerSecond},
+		{"security.authToken.secret", "jwt-secret", "secret signing tokens, the same on every node (empty: generated and replicated)", kString, &c.Security.JWTSecret},
+		{"security.authToken.expiresIn", "jwt-expires-in", "default lifetime of a login token (ms or Go duration)", kDuration, &c.Security.JWTExpiresIn},
+		{"security.authToken.maxTTL", "jwt-max-ttl", "longest lifetime a client may ask for a token (0: no limit)", kDuration, &c.Security.JWTMaxTTL},
+		{"security.authToken.gracePeriod", "jwt-grace-period", "how long a token stays valid after auth:refreshToken replaced it", kDuration, &c.Security.JWTGracePeriod},
+		{"security.apiKey.maxTTL", "api-key-max-ttl", "longest lifetime of an API key (0: no limit)", kDuration, &c.Security.APIKeyMaxTTL},
+		{"security.firstAdminFile", "first-admin-file", `JSON file {"kuid","username","password"}: the admin created, and the default roles locked down, at the first start`, kString, &c.Security.FirstAdminFile},
 		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
 		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
 	}
@@ -391,7 +424,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	opts := options(&c)
 	fs := flag.NewFlagSet("korum", flag.ContinueOnError)
 	fs.SetOutput(usage)
-	configPath := fs.String("config", getenv("KORUM_CONFIG"), "JSON configuration file (sections server, limits, storage, cluster, log) [KORUM_CONFIG]")
+	configPath := fs.String("config", getenv("KORUM_CONFIG"), "JSON configuration file (sections server, limits, storage, cluster, log, security) [KORUM_CONFIG]")
 	flagVals := map[string]*string{}
 	for _, o := range opts {
 		flagVals[o.flag] = fs.String(o.flag, "", fmt.Sprintf("%s [%s; %s; default %s]", o.help, o.env(), o.key, describe(o)))

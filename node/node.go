@@ -29,6 +29,7 @@ import (
 	"github.com/korumdb/korum/raftnet"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/realtime/filter"
+	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/storage/embedded"
 )
@@ -53,6 +54,11 @@ type Node struct {
 	http    *http.Server
 	ln      net.Listener
 	conns   *api.Listener // ln within limits.maxConnections*
+
+	logins          loginLimiter
+	firstAdmin      *firstAdmin
+	firstAdminLocal *security.Local
+	lockedDown      atomic.Bool // an admin exists: the first-admin gate is open
 
 	seq      atomic.Uint64
 	ready    atomic.Bool
@@ -104,6 +110,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			n.closeAll()
 		}
 	}()
+	n.logins.max = cfg.Limits.LoginsPerSecond
+	if n.firstAdmin, n.firstAdminLocal, err = loadFirstAdmin(cfg.Security.FirstAdminFile); err != nil {
+		return nil, err
+	}
 
 	n.store, err = embedded.Open(filepath.Join(cfg.Storage.DataDir, "documents.db"),
 		embedded.Options{Logger: n.log, DocumentsFetchCount: cfg.Limits.DocumentsFetchCount})
@@ -251,6 +261,10 @@ func (n *Node) waitHello() {
 		if err == nil {
 			err = n.propose(ctx, &fsm.Command{Kind: fsm.KindNodeHello, Node: n.id, Member: &fsm.MemberInfo{
 				APIAddr: advertisedAPI(n.ln.Addr(), n.raft.Addr()), ClusterAddr: n.raft.Addr(), Date: n.started.UnixMilli(), Depth: n.cfg.Cluster.ActivityDepth}}, nil)
+		}
+		if err == nil {
+			// Locked down before the first request is served.
+			err = n.bootstrapSecurity(ctx)
 		}
 		cancel()
 		if err == nil {

@@ -35,6 +35,7 @@ func (n *Node) registerPeerRPC() {
 		n.hub.DispatchUser(ev)
 		return nil, nil
 	})
+	n.raft.Handle(rpcSecurityApplied, n.appliedHandler)
 	n.hub.SetUserRelay(n.relayUserEvent)
 }
 

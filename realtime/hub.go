@@ -176,6 +176,23 @@ func (h *Hub) Join(ctx context.Context, c Connection, roomID string, opts Subscr
 	return h.join(ctx, c, n, opts)
 }
 
+// RoomTarget returns the index and collection of a room, local or
+// replicated.
+func (h *Hub) RoomTarget(roomID string) (index, collection string, ok bool) {
+	h.mu.RLock()
+	r := h.rooms[roomID]
+	h.mu.RUnlock()
+	if r != nil {
+		return r.norm.Index, r.norm.Collection, true
+	}
+	if h.repl != nil {
+		if n := h.repl.Room(roomID); n != nil {
+			return n.Index, n.Collection, true
+		}
+	}
+	return "", "", false
+}
+
 func channelID(roomID string, s Scope, u Users) string {
 	// A stable number per option pair, so equal options share a channel on
 	// every node.

@@ -142,6 +142,7 @@ func main() {
 	rooms := flag.Int("rooms", 100000, "distinct rooms to hold (rooms)")
 	hold := flag.Duration("hold", time.Minute, "how long to hold the rooms (rooms)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
+	flag.StringVar(&measuredJWT, "jwt", "", "token the measured requests carry (get, create, subscribe); setup runs without one")
 	flag.Parse()
 	switch *mode {
 	case "get", "create", "subscribe":
@@ -175,6 +176,10 @@ func profile() func() {
 	}
 }
 
+// measuredJWT is sent with the measured requests: the rights check of a
+// user against the anonymous one.
+var measuredJWT string
+
 func closedLoop(addrs, mode string, clients int, d time.Duration) {
 	list := strings.Split(addrs, ",")
 	addr := list[0]
@@ -206,6 +211,9 @@ func closedLoop(addrs, mode string, clients int, d time.Duration) {
 					// A filter no one else uses: every subscribe creates a room.
 					req = map[string]any{"controller": "realtime", "action": "subscribe", "index": "bench", "collection": "docs",
 						"body": map[string]any{"equals": map[string]any{"k": fmt.Sprintf("%d-%d-%d", i, n, time.Now().UnixNano())}}}
+				}
+				if measuredJWT != "" {
+					req["jwt"] = measuredJWT
 				}
 				t0 := time.Now()
 				if _, err := c.call(req); err != nil {

@@ -158,6 +158,12 @@ type kerr struct {
 
 func (p *proc) do(t *testing.T, method, path, body string) (*http.Response, envelope) {
 	t.Helper()
+	return p.doToken(t, "", method, path, body)
+}
+
+// doToken is do with a bearer token ("": none).
+func (p *proc) doToken(t *testing.T, token, method, path, body string) (*http.Response, envelope) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.api+path, strings.NewReader(body))
@@ -166,6 +172,9 @@ func (p *proc) do(t *testing.T, method, path, body string) (*http.Response, enve
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"context"
+
+	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/security"
+)
+
+// adminSecurityController serves the admin controller's security actions;
+// the router merges them with the rest of the admin controller.
+type adminSecurityController struct {
+	sec   Security
+	clock Clock
+}
+
+func (c *adminSecurityController) actions() map[string]Handler {
+	return map[string]Handler{
+		"resetSecurity":  c.resetSecurity,
+		"loadSecurities": c.loadSecurities,
+	}
+}
+
+// resetSecurity deletes every user, profile and role and puts back a
+// fresh install's: anonymous may do everything again, as Kuzzle's.
+func (c *adminSecurityController) resetSecurity(ctx context.Context, r *Request) (any, error) {
+	if _, err := propose(ctx, c.sec, c.clock, r, &security.Command{Op: security.OpReset}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"acknowledge": true}, nil
+}
+
+// loadSecurities loads roles, profiles and users from one body
+// ({roles: {id: role}, profiles: {id: profile}, users: {kuid: {content,
+// credentials}}}), all or nothing.
+func (c *adminSecurityController) loadSecurities(ctx context.Context, r *Request) (any, error) {
+	body, err := r.RequireBody()
+	if err != nil {
+		return nil, err
+	}
+	onExisting, err := r.OptString("onExistingUsers")
+	if err != nil {
+		return nil, err
+	}
+	switch onExisting {
+	case "":
+		onExisting = "fail"
+	case "fail", "skip", "overwrite":
+	default:
+		return nil, kerror.New("api.assert.invalid_argument", "onExistingUsers", `"fail", "skip" or "overwrite"`)
+	}
+	cmd := &security.Command{Op: security.OpLoad, OnExisting: onExisting,
+		Roles: map[string]*security.Role{}, Profiles: map[string]*security.Profile{}, Users: map[string]*security.User{}}
+	section := func(name string) (map[string]any, error) {
+		v, ok := body[name]
+		if !ok || v == nil {
+			return nil, nil
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, kerror.New("api.assert.invalid_type", "body."+name, "object")
+		}
+		return m, nil
+	}
+	obj := func(name, id string, v any) (map[string]any, error) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, kerror.New("api.assert.invalid_type", "body."+name+"."+id, "object")
+		}
+		return m, checkID(id)
+	}
+	roles, err := section("roles")
+	if err != nil {
+		return nil, err
+	}
+	for id, v := range roles {
+		m, err := obj("roles", id, v)
+		if err != nil {
+			return nil, err
+		}
+		if cmd.Roles[id], err = security.ParseRole(id, m); err != nil {
+			return nil, err
+		}
+	}
+	profiles, err := section("profiles")
+	if err != nil {
+		return nil, err
+	}
+	for id, v := range profiles {
+		m, err := obj("profiles", id, v)
+		if err != nil {
+			return nil, err
+		}
+		if cmd.Profiles[id], err = security.ParseProfile(id, m); err != nil {
+			return nil, err
+		}
+	}
+	users, err := section("users")
+	if err != nil {
+		return nil, err
+	}
+	if max := 1000; len(users) > max {
+		return nil, kerror.New("services.storage.write_limit_exceeded")
+	}
+	for id, v := range users {
+		m, err := obj("users", id, v)
+		if err != nil {
+			return nil, err
+		}
+		if cmd.Users[id], err = parseUser(c.sec.SecurityState(), id, m, true); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := propose(ctx, c.sec, c.clock, r, cmd); err != nil {
+		return nil, err
+	}
+	return map[string]any{"acknowledge": true}, nil
+}
