@@ -62,6 +62,10 @@ type Write struct {
 	// (limits.documentsWriteCount); exceeding it fails the whole command
 	// with services.storage.write_limit_exceeded. 0 means no cap.
 	Limit int `json:"limit,omitempty"`
+	// Refresh is Kuzzle's refresh argument ("wait_for" or empty). The
+	// embedded engine's writes are visible at once and ignore it; the
+	// Elasticsearch engine passes it on.
+	Refresh string `json:"refresh,omitempty"`
 }
 
 // DocWrite is one document of a write. Which fields matter depends on Op:
@@ -121,6 +125,11 @@ type SearchRequest struct {
 	// SearchAfter continues a sorted search after the hit whose sort
 	// values these are (ES search_after; the SDKs' next() uses it).
 	SearchAfter json.RawMessage `json:"search_after,omitempty"`
+	// Body is the whole search body as the client sent it. Engines that
+	// speak the full query DSL (Elasticsearch) pass its other keys
+	// (aggregations, highlight, _source, ...) through; From, Size and
+	// Scroll above win over its own from/size.
+	Body json.RawMessage `json:"body,omitempty"`
 }
 
 // Hit is one search result.
@@ -129,6 +138,8 @@ type Hit struct {
 	Score   float64        `json:"_score"`
 	Version int64          `json:"_version,omitempty"`
 	Source  map[string]any `json:"_source"`
+	// Highlight is Elasticsearch's per-hit highlight, when asked for.
+	Highlight map[string]any `json:"highlight,omitempty"`
 }
 
 // SearchResult is Kuzzle's search result shape.
@@ -136,6 +147,8 @@ type SearchResult struct {
 	Hits     []Hit  `json:"hits"`
 	Total    int    `json:"total"`
 	ScrollID string `json:"scrollId,omitempty"`
+	// Aggregations is Elasticsearch's aggregations result, when asked for.
+	Aggregations map[string]any `json:"aggregations,omitempty"`
 }
 
 // Reader serves reads. Implementations are safe for concurrent use.
