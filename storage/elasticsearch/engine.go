@@ -169,7 +169,9 @@ type esError struct {
 	Root   string // root cause type
 }
 
-func (e *esError) Error() string { return fmt.Sprintf("elasticsearch %d %s: %s", e.Status, e.Type, e.Reason) }
+func (e *esError) Error() string {
+	return fmt.Sprintf("elasticsearch %d %s: %s", e.Status, e.Type, e.Reason)
+}
 
 // call runs one request within the request timeout and decodes a
 // successful answer into out (unless nil). A transport failure is
