@@ -45,6 +45,9 @@ func write(ctx context.Context, wr Writer, c Clock, r *Request, w storage.Write)
 	m := meta(c, r)
 	w.Now = m.Timestamp
 	w.Author = "-1"
+	if v, _ := r.Args["refresh"].(string); v == "wait_for" {
+		w.Refresh = v
+	}
 	res, err := wr.Write(ctx, w, m, silent)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,7 @@ const (
 	tagRoom    // id, index, collection, canonical, node, seq
 	tagMember  // JSON MemberInfo
 	tagBatch   // count, then each sub-command as a blob
+	tagChanged // JSON storage.WriteResult (a "changed" entry's outcome)
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -102,6 +103,13 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = appendBlob(append(b, tagMember), j)
+	}
+	if c.Changed != nil {
+		j, err := json.Marshal(c.Changed)
+		if err != nil {
+			return nil, err
+		}
+		b = appendBlob(append(b, tagChanged), j)
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -237,6 +245,9 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 		case tagMember:
 			c.Member = new(MemberInfo)
 			r.json(c.Member)
+		case tagChanged:
+			c.Changed = new(storage.WriteResult)
+			r.json(c.Changed)
 		case tagBatch:
 			if inBatch {
 				r.fail(errors.New("a batch inside a batch"))

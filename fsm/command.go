@@ -35,6 +35,13 @@ const (
 	// many commands multiplies throughput. Sub-commands keep their own
 	// keys, so deduplication stays per proposal; a batch never nests.
 	KindBatch Kind = "batch"
+	// KindChanged is the outcome of a write that an external engine
+	// (Elasticsearch) already performed: the write's op, index and
+	// collection in Write (no bodies), its per-document results with
+	// before/after states in Changed. Applying it stores nothing; it is
+	// matched against the rooms like an embedded write's results, so that
+	// notifications keep the log's order (storage/elasticsearch/DESIGN.md).
+	KindChanged Kind = "changed"
 )
 
 // Command is one log entry.
@@ -53,6 +60,8 @@ type Command struct {
 	// returned. This is what lets a node retry a proposal whose outcome
 	// a leader change made unknown, without applying it twice.
 	Key string `json:"key,omitempty"`
+	// Changed is the outcome a KindChanged entry carries.
+	Changed *storage.WriteResult `json:"c,omitempty"`
 	// Batch holds the sub-commands of a KindBatch entry.
 	Batch []*Command `json:"b,omitempty"`
 }

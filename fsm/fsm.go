@@ -351,6 +351,13 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 					events = append(events, ev)
 				}
 			}
+		case KindChanged:
+			out[i] = emptyResponse()
+			if !c.Silent && c.Write != nil && c.Changed != nil && c.Changed.Err == nil {
+				if ev, ok := documentEvent(c, c.Changed); ok {
+					events = append(events, ev)
+				}
+			}
 		case KindPublish:
 			if c.Publish != nil && !c.Silent {
 				events = append(events, publishEvent(c))

@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// esURL is the Elasticsearch of the elasticsearch-mode tests
+// (ELASTICSEARCH_URL, default the shared tool's 127.0.0.1:9200).
+func esURL() string {
+	if u := os.Getenv("ELASTICSEARCH_URL"); u != "" {
+		return u
+	}
+	return "http://127.0.0.1:9200"
+}
+
+// needES skips, saying so, when no Elasticsearch answers, and returns the
+// arguments that put a node in elasticsearch mode.
+func needES(t *testing.T) []string {
+	t.Helper()
+	c := http.Client{Timeout: 2 * time.Second}
+	res, err := c.Get(esURL())
+	if err != nil {
+		t.Skipf("no Elasticsearch at %s (make test-es starts one): %v", esURL(), err)
+	}
+	res.Body.Close()
+	return []string{"--storage-engine", "elasticsearch", "--elasticsearch-url", esURL()}
+}
+
+// esIndex is a Kuzzle index name of this test alone, deleted at the end
+// through p, so that tests sharing one Elasticsearch do not meet.
+func esIndex(t *testing.T, p func() *proc) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "it-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		if q := p(); q != nil && q.alive() {
+			q.do(t, "DELETE", "/"+name, "")
+		}
+	})
+	return name
+}
+
+func TestElasticsearchUnreachableAtStartExits3(t *testing.T) {
+	p := launch(t, t.TempDir(), freeAddr(t), "--cluster-addr", freeAddr(t),
+		"--storage-engine", "elasticsearch", "--elasticsearch-url", "http://127.0.0.1:1", "--elasticsearch-request-timeout", "2s")
+	if code := p.exitCode(t, 30*time.Second); code != 3 {
+		t.Fatalf("exit code %d, want 3\n%s", code, p.Logs())
+	}
+	if !strings.Contains(p.Logs(), "cannot reach Elasticsearch at http://127.0.0.1:1") {
+		t.Fatalf("no clear message:\n%s", tail(p.Logs(), 20))
+	}
+}
+
+func docNote(m map[string]any) bool { return m["type"] == "document" }
+
+func TestElasticsearchOneNodeServesAndNotifies(t *testing.T) {
+	args := needES(t)
+	var p *proc
+	idx := esIndex(t, func() *proc { return p })
+	p = start(t, "", args...)
+	mustOK(t, p, "POST", "/"+idx+"/_create", "")
+	mustOK(t, p, "PUT", "/"+idx+"/c", `{"properties":{"team":{"type":"keyword"},"text":{"type":"text"}}}`)
+	sub := &wsClient{t, dial(t, p)}
+	sub.call(map[string]any{"controller": "realtime", "action": "subscribe", "index": idx, "collection": "c",
+		"body": map[string]any{"equals": map[string]any{"team": "blue"}}, "scope": "all"})
+
+	mustOK(t, p, "POST", "/"+idx+"/c/x/_create?refresh=wait_for", `{"team":"blue","text":"hello world"}`)
+	mustOK(t, p, "PUT", "/"+idx+"/c/x/_update?refresh=wait_for", `{"n":1}`)
+	mustOK(t, p, "PUT", "/"+idx+"/c/x?refresh=wait_for", `{"team":"red"}`)
+	for i, want := range []struct{ action, scope string }{{"create", "in"}, {"update", "in"}, {"replace", "out"}} {
+		n := sub.next(docNote)
+		if n["action"] != want.action || n["scope"] != want.scope || n["result"].(map[string]any)["_id"] != "x" {
+			t.Fatalf("notification %d: %v, want %s/%s", i, n, want.action, want.scope)
+		}
+	}
+	// Reads come from Elasticsearch, with the DSL passed through.
+	env := mustOK(t, p, "GET", "/"+idx+"/c/x", "")
+	if !strings.Contains(string(env.Result), `"team":"red"`) || !strings.Contains(string(env.Result), `"_version":3`) {
+		t.Fatalf("get: %s", env.Result)
+	}
+	env = mustOK(t, p, "POST", "/"+idx+"/c/_search", `{"query":{"match_all":{}},"aggs":{"teams":{"terms":{"field":"team"}}}}`)
+	if !strings.Contains(string(env.Result), `"teams"`) || !strings.Contains(string(env.Result), `"key":"red"`) {
+		t.Fatalf("aggregations: %s", env.Result)
+	}
+	mustOK(t, p, "DELETE", "/"+idx+"/c/x", "")
+	mustOK(t, p, "POST", "/"+idx+"/c/y/_create", `{"team":"blue"}`)
+	if n := sub.next(docNote); n["action"] != "create" || n["result"].(map[string]any)["_id"] != "y" {
+		t.Fatalf("the delete of a document out of the filter notified, or the next create did not: %v", n)
+	}
+	_, env = p.do(t, "GET", "/"+idx+"/c/x", "")
+	if env.Error == nil || env.Error.ID != "services.storage.not_found" {
+		t.Fatalf("get after delete: %+v", env.Error)
+	}
+}
+
+// A subscriber on one node gets every write acknowledged on the others,
+// exactly once, in the order the writes were acknowledged.
+func TestElasticsearchThreeNodesNotifyInOrder(t *testing.T) {
+	args := needES(t)
+	r := startRedis(t)
+	var ms []*member
+	idx := esIndex(t, func() *proc {
+		for _, m := range ms {
+			if m.alive() {
+				return m.proc
+			}
+		}
+		return nil
+	})
+	ms = formRedis(t, r, 3, args...)
+	mustOK(t, ms[0].proc, "POST", "/"+idx+"/_create", "")
+	mustOK(t, ms[0].proc, "PUT", "/"+idx+"/c", "{}")
+	sub := &wsClient{t, dial(t, ms[1].proc)}
+	sub.call(map[string]any{"controller": "realtime", "action": "subscribe", "index": idx, "collection": "c", "body": map[string]any{}})
+
+	const writes = 30
+	for i := range writes {
+		w := ms[[]int{0, 2}[i%2]].proc // writes alternate between nodes A and C
+		mustOK(t, w, "PUT", "/"+idx+"/c/d", fmt.Sprintf(`{"seq":%d}`, i))
+	}
+	for i := range writes {
+		n := sub.next(docNote)
+		src := n["result"].(map[string]any)["_source"].(map[string]any)
+		if src["seq"] != float64(i) {
+			t.Fatalf("notification %d carries seq %v: out of order or duplicated", i, src["seq"])
+		}
+	}
+	// Exactly once: one more write is the very next notification.
+	mustOK(t, ms[0].proc, "PUT", "/"+idx+"/c/d", `{"seq":999}`)
+	if n := sub.next(docNote); n["result"].(map[string]any)["_source"].(map[string]any)["seq"] != float64(999) {
+		t.Fatalf("a notification came twice: %v", n)
+	}
+}
