@@ -184,6 +184,7 @@ func (e *Engine) call(ctx context.Context, req esapi.Request, out any) error {
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
 			return ctx.Err()
 		}
+		e.log.Warn("Elasticsearch request failed", "err", err)
 		return kerror.Wrap(err, "services.storage.not_connected")
 	}
 	defer res.Body.Close()

@@ -4,9 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -137,4 +140,88 @@ func TestElasticsearchThreeNodesNotifyInOrder(t *testing.T) {
 	if n := sub.next(docNote); n["result"].(map[string]any)["_source"].(map[string]any)["seq"] != float64(999) {
 		t.Fatalf("a notification came twice: %v", n)
 	}
+}
+
+// tcpProxy forwards a local port to target until cut, so a test can take
+// Elasticsearch away from a node and give it back without stopping it.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	up     bool
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target, up: true}
+	t.Cleanup(func() { ln.Close(); p.set(false) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			up := p.up
+			if up {
+				p.conns = append(p.conns, c)
+			}
+			p.mu.Unlock()
+			if !up {
+				c.Close()
+				continue
+			}
+			go func() {
+				s, err := net.DialTimeout("tcp", target, 2*time.Second)
+				if err != nil {
+					c.Close()
+					return
+				}
+				p.mu.Lock()
+				p.conns = append(p.conns, s)
+				p.mu.Unlock()
+				go func() { _, _ = io.Copy(s, c); s.Close() }()
+				_, _ = io.Copy(c, s)
+				c.Close()
+			}()
+		}
+	}()
+	return p
+}
+
+// set lets connections through or refuses them (closing the open ones).
+func (p *tcpProxy) set(up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = up
+	if !up {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+func TestElasticsearchLostThenBack(t *testing.T) {
+	needES(t)
+	proxy := newProxy(t, strings.TrimPrefix(esURL(), "http://"))
+	var p *proc
+	idx := esIndex(t, func() *proc { return p })
+	p = start(t, "", "--storage-engine", "elasticsearch", "--elasticsearch-url", "http://"+proxy.ln.Addr().String(),
+		"--elasticsearch-max-retries", "1")
+	mustOK(t, p, "POST", "/"+idx+"/_create", "")
+
+	proxy.set(false)
+	eventually(t, 20*time.Second, "/_ready to answer 503 without Elasticsearch", func() bool { return !p.ready() })
+	_, env := p.do(t, "POST", "/"+idx+"/_create", "")
+	if env.Error == nil || !strings.HasPrefix(env.Error.ID, "services.storage.") {
+		t.Fatalf("a request without Elasticsearch: %+v", env.Error)
+	}
+	proxy.set(true)
+	eventually(t, 20*time.Second, "/_ready to answer 200 again", p.ready)
+	mustOK(t, p, "PUT", "/"+idx+"/c", "{}")
 }
