@@ -30,7 +30,10 @@ func (n *Node) openElasticsearch(ctx context.Context) error {
 	c := n.cfg.Storage.Elasticsearch
 	e, err := elasticsearch.New(elasticsearch.Options{URLs: c.URLs, Username: c.Username, Password: c.Password,
 		APIKey: c.APIKey, CACertFile: c.CACert, InsecureSkipVerify: !c.TLSVerify, RequestTimeout: c.RequestTimeout,
-		MaxRetries: c.MaxRetries, DocumentsFetchCount: n.cfg.Limits.DocumentsFetchCount, Logger: n.log})
+		MaxRetries: c.MaxRetries, DocumentsFetchCount: n.cfg.Limits.DocumentsFetchCount, Logger: n.log,
+		// Linearizable reads (the default) see every acknowledged write;
+		// "local" reads get Elasticsearch's near-realtime search, as Kuzzle.
+		RefreshBeforeSearch: n.cfg.Storage.ReadConsistency != "local"})
 	if err != nil {
 		return err
 	}

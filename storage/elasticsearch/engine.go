@@ -65,7 +65,12 @@ type Options struct {
 	// ConflictRetries bounds the read-modify-write retries of one document
 	// on version conflicts. Default 10.
 	ConflictRetries int
-	Logger          *slog.Logger
+	// RefreshBeforeSearch refreshes a collection before each search, count
+	// and by-query write, so that they see every write acknowledged before
+	// them (Korum's linearizable reads). Off, they see what Elasticsearch
+	// has refreshed (about a second old), as in Kuzzle.
+	RefreshBeforeSearch bool
+	Logger              *slog.Logger
 }
 
 func (o *Options) withDefaults() {
@@ -269,7 +274,16 @@ func kuzzleError(err error, index, collection, id string) error {
 			}
 		}
 		return kerror.New("services.storage.strict_mapping_rejection", field, index, collection)
-	case "parsing_exception", "query_shard_exception", "x_content_parse_exception", "illegal_argument_exception",
+	case "parsing_exception":
+		// esWrapper: "unknown query [nope]" names a keyword outside the DSL.
+		if i := strings.Index(ee.Reason, "unknown query ["); i >= 0 {
+			kw := ee.Reason[i+len("unknown query ["):]
+			if j := strings.Index(kw, "]"); j >= 0 {
+				return kerror.Wrap(ee, "services.storage.unknown_query_keyword", kw[:j])
+			}
+		}
+		return kerror.Wrap(ee, "services.storage.unexpected_bad_request", ee.Reason)
+	case "query_shard_exception", "x_content_parse_exception", "illegal_argument_exception",
 		"mapper_parsing_exception", "number_format_exception", "search_parse_exception":
 		return kerror.Wrap(ee, "services.storage.unexpected_bad_request", ee.Reason)
 	case "es_rejected_execution_exception":
@@ -446,6 +460,17 @@ func (e *Engine) GetMapping(ctx context.Context, index, collection string) (map[
 		out["_meta"] = map[string]any{}
 	}
 	return out, nil
+}
+
+// refreshFor makes the collection's acknowledged writes searchable, when
+// the engine is configured to (RefreshBeforeSearch). Elasticsearch makes a
+// refresh with nothing new to expose cheap.
+func (e *Engine) refreshFor(ctx context.Context, index, collection string) error {
+	if !e.opts.RefreshBeforeSearch {
+		return nil
+	}
+	err := e.call(ctx, esapi.IndicesRefreshRequest{Index: []string{alias(index, collection)}}, nil)
+	return kuzzleError(err, index, collection, "")
 }
 
 // jsonBody encodes v for a request body.

@@ -290,7 +290,7 @@ func TestSearchPassThrough(t *testing.T) {
 	if _, err := e.Search(ctx, idx, "c", storage.SearchRequest{Query: json.RawMessage(`{"script":{"script":{"source":"1"}}}`)}); errID(err) != "services.storage.invalid_query_keyword" {
 		t.Fatalf("inline script: %v", err)
 	}
-	if _, err := e.Search(ctx, idx, "c", storage.SearchRequest{Query: json.RawMessage(`{"nope":{}}`)}); errID(err) != "services.storage.unexpected_bad_request" {
+	if _, err := e.Search(ctx, idx, "c", storage.SearchRequest{Query: json.RawMessage(`{"nope":{}}`)}); errID(err) != "services.storage.unknown_query_keyword" {
 		t.Fatalf("bad query: %v", err)
 	}
 	n, err := e.Count(ctx, idx, "c", json.RawMessage(`{"term":{"kind":"even"}}`))

@@ -241,6 +241,9 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	if err != nil {
 		return nil, err
 	}
+	if err := e.refreshFor(ctx, index, collection); err != nil {
+		return nil, err
+	}
 	r, err := jsonBody(body)
 	if err != nil {
 		return nil, err
@@ -338,6 +341,9 @@ func (e *Engine) Count(ctx context.Context, index, collection string, query json
 		q = json.RawMessage(`{"match_all":{}}`)
 	}
 	if err := checkScripts(q); err != nil {
+		return 0, err
+	}
+	if err := e.refreshFor(ctx, index, collection); err != nil {
 		return 0, err
 	}
 	body, err := jsonBody(map[string]any{"query": q})

@@ -283,6 +283,11 @@ func (e *Engine) collectionTruncate(ctx context.Context, index, collection strin
 	if _, err := e.requireCollection(ctx, index, collection); err != nil {
 		return err
 	}
+	// delete_by_query only sees refreshed documents: refresh first, so
+	// that a document acknowledged before the truncate goes too.
+	if err := e.call(ctx, esapi.IndicesRefreshRequest{Index: []string{alias(index, collection)}}, nil); err != nil {
+		return kuzzleError(err, index, collection, "")
+	}
 	body, _ := jsonBody(map[string]any{"query": map[string]any{"match_all": map[string]any{}}})
 	refresh := true
 	conflicts := "proceed"
@@ -452,6 +457,9 @@ func (e *Engine) byQuery(ctx context.Context, w *storage.Write) (*storage.WriteR
 		q = json.RawMessage(`{"match_all":{}}`)
 	}
 	if err := checkScripts(q); err != nil {
+		return nil, err
+	}
+	if err := e.refreshFor(ctx, w.Index, w.Collection); err != nil {
 		return nil, err
 	}
 	body, err := jsonBody(map[string]any{"query": q, "sort": []any{map[string]any{"_id": "asc"}},
