@@ -78,3 +78,57 @@ func TestChangedCommandRoundTrips(t *testing.T) {
 		t.Fatalf("round trip: %+v", got)
 	}
 }
+
+func seqItem(id string, prev, cur int64) storage.ItemResult {
+	it := storage.ItemResult{ID: id, After: &storage.Document{ID: id, Version: cur + 1, Source: map[string]any{"v": float64(cur)}},
+		Seq: &storage.SeqNo{Term: 1, Seq: cur}}
+	if prev >= 0 {
+		it.Before = &storage.Document{ID: id, Version: prev + 1, Source: map[string]any{"v": float64(prev)}}
+		it.PrevSeq = &storage.SeqNo{Term: 1, Seq: prev}
+	}
+	return it
+}
+
+// Two nodes' entries for one document committed in the opposite order of
+// Elasticsearch's: the older one is dropped (its proposer is told), so the
+// last notification is Elasticsearch's final state; deleting the
+// collection forgets the records, so a new collection's writes go through.
+func TestChangedEntriesKeepElasticsearchOrder(t *testing.T) {
+	ev := &events{}
+	f := New(NullStore{}, ev, quiet())
+	var b logBuilder
+	entry := func(key string, op storage.Op, items ...storage.ItemResult) *raft.Log {
+		return b.entry(t, &Command{Kind: KindChanged, Key: key, Write: &storage.Write{Op: op, Index: "i", Collection: "c"},
+			Meta: &realtime.Meta{}, Changed: &storage.WriteResult{Items: items}})
+	}
+	out := f.ApplyBatch([]*raft.Log{
+		entry("a", storage.OpDocCreate, seqItem("d", -1, 0)),
+		entry("c", storage.OpDocUpdate, seqItem("d", 1, 2)), // committed before the write it builds on
+		entry("b", storage.OpDocUpdate, seqItem("d", 0, 1)), // stale now
+		entry("x", storage.OpCollectionDelete),
+		entry("e", storage.OpDocCreate, seqItem("d", -1, 0)), // a new collection restarts the numbers
+	})
+	dropped := func(i int) []string {
+		r, err := DecodeResponse(out[i].([]byte))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Dropped
+	}
+	if d := dropped(2); len(d) != 1 || d[0] != "d" {
+		t.Fatalf("the stale entry was not dropped: %v", d)
+	}
+	if len(dropped(1)) != 0 || len(dropped(4)) != 0 {
+		t.Fatal("an entry in order was dropped")
+	}
+	var vs []any
+	for _, e := range ev.evs {
+		vs = append(vs, e.Changes[0].After["v"])
+	}
+	if len(vs) != 3 || vs[0] != 0.0 || vs[1] != 2.0 || vs[2] != 0.0 {
+		t.Fatalf("notified states %v, want [0 2 0]", vs)
+	}
+	if s, ok := f.DocSeq("i", "c", "d"); !ok || s.Seq != 0 {
+		t.Fatalf("recorded %v %v", s, ok)
+	}
+}

@@ -108,6 +108,9 @@ func (c *Command) Encode() ([]byte, error) { return c.encodeBinary(make([]byte, 
 // Response is what applying a command returns to its proposer.
 type Response struct {
 	Write *storage.WriteResult `json:"w,omitempty"`
+	// Dropped lists the documents of a KindChanged entry that were not
+	// notified because a later write to them already was (docseq.go).
+	Dropped []string `json:"dropped,omitempty"`
 }
 
 // EncodeBatch builds a KindBatch entry from already encoded commands

@@ -59,6 +59,13 @@ type state struct {
 	// Applied is the last index covered, so a restored node knows how
 	// fresh it is even when the store recorded an older write.
 	Applied uint64 `json:"applied"`
+	// DocSeqs holds, for the documents of the last docWindow "changed"
+	// items, the Elasticsearch position of their last notified state;
+	// DocOrder is the order they were recorded in, DocBase the position
+	// of DocOrder[0] (docseq.go).
+	DocSeqs  map[string]docSeq `json:"docSeqs,omitempty"`
+	DocOrder []string          `json:"docOrder,omitempty"`
+	DocBase  uint64            `json:"docBase,omitempty"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -152,7 +159,7 @@ func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 
 func emptyState() state {
 	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
-		Recent: map[string]json.RawMessage{}}
+		Recent: map[string]json.RawMessage{}, DocSeqs: map[string]docSeq{}}
 }
 
 // dedupWindow bounds the remembered results (between one and two windows
@@ -352,9 +359,10 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 				}
 			}
 		case KindChanged:
-			out[i] = emptyResponse()
-			if !c.Silent && c.Write != nil && c.Changed != nil && c.Changed.Err == nil {
-				if ev, ok := documentEvent(c, c.Changed); ok {
+			kept, dropped := f.orderChanged(c)
+			out[i] = encodeResponse(&Response{Dropped: dropped})
+			if !c.Silent && kept != nil {
+				if ev, ok := documentEvent(c, kept); ok {
 					events = append(events, ev)
 				}
 			}
@@ -720,6 +728,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Recent == nil {
 		st.Recent = map[string]json.RawMessage{}
+	}
+	if st.DocSeqs == nil {
+		st.DocSeqs = map[string]docSeq{}
 	}
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)

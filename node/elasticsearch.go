@@ -80,18 +80,27 @@ func (n *Node) esWrite(ctx context.Context, w storage.Write, meta realtime.Meta,
 	defer cancel()
 	unlock := n.esDocs.lock(w)
 	res, err := n.es.Execute(ctx, &w)
-	if err != nil || res.Err != nil || silent {
+	if err != nil || res.Err != nil {
 		unlock()
 		return res, err
 	}
+	// A silent write goes through the log too (it notifies nobody): the
+	// next write to its documents orders itself after it (fsm/docseq.go).
 	changed := compactResult(res)
+	switch w.Op {
+	case storage.OpCollectionDelete, storage.OpIndexDelete:
+		// The documents' order records go with them (fsm/docseq.go).
+		changed = &storage.WriteResult{}
+	}
 	if changed == nil {
 		unlock()
 		return res, nil
 	}
-	cmd := &fsm.Command{Kind: fsm.KindChanged, Write: &storage.Write{Op: w.Op, Index: w.Index, Collection: w.Collection},
-		Meta: &meta, Changed: changed}
-	if err := n.propose(ctx, cmd, nil); err != nil {
+	n.waitForPrevious(ctx, w.Index, w.Collection, changed)
+	cmd := &fsm.Command{Kind: fsm.KindChanged, Write: &storage.Write{Op: w.Op, Index: w.Index, Collection: w.Collection,
+		Indexes: w.Indexes}, Meta: &meta, Changed: changed, Silent: silent}
+	var resp fsm.Response
+	if err := n.propose(ctx, cmd, &resp); err != nil {
 		// Elasticsearch holds the write; its notification is not
 		// committed. The client must not hear of a success, and the entry
 		// goes on being proposed under the same key (applied once).
@@ -99,7 +108,42 @@ func (n *Node) esWrite(ctx context.Context, w storage.Write, meta realtime.Meta,
 		return nil, kerror.Wrap(err, "cluster.process.unknown_outcome")
 	}
 	unlock()
+	if len(resp.Dropped) > 0 {
+		// Elasticsearch holds these writes, but a later write to the same
+		// documents was notified first: theirs were not, so the client
+		// must not hear of a success.
+		return nil, kerror.Wrap(fmt.Errorf("documents %v were written again on another node before this write's notification committed", resp.Dropped),
+			"cluster.process.unknown_outcome")
+	}
 	return res, nil
+}
+
+// esWaitPrevious bounds the wait rule.
+const esWaitPrevious = 2 * time.Second
+
+// waitForPrevious is the wait rule (storage/elasticsearch/DESIGN.md): an
+// item that replaced a state this node's log has not notified yet (another
+// node wrote it and has not committed its entry) waits, bounded, for that
+// entry, so that the two are notified in Elasticsearch's order rather than
+// this one being dropped as stale.
+func (n *Node) waitForPrevious(ctx context.Context, index, collection string, changed *storage.WriteResult) {
+	deadline := time.Now().Add(esWaitPrevious)
+	for _, it := range changed.Items {
+		if it.PrevSeq == nil {
+			continue
+		}
+		for {
+			last, ok := n.fsm.DocSeq(index, collection, it.ID)
+			if !ok || !it.PrevSeq.After(last) || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // reproposeChanged retries a "changed" entry in the background, keeping

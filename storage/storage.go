@@ -112,6 +112,23 @@ type ItemResult struct {
 	Created       bool          `json:"created,omitempty"`
 	UpdatedFields []string      `json:"updatedFields,omitempty"`
 	Err           *kerror.Error `json:"err,omitempty"`
+	// Seq is Elasticsearch's position of the state the write produced
+	// (PrevSeq: of the state it replaced, nil for a creation), which
+	// orders the writes to one document across nodes. The embedded
+	// engine, whose log is the order, leaves both nil.
+	Seq     *SeqNo `json:"seq,omitempty"`
+	PrevSeq *SeqNo `json:"prevSeq,omitempty"`
+}
+
+// SeqNo is Elasticsearch's (_primary_term, _seq_no) of a document state.
+type SeqNo struct {
+	Term int64 `json:"t"`
+	Seq  int64 `json:"s"`
+}
+
+// After reports whether s is a later state than o.
+func (s SeqNo) After(o SeqNo) bool {
+	return s.Term > o.Term || (s.Term == o.Term && s.Seq > o.Seq)
 }
 
 // SearchRequest is an Elasticsearch-style search: body {query, sort} plus

@@ -364,7 +364,7 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 			item.Err = kerr
 			return item, nil
 		}
-		after, err := e.put(ctx, w, d.ID, cur, src)
+		after, seq, err := e.put(ctx, w, d.ID, cur, src)
 		if isType(err, "version_conflict_engine_exception") {
 			continue // someone wrote it in between: read again
 		}
@@ -376,9 +376,10 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 			}
 			return item, err
 		}
-		item.After, item.Created, item.UpdatedFields = after, created, fields
+		item.After, item.Created, item.UpdatedFields, item.Seq = after, created, fields, seq
 		if cur != nil {
 			item.Before = cur.doc
+			item.PrevSeq = &storage.SeqNo{Term: cur.term, Seq: cur.seqNo}
 		}
 		return item, nil
 	}
@@ -387,11 +388,13 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 }
 
 // put writes src (nil: deletes) guarded by the state cur it was computed
-// from, and returns the document as stored.
-func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (*storage.Document, error) {
+// from, and returns the document as stored and its sequence position.
+func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (*storage.Document, *storage.SeqNo, error) {
 	index := alias(w.Index, w.Collection)
 	var r struct {
 		Version int64 `json:"_version"`
+		SeqNo   int64 `json:"_seq_no"`
+		Term    int64 `json:"_primary_term"`
 	}
 	if src == nil {
 		req := esapi.DeleteRequest{Index: index, DocumentID: id, Refresh: w.Refresh}
@@ -402,16 +405,19 @@ func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stor
 		err := e.call(ctx, req, &r)
 		if isStatus(err, 404) && !isType(err, "index_not_found_exception") {
 			// Deleted by someone else since the read: a conflict.
-			return nil, &esError{Status: 409, Type: "version_conflict_engine_exception"}
+			return nil, nil, &esError{Status: 409, Type: "version_conflict_engine_exception"}
 		}
 		if err != nil && !isType(err, "version_conflict_engine_exception") {
-			return nil, kuzzleError(err, w.Index, w.Collection, id)
+			return nil, nil, kuzzleError(err, w.Index, w.Collection, id)
 		}
-		return nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, nil
 	}
 	body, err := jsonBody(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req := esapi.IndexRequest{Index: index, DocumentID: id, Body: body, Refresh: w.Refresh}
 	if cur == nil {
@@ -421,21 +427,18 @@ func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stor
 		req.IfSeqNo, req.IfPrimaryTerm = &seq, &term
 	}
 	err = e.call(ctx, req, &r)
-	if cur == nil && isType(err, "version_conflict_engine_exception") {
-		return nil, err // created by someone else since the read
+	if isType(err, "version_conflict_engine_exception") {
+		return nil, nil, err // written by someone else since the read
 	}
 	if err != nil {
-		if isType(err, "version_conflict_engine_exception") {
-			return nil, err
-		}
-		return nil, kuzzleError(err, w.Index, w.Collection, id)
+		return nil, nil, kuzzleError(err, w.Index, w.Collection, id)
 	}
 	// What a later get returns: the source as JSON round-trips it.
 	var back map[string]any
 	if b, err := json.Marshal(src); err == nil {
 		_ = json.Unmarshal(b, &back)
 	}
-	return &storage.Document{ID: id, Version: r.Version, Source: back}, nil
+	return &storage.Document{ID: id, Version: r.Version, Source: back}, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, nil
 }
 
 // byQuery runs deleteByQuery and updateByQuery as Kuzzle does: collect the

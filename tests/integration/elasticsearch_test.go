@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -224,4 +225,81 @@ func TestElasticsearchLostThenBack(t *testing.T) {
 	proxy.set(true)
 	eventually(t, 20*time.Second, "/_ready to answer 200 again", p.ready)
 	mustOK(t, p, "PUT", "/"+idx+"/c", "{}")
+}
+
+// Two nodes write one document at the same moment: the notifications a
+// third node's subscriber gets follow Elasticsearch's version chain, every
+// acknowledged write among them exactly once, and the last one is the
+// document's final state.
+func TestElasticsearchConcurrentWritersOneDocument(t *testing.T) {
+	args := needES(t)
+	r := startRedis(t)
+	var ms []*member
+	idx := esIndex(t, func() *proc {
+		for _, m := range ms {
+			if m.alive() {
+				return m.proc
+			}
+		}
+		return nil
+	})
+	ms = formRedis(t, r, 3, args...)
+	mustOK(t, ms[0].proc, "POST", "/"+idx+"/_create", "")
+	mustOK(t, ms[0].proc, "PUT", "/"+idx+"/c", "{}")
+	sub := &wsClient{t, dial(t, ms[1].proc)}
+	sub.call(map[string]any{"controller": "realtime", "action": "subscribe", "index": idx, "collection": "c", "body": map[string]any{}})
+	mustOK(t, ms[0].proc, "POST", "/"+idx+"/c/d/_create", `{"n":0}`)
+
+	const each = 15
+	var mu sync.Mutex
+	acked := map[float64]bool{} // versions acknowledged
+	var wg sync.WaitGroup
+	for _, w := range []*member{ms[0], ms[2]} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				_, env := w.do(t, "PUT", "/"+idx+"/c/d", fmt.Sprintf(`{"n":%d}`, i))
+				if env.Error != nil {
+					if env.Error.ID != "cluster.process.unknown_outcome" {
+						t.Errorf("write: %+v", env.Error)
+					}
+					continue
+				}
+				var res struct {
+					Version float64 `json:"_version"`
+				}
+				if err := json.Unmarshal(env.Result, &res); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				acked[res.Version] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	final := mustOK(t, ms[1].proc, "GET", "/"+idx+"/c/d", "")
+	var doc struct {
+		Version float64 `json:"_version"`
+	}
+	_ = json.Unmarshal(final.Result, &doc)
+
+	first := sub.next(docNote) // the create
+	last := first["result"].(map[string]any)["_version"].(float64)
+	seen := map[float64]bool{}
+	for last < doc.Version {
+		n := sub.next(docNote)
+		v := n["result"].(map[string]any)["_version"].(float64)
+		if v <= last {
+			t.Fatalf("version %v notified after %v: against Elasticsearch's order", v, last)
+		}
+		seen[v], last = true, v
+	}
+	for v := range acked {
+		if !seen[v] {
+			t.Fatalf("acknowledged version %v was not notified (seen %v)", v, seen)
+		}
+	}
+	t.Logf("%d writes acknowledged, %d notified, final version %v", len(acked), len(seen), doc.Version)
 }
