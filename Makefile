@@ -7,7 +7,7 @@ BIN         := bin/korum
 STATICCHECK_VERSION := 0.8.2
 TOOLS       := $(CURDIR)/bin/tools
 
-.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke
+.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke test-es
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -27,6 +27,17 @@ lint:
 
 test-go: build
 	KORUM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
+
+# The Elasticsearch engine's tests against a real Elasticsearch 7.17 started
+# by the shared tool (ES_TOOL) on 127.0.0.1:9200 and stopped afterwards,
+# unless one was already running (then it is left as found).
+ES_TOOL ?= $(CURDIR)/../shared/tools/search-engine
+test-es: build
+	@started=0; if ! curl -sf http://127.0.0.1:9200 >/dev/null; then $(ES_TOOL)/start.sh && started=1; fi; \
+	KORUM_BIN=$(CURDIR)/$(BIN) ELASTICSEARCH_URL=http://127.0.0.1:9200 $(GO) test -race -count=1 \
+		./storage/elasticsearch/ ./storage/ ./fsm/ ./node/ && \
+	KORUM_BIN=$(CURDIR)/$(BIN) ELASTICSEARCH_URL=http://127.0.0.1:9200 $(GO) test -count=1 -run 'TestElasticsearch' ./tests/integration/; \
+	rc=$$?; if [ $$started = 1 ]; then $(ES_TOOL)/stop.sh; fi; exit $$rc
 
 sdk-deps:
 	cd tests/sdk && npm ci --no-audit --no-fund

@@ -238,7 +238,14 @@ func (c *documentController) exists(ctx context.Context, r *Request) (any, error
 	return err == nil, err
 }
 
-func searchRequest(r *Request, body map[string]any, fetchLimit int) (storage.SearchRequest, error) {
+// FullDSL is implemented by a Documents whose engine serves the whole
+// Elasticsearch query DSL (aggregations, highlight, _source filtering...):
+// the search body then reaches it whole.
+type FullDSL interface {
+	FullQueryDSL() bool
+}
+
+func searchRequest(r *Request, body map[string]any, fetchLimit int, full bool) (storage.SearchRequest, error) {
 	var req storage.SearchRequest
 	if lang, _ := r.OptString("lang"); lang != "" && lang != "elasticsearch" {
 		return req, kerror.New("services.storage.unsupported_query", `search lang "`+lang+`"`)
@@ -247,7 +254,12 @@ func searchRequest(r *Request, body map[string]any, fetchLimit int) (storage.Sea
 	if err != nil {
 		return req, kerror.New("api.assert.invalid_argument", "body", "an object")
 	}
-	parts, err := query.SplitSearchBody(raw)
+	split := query.SplitSearchBody
+	if full {
+		split = query.SplitSearchBodyFull
+		req.Body = raw
+	}
+	parts, err := split(raw)
 	if err != nil {
 		return req, err
 	}
@@ -283,7 +295,11 @@ func searchView(res *storage.SearchResult) map[string]any {
 	if hits == nil {
 		hits = []storage.Hit{}
 	}
-	out := map[string]any{"hits": hits, "total": res.Total, "aggregations": map[string]any{}}
+	aggs := res.Aggregations
+	if aggs == nil {
+		aggs = map[string]any{}
+	}
+	out := map[string]any{"hits": hits, "total": res.Total, "aggregations": aggs}
 	if res.ScrollID != "" {
 		out["scrollId"] = res.ScrollID
 	}
@@ -295,7 +311,8 @@ func (c *documentController) search(ctx context.Context, r *Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	req, err := searchRequest(r, body, c.limits.DocumentsFetch)
+	fd, ok := c.store.(FullDSL)
+	req, err := searchRequest(r, body, c.limits.DocumentsFetch, ok && fd.FullQueryDSL())
 	if err != nil {
 		return nil, err
 	}

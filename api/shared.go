@@ -51,6 +51,9 @@ func writeSilently(ctx context.Context, wr Writer, c Clock, r *Request, w storag
 	m := meta(c, r)
 	w.Now = m.Timestamp
 	w.Author = r.UserID()
+	if v, _ := r.Args["refresh"].(string); v == "wait_for" {
+		w.Refresh = v
+	}
 	res, err := wr.Write(ctx, w, m, silent)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,7 @@ const (
 	tagBatch    // count, then each sub-command as a blob
 	tagMS       // JSON memstore.Command
 	tagSecurity // JSON security.Command
+	tagChanged  // JSON storage.WriteResult (a "changed" entry's outcome)
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -120,6 +121,13 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = appendBlob(append(b, tagSecurity), j)
+	}
+	if c.Changed != nil {
+		j, err := json.Marshal(c.Changed)
+		if err != nil {
+			return nil, err
+		}
+		b = appendBlob(append(b, tagChanged), j)
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -258,6 +266,9 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 		case tagSecurity:
 			c.Security = new(security.Command)
 			r.json(c.Security)
+		case tagChanged:
+			c.Changed = new(storage.WriteResult)
+			r.json(c.Changed)
 		case tagBatch:
 			if inBatch {
 				r.fail(errors.New("a batch inside a batch"))

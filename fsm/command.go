@@ -44,6 +44,13 @@ const (
 	// credentials, API keys, revoked tokens): package security owns it and
 	// applies the command; the fsm only carries it and its snapshot.
 	KindSecurity Kind = "sec"
+	// KindChanged is the outcome of a write that an external engine
+	// (Elasticsearch) already performed: the write's op, index and
+	// collection in Write (no bodies), its per-document results with
+	// before/after states in Changed. Applying it stores nothing; it is
+	// matched against the rooms like an embedded write's results, so that
+	// notifications keep the log's order (storage/elasticsearch/DESIGN.md).
+	KindChanged Kind = "changed"
 )
 
 // Command is one log entry.
@@ -62,6 +69,8 @@ type Command struct {
 	// returned. This is what lets a node retry a proposal whose outcome
 	// a leader change made unknown, without applying it twice.
 	Key string `json:"key,omitempty"`
+	// Changed is the outcome a KindChanged entry carries.
+	Changed *storage.WriteResult `json:"c,omitempty"`
 	// Batch holds the sub-commands of a KindBatch entry.
 	Batch []*Command `json:"b,omitempty"`
 	// MS is a KindMS entry's memory storage commands.
@@ -116,6 +125,9 @@ type Response struct {
 	MS []memstore.Reply `json:"ms,omitempty"`
 	// Security is a KindSecurity command's security.Result.
 	Security json.RawMessage `json:"sec,omitempty"`
+	// Dropped lists the documents of a KindChanged entry that were not
+	// notified because a later write to them already was (docseq.go).
+	Dropped []string `json:"dropped,omitempty"`
 }
 
 // EncodeBatch builds a KindBatch entry from already encoded commands

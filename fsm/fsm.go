@@ -66,6 +66,13 @@ type state struct {
 	// Security is the security state (package security), the same
 	// object as FSM.sec.
 	Security *security.State `json:"security"`
+	// DocSeqs holds, for the documents of the last docWindow "changed"
+	// items, the Elasticsearch position of their last notified state;
+	// DocOrder is the order they were recorded in, DocBase the position
+	// of DocOrder[0] (docseq.go).
+	DocSeqs  map[string]docSeq `json:"docSeqs,omitempty"`
+	DocOrder []string          `json:"docOrder,omitempty"`
+	DocBase  uint64            `json:"docBase,omitempty"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -164,7 +171,8 @@ func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 
 func emptyState() state {
 	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
-		Recent: map[string]json.RawMessage{}, MS: memstore.New(), Security: security.NewState()}
+		Recent: map[string]json.RawMessage{}, MS: memstore.New(), Security: security.NewState(),
+		DocSeqs: map[string]docSeq{}}
 }
 
 // MemStore is the memory storage, for reads; it has its own lock, and a
@@ -377,6 +385,14 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 				continue
 			}
 			out[i] = encodeResponse(&Response{MS: f.st.MS.Apply(c.MS)})
+		case KindChanged:
+			kept, dropped := f.orderChanged(c)
+			out[i] = encodeResponse(&Response{Dropped: dropped})
+			if !c.Silent && kept != nil {
+				if ev, ok := documentEvent(c, kept); ok {
+					events = append(events, ev)
+				}
+			}
 		case KindPublish:
 			if c.Publish != nil && !c.Silent {
 				events = append(events, publishEvent(c))
@@ -755,6 +771,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Security == nil { // "security": null
 		st.Security = security.NewState()
+	}
+	if st.DocSeqs == nil {
+		st.DocSeqs = map[string]docSeq{}
 	}
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)

@@ -79,6 +79,11 @@ var catalogue = map[string]def{
 	"services.storage.invalid_collection_name":   {16842794, badRequest, `The collection name "%s" is invalid`},
 	"services.storage.strict_mapping_rejection":  {16842795, badRequest, `Cannot create document. Field "%s" is not present in collection "%s:%s" strict mapping`},
 	"services.storage.scroll_duration_too_great": {16842796, badRequest, `Scroll duration "%s" is too great.`},
+	"services.storage.unknown_index_collection":  {16842768, precondition, "The provided index and/or collection doesn't exist."},
+	"services.storage.collection_reserved":       {16842774, badRequest, `Invalid collection name. "%s" is reserved for internal usage.`},
+	"services.storage.not_connected":             {16842776, internal, "Elasticsearch service is not connected."},
+	"services.storage.too_many_changes":          {16842784, internal, `Unable to modify document "%s": cluster sync failed (too many simultaneous changes applied)`},
+	"services.storage.unexpected_not_found":      {16842786, notFound, "%s"},
 	"services.storage.unknown_query_keyword":     {16842797, badRequest, `The keyword "%s" is not part of Elasticsearch Query DSL. Are you trying to use a Koncorde query?`},
 	"services.storage.invalid_query_keyword":     {16842799, badRequest, `The "%s" keyword is not allowed in this query.`},
 	// Korum-specific: the embedded engine implements a subset of the DSL and

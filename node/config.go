@@ -108,7 +108,7 @@ type LimitsConfig struct {
 // StorageConfig selects and tunes the document engine.
 type StorageConfig struct {
 	DataDir string
-	Engine  string // "embedded" (Elasticsearch comes later)
+	Engine  string // "embedded" or "elasticsearch"
 	// ReadConsistency is "linearizable" (default: reads see every write
 	// acknowledged before them, anywhere) or "local" (fast, possibly stale).
 	ReadConsistency string
@@ -116,6 +116,23 @@ type StorageConfig struct {
 	// taking writes, before its disk is actually full, like Elasticsearch's
 	// flood-stage watermark. A write that fails trips it too.
 	DiskMinFree int64
+	// Elasticsearch configures the "elasticsearch" engine.
+	Elasticsearch ElasticsearchConfig
+}
+
+// ElasticsearchConfig is storage.elasticsearch: how to reach the
+// Elasticsearch cluster that holds the documents in that mode.
+type ElasticsearchConfig struct {
+	URLs     []string
+	Username string
+	Password string
+	APIKey   string
+	// CACert is a PEM file of the CAs that sign Elasticsearch's certificate.
+	CACert string
+	// TLSVerify is false only to accept any certificate (tests).
+	TLSVerify      bool
+	RequestTimeout time.Duration
+	MaxRetries     int
 }
 
 // ClusterConfig is the cluster port and Raft settings.
@@ -189,7 +206,8 @@ func Defaults() Config {
 			SubscriptionsPerConnection: 10000, RequestTimeout: 10 * time.Second,
 			MappingDepth: embedded.DefaultMappingDepth, MappingTotalFields: embedded.DefaultMappingTotalFields,
 			FieldNameLength: embedded.DefaultFieldNameLength, LoginsPerSecond: 1},
-		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20},
+		Storage: StorageConfig{DataDir: "./data", Engine: "embedded", ReadConsistency: "linearizable", DiskMinFree: 64 << 20,
+			Elasticsearch: ElasticsearchConfig{URLs: []string{"http://127.0.0.1:9200"}, TLSVerify: true, RequestTimeout: 30 * time.Second, MaxRetries: 3}},
 		Cluster: ClusterConfig{Addr: ":7511", ActivityDepth: 50, Voters: 3, MinimumNodes: 1, Heartbeat: 2 * time.Second,
 			JoinTimeout: 60 * time.Second, QuorumContactTimeout: 5 * time.Second, MaxLag: 10000,
 			DeadNodeTimeout: 30 * time.Second, IP: "private",
@@ -247,7 +265,15 @@ func options(c *Config) []option {
 		{"limits.mappingTotalFields", "mapping-total-fields", "most fields a collection's mapping may hold (index.mapping.total_fields.limit)", kInt, &c.Limits.MappingTotalFields},
 		{"limits.fieldNameLength", "field-name-length", "longest field name, in characters (index.mapping.field_name_length.limit)", kInt, &c.Limits.FieldNameLength},
 		{"storage.dataDir", "data-dir", "directory holding the node's data", kString, &c.Storage.DataDir},
-		{"storage.engine", "storage-engine", `document engine: "embedded"`, kString, &c.Storage.Engine},
+		{"storage.engine", "storage-engine", `document engine: "embedded" or "elasticsearch"`, kString, &c.Storage.Engine},
+		{"storage.elasticsearch.urls", "elasticsearch-url", "comma-separated Elasticsearch URLs (elasticsearch engine)", kList, &c.Storage.Elasticsearch.URLs},
+		{"storage.elasticsearch.username", "elasticsearch-username", "Elasticsearch basic auth user", kString, &c.Storage.Elasticsearch.Username},
+		{"storage.elasticsearch.password", "elasticsearch-password", "Elasticsearch basic auth password", kString, &c.Storage.Elasticsearch.Password},
+		{"storage.elasticsearch.apiKey", "elasticsearch-api-key", "Elasticsearch API key (base64 id:key), instead of basic auth", kString, &c.Storage.Elasticsearch.APIKey},
+		{"storage.elasticsearch.caCert", "elasticsearch-ca-cert", "PEM file of the CAs that sign Elasticsearch's certificate", kString, &c.Storage.Elasticsearch.CACert},
+		{"storage.elasticsearch.tlsVerify", "elasticsearch-tls-verify", "verify Elasticsearch's TLS certificate (true/false; false only for tests)", kBool, &c.Storage.Elasticsearch.TLSVerify},
+		{"storage.elasticsearch.requestTimeout", "elasticsearch-request-timeout", "longest one Elasticsearch request may take (ms or Go duration)", kDuration, &c.Storage.Elasticsearch.RequestTimeout},
+		{"storage.elasticsearch.maxRetries", "elasticsearch-max-retries", "retries of a request on a connection error or 502/503/504", kInt, &c.Storage.Elasticsearch.MaxRetries},
 		{"storage.diskMinFree", "disk-min-free", `free space under which the node refuses writes, before the disk is full`, kSize, &c.Storage.DiskMinFree},
 		{"storage.readConsistency", "read-consistency", `"linearizable" or "local" (fast, possibly stale reads)`, kString, &c.Storage.ReadConsistency},
 		{"cluster.addr", "cluster-addr", "address of the cluster port (Raft and node-to-node calls)", kString, &c.Cluster.Addr},
@@ -572,8 +598,29 @@ func (c Config) validate() error {
 	if c.Storage.DataDir == "" {
 		return bad("storage.dataDir", "must not be empty")
 	}
-	if c.Storage.Engine != "embedded" {
-		return bad("storage.engine", fmt.Sprintf("%q is not supported (embedded)", c.Storage.Engine))
+	switch c.Storage.Engine {
+	case "embedded":
+	case "elasticsearch":
+		es := c.Storage.Elasticsearch
+		if len(es.URLs) == 0 {
+			return bad("storage.elasticsearch.urls", "at least one URL is required with the elasticsearch engine")
+		}
+		for _, u := range es.URLs {
+			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				return bad("storage.elasticsearch.urls", fmt.Sprintf("%q is not an http(s) URL", u))
+			}
+		}
+		if es.RequestTimeout <= 0 {
+			return bad("storage.elasticsearch.requestTimeout", "must be positive")
+		}
+		if es.MaxRetries < 0 {
+			return bad("storage.elasticsearch.maxRetries", "must be 0 or more")
+		}
+		if es.APIKey != "" && es.Username != "" {
+			return bad("storage.elasticsearch.apiKey", "use either an API key or a username, not both")
+		}
+	default:
+		return bad("storage.engine", fmt.Sprintf("%q is not supported (embedded, elasticsearch)", c.Storage.Engine))
 	}
 	switch c.Storage.ReadConsistency {
 	case "linearizable", "local":

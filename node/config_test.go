@@ -48,7 +48,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{file: `{"limits":{"concurrentRequests":1.5}}`, key: "limits.concurrentRequests"},
 		{file: `{"server":{"nope":1}}`, key: "server.nope"},
 		{file: `{"server":3}`, key: "server"},
-		{file: `{"storage":{"engine":"elasticsearch"}}`, key: "storage.engine"},
+		{file: `{"storage":{"engine":"solr"}}`, key: "storage.engine"},
+		{file: `{"storage":{"engine":"elasticsearch","elasticsearch":{"urls":["127.0.0.1:9200"]}}}`, key: "storage.elasticsearch.urls"},
+		{args: []string{"--storage-engine", "elasticsearch", "--elasticsearch-api-key", "k", "--elasticsearch-username", "u"}, key: "storage.elasticsearch.apiKey"},
 		{args: []string{"--max-request-size", "lots"}, key: "server.maxRequestSize"},
 		{env: map[string]string{"KORUM_REQUEST_TIMEOUT": "-1s"}, key: "limits.requestTimeout"},
 		{args: []string{"--log-level", "loud"}, key: "log.level"},
@@ -215,5 +217,28 @@ func TestPublicConfigRedactsSecrets(t *testing.T) {
 	}
 	if p["limits"].(map[string]any)["requestTimeout"] != c.Limits.RequestTimeout.Milliseconds() {
 		t.Fatalf("durations are milliseconds: %v", p["limits"])
+	}
+}
+
+func TestElasticsearchOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "korum.json")
+	os.WriteFile(path, []byte(`{"storage":{"engine":"elasticsearch","elasticsearch":{"urls":["http://a:9200","https://b:9200"],
+		"username":"u","caCert":"/ca.pem","requestTimeout":"5s"}}}`), 0o644)
+	c, err := ParseConfig([]string{"--config", path, "--elasticsearch-max-retries", "7"},
+		env(map[string]string{"KORUM_ELASTICSEARCH_PASSWORD": "p", "KORUM_ELASTICSEARCH_TLS_VERIFY": "false"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := c.Storage.Elasticsearch
+	if c.Storage.Engine != "elasticsearch" || len(es.URLs) != 2 || es.URLs[1] != "https://b:9200" || es.Username != "u" ||
+		es.Password != "p" || es.CACert != "/ca.pem" || es.TLSVerify || es.RequestTimeout != 5*time.Second || es.MaxRetries != 7 {
+		t.Fatalf("unexpected %+v", es)
+	}
+	c, err = ParseConfig([]string{"--storage-engine", "elasticsearch", "--elasticsearch-url", "http://x:1,http://y:2"}, env(nil), io.Discard)
+	if err != nil || len(c.Storage.Elasticsearch.URLs) != 2 || !c.Storage.Elasticsearch.TLSVerify {
+		t.Fatalf("flags: %+v %v", c.Storage.Elasticsearch, err)
+	}
+	if c, _ := ParseConfig(nil, env(nil), io.Discard); c.Storage.Engine != "embedded" {
+		t.Fatalf("default engine %q", c.Storage.Engine)
 	}
 }

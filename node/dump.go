@@ -151,14 +151,14 @@ func (n *Node) writeDump(ctx context.Context, tw *tar.Writer) error {
 // document count, up to dumpCollectionsMax collections.
 func (n *Node) storageSummary(ctx context.Context) map[string]any {
 	out := map[string]any{}
-	indexes, err := n.store.ListIndexes(ctx)
+	indexes, err := n.reader.ListIndexes(ctx)
 	if err != nil {
 		return map[string]any{"error": err.Error()}
 	}
 	sort.Strings(indexes)
 	listed := 0
 	for _, i := range indexes {
-		colls, err := n.store.ListCollections(ctx, i)
+		colls, err := n.reader.ListCollections(ctx, i)
 		if err != nil {
 			out[i] = map[string]any{"error": err.Error()}
 			continue
@@ -172,8 +172,8 @@ func (n *Node) storageSummary(ctx context.Context) map[string]any {
 				return out
 			}
 			listed++
-			m, _ := n.store.GetMapping(ctx, i, c)
-			count, _ := n.store.Count(ctx, i, c, nil)
+			m, _ := n.reader.GetMapping(ctx, i, c)
+			count, _ := n.reader.Count(ctx, i, c, nil)
 			byColl[c] = map[string]any{"mapping": m, "count": count}
 		}
 		out[i] = byColl

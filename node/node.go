@@ -31,6 +31,7 @@ import (
 	"github.com/korumdb/korum/realtime/filter"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/storage/elasticsearch"
 	"github.com/korumdb/korum/storage/embedded"
 )
 
@@ -44,7 +45,11 @@ type Node struct {
 	id      string
 	started time.Time
 
-	store   *embedded.Engine
+	store   *embedded.Engine      // embedded mode only
+	es      *elasticsearch.Engine // elasticsearch mode only
+	reader  storage.Reader        // whichever engine serves the documents
+	esDocs  docLocks
+	esDown  atomic.Bool // Elasticsearch's last health check failed
 	fsm     *fsm.FSM
 	raft    *raftnet.Node
 	batch   *batcher
@@ -115,14 +120,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 
-	n.store, err = embedded.Open(filepath.Join(cfg.Storage.DataDir, "documents.db"),
-		embedded.Options{Logger: n.log, DocumentsFetchCount: cfg.Limits.DocumentsFetchCount})
-	if err != nil {
-		return nil, fmt.Errorf("opening the document store: %w", err)
-	}
-	store, err := withStoreFailpoints(n.store, n.log)
-	if err != nil {
-		return nil, err
+	var store fsm.Store
+	if cfg.Storage.Engine == "elasticsearch" {
+		if err := n.openElasticsearch(ctx); err != nil {
+			return nil, err
+		}
+		store = fsm.NullStore{}
+	} else {
+		n.store, err = embedded.Open(filepath.Join(cfg.Storage.DataDir, "documents.db"),
+			embedded.Options{Logger: n.log, DocumentsFetchCount: cfg.Limits.DocumentsFetchCount})
+		if err != nil {
+			return nil, fmt.Errorf("opening the document store: %w", err)
+		}
+		n.reader = n.store
+		if store, err = withStoreFailpoints(n.store, n.log); err != nil {
+			return nil, err
+		}
 	}
 	n.fsm = fsm.New(store, nil, n.log)
 	n.hub = realtime.NewHub(id, filter.New(filter.Options{MaxConditions: cfg.Limits.SubscriptionConditionsCount}),
@@ -494,7 +507,11 @@ func halted(err error) bool {
 // unknown is retried with the same key, which the state machine
 // deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
-	c.Key = n.id + "-" + strconv.FormatInt(n.started.UnixNano(), 36) + "-" + strconv.FormatUint(n.seq.Add(1), 36)
+	if c.Key == "" {
+		// A caller re-proposing a command keeps its key, so the state
+		// machine applies it once.
+		c.Key = n.id + "-" + strconv.FormatInt(n.started.UnixNano(), 36) + "-" + strconv.FormatUint(n.seq.Add(1), 36)
+	}
 	b, err := c.Encode()
 	if err != nil {
 		return fmt.Errorf("encoding a %s command: %w", c.Kind, err)
@@ -543,6 +560,9 @@ func (n *Node) NewID() string {
 }
 
 func (n *Node) Write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
+	if n.es != nil {
+		return n.esWrite(ctx, w, meta, silent)
+	}
 	// Refused writes never reach the log: the limits are this node's
 	// configuration, which Apply must not depend on.
 	werr, items := n.store.Validate(&w, embedded.WriteLimits{MappingDepth: n.cfg.Limits.MappingDepth,
@@ -629,6 +649,9 @@ func (n *Node) Ready() error {
 	}
 	if id, _ := n.raft.Leader(); id == "" {
 		return kerror.New("api.process.not_enough_nodes")
+	}
+	if n.es != nil && n.esDown.Load() {
+		return kerror.New("services.storage.not_connected")
 	}
 	return nil
 }
@@ -730,38 +753,44 @@ func (n *Node) RealtimeCollections(ctx context.Context, index string) ([]string,
 
 // Reader methods delegate to the local store.
 func (n *Node) StorageStats(ctx context.Context) ([]storage.IndexStats, error) {
+	if n.store == nil {
+		return nil, kerror.New("api.process.action_not_found", "index", "stats")
+	}
 	return n.store.Stats(ctx)
 }
-func (n *Node) ListIndexes(ctx context.Context) ([]string, error) { return n.store.ListIndexes(ctx) }
+func (n *Node) ListIndexes(ctx context.Context) ([]string, error) { return n.reader.ListIndexes(ctx) }
 func (n *Node) IndexExists(ctx context.Context, i string) (bool, error) {
-	return n.store.IndexExists(ctx, i)
+	return n.reader.IndexExists(ctx, i)
 }
 func (n *Node) ListCollections(ctx context.Context, i string) ([]string, error) {
-	return n.store.ListCollections(ctx, i)
+	return n.reader.ListCollections(ctx, i)
 }
 func (n *Node) CollectionExists(ctx context.Context, i, c string) (bool, error) {
-	return n.store.CollectionExists(ctx, i, c)
+	return n.reader.CollectionExists(ctx, i, c)
 }
 func (n *Node) GetSettings(ctx context.Context, i, c string) (map[string]any, error) {
+	if n.store == nil {
+		return nil, kerror.New("api.process.action_not_found", "collection", "getSettings")
+	}
 	return n.store.GetSettings(ctx, i, c)
 }
 func (n *Node) GetMapping(ctx context.Context, i, c string) (map[string]any, error) {
-	return n.store.GetMapping(ctx, i, c)
+	return n.reader.GetMapping(ctx, i, c)
 }
 func (n *Node) Get(ctx context.Context, i, c, id string) (*storage.Document, error) {
-	return n.store.Get(ctx, i, c, id)
+	return n.reader.Get(ctx, i, c, id)
 }
 func (n *Node) MGet(ctx context.Context, i, c string, ids []string) ([]*storage.Document, []string, error) {
-	return n.store.MGet(ctx, i, c, ids)
+	return n.reader.MGet(ctx, i, c, ids)
 }
 func (n *Node) Search(ctx context.Context, i, c string, req storage.SearchRequest) (*storage.SearchResult, error) {
-	return n.store.Search(ctx, i, c, req)
+	return n.reader.Search(ctx, i, c, req)
 }
 func (n *Node) Scroll(ctx context.Context, id, ttl string) (*storage.SearchResult, error) {
-	return n.store.Scroll(ctx, id, ttl)
+	return n.reader.Scroll(ctx, id, ttl)
 }
 func (n *Node) Count(ctx context.Context, i, c string, q json.RawMessage) (int, error) {
-	return n.store.Count(ctx, i, c, q)
+	return n.reader.Count(ctx, i, c, q)
 }
 
 // MSRead runs a memory storage read on this node's copy of the keys, with

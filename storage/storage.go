@@ -72,6 +72,10 @@ type Write struct {
 	// _kuzzle_info included, without adding metadata (bulk:write and
 	// bulk:mWrite write "directly into the storage engine").
 	Verbatim bool `json:"verbatim,omitempty"`
+	// Refresh is Kuzzle's refresh argument ("wait_for" or empty). The
+	// embedded engine's writes are visible at once and ignore it; the
+	// Elasticsearch engine passes it on.
+	Refresh string `json:"refresh,omitempty"`
 }
 
 // DocWrite is one document of a write. Which fields matter depends on Op:
@@ -120,6 +124,23 @@ type ItemResult struct {
 	Created       bool          `json:"created,omitempty"`
 	UpdatedFields []string      `json:"updatedFields,omitempty"`
 	Err           *kerror.Error `json:"err,omitempty"`
+	// Seq is Elasticsearch's position of the state the write produced
+	// (PrevSeq: of the state it replaced, nil for a creation), which
+	// orders the writes to one document across nodes. The embedded
+	// engine, whose log is the order, leaves both nil.
+	Seq     *SeqNo `json:"seq,omitempty"`
+	PrevSeq *SeqNo `json:"prevSeq,omitempty"`
+}
+
+// SeqNo is Elasticsearch's (_primary_term, _seq_no) of a document state.
+type SeqNo struct {
+	Term int64 `json:"t"`
+	Seq  int64 `json:"s"`
+}
+
+// After reports whether s is a later state than o.
+func (s SeqNo) After(o SeqNo) bool {
+	return s.Term > o.Term || (s.Term == o.Term && s.Seq > o.Seq)
 }
 
 // SearchRequest is an Elasticsearch-style search: body {query, sort} plus
@@ -133,6 +154,11 @@ type SearchRequest struct {
 	// SearchAfter continues a sorted search after the hit whose sort
 	// values these are (ES search_after; the SDKs' next() uses it).
 	SearchAfter json.RawMessage `json:"search_after,omitempty"`
+	// Body is the whole search body as the client sent it. Engines that
+	// speak the full query DSL (Elasticsearch) pass its other keys
+	// (aggregations, highlight, _source, ...) through; From, Size and
+	// Scroll above win over its own from/size.
+	Body json.RawMessage `json:"body,omitempty"`
 }
 
 // Hit is one search result.
@@ -141,6 +167,8 @@ type Hit struct {
 	Score   float64        `json:"_score"`
 	Version int64          `json:"_version,omitempty"`
 	Source  map[string]any `json:"_source"`
+	// Highlight is Elasticsearch's per-hit highlight, when asked for.
+	Highlight map[string]any `json:"highlight,omitempty"`
 }
 
 // SearchResult is Kuzzle's search result shape.
@@ -148,6 +176,8 @@ type SearchResult struct {
 	Hits     []Hit  `json:"hits"`
 	Total    int    `json:"total"`
 	ScrollID string `json:"scrollId,omitempty"`
+	// Aggregations is Elasticsearch's aggregations result, when asked for.
+	Aggregations map[string]any `json:"aggregations,omitempty"`
 }
 
 // IndexStats is index:stats's figures for one index.

@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -304,20 +301,15 @@ func openColl(tx *bolt.Tx, index, collection string) (*coll, error) {
 	return &coll{index: index, name: collection, bucket: cb, docs: cb.Bucket(bucketDocs), mapping: mp}, nil
 }
 
-// load returns the stored document twice (one copy to report as Before, one
-// to modify), or nils when it does not exist.
-func (c *coll) load(id string) (before *storage.Document, work map[string]any, err error) {
+// load returns the stored document, or nil when it does not exist. The
+// write computes the new source from a copy (storage.NewSource), so the
+// document can be reported as Before untouched.
+func (c *coll) load(id string) (*storage.Document, error) {
 	rec := c.docs.Get([]byte(id))
 	if rec == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
-	if before, err = decodeRecord(id, rec); err != nil {
-		return nil, nil, err
-	}
-	if work, err = decodeSource(rec[8:]); err != nil {
-		return nil, nil, err
-	}
-	return before, work, nil
+	return decodeRecord(id, rec)
 }
 
 // store validates and writes a document. The returned document is decoded
@@ -351,34 +343,6 @@ func (c *coll) store(id string, version int64, src map[string]any) (*storage.Doc
 
 func notFound(c *coll, id string) *kerror.Error {
 	return kerror.New("services.storage.not_found", id, c.index, c.name)
-}
-
-func author(w *storage.Write) any {
-	if w.Author == "" {
-		return nil
-	}
-	return w.Author
-}
-
-// body copies the caller's document body without its _kuzzle_info, which
-// only the engine writes (Kuzzle overwrites any client-provided one).
-func body(b map[string]any) map[string]any {
-	out := make(map[string]any, len(b)+1)
-	for k, v := range b {
-		if k != "_kuzzle_info" {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// verbatim copies a body as the caller gave it, _kuzzle_info included.
-func verbatim(b map[string]any) map[string]any {
-	out := make(map[string]any, len(b))
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
 }
 
 func docWrite(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
@@ -417,171 +381,33 @@ func docOp(c *coll, w *storage.Write, d *storage.DocWrite) (storage.ItemResult, 
 	if err := checkID(d.ID); err != nil {
 		return item, err
 	}
-	before, work, err := c.load(d.ID)
+	before, err := c.load(d.ID)
 	if err != nil {
 		return item, err
 	}
 	item.Before = before
 	version := int64(1)
+	var stored map[string]any
 	if before != nil {
-		version = before.Version + 1
+		version, stored = before.Version+1, before.Source
 	}
-	var src map[string]any
-
-	op := w.Op
-	if op == storage.OpDocBulk {
-		op = d.Op
+	src, fields, created, kerr := storage.NewSource(w, d, stored, func() *kerror.Error { return notFound(c, d.ID) })
+	if kerr != nil {
+		return item, kerr
 	}
-	switch op {
-	case storage.OpDocCreate:
-		if before != nil {
-			return item, kerror.New("services.storage.document_already_exists")
-		}
-		src = body(d.Body)
-		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now, "updatedAt": nil, "updater": nil}
-		if w.Verbatim {
-			src = verbatim(d.Body)
-		}
-		item.Created = true
-
-	case storage.OpDocCreateOrReplace, storage.OpDocReplace:
-		if before == nil && op == storage.OpDocReplace {
-			return item, notFound(c, d.ID)
-		}
-		// Kuzzle stamps a replaced document as newly created and updated.
-		src = body(d.Body)
-		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now, "updatedAt": w.Now, "updater": author(w)}
-		if w.Verbatim {
-			src = verbatim(d.Body)
-		}
-		item.Created = before == nil
-
-	case storage.OpDocUpdate:
-		if before == nil {
-			return item, notFound(c, d.ID)
-		}
-		src = updated(work, d.Body, w)
-		item.UpdatedFields = leafPaths(d.Body)
-
-	case storage.OpDocUpsert:
-		if before != nil {
-			src = updated(work, d.Body, w)
-			item.UpdatedFields = leafPaths(d.Body)
-			break
-		}
-		// ES upsert document: defaults overridden by the changes (a shallow
-		// merge), stamped with creation metadata only.
-		src = body(d.Default)
-		for k, v := range body(d.Body) {
-			src[k] = v
-		}
-		src["_kuzzle_info"] = map[string]any{"author": author(w), "createdAt": w.Now}
-		item.Created = true
-
-	case storage.OpDocDelete:
-		if before == nil {
-			return item, notFound(c, d.ID)
-		}
+	item.UpdatedFields, item.Created = fields, created
+	if src == nil { // a delete
 		if err := c.docs.Delete([]byte(d.ID)); err != nil {
 			return item, fmt.Errorf("delete document %q: %w", d.ID, err)
 		}
 		return item, nil
-
-	case storage.OpDocDeleteFields:
-		if before == nil {
-			return item, notFound(c, d.ID)
-		}
-		seen := map[string]bool{}
-		for _, f := range d.Fields {
-			if f != "" && !seen[f] && unset(work, strings.Split(f, ".")) {
-				item.UpdatedFields = append(item.UpdatedFields, f)
-			}
-			seen[f] = true
-		}
-		src = work
-		stampUpdate(src, w)
-
-	default:
-		return item, kerror.New("services.storage.invalid_argument", "op", "a document operation")
 	}
-
 	after, err := c.store(d.ID, version, src)
 	if err != nil {
 		return item, err
 	}
 	item.After = after
 	return item, nil
-}
-
-// updated applies a partial update: objects merge recursively, arrays and
-// scalars replace, and _kuzzle_info gains updatedAt/updater.
-func updated(work, changes map[string]any, w *storage.Write) map[string]any {
-	mergeMaps(work, body(changes))
-	stampUpdate(work, w)
-	return work
-}
-
-func stampUpdate(src map[string]any, w *storage.Write) {
-	info, _ := src["_kuzzle_info"].(map[string]any)
-	if info == nil {
-		info = map[string]any{}
-	}
-	info["updatedAt"] = w.Now
-	info["updater"] = author(w)
-	src["_kuzzle_info"] = info
-}
-
-// leafPaths lists the dot paths of the leaves of changes (objects are
-// descended, arrays are leaves), sorted, without _kuzzle_info: Kuzzle's
-// _updatedFields for update notifications.
-func leafPaths(changes map[string]any) []string {
-	var out []string
-	var walk func(m map[string]any, prefix string)
-	walk = func(m map[string]any, prefix string) {
-		for k, v := range m {
-			if prefix == "" && k == "_kuzzle_info" {
-				continue
-			}
-			p := joinPath(prefix, k)
-			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
-				walk(sub, p)
-				continue
-			}
-			out = append(out, p)
-		}
-	}
-	walk(changes, "")
-	sort.Strings(out)
-	return out
-}
-
-// unset removes the value at path (object keys, or array positions which
-// become null, as lodash.set(undefined) serialises), reporting whether
-// anything was there.
-func unset(v any, parts []string) bool {
-	switch t := v.(type) {
-	case map[string]any:
-		child, ok := t[parts[0]]
-		if !ok {
-			return false
-		}
-		if len(parts) == 1 {
-			delete(t, parts[0])
-			return true
-		}
-		return unset(child, parts[1:])
-	case []any:
-		i, err := strconv.Atoi(parts[0])
-		if err != nil || i < 0 || i >= len(t) {
-			return false
-		}
-		if len(parts) == 1 {
-			t[i] = nil
-			return true
-		}
-		return unset(t[i], parts[1:])
-	}
-	return false
 }
 
 // byQuery runs deleteByQuery and updateByQuery. Matching documents are

@@ -34,7 +34,14 @@ type Body struct {
 // SplitSearchBody validates a Kuzzle search body ({query, sort, from, size,
 // ...}) for the API layer, so that an aggregation or highlight request gets a
 // clear 400 instead of being silently dropped.
-func SplitSearchBody(raw json.RawMessage) (*Body, error) {
+func SplitSearchBody(raw json.RawMessage) (*Body, error) { return splitSearchBody(raw, false) }
+
+// SplitSearchBodyFull is SplitSearchBody for an engine that serves the whole
+// DSL (Elasticsearch): every key Kuzzle lets through is accepted, and the
+// engine receives the body as is beside the split parts.
+func SplitSearchBodyFull(raw json.RawMessage) (*Body, error) { return splitSearchBody(raw, true) }
+
+func splitSearchBody(raw json.RawMessage, full bool) (*Body, error) {
 	b := &Body{}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -49,7 +56,7 @@ func SplitSearchBody(raw json.RawMessage) (*Body, error) {
 		if !known {
 			return nil, kerror.New("services.storage.invalid_search_query", k)
 		}
-		if !supported {
+		if !supported && !full {
 			return nil, unsupported(fmt.Sprintf("the %q search body key", k))
 		}
 	}
