@@ -23,6 +23,11 @@ func NewSource(w *Write, d *DocWrite, stored map[string]any, notFound func() *ke
 	op := w.Op
 	if op == OpDocBulk {
 		op = d.Op // each document of a bulk:import carries its own
+		switch op {
+		case OpDocCreate, OpDocCreateOrReplace, OpDocReplace, OpDocUpdate, OpDocUpsert, OpDocDelete:
+		default:
+			return nil, nil, false, kerror.New("services.storage.invalid_argument", "op", "a per-document write operation")
+		}
 	}
 	switch op {
 	case OpDocCreate:
