@@ -127,7 +127,7 @@ func Body(b map[string]any) map[string]any {
 
 func merged(stored, changes map[string]any, w *Write) map[string]any {
 	src := deepCopyMap(stored)
-	mergeInto(src, Body(changes))
+	MergeInto(src, Body(changes))
 	stampUpdate(src, w)
 	return src
 }
@@ -142,35 +142,39 @@ func stampUpdate(src map[string]any, w *Write) {
 	src["_kuzzle_info"] = info
 }
 
-func mergeInto(dst, src map[string]any) {
+// MergeInto deep-merges src into dst: objects merge recursively, everything
+// else (arrays included) replaces, copied. It is lodash.merge's semantics,
+// which Kuzzle uses for partial updates and mapping updates.
+func MergeInto(dst, src map[string]any) {
 	for k, v := range src {
 		if sm, ok := v.(map[string]any); ok {
 			if dm, ok := dst[k].(map[string]any); ok {
-				mergeInto(dm, sm)
+				MergeInto(dm, sm)
 				continue
 			}
 		}
-		dst[k] = deepCopy(v)
+		dst[k] = DeepCopy(v)
 	}
 }
 
 func deepCopyMap(m map[string]any) map[string]any {
-	c, _ := deepCopy(m).(map[string]any)
+	c, _ := DeepCopy(m).(map[string]any)
 	return c
 }
 
-func deepCopy(v any) any {
+// DeepCopy copies decoded JSON: objects and arrays are copied, scalars shared.
+func DeepCopy(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		c := make(map[string]any, len(t))
 		for k, e := range t {
-			c[k] = deepCopy(e)
+			c[k] = DeepCopy(e)
 		}
 		return c
 	case []any:
 		c := make([]any, len(t))
 		for i, e := range t {
-			c[i] = deepCopy(e)
+			c[i] = DeepCopy(e)
 		}
 		return c
 	}

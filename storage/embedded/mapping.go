@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/storage/query"
 )
 
@@ -234,38 +235,10 @@ func checkTypeChanges(old, in map[string]any, path string) error {
 }
 
 // mergeMaps deep-merges src into dst: objects merge recursively, everything
-// else (arrays included) replaces.
-func mergeMaps(dst, src map[string]any) {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				mergeMaps(dm, sm)
-				continue
-			}
-			dst[k] = deepCopy(sm)
-			continue
-		}
-		dst[k] = deepCopy(v)
-	}
-}
+// else (arrays included) replaces (storage.MergeInto).
+func mergeMaps(dst, src map[string]any) { storage.MergeInto(dst, src) }
 
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		c := make(map[string]any, len(t))
-		for k, e := range t {
-			c[k] = deepCopy(e)
-		}
-		return c
-	case []any:
-		c := make([]any, len(t))
-		for i, e := range t {
-			c[i] = deepCopy(e)
-		}
-		return c
-	}
-	return v
-}
+func deepCopy(v any) any { return storage.DeepCopy(v) }
 
 // view is what GetMapping returns: {dynamic, _meta, properties}.
 func (mp *mapping) view() map[string]any {
