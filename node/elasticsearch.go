@@ -30,7 +30,7 @@ func (n *Node) openElasticsearch(ctx context.Context) error {
 	c := n.cfg.Storage.Elasticsearch
 	e, err := elasticsearch.New(elasticsearch.Options{URLs: c.URLs, Username: c.Username, Password: c.Password,
 		APIKey: c.APIKey, CACertFile: c.CACert, InsecureSkipVerify: !c.TLSVerify, RequestTimeout: c.RequestTimeout,
-		MaxRetries: c.MaxRetries, DocumentsFetchCount: n.cfg.Limits.DocumentsFetchCount, Logger: n.log,
+		MaxRetries: retries(c.MaxRetries), DocumentsFetchCount: n.cfg.Limits.DocumentsFetchCount, Logger: n.log,
 		// Linearizable reads (the default) see every acknowledged write;
 		// "local" reads get Elasticsearch's near-realtime search, as Kuzzle.
 		RefreshBeforeSearch: n.cfg.Storage.ReadConsistency != "local"})
@@ -252,3 +252,12 @@ func (l *docLocks) lock(w storage.Write) func() {
 // FullQueryDSL tells the API whether search bodies reach the engine whole
 // (api.FullDSL): they do in elasticsearch mode.
 func (n *Node) FullQueryDSL() bool { return n.es != nil }
+
+// retries turns storage.elasticsearch.maxRetries (0: none) into the
+// engine's option (0: its default, negative: none).
+func retries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

@@ -46,7 +46,8 @@ type Options struct {
 	// RequestTimeout bounds each request to Elasticsearch. Default 30s.
 	RequestTimeout time.Duration
 	// MaxRetries is how many times the client retries a request on a
-	// connection error or a 502/503/504, across the URLs. Default 3.
+	// connection error or a 502/503/504, across the URLs. Default (0) 3;
+	// negative: never.
 	MaxRetries int
 	// DocumentsFetchCount caps a search's from+size and a scroll page
 	// (limits.documentsFetchCount). Default 10000.
@@ -77,7 +78,7 @@ func (o *Options) withDefaults() {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 30 * time.Second
 	}
-	if o.MaxRetries <= 0 {
+	if o.MaxRetries == 0 {
 		o.MaxRetries = 3
 	}
 	if o.DocumentsFetchCount <= 0 {
@@ -139,7 +140,8 @@ func New(opts Options) (*Engine, error) {
 	tr.MaxIdleConnsPerHost = 64
 	client, err := es.NewClient(es.Config{
 		Addresses: opts.URLs, Username: opts.Username, Password: opts.Password, APIKey: opts.APIKey,
-		Transport: tr, MaxRetries: opts.MaxRetries, RetryOnStatus: []int{502, 503, 504},
+		Transport: tr, MaxRetries: max(opts.MaxRetries, 0), RetryOnStatus: []int{502, 503, 504},
+		DisableRetry: opts.MaxRetries < 0,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
