@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/storage"
@@ -364,6 +363,16 @@ func (c *documentController) count(ctx context.Context, r *Request) (any, error)
 	return map[string]any{"count": n}, nil
 }
 
+// strictCheck is the strict option of Kuzzle's m* actions: once any item
+// failed, the whole answer is api.process.incomplete_multiple_request carrying
+// the failed items. As in Kuzzle, the items that succeeded stay written.
+func strictCheck(r *Request, action string, errs []any) error {
+	if strict, _ := r.Bool("strict"); strict && len(errs) > 0 {
+		return kerror.Multiple(action, errs)
+	}
+	return nil
+}
+
 // itemError is one failed document of an m* action, in Kuzzle's shape.
 func itemError(doc map[string]any, err error) map[string]any {
 	ke := kerror.From(err)
@@ -427,8 +436,8 @@ func (c *documentController) multi(op storage.Op) Handler {
 				successes = append(successes, v)
 			}
 		}
-		if strict, _ := r.Bool("strict"); strict && len(errs) > 0 {
-			return nil, kerror.New("services.storage.unexpected_bad_request", strconv.Itoa(len(errs))+" documents failed (strict mode)")
+		if err := strictCheck(r, r.Action, errs); err != nil {
+			return nil, err
 		}
 		return map[string]any{"successes": successes, "errors": errs}, nil
 	}
@@ -494,10 +503,14 @@ func (c *documentController) mGet(ctx context.Context, r *Request) (any, error) 
 	for _, d := range docs {
 		successes = append(successes, docView(d))
 	}
-	if missing == nil {
-		missing = []string{}
+	errs := make([]any, len(missing))
+	for i, id := range missing {
+		errs[i] = id
 	}
-	return map[string]any{"successes": successes, "errors": missing}, nil
+	if err := strictCheck(r, "get", errs); err != nil {
+		return nil, err
+	}
+	return map[string]any{"successes": successes, "errors": errs}, nil
 }
 
 func (c *documentController) mExists(ctx context.Context, r *Request) (any, error) {
@@ -543,6 +556,9 @@ func (c *documentController) mDelete(ctx context.Context, r *Request) (any, erro
 			continue
 		}
 		successes = append(successes, it.ID)
+	}
+	if err := strictCheck(r, "delete", errs); err != nil {
+		return nil, err
 	}
 	return map[string]any{"successes": successes, "errors": errs}, nil
 }

@@ -14,6 +14,10 @@ type Error struct {
 	Message string `json:"message"`
 	// Props holds the template arguments, which Kuzzle also exposes.
 	Props []string `json:"props,omitempty"`
+	// Errors and Count are the per-item failures of Kuzzle's
+	// MultipleErrorsError and PartialError (m* actions in strict mode).
+	Errors []any `json:"errors,omitempty"`
+	Count  int   `json:"count,omitempty"`
 	// cause is kept for logs and errors.Is/As; it never reaches a client.
 	cause error
 }
@@ -114,19 +118,20 @@ var catalogue = map[string]def{
 	// Kuzzle classes this one as an InternalError (500); a client asking
 	// HTTP for a WebSocket-only action made a request error, so Korum
 	// answers 400 with the same id and code.
-	"api.assert.unsupported_protocol":  {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
-	"api.process.action_locked":        {33685505, precondition, `Cannot execute action "%s": already executing.`},
-	"api.process.overloaded":           {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
-	"api.process.connection_dropped":   {33685507, badRequest, "Client connection dropped"},
-	"api.process.controller_not_found": {33685508, notFound, `API controller "%s" not found.`},
-	"api.process.action_not_found":     {33685509, notFound, `API action "%s":"%s" not found`},
-	"api.process.shutting_down":        {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
-	"api.process.not_enough_nodes":     {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
+	"api.assert.unsupported_protocol":         {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
+	"api.process.action_locked":               {33685505, precondition, `Cannot execute action "%s": already executing.`},
+	"api.process.overloaded":                  {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
+	"api.process.connection_dropped":          {33685507, badRequest, "Client connection dropped"},
+	"api.process.controller_not_found":        {33685508, notFound, `API controller "%s" not found.`},
+	"api.process.action_not_found":            {33685509, notFound, `API action "%s":"%s" not found`},
+	"api.process.shutting_down":               {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
+	"api.process.incomplete_multiple_request": {33685514, badRequest, "At least one of the %s actions failed."},
+	"api.process.not_enough_nodes":            {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
 	// Korum-specific: Kuzzle 2 bounds no request as a whole. Its class is
 	// Kuzzle's GatewayTimeoutError (504), "takes too long to respond".
 	"api.process.request_timeout": {33685516, gatewayTimeout, "Request timed out: it ran longer than limits.requestTimeout and was cancelled."},
 
-	"api.process.admin_exists": {33685505, precondition, "Admin user is already set."},
+	"api.process.admin_exists": {33685513, precondition, "Admin user is already set."},
 
 	// Kuzzle's security domain (7): codes and classes as Kuzzle's.
 	"security.token.invalid":                   {117506049, unauthorized, "Invalid token."},
@@ -187,6 +192,14 @@ func New(id string, args ...string) *Error {
 		msg = fmt.Sprintf(d.message, vals...)
 	}
 	return &Error{ID: id, Code: d.code, Status: d.status, Message: msg, Props: args}
+}
+
+// Multiple is Kuzzle's MultipleErrorsError for an m* action run in strict
+// mode: the items that failed travel with the error, as Kuzzle sends them.
+func Multiple(action string, errs []any) *Error {
+	e := New("api.process.incomplete_multiple_request", action)
+	e.Errors, e.Count = errs, len(errs)
+	return e
 }
 
 // Wrap is New with an internal cause attached for logs.

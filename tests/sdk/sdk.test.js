@@ -3,7 +3,7 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually } = require('./harness');
+const { startNode, eventually, expectError } = require('./harness');
 
 let node;
 let kuzzle;
@@ -22,13 +22,6 @@ after(async () => {
   }
 });
 
-async function expectError(promise, id, status) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.id, id, `error id (${err.message})`);
-    if (status) assert.equal(err.status, status);
-    return true;
-  });
-}
 
 // Collects notifications of one subscription.
 function collector() {
@@ -161,6 +154,22 @@ describe('documents', () => {
     const md = await kuzzle.document.mDelete('shop', 'items', ['m1', 'zz']);
     assert.deepEqual(md.successes, ['m1']);
     assert.equal(md.errors.length, 1);
+
+    // strict: any failed item fails the request with Kuzzle's
+    // MultipleErrorsError, which carries the failed items; the others are
+    // written all the same, as in Kuzzle.
+    const strictErr = await expectError(kuzzle.document.mCreate('shop', 'items',
+      [{ _id: 'm2', body: {} }, { _id: 'm7', body: { n: 7 } }], { strict: true }),
+    'api.process.incomplete_multiple_request', 400);
+    assert.equal(strictErr.count, 1);
+    assert.equal(strictErr.errors[0].document._id, 'm2');
+    assert.equal((await kuzzle.document.get('shop', 'items', 'm7'))._source.n, 7);
+    await expectError(kuzzle.document.mGet('shop', 'items', ['m7', 'zz'], { strict: true }),
+      'api.process.incomplete_multiple_request', 400);
+    const mdErr = await expectError(kuzzle.document.mDelete('shop', 'items', ['m7', 'zz'], { strict: true }),
+      'api.process.incomplete_multiple_request', 400);
+    assert.deepEqual(mdErr.errors.map((e) => e._id), ['zz']);
+    assert.equal(await kuzzle.document.exists('shop', 'items', 'm7'), false);
   });
 
   test('search, count, pagination, by-query actions', async () => {

@@ -6,7 +6,7 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually } = require('./harness');
+const { startNode, eventually, expectError } = require('./harness');
 
 let node;
 const clients = [];
@@ -24,13 +24,6 @@ async function http(port = node.port) {
   return k;
 }
 
-async function expectError(promise, id, status) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.id, id, `error id (${err.message})`);
-    if (status) assert.equal(err.status, status);
-    return true;
-  });
-}
 
 // A raw HTTP call with a bearer token, as any HTTP client would make.
 async function raw(path, token, init = {}) {
