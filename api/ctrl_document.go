@@ -301,6 +301,7 @@ func searchView(res *storage.SearchResult) map[string]any {
 	out := map[string]any{"hits": hits, "total": res.Total, "aggregations": aggs}
 	if res.ScrollID != "" {
 		out["scrollId"] = res.ScrollID
+		out["remaining"] = res.Remaining
 	}
 	return out
 }

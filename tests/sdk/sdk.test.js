@@ -193,6 +193,12 @@ describe('documents', () => {
     let page = scrolled;
     while ((page = await page.next())) seen += page.hits.length;
     assert.equal(seen, 25);
+    // Kuzzle's `remaining`: what later pages of the scroll still hold.
+    const first = await kuzzle.query({ controller: 'document', action: 'search', index: 'shop', collection: 'fruits',
+      size: 10, scroll: '10s', body: { sort: ['_id'] } });
+    assert.equal(first.result.remaining, 15);
+    const second = await kuzzle.query({ controller: 'document', action: 'scroll', scrollId: first.result.scrollId });
+    assert.equal(second.result.remaining, 5);
 
     assert.equal(await kuzzle.document.count('shop', 'fruits', { query: { match: { name: 'number' } } }), 25);
     await expectError(kuzzle.document.search('shop', 'fruits', { query: { nope: {} } }), 'services.storage.unknown_query_keyword', 400);
