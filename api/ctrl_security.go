@@ -33,7 +33,8 @@ func (c *securityController) actions() map[string]Handler {
 		"updateProfile":          c.putProfile(security.ModeReplace),
 		"getProfile":             c.get(c.profileView, "security.profile.not_found"),
 		"mGetProfiles":           c.mGet(c.profileView),
-		"searchProfiles":         c.searchProfiles,
+		"searchProfiles":         c.securitySearch("profiles", c.collectProfiles),
+		"scrollProfiles":         c.securityScroll("profiles", c.collectProfiles),
 		"deleteProfile":          c.del(security.OpDeleteProfile),
 		"mDeleteProfiles":        c.mDelete(security.OpDeleteProfile),
 		"getProfileRights":       c.getProfileRights,
@@ -45,7 +46,8 @@ func (c *securityController) actions() map[string]Handler {
 		"upsertUser":           c.updateUser(true),
 		"getUser":              c.get(c.userView, "security.user.not_found"),
 		"mGetUsers":            c.mGet(c.userView),
-		"searchUsers":          c.searchUsers,
+		"searchUsers":          c.securitySearch("users", c.collectUsers),
+		"scrollUsers":          c.securityScroll("users", c.collectUsers),
 		"deleteUser":           c.del(security.OpDeleteUser),
 		"mDeleteUsers":         c.mDelete(security.OpDeleteUser),
 		"getUserRights":        c.getUserRights,
@@ -285,8 +287,19 @@ func (c *securityController) searchBy(r *Request, kind, key string, view func(st
 	if err != nil {
 		return nil, err
 	}
+	hits, err := c.collect(body, kind, key, view, match)
+	if err != nil {
+		return nil, err
+	}
+	return searchHits(r, map[string]any{}, hits)
+}
+
+// collect lists the objects of kind that match one of the strings of
+// body[key] (all of them without it).
+func (c *securityController) collect(body map[string]any, kind, key string, view func(string) (any, bool), match func(id, want string) bool) ([]map[string]any, error) {
 	var want []string
 	if _, ok := body[key]; ok {
+		var err error
 		if want, err = BodyStrings(body, key); err != nil {
 			return nil, err
 		}
@@ -304,7 +317,7 @@ func (c *securityController) searchBy(r *Request, kind, key string, view func(st
 			hits = append(hits, v.(map[string]any))
 		}
 	}
-	return searchHits(r, map[string]any{}, hits)
+	return hits, nil
 }
 
 // --- profiles ---
@@ -318,8 +331,10 @@ func (c *securityController) putProfile(mode security.Mode) Handler {
 
 // searchProfiles filters by body.roles: profiles with a policy on one of
 // them, as Kuzzle's.
-func (c *securityController) searchProfiles(ctx context.Context, r *Request) (any, error) {
-	return c.searchBy(r, "profiles", "roles", c.profileView, func(id, want string) bool {
+// collectProfiles lists the profiles that use one of body.roles (all of
+// them without it).
+func (c *securityController) collectProfiles(body map[string]any) ([]map[string]any, error) {
+	return c.collect(body, "profiles", "roles", c.profileView, func(id, want string) bool {
 		for _, pol := range c.st().Profile(id).Policies {
 			if pol.RoleID == want {
 				return true
@@ -450,17 +465,14 @@ func (c *securityController) updateUser(upsert bool) Handler {
 
 // searchUsers filters users by the body's query (document:search's DSL)
 // on their content and profileIds.
-func (c *securityController) searchUsers(ctx context.Context, r *Request) (any, error) {
-	body, err := r.OptBody()
-	if err != nil {
-		return nil, err
-	}
+// collectUsers lists every user; searchUsers' query selects among them.
+func (c *securityController) collectUsers(map[string]any) ([]map[string]any, error) {
 	var hits []map[string]any
 	for _, id := range c.st().IDs("users") {
 		v, _ := c.userView(id)
 		hits = append(hits, v.(map[string]any))
 	}
-	return searchHits(r, body, hits)
+	return hits, nil
 }
 
 func (c *securityController) getUserRights(ctx context.Context, r *Request) (any, error) {

@@ -243,6 +243,35 @@ describe('security', () => {
     assert.equal((await raw('/_me', tb)).status, 401);
   });
 
+  test('searchUsers and searchProfiles scroll with scrollUsers and scrollProfiles', async () => {
+    for (const n of [1, 2, 3, 4, 5]) {
+      await admin.security.createUser(`scroller${n}`, { content: { profileIds: ['default'], team: 'scroll' } });
+    }
+    const first = await admin.security.searchUsers({ query: { term: { team: 'scroll' } } }, { scroll: '10s', size: 2 });
+    assert.equal(first.total, 5);
+    const seen = first.hits.map((h) => h._id);
+    let page = first;
+    while ((page = await page.next())) seen.push(...page.hits.map((h) => h._id));
+    assert.deepEqual(seen, ['scroller1', 'scroller2', 'scroller3', 'scroller4', 'scroller5']);
+    // Over HTTP, through Kuzzle's route.
+    const sid = (await admin.query({ controller: 'security', action: 'searchUsers', scroll: '10s', size: 4,
+      body: { query: { term: { team: 'scroll' } } } })).result.scrollId;
+    const next = await raw(`/users/_scroll/${sid}`, admin.jwt);
+    assert.deepEqual(next.body.result.hits.map((h) => h._id), ['scroller5']);
+    await expectError(admin.query({ controller: 'security', action: 'scrollUsers', scrollId: 'bogus' }),
+      'services.storage.unknown_scroll_id', 404);
+    await expectError(admin.query({ controller: 'security', action: 'scrollProfiles', scrollId: sid }),
+      'services.storage.unknown_scroll_id', 404);
+    await expectError(admin.security.searchUsers({}, { scroll: '2h', size: 2 }),
+      'services.storage.scroll_duration_too_great', 400);
+    const profiles = await admin.security.searchProfiles({}, { scroll: '10s', size: 1 });
+    const pids = profiles.hits.map((h) => h._id);
+    let pp = profiles;
+    while ((pp = await pp.next())) pids.push(...pp.hits.map((h) => h._id));
+    assert.equal(pids.length, profiles.total);
+    assert.ok(pids.includes('default'));
+  });
+
   test('the security routes win over /:index/:collection', async () => {
     const r = await raw('/profiles/p2', admin.jwt, {
       method: 'PUT', body: JSON.stringify({ policies: [{ roleId: 'reader' }] }),
