@@ -54,15 +54,16 @@ func (c *securityController) actions() map[string]Handler {
 		"getUserStrategies":    c.getUserStrategies,
 		"revokeTokens":         c.revokeTokens,
 
-		"createCredentials":      c.setCredentials(security.ModeCreate),
-		"updateCredentials":      c.setCredentials(security.ModeReplace),
-		"deleteCredentials":      c.deleteCredentials,
-		"getCredentials":         c.getCredentials,
-		"getCredentialsById":     c.getCredentialsByID,
-		"hasCredentials":         c.hasCredentials,
-		"validateCredentials":    c.validateCredentials,
-		"getCredentialFields":    c.getCredentialFields,
-		"getAllCredentialFields": func(context.Context, *Request) (any, error) { return map[string]any{"local": localFields}, nil },
+		"createCredentials":        c.setCredentials(security.ModeCreate),
+		"updateCredentials":        c.setCredentials(security.ModeReplace),
+		"deleteCredentials":        c.deleteCredentials,
+		"getCredentials":           c.getCredentials,
+		"getCredentialsById":       c.getCredentialsByID,
+		"searchUsersByCredentials": c.searchUsersByCredentials,
+		"hasCredentials":           c.hasCredentials,
+		"validateCredentials":      c.validateCredentials,
+		"getCredentialFields":      c.getCredentialFields,
+		"getAllCredentialFields":   func(context.Context, *Request) (any, error) { return map[string]any{"local": localFields}, nil },
 
 		"createApiKey":  c.createAPIKey,
 		"searchApiKeys": c.searchAPIKeys,
@@ -678,6 +679,42 @@ func (c *securityController) getCredentials(ctx context.Context, r *Request) (an
 		return map[string]any{}, nil
 	}
 	return map[string]any{"username": l.Username, "kuid": kuid}, nil
+}
+
+// searchUsersByCredentials runs a query (the DSL of document:search) over
+// the local strategy's credentials, {kuid, username}, as Kuzzle's local
+// strategy plugin does. The query may be the body's "query" or the body
+// itself, the two shapes Kuzzle's documentation shows.
+func (c *securityController) searchUsersByCredentials(ctx context.Context, r *Request) (any, error) {
+	if err := strategy(r); err != nil {
+		return nil, err
+	}
+	body, err := r.OptBody()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := body["query"]; !ok && len(body) > 0 {
+		body = map[string]any{"query": body}
+	}
+	st := c.st()
+	var creds []map[string]any
+	for _, kuid := range st.IDs("users") {
+		if u := st.User(kuid); u != nil && u.Local != nil {
+			creds = append(creds, map[string]any{"_id": kuid, "_source": map[string]any{"kuid": kuid, "username": u.Local.Username}})
+		}
+	}
+	res, err := searchHits(r, body, creds)
+	if err != nil {
+		return nil, err
+	}
+	out := res.(map[string]any)
+	page := out["hits"].([]map[string]any)
+	hits := make([]any, len(page))
+	for i, h := range page {
+		hits[i] = h["_source"]
+	}
+	out["hits"] = hits
+	return out, nil
 }
 
 // getCredentialsById: the local strategy's credentials id is the username;

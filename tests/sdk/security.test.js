@@ -272,6 +272,22 @@ describe('security', () => {
     assert.ok(pids.includes('default'));
   });
 
+  test('searchUsersByCredentials searches the local credentials', async () => {
+    await admin.security.createUser('cred-bob', { content: { profileIds: ['default'] },
+      credentials: { local: { username: 'bob@example.com', password: 'bobpw' } } });
+    // The SDK has no method for this action: through query().
+    const res = (await admin.query({ controller: 'security', action: 'searchUsersByCredentials', strategy: 'local',
+      body: { query: { bool: { must: [{ match: { username: 'bob@example.com' } }] } } } })).result;
+    assert.deepEqual(res.hits, [{ kuid: 'cred-bob', username: 'bob@example.com' }]);
+    assert.equal(res.total, 1);
+    const viaHttp = await raw('/credentials/local/users/_search', admin.jwt, {
+      method: 'POST', body: JSON.stringify({ bool: { must: [{ match: { username: 'bob@example.com' } }] } }),
+    });
+    assert.deepEqual(viaHttp.body.result.hits, [{ kuid: 'cred-bob', username: 'bob@example.com' }]);
+    await expectError(admin.query({ controller: 'security', action: 'searchUsersByCredentials', strategy: 'oauth', body: {} }),
+      'security.credentials.unknown_strategy', 400);
+  });
+
   test('the security routes win over /:index/:collection', async () => {
     const r = await raw('/profiles/p2', admin.jwt, {
       method: 'PUT', body: JSON.stringify({ policies: [{ roleId: 'reader' }] }),
