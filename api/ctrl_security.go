@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"sort"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/security"
@@ -13,6 +14,14 @@ type securityController struct {
 	sec    Security
 	clock  Clock
 	limits Limits
+	// routes checks the controllers and actions a role names.
+	routes roleRoutes
+}
+
+// roleRoutes is what role validation needs of the router.
+type roleRoutes interface {
+	actionExists(controller, action string) (controllerOK, actionOK bool)
+	controllerNames() []string
 }
 
 func (c *securityController) actions() map[string]Handler {
@@ -209,10 +218,71 @@ func parseUser(st *security.State, kuid string, body map[string]any, requireProf
 // --- roles ---
 
 func (c *securityController) putRole(mode security.Mode) Handler {
-	return c.put(mode, c.roleView, func(id string, body map[string]any) (*security.Command, error) {
-		role, err := security.ParseRole(id, body)
-		return &security.Command{Op: security.OpPutRole, Role: role}, err
-	})
+	return func(ctx context.Context, r *Request) (any, error) {
+		force, err := r.Bool("force")
+		if err != nil {
+			return nil, err
+		}
+		return c.put(mode, c.roleView, func(id string, body map[string]any) (*security.Command, error) {
+			role, err := security.ParseRole(id, body)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkRole(c.routes, id, role, force); err != nil {
+				return nil, err
+			}
+			return &security.Command{Op: security.OpPutRole, Role: role}, nil
+		})(ctx, r)
+	}
+}
+
+// checkRole refuses, as Kuzzle does, a role naming an action that a
+// controller Korum serves does not have (also under "*"), and a
+// controller Korum does not serve unless force is set: in Kuzzle, force
+// lets a role name the API of a plugin not loaded yet.
+func checkRole(routes roleRoutes, id string, role *security.Role, force bool) error {
+	names := make([]string, 0, len(role.Controllers))
+	for name := range role.Controllers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, ctrl := range names {
+		known := ctrl == "*"
+		if !known {
+			known, _ = routes.actionExists(ctrl, "")
+		}
+		if !known {
+			if force {
+				continue
+			}
+			return kerror.New("security.role.unknown_controller", id, ctrl, "Use force to name a controller Korum does not serve.")
+		}
+		acts := make([]string, 0, len(role.Controllers[ctrl].Actions))
+		for a := range role.Controllers[ctrl].Actions {
+			acts = append(acts, a)
+		}
+		sort.Strings(acts)
+		for _, a := range acts {
+			if a == "*" {
+				continue
+			}
+			ok := false
+			if ctrl == "*" {
+				for _, other := range routes.controllerNames() {
+					if _, has := routes.actionExists(other, a); has {
+						ok = true
+						break
+					}
+				}
+			} else {
+				_, ok = routes.actionExists(ctrl, a)
+			}
+			if !ok {
+				return kerror.New("security.role.unknown_action", id, a, ctrl, "")
+			}
+		}
+	}
+	return nil
 }
 
 // put creates or replaces, by mode, the object the body describes; build
@@ -257,6 +327,13 @@ func (c *securityController) updateRole(ctx context.Context, r *Request) (any, e
 	}
 	upd, err := security.ParseRole(id, body)
 	if err != nil {
+		return nil, err
+	}
+	force, err := r.Bool("force")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRole(c.routes, id, upd, force); err != nil {
 		return nil, err
 	}
 	for name, acts := range upd.Controllers {

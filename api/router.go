@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,27 @@ type Limits struct {
 	// cancelled then, and a request that ends for that reason answers
 	// api.process.request_timeout. 0: no bound.
 	RequestTimeout time.Duration
+}
+
+// actionExists says whether controller, and action within it, are served;
+// role validation reads it.
+func (rt *Router) actionExists(controller, action string) (controllerOK, actionOK bool) {
+	acts, ok := rt.handlers[controller]
+	if !ok {
+		return false, false
+	}
+	_, ok = acts[action]
+	return true, ok
+}
+
+// controllerNames lists the controllers served.
+func (rt *Router) controllerNames() []string {
+	names := make([]string, 0, len(rt.handlers))
+	for c := range rt.handlers {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Router maps controller:action to handlers and executes requests under
@@ -63,8 +85,8 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("document", &documentController{store: b, clock: b, limits: limits})
 	rt.register("realtime", &realtimeController{rt: b, clock: b})
 	rt.register("auth", &authController{sec: b, clock: b})
-	rt.register("security", &securityController{sec: b, clock: b, limits: limits})
-	rt.register("admin", &adminSecurityController{sec: b, clock: b})
+	rt.register("security", &securityController{sec: b, clock: b, limits: limits, routes: rt})
+	rt.register("admin", &adminSecurityController{sec: b, clock: b, routes: rt})
 	rt.register("cluster", &clusterController{cluster: b})
 	rt.register("ms", &msController{ms: b})
 	rt.register("admin", &adminController{node: b, clock: b, limits: limits})

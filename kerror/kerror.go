@@ -148,6 +148,8 @@ var catalogue = map[string]def{
 	"security.role.not_found":                  {117768193, notFound, `Role "%s" not found.`},
 	"security.role.login_required":             {117768194, badRequest, `Cannot remove the "login" action from the anonymous role.`},
 	"security.role.cannot_delete":              {117768195, badRequest, "The following roles are protected and cannot be deleted: anonymous, default, admin"},
+	"security.role.unknown_controller":         {117768201, badRequest, `Trying to set role %s with a non-existing controller '%s'. %s`},
+	"security.role.unknown_action":             {117768202, badRequest, `Trying to set role %s with a non-existing action '%s' in controller '%s'. %s`},
 	"security.role.in_use":                     {117768196, precondition, `The role "%s" is still used and cannot be deleted.`},
 	"security.profile.not_found":               {117833729, notFound, `Profile "%s" not found.`},
 	"security.profile.cannot_delete":           {117833730, badRequest, "The following profiles are protected and cannot be deleted: anonymous, default, admin"},

@@ -272,6 +272,22 @@ describe('security', () => {
     assert.ok(pids.includes('default'));
   });
 
+  test('a role naming an unknown controller or action is refused; force allows unknown controllers', async () => {
+    await expectError(admin.security.createRole('bad', { controllers: { nope: { actions: { x: true } } } }),
+      'security.role.unknown_controller', 400);
+    await expectError(admin.security.createRole('bad', { controllers: { document: { actions: { nope: true } } } }),
+      'security.role.unknown_action', 400);
+    await expectError(admin.security.createRole('bad', { controllers: { '*': { actions: { nope: true } } } }),
+      'security.role.unknown_action', 400);
+    await expectError(admin.security.updateRole('reader', { controllers: { document: { actions: { nope: true } } } }),
+      'security.role.unknown_action', 400);
+    const forced = await admin.security.createRole('plugin-role',
+      { controllers: { 'my-plugin/ctrl': { actions: { run: true } }, document: { actions: { get: true } } } }, { force: true });
+    assert.equal(forced._id, 'plugin-role');
+    await expectError(admin.security.createRole('bad', { controllers: { document: { actions: { nope: true } } } }, { force: true }),
+      'security.role.unknown_action', 400);
+  });
+
   test('searchUsersByCredentials searches the local credentials', async () => {
     await admin.security.createUser('cred-bob', { content: { profileIds: ['default'] },
       credentials: { local: { username: 'bob@example.com', password: 'bobpw' } } });
