@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/security"
 )
 
 // Handler runs one action.
@@ -63,6 +64,8 @@ type Router struct {
 
 	slots   chan struct{}
 	waiting atomic.Int64
+	// rate enforces the profiles' rateLimit.
+	rate rateLimiter
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -179,10 +182,27 @@ func (rt *Router) authorize(r *Request) error {
 	}
 	r.User = id
 	st := rt.sec.SecurityState()
+	if err := rt.rateLimit(st, r); err != nil {
+		return err
+	}
 	r.rights = func(c, a, i, col string) bool { return st.Allowed(id.UserID, c, a, i, col) }
 	index, _ := r.Args["index"].(string)
 	collection, _ := r.Args["collection"].(string)
 	return st.Check(id, r.Controller, r.Action, index, collection)
+}
+
+// rateLimit applies the user's profiles' rateLimit before the rights
+// check, as Kuzzle does. auth:login has its own limit
+// (limits.loginsPerSecond) and an authenticated user may always log out.
+func (rt *Router) rateLimit(st *security.State, r *Request) error {
+	if r.Controller == "auth" && (r.Action == "login" || r.Action == "logout" && r.UserID() != security.AnonymousID) {
+		return nil
+	}
+	limit := st.RateLimit(r.UserID())
+	if limit <= 0 || rt.rate.allow(r.UserID(), limit, rt.b.Now()) {
+		return nil
+	}
+	return kerror.New("api.process.too_many_requests")
 }
 
 // interrupted names the reason of a request whose work stopped because its

@@ -125,6 +125,7 @@ var catalogue = map[string]def{
 	"api.process.controller_not_found":        {33685508, notFound, `API controller "%s" not found.`},
 	"api.process.action_not_found":            {33685509, notFound, `API action "%s":"%s" not found`},
 	"api.process.shutting_down":               {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
+	"api.process.too_many_requests":           {33685512, tooManyRequests, "Rejected: requests rate limit exceeded for this user."},
 	"api.process.incomplete_multiple_request": {33685514, badRequest, "At least one of the %s actions failed."},
 	"api.process.not_enough_nodes":            {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
 	// Korum-specific: Kuzzle 2 bounds no request as a whole. Its class is
