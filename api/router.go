@@ -82,7 +82,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	// it defines. Kuzzle's HTTP routes for every controller are already in
 	// routes.go: until a controller is registered, its routes answer
 	// api.process.controller_not_found.
-	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI})
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b})
 	rt.register("document", &documentController{store: b, clock: b, limits: limits})
