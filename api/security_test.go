@@ -69,8 +69,8 @@ type secBackend struct {
 	now func() time.Time
 }
 
-func (b *secBackend) NodeID() string  { return "n1" }
-func (b *secBackend) Ready() error    { return nil }
+func (b *secBackend) NodeID() string { return "n1" }
+func (b *secBackend) Ready() error   { return nil }
 func (b *secBackend) Now() time.Time {
 	if b.now != nil {
 		return b.now()
