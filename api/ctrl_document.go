@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/realtime/filter"
 	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/storage/query"
 )
@@ -246,9 +248,6 @@ type FullDSL interface {
 
 func searchRequest(r *Request, body map[string]any, fetchLimit int, full bool) (storage.SearchRequest, error) {
 	var req storage.SearchRequest
-	if lang, _ := r.OptString("lang"); lang != "" && lang != "elasticsearch" {
-		return req, kerror.New("services.storage.unsupported_query", `search lang "`+lang+`"`)
-	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return req, kerror.New("api.assert.invalid_argument", "body", "an object")
@@ -311,6 +310,9 @@ func (c *documentController) search(ctx context.Context, r *Request) (any, error
 	if err != nil {
 		return nil, err
 	}
+	if body, err = queryLang(r, body); err != nil {
+		return nil, err
+	}
 	fd, ok := c.store.(FullDSL)
 	req, err := searchRequest(r, body, c.limits.DocumentsFetch, ok && fd.FullQueryDSL())
 	if err != nil {
@@ -348,6 +350,9 @@ func (c *documentController) scroll(ctx context.Context, r *Request) (any, error
 func (c *documentController) count(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, false)
 	if err != nil {
+		return nil, err
+	}
+	if body, err = queryLang(r, body); err != nil {
 		return nil, err
 	}
 	var q json.RawMessage
@@ -564,6 +569,45 @@ func (c *documentController) mDelete(ctx context.Context, r *Request) (any, erro
 	return map[string]any{"successes": successes, "errors": errs}, nil
 }
 
+// queryLang reads Kuzzle's lang argument: with "koncorde", body.query is
+// a Koncorde filter, translated here to the query language the storage
+// engines read; the returned body is a copy, the request's is untouched.
+func queryLang(r *Request, body map[string]any) (map[string]any, error) {
+	lang, err := r.OptString("lang")
+	if err != nil {
+		return nil, err
+	}
+	switch lang {
+	case "", "elasticsearch":
+		return body, nil
+	case "koncorde":
+	default:
+		return nil, kerror.New("api.assert.invalid_argument", "lang", `"elasticsearch" or "koncorde"`)
+	}
+	raw, ok := body["query"]
+	if !ok || raw == nil {
+		return body, nil
+	}
+	f, ok := raw.(map[string]any)
+	if !ok {
+		return nil, kerror.New("api.assert.invalid_type", "body.query", "object")
+	}
+	q, err := filter.Translate(f)
+	if err != nil {
+		var te *filter.TranslateError
+		if errors.As(err, &te) && te.Restricted {
+			return nil, kerror.New("api.assert.koncorde_restricted_keyword", te.Kind, te.Name)
+		}
+		return nil, kerror.New("api.assert.koncorde_dsl_error", err.Error())
+	}
+	out := make(map[string]any, len(body))
+	for k, v := range body {
+		out[k] = v
+	}
+	out["query"] = q
+	return out, nil
+}
+
 func queryOf(body map[string]any) (json.RawMessage, error) {
 	q, err := BodyObject(body, "query")
 	if err != nil {
@@ -577,6 +621,9 @@ func queryOf(body map[string]any) (json.RawMessage, error) {
 func byQuery(r *Request, withChanges bool) (w storage.Write, err error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
+		return w, err
+	}
+	if body, err = queryLang(r, body); err != nil {
 		return w, err
 	}
 	w = storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection}

@@ -382,6 +382,33 @@ describe('http', () => {
 });
 
 describe('search semantics', () => {
+  // lang=koncorde: Koncorde filters translated to the query language, as
+  // Kuzzle's search, count, deleteByQuery and updateByQuery take them.
+  test('Koncorde filters in search, count and by-query actions', async () => {
+    await kuzzle.index.create('kon');
+    await kuzzle.collection.create('kon', 'cars', { mappings: { properties: { make: { type: 'keyword' }, year: { type: 'integer' } } } });
+    await kuzzle.document.mCreate('kon', 'cars', [
+      { _id: 'c1', body: { make: 'ford', year: 1990 } },
+      { _id: 'c2', body: { make: 'fiat', year: 2005 } },
+      { _id: 'c3', body: { make: 'ford', year: 2010, electric: true } },
+    ], { refresh: 'wait_for' });
+    const koncorde = { lang: 'koncorde' };
+    const fords = await kuzzle.document.search('kon', 'cars',
+      { query: { and: [{ equals: { make: 'ford' } }, { range: { year: { gte: 2000 } } }] } }, koncorde);
+    assert.deepEqual(fords.hits.map((h) => h._id), ['c3']);
+    const notElectric = await kuzzle.document.search('kon', 'cars',
+      { query: { not: { exists: 'electric' } }, sort: ['_id'] }, koncorde);
+    assert.deepEqual(notElectric.hits.map((h) => h._id), ['c1', 'c2']);
+    assert.equal(await kuzzle.document.count('kon', 'cars', { query: { in: { make: ['fiat', 'ford'] } } }, koncorde), 3);
+    await expectError(kuzzle.document.search('kon', 'cars', { query: { bool: { must: [] } } }, koncorde),
+      'api.assert.koncorde_restricted_keyword', 400);
+    await expectError(kuzzle.document.search('kon', 'cars', { query: { equals: { make: 'ford' } } }, { lang: 'sql' }),
+      'api.assert.invalid_argument', 400);
+    const deleted = await kuzzle.document.deleteByQuery('kon', 'cars', { query: { equals: { make: 'fiat' } } }, koncorde);
+    assert.deepEqual(deleted, ['c2']);
+    assert.equal(await kuzzle.document.count('kon', 'cars'), 2);
+  });
+
   // As in Kuzzle (Elasticsearch): _id is never analysed, and the unmapped
   // fields of a dynamic "false" collection are kept but not searchable.
   test('match on _id and unmapped fields of a non-dynamic collection', async () => {
