@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/realtime/filter"
@@ -379,10 +380,42 @@ func strictCheck(r *Request, action string, errs []any) error {
 	return nil
 }
 
-// itemError is one failed document of an m* action, in Kuzzle's shape.
+// itemError is one failed document of an m* action, in Kuzzle's shape,
+// with the reasons Kuzzle gives for the common failures.
 func itemError(doc map[string]any, err error) map[string]any {
 	ke := kerror.From(err)
-	return map[string]any{"document": doc, "status": ke.Status, "reason": ke.Message}
+	return map[string]any{"document": doc, "status": ke.Status, "reason": itemReason(ke)}
+}
+
+func itemReason(ke *kerror.Error) string {
+	arg := ""
+	if len(ke.Props) > 0 {
+		arg = ke.Props[0]
+	}
+	switch {
+	case ke.ID == "services.storage.document_already_exists":
+		return "document already exists"
+	case ke.ID == "services.storage.not_found":
+		return "document not found"
+	case (ke.ID == "api.assert.invalid_type" || ke.ID == "api.assert.missing_argument") && arg == "_id":
+		return "document _id must be a string"
+	case (ke.ID == "api.assert.invalid_type" || ke.ID == "api.assert.missing_argument" || ke.ID == "api.assert.body_required") &&
+		(arg == "body" || arg == "body.body" || arg == "documents[]"):
+		return "document body must be an object"
+	}
+	return ke.Message
+}
+
+// sourceArg is the source option of m* writes: true unless set to false,
+// as in Kuzzle's _mChanges (single-document update defaults to false).
+func sourceArg(r *Request) bool {
+	switch v := r.Args["source"].(type) {
+	case bool:
+		return v
+	case string:
+		return v != "false"
+	}
+	return true
 }
 
 // multi serves mCreate, mCreateOrReplace, mReplace, mUpdate and mUpsert:
@@ -399,6 +432,14 @@ func (c *documentController) multi(op storage.Op) Handler {
 		}
 		if c.limits.DocumentsWrite > 0 && len(docs) > c.limits.DocumentsWrite {
 			return nil, kerror.New("services.storage.write_limit_exceeded")
+		}
+		for i, raw := range docs {
+			if d, ok := raw.(map[string]any); ok {
+				if _, has := d["_source"]; has {
+					n := strconv.Itoa(i)
+					return nil, kerror.New("api.assert.unexpected_argument", "documents["+n+"]._source", "documents["+n+"].body")
+				}
+			}
 		}
 		errs := []any{}
 		var writes []storage.DocWrite
@@ -418,6 +459,7 @@ func (c *documentController) multi(op storage.Op) Handler {
 			originals = append(originals, d)
 		}
 		successes := []any{}
+		source := sourceArg(r)
 		if len(writes) > 0 {
 			res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection, Docs: writes})
 			if err != nil {
@@ -429,15 +471,18 @@ func (c *documentController) multi(op storage.Op) Handler {
 					continue
 				}
 				v := docView(it.After)
+				created := op == storage.OpDocCreate || (op == storage.OpDocCreateOrReplace || op == storage.OpDocUpsert) && it.Created
 				switch op {
-				case storage.OpDocCreate:
-					v["created"] = true
-				case storage.OpDocCreateOrReplace, storage.OpDocUpsert:
-					v["created"] = it.Created
-				case storage.OpDocUpdate:
-					if src, _ := r.Bool("source"); !src {
-						v["_source"] = writes[i].Body
-					}
+				case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocUpsert:
+					v["created"] = created
+				}
+				// Kuzzle's per-item status and result.
+				v["status"], v["result"] = 200, "updated"
+				if created {
+					v["status"], v["result"] = 201, "created"
+				}
+				if !source {
+					delete(v, "_source")
 				}
 				successes = append(successes, v)
 			}

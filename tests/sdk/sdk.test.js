@@ -133,6 +133,10 @@ describe('documents', () => {
     assert.deepEqual(dup.successes.map((d) => d._id), ['m4']);
     assert.equal(dup.errors.length, 1);
     assert.equal(dup.errors[0].status, 400);
+    // Kuzzle's per-item status, result and reasons.
+    assert.equal(dup.successes[0].status, 201);
+    assert.equal(dup.successes[0].result, 'created');
+    assert.equal(dup.errors[0].reason, 'document already exists');
 
     const mg = await kuzzle.document.mGet('shop', 'items', ['m1', 'm2', 'zz']);
     assert.deepEqual(mg.successes.map((d) => d._id), ['m1', 'm2']);
@@ -142,6 +146,18 @@ describe('documents', () => {
     assert.equal(mu.successes.length, 1);
     assert.equal(mu.errors.length, 1);
     assert.equal(mu.errors[0].status, 404);
+    assert.equal(mu.errors[0].reason, 'document not found');
+    // m* writes return the whole document unless source is false, as Kuzzle's.
+    assert.equal(mu.successes[0]._source.n, 1);
+    assert.equal(mu.successes[0]._source.u, true);
+    assert.equal(mu.successes[0].status, 200);
+    assert.equal(mu.successes[0].result, 'updated');
+    const quiet = await kuzzle.document.mUpdate('shop', 'items', [{ _id: 'm1', body: { v: 1 } }], { source: false });
+    assert.equal(quiet.successes[0]._source, undefined);
+    await expectError(kuzzle.document.mCreate('shop', 'items', [{ _id: 'x', _source: { a: 1 } }]),
+      'api.assert.unexpected_argument', 400);
+    const noID = await kuzzle.document.mUpdate('shop', 'items', [{ body: { a: 1 } }, { _id: 'm1', body: 'not a body' }]);
+    assert.deepEqual(noID.errors.map((e) => e.reason), ['document _id must be a string', 'document body must be an object']);
 
     const mr = await kuzzle.document.mReplace('shop', 'items', [{ _id: 'm2', body: { r: 1 } }]);
     assert.equal(mr.successes[0]._source.r, 1);
