@@ -34,14 +34,16 @@ type Documents interface {
 
 // documentController is Kuzzle's document controller.
 type documentController struct {
-	store  Documents
-	clock  Clock
-	limits Limits
+	store    Documents
+	clock    Clock
+	limits   Limits
+	mappings MappingReader
 }
 
 func (c *documentController) actions() map[string]Handler {
 	return map[string]Handler{
 		"create":           c.create,
+		"export":           c.export,
 		"createOrReplace":  c.single(storage.OpDocCreateOrReplace),
 		"replace":          c.single(storage.OpDocReplace),
 		"update":           c.single(storage.OpDocUpdate),

@@ -129,6 +129,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp = s.dispatch(r.Context(), req)
 	}
+	if st, ok := resp.Result.(*Stream); ok && resp.Error == nil {
+		s.writeStream(w, r, resp, st)
+		return
+	}
 	body := resp.encode()
 	if _, pretty := r.URL.Query()["pretty"]; pretty {
 		var v any
@@ -232,4 +236,42 @@ func (s *Server) applyHeaders(req *Request, r *http.Request) {
 	if req.Protocol == "" {
 		req.Protocol = "http"
 	}
+}
+
+// writeStream writes a Stream result (document:export) as the response
+// body. Every chunk gets the write deadline afresh: a client that stops
+// reading is cut off, one that reads slowly is not. A failure once the
+// body has started can only abort the response, which the client sees as
+// a truncated transfer.
+func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, resp *Response, st *Stream) {
+	h := w.Header()
+	h.Set("Content-Type", st.ContentType)
+	h.Set("Content-Disposition", `attachment; filename="`+st.Filename+`"`)
+	h.Set("X-Kuzzle-Request-Id", resp.RequestID)
+	h.Set("X-Kuzzle-Node", s.b.NodeID())
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := st.Write(r.Context(), deadlineWriter{w: w, rc: rc, s: s}); err != nil {
+		if r.Context().Err() == nil {
+			s.log.Warn("export stream failed", "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// deadlineWriter renews the write deadline before each write and flushes
+// after it, so that a stream reaches the client as it is produced.
+type deadlineWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	s  *Server
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	d.s.setWriteDeadline(d.w)
+	n, err := d.w.Write(p)
+	if err == nil {
+		err = d.rc.Flush()
+	}
+	return n, err
 }

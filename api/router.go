@@ -85,7 +85,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b})
-	rt.register("document", &documentController{store: b, clock: b, limits: limits})
+	rt.register("document", &documentController{store: b, clock: b, limits: limits, mappings: b})
 	rt.register("realtime", &realtimeController{rt: b, clock: b})
 	rt.register("auth", &authController{sec: b, clock: b})
 	rt.register("security", &securityController{sec: b, clock: b, limits: limits, routes: rt})
