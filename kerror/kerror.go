@@ -161,13 +161,18 @@ var catalogue = map[string]def{
 	// generic overload error; Korum says which limit was hit.
 	"security.credentials.too_many_logins": {117571588, tooManyRequests, "Too many login attempts for this user: at most %s per second."},
 
-	"network.http.request_too_large":     {50397185, sizeLimit, "Maximum HTTP request size exceeded."},
-	"network.http.unsupported_verb":      {50397190, badRequest, `Unsupported HTTP verb "%s".`},
-	"network.http.url_not_found":         {50397191, notFound, "API URL not found: %s."},
-	"network.http.unsupported_content":   {50397192, badRequest, `Invalid request content-type. Expected "application/json", got: "%s".`},
-	"network.http.volatile_parse_failed": {50397195, badRequest, `Unable to convert the "x-kuzzle-volatile" HTTP header to JSON: %s`},
-	"network.http.body_parse_failed":     {50397196, badRequest, "Unable to convert the HTTP body to JSON: %s"},
-	"network.websocket.unexpected_error": {50528257, badRequest, "Caught an unexpected WebSocket error: %s"},
+	"network.http.request_too_large":       {50397185, sizeLimit, "Maximum HTTP request size exceeded."},
+	"network.http.too_many_encodings":      {50397187, badRequest, "Too many encodings."},
+	"network.http.unsupported_compression": {50397188, badRequest, `Unsupported compression algorithm "%s".`},
+	"network.http.compression_disabled":    {50397189, badRequest, "Compression support is disabled."},
+	"network.http.unsupported_charset":     {50397193, badRequest, `Unsupported request charset. Expected "utf-8", got: "%s".`},
+	"network.http.file_too_large":          {50397197, sizeLimit, "Maximum HTTP file size exceeded"},
+	"network.http.unsupported_verb":        {50397190, badRequest, `Unsupported HTTP verb "%s".`},
+	"network.http.url_not_found":           {50397191, notFound, "API URL not found: %s."},
+	"network.http.unsupported_content":     {50397192, badRequest, `Invalid request content-type. Expected "application/json", got: "%s".`},
+	"network.http.volatile_parse_failed":   {50397195, badRequest, `Unable to convert the "x-kuzzle-volatile" HTTP header to JSON: %s`},
+	"network.http.body_parse_failed":       {50397196, badRequest, "Unable to convert the HTTP body to JSON: %s"},
+	"network.websocket.unexpected_error":   {50528257, badRequest, "Caught an unexpected WebSocket error: %s"},
 	// Korum-specific: Kuzzle closes the socket instead; Korum answers and
 	// keeps it open up to a hard cap.
 	"network.websocket.request_too_large": {50528259, sizeLimit, "Maximum WebSocket request size exceeded."},

@@ -205,7 +205,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	h := cfg.Server.HTTP
 	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
 		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
-		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically})
+		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically,
+		HTTP: &api.HTTPOptions{AllowCompression: h.AllowCompression, MaxEncodingLayers: h.MaxEncodingLayers,
+			MaxFormFileSize: h.MaxFormFileSize, AllowOrigin: h.AllowOrigin, AllowMethods: h.AllowMethods,
+			AllowHeaders: h.AllowHeaders}})
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
