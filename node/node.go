@@ -196,8 +196,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	go n.watch()
 	go n.reconcileTopology(max(cfg.Cluster.DeadNodeTimeout/4, time.Second))
 	go n.sweepMemoryStorage(time.Second)
+	go n.raiseFeatureVersions(time.Second)
 
 	n.registerPeerRPC()
+	n.registerFormatRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
@@ -507,6 +509,9 @@ func halted(err error) bool {
 // unknown is retried with the same key, which the state machine
 // deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
+	if err := n.gateKind(c.Kind); err != nil {
+		return err
+	}
 	if c.Key == "" {
 		// A caller re-proposing a command keeps its key, so the state
 		// machine applies it once.
@@ -720,6 +725,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 	}
 	st := &api.ClusterStatus{ClusterID: view.ClusterID, LeaderID: view.LeaderID, Term: view.Term,
 		CommitIndex: view.CommitIndex, Voters: view.Voters, VotersWanted: view.VotersWanted,
+		FeatureVersion: int(n.fsm.FeatureVersion()), FormatVersion: fsm.FormatVersion,
 		Nodes: make([]api.ClusterNode, 0, len(view.Nodes)), Activity: make([]api.ClusterEvent, 0, len(activity))}
 	for _, s := range view.Nodes {
 		cn := api.ClusterNode{ID: s.ID, ClusterAddr: s.ClusterAddr, APIAddr: s.APIAddr, Role: s.Role,
