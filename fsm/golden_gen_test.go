@@ -76,7 +76,7 @@ func goldenCommands() [][]*Command {
 		one(&Command{Kind: KindMS, Key: "n1-k9", MS: &memstore.Command{Now: 1700000001100, Seed: 7,
 			Cmds: [][]string{{"set", "k", "v", "EX", "100"}, {"hset", "h", "f", "1"}, {"zadd", "z", "1", "a", "2", "b"}, {"sadd", "s", "m"}, {"rpush", "l", "1", "2"}}}}),
 		one(&Command{Kind: KindSecurity, Key: "n1-k10", Security: &security.Command{Op: security.OpPutRole, ID: "reader", Mode: security.ModeCreate,
-			Role: &security.Role{Controllers: map[string]security.Actions{"document": {Actions: map[string]bool{"get": true}}}},
+			Role:   &security.Role{Controllers: map[string]security.Actions{"document": {Actions: map[string]bool{"get": true}}}},
 			Secret: "golden-secret", Now: 1700000001200, Author: "-1"}}),
 		one(&Command{Kind: KindSecurity, Key: "n1-k11", Security: &security.Command{Op: security.OpPutUser, ID: "u1", Mode: security.ModeCreate,
 			User: &security.User{ProfileIDs: []string{security.Default}}, Now: 1700000001300, Author: "-1"}}),
