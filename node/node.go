@@ -182,7 +182,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
 		TrailingLogs: uint64(cfg.Cluster.TrailingLogs), DiskMinFree: uint64(max(cfg.Storage.DiskMinFree, 0)),
-		Logger: log, // raftnet and membership add the node id themselves
+		AdmitJoin: n.admitJoin,
+		Logger:    log, // raftnet and membership add the node id themselves
 	}, applier)
 	if err != nil {
 		plan.Done()

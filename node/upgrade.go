@@ -9,6 +9,7 @@ import (
 
 	"github.com/korumdb/korum/fsm"
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/raftnet"
 )
 
 // Rolling upgrades (README, "Upgrading"; fsm/DESIGN.md, "Formats and
@@ -93,8 +94,32 @@ func (n *Node) raiseFeatureVersion(ctx context.Context) error {
 	return nil
 }
 
+// admitJoin refuses, on the leader, a node whose release does not read the
+// cluster's feature version (raftnet.Config.AdmitJoin): it would meet
+// entries or a snapshot it cannot read. The joiner keeps trying until its
+// join timeout and exits; the leader logs why.
+func (n *Node) admitJoin(ctx context.Context, rn *raftnet.Node, id, addr string) error {
+	have := n.fsm.FeatureVersion()
+	if have <= 1 {
+		return nil // every release reads version 1
+	}
+	v, err := peerFormat(ctx, rn, addr)
+	if err != nil {
+		return fmt.Errorf("this cluster runs feature version %d and %s did not say which it supports (a release without format versions, such as v0.2.0): "+
+			"start it with the cluster's release: %w", have, id, err)
+	}
+	if v < have {
+		return fmt.Errorf("this cluster runs feature version %d and %s supports only %d: start it with the cluster's release", have, id, v)
+	}
+	return nil
+}
+
 func (n *Node) peerFormat(ctx context.Context, addr string) (uint32, error) {
-	b, err := n.raft.Call(ctx, addr, rpcFormat, nil)
+	return peerFormat(ctx, n.raft, addr)
+}
+
+func peerFormat(ctx context.Context, rn *raftnet.Node, addr string) (uint32, error) {
+	b, err := rn.Call(ctx, addr, rpcFormat, nil)
 	if err != nil {
 		return 0, err
 	}

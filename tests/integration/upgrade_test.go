@@ -423,4 +423,19 @@ func TestRollingUpgrade(t *testing.T) {
 	ms[2].waitReady(t)
 	waitMembers(t, ms, 3)
 	mustOK(t, ms[2].proc, "GET", "/up/docs/after-downgrade", "")
+
+	// A new node of the previous release is refused at its join: it would
+	// meet entries or a snapshot of a version it cannot read.
+	fresh := clusterNodeWith(t, oldBin, nil, 4, "", false, "--redis", r.url())
+	if code := fresh.exitCode(t, 90*time.Second); code == 0 {
+		t.Fatalf("a %s node joining a cluster at feature version 2 must give up, exit code 0:\n%s", previousRelease, tail(fresh.Logs(), 20))
+	}
+	refused := false
+	for _, m := range ms {
+		refused = refused || strings.Contains(m.Logs(), "join refused")
+	}
+	if !refused {
+		t.Fatal("the leader must log why it refused the join")
+	}
+	waitMembers(t, ms, 3)
 }
