@@ -116,9 +116,14 @@ func readSnapshotHeader(r *bufio.Reader) (version uint32, state []byte, err erro
 	if size > maxSnapshotState {
 		return 0, nil, fmt.Errorf("snapshot state of %d bytes is not plausible", size)
 	}
-	state = make([]byte, size)
-	if _, err := io.ReadFull(r, state); err != nil {
+	// Read, not allocated up front: a corrupt length must not ask for
+	// gigabytes before the data runs out.
+	state, err = io.ReadAll(io.LimitReader(r, int64(size)))
+	if err != nil {
 		return 0, nil, fmt.Errorf("reading the snapshot state: %w", err)
+	}
+	if uint64(len(state)) != size {
+		return 0, nil, fmt.Errorf("reading the snapshot state: %w", io.ErrUnexpectedEOF)
 	}
 	return version, state, nil
 }
