@@ -33,10 +33,11 @@ func (n *Node) registerFormatRPC() {
 // not allow yet. KindFeature itself is exempt: raiseFeatureVersion checks
 // that every member reads it before proposing it.
 func (n *Node) gateKind(k fsm.Kind) error {
-	if k == fsm.KindFeature {
-		return nil
+	need := fsm.KindVersion(k)
+	if k == fsm.KindFeature || need <= 1 {
+		return nil // every member reads version 1
 	}
-	if need, have := fsm.KindVersion(k), n.fsm.FeatureVersion(); need > have {
+	if have := n.fsm.FeatureVersion(); need > have {
 		return kerror.New("cluster.process.feature_unavailable", strconv.Itoa(int(need)), strconv.Itoa(int(have)))
 	}
 	return nil
