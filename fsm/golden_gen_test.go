@@ -141,6 +141,13 @@ func goldenRun(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	files["events.json"] = append(evs, '\n')
+	files["snapshot.bin"] = persist(t, f)
+	return files
+}
+
+// persist returns a snapshot of f's state as Raft would store it.
+func persist(t *testing.T, f *FSM) []byte {
+	t.Helper()
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -149,8 +156,7 @@ func goldenRun(t *testing.T) map[string][]byte {
 	if err := snap.Persist(sink); err != nil {
 		t.Fatal(err)
 	}
-	files["snapshot.bin"] = bytes.Clone(sink.Bytes())
-	return files
+	return bytes.Clone(sink.Bytes())
 }
 
 // TestWriteGolden writes goldenRun's files into $KORUM_GOLDEN_WRITE.

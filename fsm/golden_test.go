@@ -147,19 +147,6 @@ func TestGoldenV1SnapshotRestores(t *testing.T) {
 	}
 }
 
-func persist(t *testing.T, f *FSM) []byte {
-	t.Helper()
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	return sink.Bytes()
-}
-
 func splitSnapshot(t *testing.T, b []byte) (state, store []byte) {
 	t.Helper()
 	r := bufio.NewReader(bytes.NewReader(b))

@@ -826,27 +826,17 @@ func (n *Node) MSWrite(ctx context.Context, cmds [][]string) ([]memstore.Reply, 
 // keys already read as absent everywhere, and a sweep entry removes them
 // (up to memstore.SweepBatch a time) so that they stop holding memory.
 func (n *Node) sweepMemoryStorage(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.done:
-			return
-		case <-t.C:
-		}
-		if !n.raft.IsLeader() {
-			continue
-		}
+	n.whileLeader(every, func() {
 		now := time.Now().UnixMilli()
 		if n.fsm.MemStore().Expired(now) == 0 {
-			continue
+			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+		defer cancel()
 		if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: now, Sweep: true}}, nil); err != nil {
 			n.log.Debug("memory storage sweep", "err", err)
 		}
-		cancel()
-	}
+	})
 }
 
 // replicator records this node's rooms in the replicated state.

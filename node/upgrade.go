@@ -43,8 +43,8 @@ func (n *Node) gateKind(k fsm.Kind) error {
 	return nil
 }
 
-// raiseFeatureVersions runs on every node and acts while it leads.
-func (n *Node) raiseFeatureVersions(every time.Duration) {
+// whileLeader calls fn every period while this node leads, until it stops.
+func (n *Node) whileLeader(every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -53,15 +53,24 @@ func (n *Node) raiseFeatureVersions(every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if !n.raft.IsLeader() || n.fsm.FeatureVersion() >= fsm.FormatVersion {
-			continue
+		if n.raft.IsLeader() {
+			fn()
+		}
+	}
+}
+
+// raiseFeatureVersions runs on every node and acts while it leads.
+func (n *Node) raiseFeatureVersions(every time.Duration) {
+	n.whileLeader(every, func() {
+		if n.fsm.FeatureVersion() >= fsm.FormatVersion {
+			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+		defer cancel()
 		if err := n.raiseFeatureVersion(ctx); err != nil {
 			n.log.Debug("cluster feature version not raised", "err", err)
 		}
-		cancel()
-	}
+	})
 }
 
 // raiseFeatureVersion commits the lowest version the servers of the
