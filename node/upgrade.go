@@ -37,7 +37,12 @@ func (n *Node) gateKind(k fsm.Kind) error {
 	if k == fsm.KindFeature || need <= 1 {
 		return nil // every member reads version 1
 	}
-	if have := n.fsm.FeatureVersion(); need > have {
+	return featureGate(need, n.fsm.FeatureVersion())
+}
+
+// featureGate refuses what needs feature version need in a cluster at have.
+func featureGate(need, have uint32) error {
+	if need > have {
 		return kerror.New("cluster.process.feature_unavailable", strconv.Itoa(int(need)), strconv.Itoa(int(have)))
 	}
 	return nil
