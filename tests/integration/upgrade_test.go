@@ -427,8 +427,9 @@ func TestRollingUpgrade(t *testing.T) {
 	// A new node of the previous release is refused at its join: it would
 	// meet entries or a snapshot of a version it cannot read.
 	fresh := clusterNodeWith(t, oldBin, nil, 4, "", false, "--redis", r.url())
-	if code := fresh.exitCode(t, 90*time.Second); code == 0 {
-		t.Fatalf("a %s node joining a cluster at feature version 2 must give up, exit code 0:\n%s", previousRelease, tail(fresh.Logs(), 20))
+	if code := fresh.exitCode(t, 90*time.Second); code != 13 {
+		t.Fatalf("a %s node joining a cluster at feature version 2 must give up at its join timeout (13), exit code %d:\n%s",
+			previousRelease, code, tail(fresh.Logs(), 20))
 	}
 	refused := false
 	for _, m := range ms {
