@@ -181,6 +181,9 @@ var catalogue = map[string]def{
 	// Korum-specific: Raft cannot tell whether a command proposed just
 	// before a leader change committed; the client must check, not assume.
 	"cluster.process.unknown_outcome": {134283265, gatewayTimeout, "The cluster could not confirm whether this write was applied (leader change or timeout): read before retrying."},
+	// Korum-specific: during a rolling upgrade, what only the new release
+	// can apply waits until every node runs it (README, "Upgrading").
+	"cluster.process.feature_unavailable": {134283266, precondition, "This action needs cluster feature version %s; the cluster runs version %s until every node is upgraded."},
 }
 
 // New builds the error registered under id, filling its template with args.
