@@ -29,6 +29,11 @@ type Store interface {
 	AppliedIndex() uint64
 	Snapshot(w io.Writer) error
 	Restore(r io.Reader) error
+	// SnapshotView pins the store's current state and runs fn with its
+	// applied index and a function that writes what Snapshot would write
+	// of that state, however long fn takes and whatever Apply commits
+	// meanwhile.
+	SnapshotView(fn func(applied uint64, snapshot func(io.Writer) error) error) error
 }
 
 // Notifier receives the document events of applied commands, in log order.
@@ -80,6 +85,10 @@ type FSM struct {
 	store  Store
 	notify Notifier
 	log    *slog.Logger
+
+	// applyMu is held from a batch's store commit to the end of its
+	// in-memory changes, so Backup sees both parts at one index.
+	applyMu sync.Mutex
 
 	mu      sync.RWMutex
 	st      state
@@ -284,7 +293,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			units = append(units, unit{entry: i, sub: j, index: l.Index, c: sc})
 		}
 	}
+	f.applyMu.Lock()
 	res := f.applyUnits(units, last)
+	f.applyMu.Unlock()
 	for k, u := range units {
 		if u.sub < 0 {
 			out[u.entry] = res[k]
@@ -710,26 +721,29 @@ type snapshot struct {
 
 // Persist writes: 8-byte length, the state JSON, then the store's snapshot.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriter(sink)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(s.state)))
-	if _, err := w.Write(n[:]); err != nil {
-		sink.Cancel()
-		return err
-	}
-	if _, err := w.Write(s.state); err != nil {
-		sink.Cancel()
-		return err
-	}
-	if err := s.store.Snapshot(w); err != nil {
-		sink.Cancel()
-		return fmt.Errorf("snapshotting the store: %w", err)
-	}
-	if err := w.Flush(); err != nil {
+	if err := writeSnapshot(sink, s.state, s.store.Snapshot); err != nil {
 		sink.Cancel()
 		return err
 	}
 	return sink.Close()
+}
+
+// writeSnapshot writes the snapshot format Restore reads: the state JSON's
+// length (8 bytes), the state JSON, then the store's snapshot.
+func writeSnapshot(out io.Writer, state []byte, store func(io.Writer) error) error {
+	w := bufio.NewWriter(out)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(state)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(state); err != nil {
+		return err
+	}
+	if err := store(w); err != nil {
+		return fmt.Errorf("snapshotting the store: %w", err)
+	}
+	return w.Flush()
 }
 
 func (s *snapshot) Release() {}
@@ -775,6 +789,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.DocSeqs == nil {
 		st.DocSeqs = map[string]docSeq{}
 	}
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)
 	}
@@ -785,4 +801,45 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.applied = max(st.Applied, f.store.AppliedIndex())
 	f.mu.Unlock()
 	return nil
+}
+
+// Backup gives fn a consistent copy of the whole replicated state at one
+// applied index: index, and write, which writes the snapshot format
+// Restore reads. Unlike Snapshot, whose store part may be newer than its
+// in-memory part (harmless for Raft, which replays the log from the
+// snapshot's index), the two parts of a backup are taken at the same
+// index, since nothing will be replayed onto a restored backup. Applying
+// waits only while the in-memory state is encoded and the store's view is
+// pinned, not while fn runs.
+func (f *FSM) Backup(fn func(index uint64, write func(io.Writer) error) error) error {
+	f.applyMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			f.applyMu.Unlock()
+		}
+	}
+	defer unlock()
+	f.mu.Lock()
+	if f.halted != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("no backup of a halted state machine: %w", f.halted)
+	}
+	index := f.applied
+	f.st.Applied = index
+	state, err := json.Marshal(f.st)
+	f.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encoding the replicated state: %w", err)
+	}
+	return f.store.SnapshotView(func(storeApplied uint64, snap func(io.Writer) error) error {
+		unlock()
+		if storeApplied > index {
+			// applyMu makes this impossible; a backup labelled with the
+			// wrong index would silently lose or replay writes.
+			return fmt.Errorf("the store is at index %d, the state machine at %d", storeApplied, index)
+		}
+		return fn(index, func(w io.Writer) error { return writeSnapshot(w, state, snap) })
+	})
 }
