@@ -52,6 +52,10 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	streaming := false
 	rc := http.NewResponseController(w)
+	// The request is read (a GET has no body): a read deadline left in
+	// place would cancel the request's context in the middle of a long
+	// backup, as in httpRequest.
+	_ = rc.SetReadDeadline(time.Time{})
 	err := s.b.Snapshot(r.Context(), func() (io.Writer, error) {
 		streaming = true
 		h := w.Header()
