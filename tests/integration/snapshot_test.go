@@ -276,8 +276,9 @@ func TestSnapshotSaveAndRestoreAnIdleCluster(t *testing.T) {
 // A backup taken under write load is one point in the log: each writer
 // sends its next write only once the previous one was acknowledged,
 // alternating a document (the embedded store) and a memory storage key
-// (the in-memory state), so what a consistent backup holds of each writer
-// is a prefix of its writes with no gap, in both parts together. Every
+// (the in-memory state), or creating users (the security state), so what a
+// consistent backup holds of each writer is a prefix of its writes with no
+// gap, in every part of the state together. Every
 // write acknowledged before the save started is in it; no write sent after
 // the save ended is.
 func TestSnapshotUnderWriteLoad(t *testing.T) {
@@ -286,7 +287,9 @@ func TestSnapshotUnderWriteLoad(t *testing.T) {
 	mustOK(t, src[0].proc, "POST", "/load/_create", "")
 	mustOK(t, src[0].proc, "PUT", "/load/docs", `{}`)
 
-	const writers = 4
+	// Writers 0-3 alternate documents and ms keys; writer 4 creates users
+	// (the security state).
+	const writers = 5
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -300,7 +303,9 @@ func TestSnapshotUnderWriteLoad(t *testing.T) {
 			for i := 0; !stop.Load(); i++ {
 				m := src[(w+i)%3]
 				path, body := fmt.Sprintf("/load/docs/w%d-%d/_create", w, i), `{"w":1}`
-				if i%2 == 1 {
+				if w == 4 {
+					path, body = fmt.Sprintf("/users/w%d-%d/_create", w, i), `{"content":{"profileIds":["default"]}}`
+				} else if i%2 == 1 {
 					path, body = fmt.Sprintf("/ms/_set/m:w%d-%d", w, i), `{"value":"v"}`
 				}
 				mu.Lock()
@@ -332,7 +337,12 @@ func TestSnapshotUnderWriteLoad(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 30*time.Second, "some load", func() bool { return total(acked) >= 80 })
+	eventually(t, 30*time.Second, "some load", func() bool {
+		mu.Lock()
+		users := acked[4]
+		mu.Unlock()
+		return total(acked) >= 80 && users >= 3
+	})
 	mu.Lock()
 	before := append([]int(nil), acked...)
 	mu.Unlock()
@@ -381,6 +391,14 @@ func TestSnapshotUnderWriteLoad(t *testing.T) {
 	}
 	for _, k := range keys {
 		add(strings.TrimPrefix(k, "m:"))
+	}
+	var users hits
+	json.Unmarshal(mustOK(t, dst.proc, "POST", "/users/_search?size=10000", `{}`).Result, &users)
+	for _, u := range users.Hits {
+		add(u.ID)
+	}
+	if len(held[4]) == 0 || len(held[0]) == 0 {
+		t.Fatalf("the backup holds no user or no document: %d users, %d documents", len(users.Hits), len(docs.Hits))
 	}
 	for w := range writers {
 		n := len(held[w])
