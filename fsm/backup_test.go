@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -109,5 +110,53 @@ func TestNoBackupOfAHaltedStateMachine(t *testing.T) {
 	err := f.Backup(func(uint64, func(io.Writer) error) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "halted") {
 		t.Fatalf("backup of a halted FSM: %v", err)
+	}
+}
+
+// A node restored from a Raft snapshot whose store part is newer than its
+// in-memory part (the store is copied while Apply goes on) replays the
+// entries in between: until it has, no backup can be labelled with one
+// index, and Backup says so instead of mixing the two.
+func TestBackupWaitsForTheReplay(t *testing.T) {
+	f, _, _ := newFSM(t)
+	var lb logBuilder
+	f.ApplyBatch(lb.setupEntries(t))
+	snap, err := f.Snapshot() // in-memory part: now
+	if err != nil {
+		t.Fatal(err)
+	}
+	var later []*raft.Log
+	for i := range 3 {
+		id := fmt.Sprintf("late%d", i)
+		later = append(later, lb.batchEntry(t,
+			writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc(id, map[string]any{})}),
+			roomCmd("r-"+id, "n1", 1)))
+	}
+	f.ApplyBatch(later)
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil { // store part: after the later entries
+		t.Fatal(err)
+	}
+	g, _, _ := newFSM(t)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	noop := func(uint64, func(io.Writer) error) error { return nil }
+	if err := g.Backup(noop); !errors.Is(err, ErrReplaying) {
+		t.Fatalf("backup during the replay: %v", err)
+	}
+	g.ApplyBatch(later) // Raft replays from the snapshot's index
+	var buf bytes.Buffer
+	var at uint64
+	if err := g.Backup(func(index uint64, write func(io.Writer) error) error { at = index; return write(&buf) }); err != nil {
+		t.Fatal(err)
+	}
+	h, _, hstore := newFSM(t)
+	if err := h.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := hstore.Count(context.Background(), "i", "c", nil)
+	if at != lb.next || n != 3 || len(h.Rooms()) != 3 {
+		t.Fatalf("backup at %d (want %d): %d documents, %d rooms, want 3 of each", at, lb.next, n, len(h.Rooms()))
 	}
 }

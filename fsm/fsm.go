@@ -93,6 +93,11 @@ type FSM struct {
 	mu      sync.RWMutex
 	st      state
 	applied uint64
+	// memApplied is the last index whose in-memory effects st holds. It
+	// lags applied while a restarted node replays entries its store
+	// already held (their writes are skipped, their in-memory effects are
+	// not).
+	memApplied uint64
 	// sec is the security state: one object for the FSM's life (a restore
 	// replaces its content), with its own lock, so that the request path
 	// reads it without the FSM's lock.
@@ -109,6 +114,10 @@ type FSM struct {
 // failed to apply a committed entry. Its text is what a forwarding node
 // receives, so callers recognise it by errors.Is or by that text.
 var ErrHalted = errors.New("fsm: this node could not apply a committed log entry and is stopping")
+
+// ErrReplaying is Backup's error while the node replays entries its store
+// already holds, after a restart: retry once the replay is over.
+var ErrReplaying = errors.New("fsm: this node is replaying its log")
 
 // HaltError says which committed entries a replica could not apply, and why.
 // The replica must stop: skipping them would leave it silently diverged from
@@ -370,6 +379,7 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 	if last > f.applied {
 		f.applied = last
 	}
+	f.memApplied = max(f.memApplied, last)
 	notify := f.notify
 	var events []realtime.DocumentEvent
 	for i, u := range units {
@@ -706,7 +716,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		// the entries this replica failed to apply, and compact them away.
 		return nil, fmt.Errorf("no snapshot of a halted state machine: %w", f.halted)
 	}
-	f.st.Applied = f.applied
+	f.st.Applied = f.memApplied
 	b, err := json.Marshal(f.st)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the replicated state: %w", err)
@@ -799,6 +809,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	st.Security = f.sec
 	f.st = st
 	f.applied = max(st.Applied, f.store.AppliedIndex())
+	f.memApplied = st.Applied
 	f.mu.Unlock()
 	return nil
 }
@@ -826,7 +837,7 @@ func (f *FSM) Backup(fn func(index uint64, write func(io.Writer) error) error) e
 		f.mu.Unlock()
 		return fmt.Errorf("no backup of a halted state machine: %w", f.halted)
 	}
-	index := f.applied
+	index := f.memApplied
 	f.st.Applied = index
 	state, err := json.Marshal(f.st)
 	f.mu.Unlock()
@@ -836,9 +847,10 @@ func (f *FSM) Backup(fn func(index uint64, write func(io.Writer) error) error) e
 	return f.store.SnapshotView(func(storeApplied uint64, snap func(io.Writer) error) error {
 		unlock()
 		if storeApplied > index {
-			// applyMu makes this impossible; a backup labelled with the
-			// wrong index would silently lose or replay writes.
-			return fmt.Errorf("the store is at index %d, the state machine at %d", storeApplied, index)
+			// A restarted node replaying entries its store already
+			// held: the two parts are at different indexes until the
+			// replay passes the store's.
+			return fmt.Errorf("%w: its store is at index %d, its in-memory state at %d", ErrReplaying, storeApplied, index)
 		}
 		return fn(index, func(w io.Writer) error { return writeSnapshot(w, state, snap) })
 	})

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/korumdb/korum/backup"
+	"github.com/korumdb/korum/fsm"
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/raftnet"
@@ -28,11 +30,25 @@ func (n *Node) Snapshot(ctx context.Context, open func() (io.Writer, error)) err
 	// Linearizable whatever storage.readConsistency says: a backup must
 	// not miss an acknowledged write.
 	bctx, cancel := n.reqCtx(ctx)
-	err := clusterErr(n.raft.LinearizableRead(bctx))
-	cancel()
-	if err != nil {
+	defer cancel()
+	if err := clusterErr(n.raft.LinearizableRead(bctx)); err != nil {
 		return err
 	}
+	for {
+		err := n.backup(open)
+		if !errors.Is(err, fsm.ErrReplaying) {
+			return err
+		}
+		// Just restarted, this node still replays its log: soon over.
+		select {
+		case <-bctx.Done():
+			return kerror.Wrap(err, "api.process.not_enough_nodes")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) backup(open func() (io.Writer, error)) error {
 	engine := n.cfg.Storage.Engine
 	if engine == "" {
 		engine = "embedded"
