@@ -17,6 +17,7 @@ type Backend interface {
 	Admin
 	Bulk
 	Security
+	Snapshots
 }
 
 // NodeInfo is what the router and the transports need from the node: its

@@ -114,6 +114,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Liveness: the process answers.
 		w.WriteHeader(http.StatusOK)
 		return
+	case r.URL.Path == snapshotPath && !reserve:
+		s.serveSnapshot(w, r)
+		return
 	case r.URL.Path == "/_ready":
 		if s.closing.Load() || s.b.Ready() != nil || s.router.Overloaded() {
 			w.WriteHeader(http.StatusServiceUnavailable)

@@ -28,6 +28,11 @@ type Store interface {
 	AppliedIndex() uint64
 	Snapshot(w io.Writer) error
 	Restore(r io.Reader) error
+	// SnapshotView pins the store's current state and runs fn with its
+	// applied index and a function that writes what Snapshot would write
+	// of that state, however long fn takes and whatever Apply commits
+	// meanwhile.
+	SnapshotView(fn func(applied uint64, snapshot func(io.Writer) error) error) error
 }
 
 // FormatMarker is a Store that records in its own files the highest
@@ -91,9 +96,18 @@ type FSM struct {
 	notify Notifier
 	log    *slog.Logger
 
+	// applyMu is held from a batch's store commit to the end of its
+	// in-memory changes, so Backup sees both parts at one index.
+	applyMu sync.Mutex
+
 	mu      sync.RWMutex
 	st      state
 	applied uint64
+	// memApplied is the last index whose in-memory effects st holds. It
+	// lags applied while a restarted node replays entries its store
+	// already held (their writes are skipped, their in-memory effects are
+	// not).
+	memApplied uint64
 	// sec is the security state: one object for the FSM's life (a restore
 	// replaces its content), with its own lock, so that the request path
 	// reads it without the FSM's lock.
@@ -110,6 +124,10 @@ type FSM struct {
 // failed to apply a committed entry. Its text is what a forwarding node
 // receives, so callers recognise it by errors.Is or by that text.
 var ErrHalted = errors.New("fsm: this node could not apply a committed log entry and is stopping")
+
+// ErrReplaying is Backup's error while the node replays entries its store
+// already holds, after a restart: retry once the replay is over.
+var ErrReplaying = errors.New("fsm: this node is replaying its log")
 
 // HaltError says which committed entries a replica could not apply, and why.
 // The replica must stop: skipping them would leave it silently diverged from
@@ -308,7 +326,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			units = append(units, unit{entry: i, sub: j, index: l.Index, c: sc})
 		}
 	}
+	f.applyMu.Lock()
 	res := f.applyUnits(units, last)
+	f.applyMu.Unlock()
 	for k, u := range units {
 		if u.sub < 0 {
 			out[u.entry] = res[k]
@@ -407,6 +427,7 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 	if last > f.applied {
 		f.applied = last
 	}
+	f.memApplied = max(f.memApplied, last)
 	notify := f.notify
 	var events []realtime.DocumentEvent
 	for i, u := range units {
@@ -746,7 +767,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		// the entries this replica failed to apply, and compact them away.
 		return nil, fmt.Errorf("no snapshot of a halted state machine: %w", f.halted)
 	}
-	f.st.Applied = f.applied
+	f.st.Applied = f.memApplied
 	b, err := json.Marshal(f.st)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the replicated state: %w", err)
@@ -765,20 +786,25 @@ type snapshot struct {
 // Persist writes the header (format.go) and the state JSON, then the
 // store's snapshot.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriter(sink)
-	if err := writeSnapshotHeader(w, s.version, s.state); err != nil {
-		sink.Cancel()
-		return err
-	}
-	if err := s.store.Snapshot(w); err != nil {
-		sink.Cancel()
-		return fmt.Errorf("snapshotting the store: %w", err)
-	}
-	if err := w.Flush(); err != nil {
+	if err := writeSnapshot(sink, s.version, s.state, s.store.Snapshot); err != nil {
 		sink.Cancel()
 		return err
 	}
 	return sink.Close()
+}
+
+// writeSnapshot writes the snapshot format Restore reads: the header of
+// format version (format.go) with the state JSON, then the store's
+// snapshot. Raft snapshots and backups share it.
+func writeSnapshot(out io.Writer, version uint32, state []byte, store func(io.Writer) error) error {
+	w := bufio.NewWriter(out)
+	if err := writeSnapshotHeader(w, version, state); err != nil {
+		return err
+	}
+	if err := store(w); err != nil {
+		return fmt.Errorf("snapshotting the store: %w", err)
+	}
+	return w.Flush()
 }
 
 func (s *snapshot) Release() {}
@@ -826,6 +852,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.DocSeqs == nil {
 		st.DocSeqs = map[string]docSeq{}
 	}
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)
 	}
@@ -834,6 +862,51 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	st.Security = f.sec
 	f.st = st
 	f.applied = max(st.Applied, f.store.AppliedIndex())
+	f.memApplied = st.Applied
 	f.mu.Unlock()
 	return nil
+}
+
+// Backup gives fn a consistent copy of the whole replicated state at one
+// applied index: index, and write, which writes the snapshot format
+// Restore reads. Unlike Snapshot, whose store part may be newer than its
+// in-memory part (harmless for Raft, which replays the log from the
+// snapshot's index), the two parts of a backup are taken at the same
+// index, since nothing will be replayed onto a restored backup. Applying
+// waits only while the in-memory state is encoded and the store's view is
+// pinned, not while fn runs.
+func (f *FSM) Backup(fn func(index uint64, write func(io.Writer) error) error) error {
+	f.applyMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			f.applyMu.Unlock()
+		}
+	}
+	defer unlock()
+	f.mu.Lock()
+	if f.halted != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("no backup of a halted state machine: %w", f.halted)
+	}
+	index := f.memApplied
+	f.st.Applied = index
+	// Written in the format the cluster agreed on, as Raft snapshots are.
+	version := max(f.st.Feature, 1)
+	state, err := json.Marshal(f.st)
+	f.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encoding the replicated state: %w", err)
+	}
+	return f.store.SnapshotView(func(storeApplied uint64, snap func(io.Writer) error) error {
+		unlock()
+		if storeApplied > index {
+			// A restarted node replaying entries its store already
+			// held: the two parts are at different indexes until the
+			// replay passes the store's.
+			return fmt.Errorf("%w: its store is at index %d, its in-memory state at %d", ErrReplaying, storeApplied, index)
+		}
+		return fn(index, func(w io.Writer) error { return writeSnapshot(w, version, state, snap) })
+	})
 }

@@ -75,6 +75,7 @@ type Node struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	dumping      sync.Mutex
+	snapshotting sync.Mutex
 }
 
 // ShutdownRequested is closed when a client asked this node to stop

@@ -14,6 +14,9 @@
 //     quorum check, wait for the local FSM to reach it).
 //   - Membership mechanics: join (with stale-entry removal), remove,
 //     promote, forwarded to the leader from any member.
+//   - Seeds (seed.go): restored state planted in a data dir, which the
+//     node's first start installs as its first snapshot, founding a new
+//     one-voter cluster at the node's own address.
 //
 // What it must not do:
 //   - Know what a command means. Commands and results are []byte; documents,

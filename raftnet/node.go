@@ -165,6 +165,13 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: raft config: %w", err)
 	}
 
+	if has, err := raft.HasExistingState(n.logs, n.bolt, snaps); err != nil {
+		n.trans.Close()
+		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
+	} else if err := n.installSeed(dir, snaps, has); err != nil {
+		n.trans.Close()
+		return nil, err
+	}
 	if cfg.FSMIsPersistent {
 		// A persistent FSM that is behind the latest snapshot (its files
 		// were lost or replaced) cannot catch up from the log tail, which
@@ -729,11 +736,15 @@ func (n *Node) Shutdown() error {
 }
 
 // HasState reports whether dataDir already holds Raft state (a log, a term
-// or a snapshot), without starting anything. Membership uses it before Open
+// or a snapshot, or a planted seed), without starting anything. Membership uses it before Open
 // to decide between bootstrapping, joining and restarting as a member; the
 // bbolt file lock makes it fail (after 2s) while a node has the dir open.
 func HasState(dataDir string) (bool, error) {
 	dir := filepath.Join(dataDir, "raft")
+	if seed, err := readSeed(dir); err != nil || seed != nil {
+		// Restored state waiting to found a cluster (PlantSeed).
+		return seed != nil, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, "raft.db")); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}

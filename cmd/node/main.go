@@ -38,6 +38,9 @@ func run() int {
 	if len(os.Args) > 1 && os.Args[1] == "recover" {
 		return recoverCmd(os.Args[2:])
 	}
+	if len(os.Args) > 1 && os.Args[1] == "snapshot" {
+		return snapshotCmd(os.Args[2:])
+	}
 	cfg, err := node.ParseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, node.ErrHelp) {
 		return exitOK

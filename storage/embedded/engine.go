@@ -291,6 +291,27 @@ func (e *Engine) Snapshot(w io.Writer) error {
 	return nil
 }
 
+// SnapshotView runs fn with a read-only view of the state as of the last
+// committed batch: its applied index, and a function writing what Snapshot
+// would write of it. The view stays the same while fn runs, whatever Apply
+// commits meanwhile; it holds a read transaction, which delays a Restore
+// and, when the file must grow, a commit, until fn returns: fn must be
+// bounded.
+func (e *Engine) SnapshotView(fn func(applied uint64, snapshot func(io.Writer) error) error) error {
+	return e.view(func(tx *bolt.Tx) error {
+		var applied uint64
+		if v := tx.Bucket(bucketMeta).Get(keyApplied); len(v) == 8 {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		return fn(applied, func(w io.Writer) error {
+			if _, err := tx.WriteTo(w); err != nil {
+				return fmt.Errorf("snapshot storage: %w", err)
+			}
+			return nil
+		})
+	})
+}
+
 // Restore replaces the whole state with a snapshot produced by Snapshot. The
 // snapshot is written and checked beside the live file first, so a truncated
 // or corrupt snapshot leaves the current state untouched.
