@@ -72,8 +72,11 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	switch rest {
 	case "":
 		// The page's links are relative (it may sit behind a proxy under
-		// a prefix), so it must be served from the directory's URL.
-		http.Redirect(w, r, "_dashboard/", http.StatusMovedPermanently)
+		// a prefix), so it must be served from the directory's URL; a
+		// relative Location keeps the prefix, which http.Redirect's
+		// absolute path would drop.
+		w.Header().Set("Location", "_dashboard/")
+		w.WriteHeader(http.StatusMovedPermanently)
 		return
 	case "/data":
 		s.serveDashboardData(w, r)

@@ -48,6 +48,8 @@
 
   // ---- connection state ----
   function setConn(kind, text) {
+    // Anything but a fresh sample leaves the figures on screen greyed out.
+    document.body.classList.toggle('stale', kind === 'bad');
     const c = $('conn');
     c.className = 'pill pill-' + kind;
     c.dataset.state = kind;
