@@ -59,6 +59,17 @@ type Dashboard interface {
 	// port; a member that does not answer before ctx ends is reported
 	// unreachable.
 	NodeStats(ctx context.Context) []NodeStats
+	// LeaderChanges returns the last changes of leader this node saw,
+	// oldest first (not replicated: each node has its own).
+	LeaderChanges() []LeaderChange
+}
+
+// LeaderChange is a change of leader a node saw; LeaderID "" is the loss
+// of a leader.
+type LeaderChange struct {
+	Date     time.Time
+	LeaderID string
+	Term     uint64
 }
 
 // serveDashboard serves /_dashboard and everything under it.
@@ -122,8 +133,9 @@ func (s *Server) serveDashboardData(w http.ResponseWriter, r *http.Request) {
 }
 
 // dashboardData gathers cluster:status (the leader's view) and every
-// node's own figures at once. Without a leader the status is an error the
-// page shows, and the nodes' figures are still there.
+// node's own figures at once, and the leader changes this node saw.
+// Without a leader the status is an error the page shows, and the nodes'
+// figures are still there.
 func (s *Server) dashboardData(ctx context.Context, _ *Request) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, dashboardTimeout)
 	defer cancel()
@@ -136,7 +148,12 @@ func (s *Server) dashboardData(ctx context.Context, _ *Request) (any, error) {
 	}()
 	nodes := s.b.NodeStats(ctx)
 	<-done
-	out := map[string]any{"node": s.b.NodeID(), "time": time.Now().UnixMilli(), "nodes": nodes}
+	changes := s.b.LeaderChanges()
+	leaders := make([]any, 0, len(changes))
+	for _, c := range changes {
+		leaders = append(leaders, map[string]any{"date": isoMillis(c.Date), "leader": c.LeaderID, "term": c.Term})
+	}
+	out := map[string]any{"node": s.b.NodeID(), "time": time.Now().UnixMilli(), "nodes": nodes, "leaderChanges": leaders}
 	if stErr != nil {
 		ke := kerror.From(stErr)
 		out["clusterError"] = map[string]any{"id": ke.ID, "status": ke.Status, "message": ke.Message}

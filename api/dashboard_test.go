@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/korumdb/korum/kerror"
 )
@@ -25,6 +26,11 @@ func (b *dashBackend) ClusterStatus(ctx context.Context) (*ClusterStatus, error)
 	}
 	return &ClusterStatus{ClusterID: "c1", LeaderID: "n1", Term: 3, CommitIndex: 9, Voters: 1, VotersWanted: 3,
 		Nodes: []ClusterNode{{ID: "n1", ClusterAddr: "127.0.0.1:7511", Role: "voter", Leader: true, Applied: 9}}}, nil
+}
+
+func (b *dashBackend) LeaderChanges() []LeaderChange {
+	return []LeaderChange{{Date: time.UnixMilli(1000), LeaderID: "n2", Term: 2}, {Date: time.UnixMilli(2000), Term: 2},
+		{Date: time.UnixMilli(3000), LeaderID: "n1", Term: 3}}
 }
 
 func (b *dashBackend) NodeStats(ctx context.Context) []NodeStats {
@@ -100,6 +106,11 @@ type dashData struct {
 		Cluster      map[string]any `json:"cluster"`
 		ClusterError map[string]any `json:"clusterError"`
 		Nodes        []NodeStats    `json:"nodes"`
+		Leaders      []struct {
+			Date   string `json:"date"`
+			Leader string `json:"leader"`
+			Term   uint64 `json:"term"`
+		} `json:"leaderChanges"`
 	} `json:"result"`
 }
 
@@ -123,6 +134,10 @@ func TestDashboardDataNeedsClusterStatusRights(t *testing.T) {
 	}
 	if n := d.Result.Nodes[1]; n.ID != "n2" || n.Reachable || n.Error == "" {
 		t.Fatalf("unreachable node: %+v", n)
+	}
+	if l := d.Result.Leaders; len(l) != 3 || l[0].Leader != "n2" || l[1].Leader != "" || l[2].Leader != "n1" ||
+		l[2].Term != 3 || l[2].Date != "1970-01-01T00:00:03.000Z" {
+		t.Fatalf("leader changes: %+v", l)
 	}
 
 	rt := NewRouter(b, Limits{}, slog.New(slog.NewTextHandler(io.Discard, nil)))

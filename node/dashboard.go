@@ -86,3 +86,13 @@ func (n *Node) peerStats(ctx context.Context, base api.NodeStats) api.NodeStats 
 	s.ID, s.APIAddr, s.ClusterAddr, s.Reachable, s.Error = base.ID, base.APIAddr, base.ClusterAddr, true, ""
 	return s
 }
+
+// LeaderChanges is the leader changes this node's Raft saw.
+func (n *Node) LeaderChanges() []api.LeaderChange {
+	seen := n.raft.LeaderChanges()
+	out := make([]api.LeaderChange, len(seen))
+	for i, c := range seen {
+		out[i] = api.LeaderChange{Date: c.Time, LeaderID: c.LeaderID, Term: c.Term}
+	}
+	return out
+}

@@ -1,9 +1,10 @@
 'use strict';
 // Korum's live cluster dashboard. It polls data (GET /_dashboard/data, the
 // node's cluster:status plus every node's own counters) every POLL_MS,
-// turns successive counters into rates, and keeps a log of what changed
-// between samples (leader changes, nodes going unreachable or coming back)
-// beside the cluster's own activity (joins, evictions). Everything is
+// turns successive counters into rates, and keeps a log of what changed:
+// the cluster's own activity (joins, evictions), the leader changes the
+// serving node saw, and what the page saw between samples (nodes going
+// unreachable or coming back, appearing or leaving). Everything is
 // built with textContent: node ids and messages are never parsed as HTML.
 (function () {
   const POLL_MS = 1000;
@@ -18,7 +19,6 @@
     rates: new Map(), // node id → {rps, nps}
     reachable: new Map(), // node id → last known reachability
     leader: undefined, // undefined: no sample yet; '': no leader
-    term: 0,
     seenActivity: new Set(),
     events: [], // {time, text, kind}
     timer: null,
@@ -97,17 +97,23 @@
       addEvent(Date.parse(a.date), `${a.id} ${a.event}${a.reason ? ' (' + a.reason + ')' : ''}`, kind);
     }
 
-    // Leader changes, seen by comparing samples.
-    const leader = cluster ? cluster.leader || '' : '';
-    if (cluster && leader !== state.leader) {
-      if (first) addEvent(now, `leader is ${leader || 'nobody'} (term ${cluster.term})`, 'leader');
-      else addEvent(now, `leader changed: ${state.leader || 'none'} → ${leader || 'none'} (term ${cluster.term})`, 'leader');
-    } else if (!cluster && state.leader) {
-      addEvent(now, `leader ${state.leader} lost: ${(data.clusterError && data.clusterError.message) || 'no leader'}`, 'down');
+    // Leader changes, as the serving node's Raft saw them (kept since its
+    // start, so they include those from before the page was opened).
+    const changes = data.leaderChanges || [];
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i];
+      const key = `${data.node}|${c.date}|${c.leader}|${c.term}`;
+      if (state.seenActivity.has(key)) continue;
+      state.seenActivity.add(key);
+      let prev = '';
+      for (let j = i - 1; j >= 0 && !prev; j--) prev = changes[j].leader;
+      const t = Date.parse(c.date);
+      if (!c.leader) addEvent(t, `${data.node} lost its leader (term ${c.term})`, 'down');
+      else if (prev) addEvent(t, `leader changed: ${prev} → ${c.leader} (term ${c.term})`, 'leader');
+      else addEvent(t, `leader is ${c.leader} (term ${c.term})`, 'leader');
     }
-    if (cluster || state.leader) state.leader = leader;
-    if (first && !cluster) state.leader = '';
-    if (cluster) state.term = cluster.term;
+    const leader = cluster ? cluster.leader || '' : '';
+    state.leader = leader;
 
     // Header and summary.
     $('serving-node').textContent = data.node || '?';
