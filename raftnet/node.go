@@ -55,9 +55,10 @@ type Node struct {
 
 	leaderMu      sync.Mutex
 	leaderChanged chan struct{} // closed and replaced on leader/state change
-	leaderLog     []LeaderChange // the last maxLeaderLog changes seen, oldest first
 	observer      *raft.Observer
 	observerDone  chan struct{}
+
+	leaderLog []LeaderChange // under leaderMu: the last maxLeaderLog changes seen, oldest first
 
 	barrierMu   sync.Mutex
 	barrierTerm atomic.Uint64 // term in which this leader's Barrier completed
