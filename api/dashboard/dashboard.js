@@ -109,6 +109,7 @@
       for (let j = i - 1; j >= 0 && !prev; j--) prev = changes[j].leader;
       const t = Date.parse(c.date);
       if (!c.leader) addEvent(t, `${data.node} lost its leader (term ${c.term})`, 'down');
+      else if (prev === c.leader) addEvent(t, `leader is ${c.leader} again (term ${c.term})`, 'leader');
       else if (prev) addEvent(t, `leader changed: ${prev} → ${c.leader} (term ${c.term})`, 'leader');
       else addEvent(t, `leader is ${c.leader} (term ${c.term})`, 'leader');
     }
