@@ -170,7 +170,7 @@ test('the dashboard follows a three-node cluster through the loss of its leader'
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 }, // a laptop screen,
+    viewport: { width: 1280, height: 800 }, // a laptop screen
   });
   cleanups.push(() => context.close());
   const page = context.pages()[0] || await context.newPage();
