@@ -13,6 +13,7 @@ type Backend interface {
 	Documents
 	Realtime
 	ClusterView
+	Dashboard
 	MemoryStorage
 	Admin
 	Bulk

@@ -124,6 +124,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		return
+	case !reserve && (r.URL.Path == "/_dashboard" || strings.HasPrefix(r.URL.Path, "/_dashboard/")):
+		s.serveDashboard(w, r)
+		return
 	}
 	var resp *Response
 	if reserve {
@@ -137,6 +140,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeStream(w, r, resp, st)
 		return
 	}
+	s.writeResponse(w, r, resp)
+}
+
+// writeResponse writes a response envelope as Kuzzle's HTTP protocol does.
+func (s *Server) writeResponse(w http.ResponseWriter, r *http.Request, resp *Response) {
+	h := w.Header()
 	body := resp.encode()
 	if _, pretty := r.URL.Query()["pretty"]; pretty {
 		var v any

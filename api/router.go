@@ -65,7 +65,8 @@ type Router struct {
 	slots   chan struct{}
 	waiting atomic.Int64
 	// rate enforces the profiles' rateLimit.
-	rate rateLimiter
+	rate   rateLimiter
+	served atomic.Uint64
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -137,9 +138,17 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 		resp.setError(kerror.New("api.process.action_not_found", r.Controller, r.Action))
 		return resp
 	}
+	rt.served.Add(1)
+	rt.run(ctx, h, r, resp)
+	return resp
+}
+
+// run authorizes r as r.Controller:r.Action, then runs h under the
+// request limits (timeout, concurrency slots) and puts the outcome in resp.
+func (rt *Router) run(ctx context.Context, h Handler, r *Request, resp *Response) {
 	if err := rt.authorize(r); err != nil {
 		resp.setError(err)
-		return resp
+		return
 	}
 	if rt.limits.RequestTimeout > 0 {
 		var cancel context.CancelFunc
@@ -148,7 +157,7 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 	}
 	if err := rt.acquire(ctx); err != nil {
 		resp.setError(err)
-		return resp
+		return
 	}
 	defer func() { <-rt.slots }()
 	result, err := rt.call(ctx, h, r)
@@ -158,11 +167,14 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 			rt.log.Warn("request failed", "controller", r.Controller, "action", r.Action, "err", err)
 		}
 		resp.setError(err)
-		return resp
+		return
 	}
 	resp.Result = result
-	return resp
 }
+
+// Served counts the requests dispatched to an action since start, for the
+// dashboard's request rate.
+func (rt *Router) Served() uint64 { return rt.served.Load() }
 
 // authorize establishes who sends the request and checks the rights of
 // that user before anything else runs: the one place every action of

@@ -215,6 +215,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			AllowHeaders: h.AllowHeaders}})
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
+	n.registerDashboardRPC() // it reads n.api and n.conns
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
 	go func() {
 		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -58,6 +58,8 @@ type Node struct {
 	observer      *raft.Observer
 	observerDone  chan struct{}
 
+	leaderLog []LeaderChange // under leaderMu: the last maxLeaderLog changes seen, oldest first
+
 	barrierMu   sync.Mutex
 	barrierTerm atomic.Uint64 // term in which this leader's Barrier completed
 
@@ -285,11 +287,19 @@ func (n *Node) watchLeader(obs chan raft.Observation) {
 	for {
 		select {
 		case o := <-obs:
+			var change *LeaderChange
 			if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != last {
 				last = lo.LeaderID
 				n.log.Info("leader changed", "leader_id", string(lo.LeaderID), "leader_addr", string(lo.LeaderAddr))
+				change = &LeaderChange{Time: time.Now(), LeaderID: string(lo.LeaderID), Term: n.raft.CurrentTerm()}
 			}
 			n.leaderMu.Lock()
+			if change != nil {
+				if len(n.leaderLog) == maxLeaderLog {
+					n.leaderLog = append(n.leaderLog[:0], n.leaderLog[1:]...)
+				}
+				n.leaderLog = append(n.leaderLog, *change)
+			}
 			close(n.leaderChanged)
 			n.leaderChanged = make(chan struct{})
 			n.leaderMu.Unlock()
@@ -297,6 +307,25 @@ func (n *Node) watchLeader(obs chan raft.Observation) {
 			return
 		}
 	}
+}
+
+// LeaderChange is a change of leader this node saw; LeaderID "" is the
+// loss of a leader (an election under way, or this node cut off).
+type LeaderChange struct {
+	Time     time.Time
+	LeaderID string
+	Term     uint64 // this node's term when it saw the change
+}
+
+// maxLeaderLog bounds the leader changes a node remembers.
+const maxLeaderLog = 32
+
+// LeaderChanges returns the last leader changes this node saw since it
+// started, oldest first (for the dashboard: they are not replicated).
+func (n *Node) LeaderChanges() []LeaderChange {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return append([]LeaderChange(nil), n.leaderLog...)
 }
 
 func (n *Node) leaderChange() <-chan struct{} {
