@@ -48,7 +48,9 @@ func (c *testCerts) issue(name string, usage tlsgen.Usage) *tls.Certificate {
 }
 
 // swappable is a certificate a test can replace, as a reload does.
-type swappable struct{ p atomic.Pointer[tls.Certificate] }
+type swappable struct {
+	p atomic.Pointer[tls.Certificate]
+}
 
 func (s *swappable) get() (*tls.Certificate, error) { return s.p.Load(), nil }
 
