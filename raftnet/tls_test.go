@@ -66,24 +66,10 @@ func (c *testCerts) config(id string, bootstrap bool, secret string) (Config, *s
 
 func tlsCluster3(t *testing.T, certs *testCerts) []*testNode {
 	t.Helper()
-	cfg1, _ := certs.config("n1", true, "")
-	n1 := startNode(t, cfg1, newTestFSM(false))
-	waitLeaderAmong(t, n1)
-	cfg2, _ := certs.config("n2", false, "")
-	n2 := startNode(t, cfg2, newTestFSM(false))
-	if err := n2.JoinCluster(ctxFor(t, 15*time.Second), []string{n1.Addr()}, true); err != nil {
-		t.Fatalf("join n2: %v", err)
-	}
-	cfg3, _ := certs.config("n3", false, "")
-	n3 := startNode(t, cfg3, newTestFSM(false))
-	if err := JoinCluster(ctxFor(t, 15*time.Second), n3.cfg, []string{n2.Addr()}, true); err != nil {
-		t.Fatalf("join n3 via follower n2: %v", err)
-	}
-	nodes := []*testNode{n1, n2, n3}
-	for _, n := range nodes {
-		waitFor(t, 10*time.Second, n.ID()+" knows the leader", func() bool { id, _ := n.Leader(); return id != "" })
-	}
-	return nodes
+	return cluster3Configs(t, func(id string, bootstrap bool) Config {
+		cfg, _ := certs.config(id, bootstrap, "")
+		return cfg
+	}, func() *testFSM { return newTestFSM(false) })
 }
 
 func TestTLSClusterReplicatesAndForwards(t *testing.T) {
@@ -157,21 +143,7 @@ func TestTLSRejectsNodesWithoutAClusterCertificate(t *testing.T) {
 		t.Fatal("a node without TLS joined a TLS cluster")
 	}
 
-	if !leader.IsLeader() || leader.Stats().Term != termBefore {
-		t.Fatalf("cluster disturbed: leader=%v term %d→%d", leader.IsLeader(), termBefore, leader.Stats().Term)
-	}
-	srv, _ := leader.Servers()
-	if len(srv) != 3 {
-		t.Fatalf("configuration changed: %+v", srv)
-	}
-	mustApply(t, leader, "after")
-	var rejected uint64
-	for _, n := range nodes {
-		rejected += n.Stats().AuthFailures
-	}
-	if rejected == 0 {
-		t.Fatal("no rejected handshake was counted")
-	}
+	checkUndisturbed(t, nodes, leader, termBefore)
 }
 
 // servedSerial is the serial of the certificate addr presents to a client
