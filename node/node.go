@@ -63,6 +63,7 @@ type Node struct {
 
 	apiCert     *keyPair // server.tls: nil without HTTPS
 	clusterCert *keyPair // cluster.tls: nil without mutual TLS
+	clusterCA   *caPool
 
 	logins          loginLimiter
 	firstAdmin      *firstAdmin
@@ -127,10 +128,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 		warnExpiry(n.log, "api", n.apiCert.get().Leaf)
 	}
-	clusterTLSConfig, clusterCert, err := clusterTLS(cfg.Cluster)
+	clusterTLSConfig, clusterCert, clusterCA, err := clusterTLS(cfg.Cluster)
 	if err != nil {
 		return nil, err
 	}
+	n.clusterCA = clusterCA
 	if n.clusterCert = clusterCert; clusterCert != nil {
 		warnExpiry(n.log, "cluster", clusterCert.get().Leaf)
 	}

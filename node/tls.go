@@ -73,29 +73,57 @@ func apiTLSConfig(k *keyPair) *tls.Config {
 	}
 }
 
-// clusterTLS reads cluster.tls.*: nil, nil when it is off.
-func clusterTLS(c ClusterConfig) (*raftnet.TLSConfig, *keyPair, error) {
-	if c.TLSCA == "" {
-		return nil, nil, nil
-	}
-	pem, err := os.ReadFile(c.TLSCA)
+// caPool is the cluster CA file's certificates, swapped atomically when
+// the file is read again (SIGHUP).
+type caPool struct {
+	file string
+	cur  atomic.Pointer[x509.CertPool]
+}
+
+func (p *caPool) read() (*x509.CertPool, error) {
+	pem, err := os.ReadFile(p.file)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cluster TLS CA: %w", err)
+		return nil, fmt.Errorf("cluster TLS CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, nil, fmt.Errorf("cluster TLS CA %s: no PEM certificate in it", c.TLSCA)
+		return nil, fmt.Errorf("cluster TLS CA %s: no PEM certificate in it", p.file)
 	}
-	k, err := loadKeyPair("cluster", c.TLSCert, c.TLSKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	return &raftnet.TLSConfig{CAs: pool, Certificate: func() (*tls.Certificate, error) { return k.get(), nil }}, k, nil
+	return pool, nil
 }
 
-// ReloadTLS reads the API's and the cluster port's certificates and keys
-// again (SIGHUP). A pair that fails to load is logged and the one in use
-// kept; the error says which failed.
+func (p *caPool) reload(log *slog.Logger) error {
+	pool, err := p.read()
+	if err != nil {
+		log.Error("cluster CA reload failed; keeping the current one", "err", err)
+		return err
+	}
+	p.cur.Store(pool)
+	log.Info("cluster CA reloaded", "file", p.file)
+	return nil
+}
+
+// clusterTLS reads cluster.tls.*: all nil when it is off.
+func clusterTLS(c ClusterConfig) (*raftnet.TLSConfig, *keyPair, *caPool, error) {
+	if c.TLSCA == "" {
+		return nil, nil, nil, nil
+	}
+	ca := &caPool{file: c.TLSCA}
+	pool, err := ca.read()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ca.cur.Store(pool)
+	k, err := loadKeyPair("cluster", c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &raftnet.TLSConfig{CAs: ca.cur.Load, Certificate: func() (*tls.Certificate, error) { return k.get(), nil }}, k, ca, nil
+}
+
+// ReloadTLS reads the API's and the cluster port's certificates and keys,
+// and the cluster CA file, again (SIGHUP). What fails to load is logged and
+// what is in use kept; the error says which failed.
 func (n *Node) ReloadTLS() error {
 	if n.apiCert == nil && n.clusterCert == nil {
 		n.log.Info("SIGHUP: no TLS certificate to reload")
@@ -106,6 +134,9 @@ func (n *Node) ReloadTLS() error {
 		if k != nil {
 			errs = append(errs, k.reload(n.log))
 		}
+	}
+	if n.clusterCA != nil {
+		errs = append(errs, n.clusterCA.reload(n.log))
 	}
 	return errors.Join(errs...)
 }

@@ -67,12 +67,30 @@ func TestClusterTLSRefusesAFileWithoutCertificates(t *testing.T) {
 	cf, kf := tlsgen.Files(dir, "n1")
 	empty := filepath.Join(dir, "empty.pem")
 	os.WriteFile(empty, nil, 0o644)
-	if _, _, err := clusterTLS(ClusterConfig{TLSCA: empty, TLSCert: cf, TLSKey: kf}); err == nil {
+	if _, _, _, err := clusterTLS(ClusterConfig{TLSCA: empty, TLSCert: cf, TLSKey: kf}); err == nil {
 		t.Fatal("accepted a CA file without a certificate")
 	}
 	ca, _ := tlsgen.Files(dir, tlsgen.CAName)
-	tc, k, err := clusterTLS(ClusterConfig{TLSCA: ca, TLSCert: cf, TLSKey: kf})
-	if err != nil || tc == nil || k == nil {
+	tc, k, pool, err := clusterTLS(ClusterConfig{TLSCA: ca, TLSCert: cf, TLSKey: kf})
+	if err != nil || tc == nil || k == nil || pool == nil {
 		t.Fatalf("clusterTLS: %v", err)
+	}
+	// A CA file that breaks is not swapped in; a good one is.
+	first := tc.CAs()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	os.WriteFile(ca, nil, 0o644)
+	if err := pool.reload(log); err == nil || tc.CAs() != first {
+		t.Fatalf("a CA file without certificates: reload %v, pool swapped %v", err, tc.CAs() != first)
+	}
+	other := t.TempDir()
+	if _, err := tlsgen.Init(tlsgen.InitOptions{Dir: other, Nodes: []string{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	otherCA, _ := tlsgen.Files(other, tlsgen.CAName)
+	b, _ := os.ReadFile(otherCA)
+	os.WriteFile(ca, b, 0o644)
+	if err := pool.reload(log); err != nil || tc.CAs() == first {
+		t.Fatalf("a new CA file: reload %v, pool swapped %v", err, tc.CAs() != first)
 	}
 }

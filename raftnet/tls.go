@@ -10,23 +10,25 @@ import (
 
 // TLSConfig turns on mutual TLS on the cluster port. Every connection, Raft's
 // and the RPCs', is then a TLS 1.3 session in which both sides present a
-// certificate that chains to CAs and allows both server and client
+// certificate that chains to the CAs and allows both server and client
 // authentication (a node certificate); the secret handshake (auth.go) runs
 // inside it. Peers are not checked against host names: membership in the
 // cluster is having a node certificate from the cluster's own CA, whatever
 // address the node advertises (addresses Docker picks are not known when
 // certificates are issued). Use a CA dedicated to the cluster.
 type TLSConfig struct {
-	// CAs verify peers' certificates.
-	CAs *x509.CertPool
-	// Certificate returns this node's certificate. It is called at every
-	// handshake, so a caller that swaps what it returns (a reload) changes
-	// the certificate of new connections without touching open ones.
+	// CAs returns the pool that verifies peers' certificates, and
+	// Certificate this node's certificate. Both are called at every
+	// handshake, so a caller that swaps what they return (a reload) changes
+	// new connections without touching open ones: with both the old and the
+	// new CA in the pool for a while, a cluster moves to a new CA without a
+	// restart.
+	CAs         func() *x509.CertPool
 	Certificate func() (*tls.Certificate, error)
 }
 
 func (c *TLSConfig) validate() error {
-	if c.CAs == nil || c.Certificate == nil {
+	if c.CAs == nil || c.Certificate == nil || c.CAs() == nil {
 		return errors.New("raftnet: Config.TLS needs CAs and Certificate")
 	}
 	if _, err := c.Certificate(); err != nil {
@@ -48,7 +50,7 @@ func newPeerAuth(secret string, t *TLSConfig) *peerAuth {
 	if t == nil {
 		return a
 	}
-	verify := func(cs tls.ConnectionState) error { return verifyPeer(t.CAs, cs) }
+	verify := func(cs tls.ConnectionState) error { return verifyPeer(t.CAs(), cs) }
 	a.server = &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		// Verified by verifyPeer, which also asks for both usages.

@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -28,10 +29,10 @@ func newTestCerts(t testing.TB) *testCerts {
 	return &testCerts{t: t, ca: ca}
 }
 
-func (c *testCerts) pool() *x509.CertPool {
+func (c *testCerts) pool() func() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c.ca.Cert)
-	return p
+	return func() *x509.CertPool { return p }
 }
 
 func (c *testCerts) issue(name string, usage tlsgen.Usage) *tls.Certificate {
@@ -192,5 +193,34 @@ func TestTLSConfigValidation(t *testing.T) {
 	cfg.TLS = &TLSConfig{Certificate: (&swappable{}).get}
 	if err := cfg.withDefaults().validate(); err == nil {
 		t.Fatal("accepted a TLS config without CAs")
+	}
+}
+
+// The CA pool is asked for at every handshake: a node that starts trusting
+// a second CA admits its nodes from then on, without a restart (the first
+// step of moving a cluster to a new CA).
+func TestTLSCAPoolSwapAdmitsANewCA(t *testing.T) {
+	oldCA, newCA := newTestCerts(t), newTestCerts(t)
+	both := x509.NewCertPool()
+	both.AddCert(oldCA.ca.Cert)
+	both.AddCert(newCA.ca.Cert)
+
+	cfg, _ := oldCA.config("n1", true, "")
+	var pool atomic.Pointer[x509.CertPool]
+	pool.Store(oldCA.pool()())
+	cfg.TLS.CAs = pool.Load
+	n1 := startNode(t, cfg, newTestFSM(false))
+	waitLeaderAmong(t, n1)
+	n1.Handle("ping", func(context.Context, []byte) ([]byte, error) { return []byte("pong"), nil })
+
+	cfg2, _ := newCA.config("n2", false, "")
+	cfg2.TLS.CAs = func() *x509.CertPool { return both }
+	n2 := startNode(t, cfg2, newTestFSM(false))
+	if _, err := n2.Call(ctxFor(t, 5*time.Second), n1.Addr(), "ping", nil); !errors.Is(err, ErrAuth) {
+		t.Fatalf("a certificate of a CA n1 does not trust: got %v, want ErrAuth", err)
+	}
+	pool.Store(both)
+	if got, err := n2.Call(ctxFor(t, 5*time.Second), n1.Addr(), "ping", nil); err != nil || string(got) != "pong" {
+		t.Fatalf("after n1 trusts the new CA: %q, %v", got, err)
 	}
 }
