@@ -149,7 +149,7 @@ type ClusterConfig struct {
 	Redis         string
 	// TLSCA, TLSCert and TLSKey (PEM files), all three or none, run the
 	// cluster port in mutual TLS: peers must hold a certificate of that CA
-	// (raftnet.TLSConfig). The certificate and key are read again on SIGHUP.
+	// (raftnet.TLSConfig). All three are read again on SIGHUP.
 	TLSCA   string
 	TLSCert string
 	TLSKey  string
@@ -292,7 +292,7 @@ func options(c *Config) []option {
 		{"cluster.advertiseAddr", "advertise-addr", "cluster address other nodes dial (default: from --cluster-addr)", kString, &c.Cluster.AdvertiseAddr},
 		{"cluster.nodeId", "node-id", "node id (default: generated once and kept in the data dir)", kString, &c.Cluster.NodeID},
 		{"cluster.secret", "cluster-secret", "shared secret every node of the cluster must know (with cluster TLS: optional, checked as a second factor)", kString, &c.Cluster.Secret},
-		{"cluster.tls.ca", "cluster-tls-ca", "PEM file of the cluster CA: with --cluster-tls-cert and --cluster-tls-key, the cluster port runs mutual TLS and admits only peers with a certificate of this CA", kString, &c.Cluster.TLSCA},
+		{"cluster.tls.ca", "cluster-tls-ca", "PEM file of the cluster CA: with --cluster-tls-cert and --cluster-tls-key, the cluster port runs mutual TLS and admits only peers with a certificate of this CA; re-read on SIGHUP", kString, &c.Cluster.TLSCA},
 		{"cluster.tls.cert", "cluster-tls-cert", "PEM node certificate (server and client authentication) for the cluster port; reloaded on SIGHUP", kString, &c.Cluster.TLSCert},
 		{"cluster.tls.key", "cluster-tls-key", "PEM private key of --cluster-tls-cert; reloaded on SIGHUP", kString, &c.Cluster.TLSKey},
 		{"cluster.join", "join", "comma-separated cluster addresses of nodes to join", kList, &c.Cluster.Join},
