@@ -280,3 +280,81 @@ func TestHTTPSAPIAndCertificateReload(t *testing.T) {
 		t.Fatal("SIGHUP stopped the node")
 	}
 }
+
+func copyFile(t *testing.T, dst string, srcs ...string) {
+	t.Helper()
+	var all []byte
+	for _, s := range srcs {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	if err := os.WriteFile(dst, all, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hupAll sends SIGHUP to every member and waits until each has logged
+// what one more occurrence of msg.
+func hupAll(t *testing.T, ms []*member, msg string) {
+	t.Helper()
+	for _, m := range ms {
+		before := strings.Count(m.Logs(), msg)
+		if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, m.api+" to log "+msg, func() bool { return strings.Count(m.Logs(), msg) > before })
+	}
+}
+
+// A running cluster moves to a new CA with SIGHUPs only: trust both, swap
+// the certificates, drop the old CA; a node holding only the new CA's
+// certificate then joins.
+func TestTLSClusterMovesToANewCAWithoutARestart(t *testing.T) {
+	oldCA := tlsInit(t, t.TempDir(), "--nodes", "n1,n2,n3")
+	newCA := tlsInit(t, t.TempDir(), "--nodes", "n1,n2,n3,n4")
+	live := t.TempDir() // the files the nodes read
+	bundle := filepath.Join(live, "ca.pem")
+	copyFile(t, bundle, filepath.Join(oldCA, "ca.pem"))
+	r := startRedis(t)
+	ms := make([]*member, 3)
+	for i := range ms {
+		name := fmt.Sprintf("n%d", i+1)
+		copyFile(t, filepath.Join(live, name+".pem"), filepath.Join(oldCA, name+".pem"))
+		copyFile(t, filepath.Join(live, name+"-key.pem"), filepath.Join(oldCA, name+"-key.pem"))
+		ms[i] = clusterNode(t, i+1, "", false, append([]string{"--redis", r.url(), "--minimum-nodes", "3"}, clusterTLSArgs(live, name)...)...)
+	}
+	for _, m := range ms {
+		m.waitReady(t)
+	}
+	waitMembers(t, ms, 3)
+	mustOK(t, ms[0].proc, "POST", "/c/_create", "")
+
+	copyFile(t, bundle, filepath.Join(oldCA, "ca.pem"), filepath.Join(newCA, "ca.pem"))
+	hupAll(t, ms, "cluster CA reloaded")
+	for i := range ms {
+		name := fmt.Sprintf("n%d", i+1)
+		copyFile(t, filepath.Join(live, name+"-key.pem"), filepath.Join(newCA, name+"-key.pem"))
+		copyFile(t, filepath.Join(live, name+".pem"), filepath.Join(newCA, name+".pem"))
+	}
+	hupAll(t, ms, "TLS certificate reloaded")
+	copyFile(t, bundle, filepath.Join(newCA, "ca.pem"))
+	hupAll(t, ms, "cluster CA reloaded")
+
+	n4, err := tls.LoadX509KeyPair(filepath.Join(newCA, "n4.pem"), filepath.Join(newCA, "n4-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{RootCAs: caPool(t, newCA), ServerName: "n1", Certificates: []tls.Certificate{n4}}
+	if got, want := servedSerial(ms[0].cluster, cfg), fileSerial(t, filepath.Join(newCA, "n1.pem")); got == nil || got.Cmp(want) != 0 {
+		t.Fatalf("cluster port serves serial %v, want the new CA's n1 %v", got, want)
+	}
+	ms = append(ms, clusterNode(t, 4, "", true, append([]string{"--redis", r.url()}, clusterTLSArgs(newCA, "n4")...)...))
+	waitMembers(t, ms, 4)
+	mustOK(t, ms[3].proc, "PUT", "/c/docs", "{}")
+	for _, m := range ms {
+		mustOK(t, m.proc, "GET", "/c/docs/_exists", "")
+	}
+}
