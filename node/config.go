@@ -57,6 +57,10 @@ type ServerConfig struct {
 	// DebugAddr, when set, serves Go's /debug/pprof profiles there (keep
 	// it on loopback or a private network).
 	DebugAddr string
+	// TLSCert and TLSKey, when set, make the API port HTTPS and WSS only.
+	// Both are PEM files, read again on SIGHUP.
+	TLSCert   string
+	TLSKey    string
 	HTTP      HTTPConfig
 	WebSocket WebSocketConfig
 }
@@ -151,6 +155,12 @@ type ClusterConfig struct {
 	Secret        string // shared secret peers must prove
 	Join          []string
 	Redis         string
+	// TLSCA, TLSCert and TLSKey (PEM files), all three or none, run the
+	// cluster port in mutual TLS: peers must hold a certificate of that CA
+	// (raftnet.TLSConfig). All three are read again on SIGHUP.
+	TLSCA   string
+	TLSCert string
+	TLSKey  string
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -257,6 +267,8 @@ func options(c *Config) []option {
 		{"server.apiAddr", "api-addr", "address of the HTTP and WebSocket API", kString, &c.Server.APIAddr},
 		{"server.maxRequestSize", "max-request-size", `largest request accepted, in bytes or with a unit ("1mb")`, kSize, &c.Server.MaxRequestSize},
 		{"server.debugAddr", "debug-addr", "address serving /debug/pprof (empty: off)", kString, &c.Server.DebugAddr},
+		{"server.tls.cert", "tls-cert", "PEM certificate (and chain) of the API port, which then serves HTTPS and WSS only; reloaded on SIGHUP", kString, &c.Server.TLSCert},
+		{"server.tls.key", "tls-key", "PEM private key of --tls-cert; reloaded on SIGHUP", kString, &c.Server.TLSKey},
 		{"server.protocols.http.readHeaderTimeout", "http-header-timeout", "longest an HTTP request's header may take to arrive", kDuration, &c.Server.HTTP.ReadHeaderTimeout},
 		{"server.protocols.http.readTimeout", "http-read-timeout", "longest a whole HTTP request, body included, may take to arrive", kDuration, &c.Server.HTTP.ReadTimeout},
 		{"server.protocols.http.writeTimeout", "http-write-timeout", "longest an HTTP response may take to be written", kDuration, &c.Server.HTTP.WriteTimeout},
@@ -297,7 +309,10 @@ func options(c *Config) []option {
 		{"cluster.addr", "cluster-addr", "address of the cluster port (Raft and node-to-node calls)", kString, &c.Cluster.Addr},
 		{"cluster.advertiseAddr", "advertise-addr", "cluster address other nodes dial (default: from --cluster-addr)", kString, &c.Cluster.AdvertiseAddr},
 		{"cluster.nodeId", "node-id", "node id (default: generated once and kept in the data dir)", kString, &c.Cluster.NodeID},
-		{"cluster.secret", "cluster-secret", "shared secret every node of the cluster must know", kString, &c.Cluster.Secret},
+		{"cluster.secret", "cluster-secret", "shared secret every node of the cluster must know (with cluster TLS: optional, checked as a second factor)", kString, &c.Cluster.Secret},
+		{"cluster.tls.ca", "cluster-tls-ca", "PEM file of the cluster CA: with --cluster-tls-cert and --cluster-tls-key, the cluster port runs mutual TLS and admits only peers with a certificate of this CA; re-read on SIGHUP", kString, &c.Cluster.TLSCA},
+		{"cluster.tls.cert", "cluster-tls-cert", "PEM node certificate (server and client authentication) for the cluster port; reloaded on SIGHUP", kString, &c.Cluster.TLSCert},
+		{"cluster.tls.key", "cluster-tls-key", "PEM private key of --cluster-tls-cert; reloaded on SIGHUP", kString, &c.Cluster.TLSKey},
 		{"cluster.join", "join", "comma-separated cluster addresses of nodes to join", kList, &c.Cluster.Join},
 		{"cluster.redis", "redis", "Redis URL used to discover the other nodes (redis://host:port)", kString, &c.Cluster.Redis},
 		{"cluster.heartbeatTimeout", "raft-heartbeat-timeout", "Raft heartbeat timeout (ms or Go duration)", kDuration, &c.Cluster.HeartbeatTimeout},
@@ -697,10 +712,24 @@ func (c Config) validate() error {
 	if c.Cluster.DeadNodeTimeout <= c.Cluster.QuorumContactTimeout {
 		return bad("cluster.deadNodeTimeout", "must exceed cluster.quorumContactTimeout, so a partitioned node stops before it is removed")
 	}
-	if (c.Cluster.Redis != "" || len(c.Cluster.Join) > 0) && c.Cluster.Secret == "" && !loopbackAddr(c.Cluster.Addr) {
-		return bad("cluster.secret", "required when the cluster port is reachable from other machines (--cluster-secret)")
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		return bad("server.tls", "give both the certificate and the key (--tls-cert, --tls-key), or neither")
+	}
+	ct := c.Cluster
+	if n := btoi(ct.TLSCA != "") + btoi(ct.TLSCert != "") + btoi(ct.TLSKey != ""); n != 0 && n != 3 {
+		return bad("cluster.tls", "give the CA, the certificate and the key (--cluster-tls-ca, --cluster-tls-cert, --cluster-tls-key), or none")
+	}
+	if (c.Cluster.Redis != "" || len(c.Cluster.Join) > 0) && c.Cluster.Secret == "" && c.Cluster.TLSCA == "" && !loopbackAddr(c.Cluster.Addr) {
+		return bad("cluster.secret", "required when the cluster port is reachable from other machines (--cluster-secret, or cluster TLS)")
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func loopbackAddr(addr string) bool {

@@ -248,3 +248,34 @@ func TestElasticsearchOptions(t *testing.T) {
 		t.Fatalf("default engine %q", c.Storage.Engine)
 	}
 }
+
+func TestTLSOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "korum.json")
+	os.WriteFile(path, []byte(`{"server":{"tls":{"cert":"/f/api.pem","key":"/f/api-key.pem"}},
+		"cluster":{"tls":{"ca":"/f/ca.pem","cert":"/f/n1.pem","key":"/f/n1-key.pem"}}}`), 0o644)
+	c, err := ParseConfig([]string{"--config", path, "--cluster-tls-key", "/flag/n1-key.pem"},
+		env(map[string]string{"KORUM_TLS_CERT": "/env/api.pem"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.TLSCert != "/env/api.pem" || c.Server.TLSKey != "/f/api-key.pem" || c.Cluster.TLSCA != "/f/ca.pem" ||
+		c.Cluster.TLSCert != "/f/n1.pem" || c.Cluster.TLSKey != "/flag/n1-key.pem" {
+		t.Fatalf("unexpected %+v %+v", c.Server, c.Cluster)
+	}
+	// Cluster TLS stands in for the secret on a port that faces a network.
+	if _, err := ParseConfig([]string{"--join", "10.0.0.1:7511", "--cluster-tls-ca", "ca.pem", "--cluster-tls-cert", "n.pem",
+		"--cluster-tls-key", "n-key.pem"}, env(nil), io.Discard); err != nil {
+		t.Fatalf("TLS without a secret: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--tls-cert", "a.pem"},
+		{"--tls-key", "a-key.pem"},
+		{"--cluster-tls-ca", "ca.pem", "--cluster-tls-cert", "n.pem"},
+		{"--cluster-tls-cert", "n.pem", "--cluster-tls-key", "n-key.pem"},
+	} {
+		var ce *ConfigError
+		if _, err := ParseConfig(args, env(nil), io.Discard); !errors.As(err, &ce) || !strings.Contains(ce.Key, "tls") {
+			t.Errorf("%v: got %v, want an error naming the tls section", args, err)
+		}
+	}
+}

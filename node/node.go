@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -59,6 +60,10 @@ type Node struct {
 	http    *http.Server
 	ln      net.Listener
 	conns   *api.Listener // ln within limits.maxConnections*
+
+	apiCert     *keyPair // server.tls: nil without HTTPS
+	clusterCert *keyPair // cluster.tls: nil without mutual TLS
+	clusterCA   *caPool
 
 	logins          loginLimiter
 	firstAdmin      *firstAdmin
@@ -117,6 +122,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 	}()
 	n.logins.max = cfg.Limits.LoginsPerSecond
+	// Certificates first: a bad file stops the start before anything opens.
+	if cfg.Server.TLSCert != "" {
+		if n.apiCert, err = loadKeyPair("api", cfg.Server.TLSCert, cfg.Server.TLSKey); err != nil {
+			return nil, err
+		}
+		warnExpiry(n.log, "api", n.apiCert.get().Leaf)
+	}
+	clusterTLSConfig, clusterCert, clusterCA, err := clusterTLS(cfg.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	n.clusterCA = clusterCA
+	if n.clusterCert = clusterCert; clusterCert != nil {
+		warnExpiry(n.log, "cluster", clusterCert.get().Leaf)
+	}
 	if n.firstAdmin, n.firstAdminLocal, err = loadFirstAdmin(cfg.Security.FirstAdminFile); err != nil {
 		return nil, err
 	}
@@ -178,7 +198,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
-		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
+		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, TLS: clusterTLSConfig, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
@@ -217,8 +237,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.conns = api.LimitListener(n.ln, lim, n.log)
 	n.registerDashboardRPC() // it reads n.api and n.conns
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
+	var serveLn net.Listener = n.conns
+	if n.apiCert != nil {
+		// Inside the limits: a connection over them is closed before its
+		// handshake costs anything.
+		serveLn = tls.NewListener(n.conns, apiTLSConfig(n.apiCert))
+	}
 	go func() {
-		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.http.Serve(serveLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.fatal <- fmt.Errorf("API server: %w", err)
 		}
 	}()
@@ -227,7 +253,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	go n.becomeReady()
 	ok = true
-	n.log.Info("node started", "api", n.ln.Addr().String(), "cluster", n.raft.Addr(), "data", cfg.Storage.DataDir)
+	n.log.Info("node started", "api", n.ln.Addr().String(), "apiTLS", n.apiCert != nil, "cluster", n.raft.Addr(),
+		"clusterTLS", n.clusterCert != nil, "data", cfg.Storage.DataDir)
 	return n, nil
 }
 

@@ -128,11 +128,11 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: snapshot store: %w", err)
 	}
 
-	secret := []byte(cfg.Secret)
+	auth := newPeerAuth(cfg.Secret, cfg.TLS)
 	n.srv = &rpcServer{log: log, base: n.ctx, handlers: make(map[string]Handler)}
-	n.cli = newRPCClient(secret, cfg.HandshakeTimeout, log)
+	n.cli = newRPCClient(auth, cfg.HandshakeTimeout, log)
 	n.cli.local = sourceAddr(addr)
-	n.mux = newMux(ln, addr, secret, cfg.HandshakeTimeout, log)
+	n.mux = newMux(ln, addr, auth, cfg.HandshakeTimeout, log)
 	n.mux.serveRPC = n.srv.serveConn
 	stream := &streamLayer{m: n.mux, closed: make(chan struct{})}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
