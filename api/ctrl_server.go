@@ -23,6 +23,9 @@ type serverController struct {
 	node ServerInfo
 	// publicAPI describes the actions the router serves.
 	publicAPI func() map[string]map[string]map[string]any
+	// metrics is server:metrics (metrics.go): its figures are the router's
+	// and the transports'.
+	metrics Handler
 }
 
 func (c *serverController) actions() map[string]Handler {
@@ -33,6 +36,7 @@ func (c *serverController) actions() map[string]Handler {
 		"healthCheck":  c.healthCheck,
 		"getConfig":    c.getConfig,
 		"capabilities": c.capabilities,
+		"metrics":      c.metrics,
 	}
 }
 

@@ -41,6 +41,7 @@ type Router struct {
 
 	slots   chan struct{}
 	waiting atomic.Int64
+	hooks   metricsHooks // metrics.go
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -57,7 +58,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	// it defines. Kuzzle's HTTP routes for every controller are already in
 	// routes.go: until a controller is registered, its routes answer
 	// api.process.controller_not_found.
-	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI})
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, metrics: rt.metrics})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b})
 	rt.register("document", &documentController{store: b, clock: b, limits: limits})
@@ -90,6 +91,16 @@ func (rt *Router) register(name string, c controller) {
 
 // Dispatch executes a request and always returns a response.
 func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
+	if rt.hooks.obs == nil {
+		return rt.dispatch(ctx, r)
+	}
+	start := time.Now()
+	resp := rt.dispatch(ctx, r)
+	rt.observe(r, resp, time.Since(start))
+	return resp
+}
+
+func (rt *Router) dispatch(ctx context.Context, r *Request) *Response {
 	if r.RequestID == "" {
 		r.RequestID = newUUID()
 	}

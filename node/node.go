@@ -26,6 +26,7 @@ import (
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/memstore"
+	"github.com/korumdb/korum/metrics"
 	"github.com/korumdb/korum/raftnet"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/realtime/filter"
@@ -58,7 +59,9 @@ type Node struct {
 	api     *api.Server
 	http    *http.Server
 	ln      net.Listener
-	conns   *api.Listener // ln within limits.maxConnections*
+	conns   *api.Listener    // ln within limits.maxConnections*
+	metrics *metrics.Metrics // nil with server.metrics off (metrics.go)
+	stats   nodeStats
 
 	logins          loginLimiter
 	firstAdmin      *firstAdmin
@@ -141,7 +144,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.hub = realtime.NewHub(id, filter.New(filter.Options{MaxConditions: cfg.Limits.SubscriptionConditionsCount}),
 		replicator{n}, realtime.Limits{MaxRooms: cfg.Limits.SubscriptionRooms,
 			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
-	n.fsm.SetNotifier(n.hub)
+	var notifier fsm.Notifier = n.hub
+	if cfg.Server.Metrics {
+		n.metrics = metrics.New(n.metricSources())
+		notifier = timedNotifier{hub: n.hub, m: n.metrics}
+	}
+	n.fsm.SetNotifier(notifier)
 	n.fsm.OnHalt(func(h *fsm.HaltError) {
 		// Never block the goroutine that applies the log; one fatal
 		// error is enough to stop the node.
@@ -175,6 +183,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		plan.Done()
 		return nil, err
 	}
+	applier = snapshotMeter{FSM: applier, size: &n.stats.snapshotBytes}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
 		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
@@ -189,6 +198,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	n.batch = newBatcher(n.raft.Apply, cfg.Limits.RequestTimeout, batchMaxInFlight, n.log)
+	if n.metrics != nil {
+		n.batch.observe = n.metrics.ObserveBatch
+	}
+	go n.watchLeaderChanges()
 	n.members, err = membership.Start(ctx, mcfg, plan, n.raft, membership.Hooks{Evicted: n.evicted})
 	if err != nil {
 		return nil, fmt.Errorf("starting membership: %w", err)
@@ -208,6 +221,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically})
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
+	n.startMetrics()
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
 	go func() {
 		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -517,6 +531,9 @@ func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) 
 		return fmt.Errorf("encoding a %s command: %w", c.Kind, err)
 	}
 	var out []byte
+	if n.metrics != nil {
+		defer func(start time.Time) { n.metrics.ObserveProposal(time.Since(start)) }(time.Now())
+	}
 	for {
 		out, err = n.batch.submit(ctx, b)
 		if err == nil || !errors.Is(err, raftnet.ErrUnknownOutcome) || ctx.Err() != nil {
