@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -228,6 +229,40 @@ func TestMetricsNeedTheRight(t *testing.T) {
 			if resp.StatusCode != c.status {
 				t.Errorf("GET %s/metrics as %s: %d, want %d", host, c.who, resp.StatusCode, c.status)
 			}
+		}
+	}
+}
+
+// The README's metrics commands run as written against a node.
+func TestREADMEMetricsCommands(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)### Metrics\n.*?```sh\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no sh block under ### Metrics")
+	}
+	p := start(t, "")
+	p.do(t, "GET", "/_now", "")
+	// What each line prints; the API key is a made-up one, refused.
+	want := []string{"korum_requests_total", "security.token.invalid", `"subscriptions"`}
+	lines := strings.Split(strings.TrimSpace(string(m[1])), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("the README's metrics block has %d commands, this test knows %d", len(lines), len(want))
+	}
+	for i, line := range lines {
+		cmd, _, _ := strings.Cut(line, "#")
+		cmd = strings.ReplaceAll(cmd, "localhost:7512", p.api)
+		out, err := exec.Command("sh", "-c", "API_KEY=made-up; "+cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+		if !strings.Contains(string(out), want[i]) {
+			t.Errorf("%s printed %s, want %s in it", cmd, out, want[i])
 		}
 	}
 }
