@@ -266,3 +266,39 @@ func TestREADMEMetricsCommands(t *testing.T) {
 		}
 	}
 }
+
+// In a cluster: followers report the log they apply, and the survivors of
+// a leader's death count the new leader.
+func TestMetricsInACluster(t *testing.T) {
+	a := clusterNode(t, 31, "", true)
+	b := clusterNode(t, 32, "", true, "--join", a.cluster)
+	c := clusterNode(t, 33, "", true, "--join", a.cluster+","+b.cluster)
+	ms := []*member{a, b, c}
+	waitMembers(t, ms, 3)
+	a.do(t, "POST", "/mc/_create", "")
+	leader, _ := leaderOf(t, ms)
+	var followers []*member
+	for _, m := range ms {
+		if m != leader {
+			followers = append(followers, m)
+		}
+	}
+	commit := scrapeMetrics(t, leader.api)["korum_raft_commit_index"]
+	before := map[*member]float64{}
+	for _, f := range followers {
+		eventually(t, 10*time.Second, f.api+" applying the leader's commit index", func() bool {
+			s := scrapeMetrics(t, f.api)
+			before[f] = s["korum_raft_leader_changes_total"]
+			return s["korum_raft_applied_index"] >= commit && s["korum_raft_leader"] == 0 && before[f] >= 1
+		})
+	}
+	if s := scrapeMetrics(t, leader.api); s["korum_raft_leader"] != 1 || s["korum_raft_replicated_entries_total"] < 1 {
+		t.Fatalf("the leader: korum_raft_leader %v, replicated entries %v", s["korum_raft_leader"], s["korum_raft_replicated_entries_total"])
+	}
+	leader.kill()
+	for _, f := range followers {
+		eventually(t, 20*time.Second, f.api+" counting the new leader", func() bool {
+			return scrapeMetrics(t, f.api)["korum_raft_leader_changes_total"] > before[f]
+		})
+	}
+}
