@@ -128,7 +128,9 @@ func (n *Node) serveMetrics(addr string) {
 	}
 }
 
-// watchLeaderChanges counts the new leaders this node sees.
+// watchLeaderChanges counts the new leaders this node sees, the one it
+// knows when it starts watching included. It runs once the node has
+// started (n.done then ends it).
 func (n *Node) watchLeaderChanges() {
 	obs := make(chan raft.Observation, 16)
 	o := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
@@ -138,7 +140,11 @@ func (n *Node) watchLeaderChanges() {
 	r := n.raft.Raft()
 	r.RegisterObserver(o)
 	defer r.DeregisterObserver(o)
-	var last raft.ServerID
+	// Registered first, so that no change falls between the two.
+	_, last := r.LeaderWithID()
+	if last != "" {
+		n.stats.leaderChanges.Add(1)
+	}
 	for {
 		select {
 		case ob := <-obs:

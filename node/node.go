@@ -201,7 +201,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if n.metrics != nil {
 		n.batch.observe = n.metrics.ObserveBatch
 	}
-	go n.watchLeaderChanges()
 	n.members, err = membership.Start(ctx, mcfg, plan, n.raft, membership.Hooks{Evicted: n.evicted})
 	if err != nil {
 		return nil, fmt.Errorf("starting membership: %w", err)
@@ -231,6 +230,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.Server.DebugAddr != "" {
 		go n.serveDebug(cfg.Server.DebugAddr)
 	}
+	go n.watchLeaderChanges()
 	go n.becomeReady()
 	ok = true
 	n.log.Info("node started", "api", n.ln.Addr().String(), "cluster", n.raft.Addr(), "data", cfg.Storage.DataDir)

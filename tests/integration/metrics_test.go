@@ -91,6 +91,9 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v on a lone leader that has committed writes", name, after[name])
 		}
 	}
+	if after["korum_raft_leader_changes_total"] != 1 {
+		t.Errorf("korum_raft_leader_changes_total = %v on a lone node, want 1 (itself)", after["korum_raft_leader_changes_total"])
+	}
 	if after["korum_batch_commands_count"] < 1 || after["korum_proposal_duration_seconds_count"] < 1 {
 		t.Errorf("writes were proposed but batches %v, proposals %v", after["korum_batch_commands_count"], after["korum_proposal_duration_seconds_count"])
 	}
