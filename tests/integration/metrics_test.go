@@ -305,3 +305,22 @@ func TestMetricsInACluster(t *testing.T) {
 		})
 	}
 }
+
+// A snapshot shows in its size and phases, and in the snapshots' bytes on
+// disk.
+func TestMetricsOfSnapshots(t *testing.T) {
+	p := start(t, "", "--raft-snapshot-threshold", "16", "--raft-snapshot-interval", "200ms", "--raft-trailing-logs", "4")
+	p.do(t, "POST", "/snap/_create", "")
+	p.do(t, "PUT", "/snap/c", "")
+	for i := range 40 {
+		if resp, env := p.do(t, "POST", "/snap/c/d"+strconv.Itoa(i)+"/_create", `{"n":1}`); resp.StatusCode != 200 {
+			t.Fatalf("create: %d %+v", resp.StatusCode, env.Error)
+		}
+	}
+	eventually(t, 20*time.Second, "a snapshot in /metrics", func() bool {
+		s := scrapeMetrics(t, p.api)
+		return s["korum_snapshot_last_bytes"] > 0 && s[`korum_storage_bytes{store="snapshots"}`] >= s["korum_snapshot_last_bytes"] &&
+			s[`korum_raft_snapshot_duration_seconds_count{phase="total"}`] >= 1 &&
+			s[`korum_raft_snapshot_duration_seconds_count{phase="persist"}`] >= 1
+	})
+}
