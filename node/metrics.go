@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -93,31 +94,34 @@ func (n *Node) diskUsage() (docs, log, snaps int64) {
 	return docs, log, snaps
 }
 
-// startMetrics wires the hooks before the node serves.
-func (n *Node) startMetrics() {
+// startMetrics wires the hooks before the node serves, and listens on
+// server.metricsAddr when set (a busy or bad address stops the start);
+// the caller serves that listener once the node is assembled.
+func (n *Node) startMetrics() (net.Listener, error) {
 	n.api.SetFigures(n)
 	if n.metrics == nil {
-		return
+		return nil, nil
 	}
 	n.api.ObserveRequests(n.metrics)
 	n.api.ServeMetrics(n.metrics.Handler())
-	if addr := n.cfg.Server.MetricsAddr; addr != "" {
-		go n.serveMetrics(addr)
+	addr := n.cfg.Server.MetricsAddr
+	if addr == "" {
+		return nil, nil
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening for metrics on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // serveMetrics serves /metrics alone on server.metricsAddr, guarded as on
-// the API port.
-func (n *Node) serveMetrics(addr string) {
+// the API port, until the node stops.
+func (n *Node) serveMetrics(ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", n.api.GuardMetrics(n.metrics.Handler()))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		n.log.Error("cannot serve metrics", "addr", addr, "err", err)
-		return
-	}
 	go func() {
 		<-n.done
 		_ = srv.Close()

@@ -59,9 +59,7 @@ type Node struct {
 	api     *api.Server
 	http    *http.Server
 	ln      net.Listener
-	conns   *api.Listener    // ln within limits.maxConnections*
-	metrics *metrics.Metrics // nil with server.metrics off (metrics.go)
-	stats   nodeStats
+	conns   *api.Listener // ln within limits.maxConnections*
 
 	logins          loginLimiter
 	firstAdmin      *firstAdmin
@@ -78,6 +76,9 @@ type Node struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	dumping      sync.Mutex
+
+	metrics *metrics.Metrics // nil with server.metrics off (metrics.go)
+	stats   nodeStats
 }
 
 // ShutdownRequested is closed when a client asked this node to stop
@@ -214,13 +215,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
 		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
+	metricsLn, err := n.startMetrics()
+	if err != nil {
+		return nil, err
+	}
 	h := cfg.Server.HTTP
 	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
 		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
 		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically})
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
-	n.startMetrics()
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
 	go func() {
 		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -229,6 +233,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}()
 	if cfg.Server.DebugAddr != "" {
 		go n.serveDebug(cfg.Server.DebugAddr)
+	}
+	if metricsLn != nil {
+		go n.serveMetrics(metricsLn)
 	}
 	go n.watchLeaderChanges()
 	go n.becomeReady()
