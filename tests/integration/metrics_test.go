@@ -273,9 +273,9 @@ func TestREADMEMetricsCommands(t *testing.T) {
 // In a cluster: followers report the log they apply, and the survivors of
 // a leader's death count the new leader.
 func TestMetricsInACluster(t *testing.T) {
-	a := clusterNode(t, 31, "", true)
-	b := clusterNode(t, 32, "", true, "--join", a.cluster)
-	c := clusterNode(t, 33, "", true, "--join", a.cluster+","+b.cluster)
+	a := clusterNode(t, 4, "", true)
+	b := clusterNode(t, 5, "", true, "--join", a.cluster)
+	c := clusterNode(t, 6, "", true, "--join", a.cluster+","+b.cluster)
 	ms := []*member{a, b, c}
 	waitMembers(t, ms, 3)
 	a.do(t, "POST", "/mc/_create", "")
