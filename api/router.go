@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/security"
 )
 
 // Handler runs one action.
@@ -28,6 +30,27 @@ type Limits struct {
 	RequestTimeout time.Duration
 }
 
+// actionExists says whether controller, and action within it, are served;
+// role validation reads it.
+func (rt *Router) actionExists(controller, action string) (controllerOK, actionOK bool) {
+	acts, ok := rt.handlers[controller]
+	if !ok {
+		return false, false
+	}
+	_, ok = acts[action]
+	return true, ok
+}
+
+// controllerNames lists the controllers served.
+func (rt *Router) controllerNames() []string {
+	names := make([]string, 0, len(rt.handlers))
+	for c := range rt.handlers {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Router maps controller:action to handlers and executes requests under
 // the concurrency limits.
 type Router struct {
@@ -41,7 +64,9 @@ type Router struct {
 
 	slots   chan struct{}
 	waiting atomic.Int64
-	hooks   metricsHooks // metrics.go
+	// rate enforces the profiles' rateLimit.
+	rate  rateLimiter
+	hooks metricsHooks // metrics.go
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -58,14 +83,14 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	// it defines. Kuzzle's HTTP routes for every controller are already in
 	// routes.go: until a controller is registered, its routes answer
 	// api.process.controller_not_found.
-	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, metrics: rt.metrics})
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b})
-	rt.register("document", &documentController{store: b, clock: b, limits: limits})
+	rt.register("document", &documentController{store: b, clock: b, limits: limits, mappings: b})
 	rt.register("realtime", &realtimeController{rt: b, clock: b})
 	rt.register("auth", &authController{sec: b, clock: b})
-	rt.register("security", &securityController{sec: b, clock: b, limits: limits})
-	rt.register("admin", &adminSecurityController{sec: b, clock: b})
+	rt.register("security", &securityController{sec: b, clock: b, limits: limits, routes: rt})
+	rt.register("admin", &adminSecurityController{sec: b, clock: b, routes: rt})
 	rt.register("cluster", &clusterController{cluster: b})
 	rt.register("ms", &msController{ms: b})
 	rt.register("admin", &adminController{node: b, clock: b, limits: limits})
@@ -168,10 +193,27 @@ func (rt *Router) authorize(r *Request) error {
 	}
 	r.User = id
 	st := rt.sec.SecurityState()
+	if err := rt.rateLimit(st, r); err != nil {
+		return err
+	}
 	r.rights = func(c, a, i, col string) bool { return st.Allowed(id.UserID, c, a, i, col) }
 	index, _ := r.Args["index"].(string)
 	collection, _ := r.Args["collection"].(string)
 	return st.Check(id, r.Controller, r.Action, index, collection)
+}
+
+// rateLimit applies the user's profiles' rateLimit before the rights
+// check, as Kuzzle does. auth:login has its own limit
+// (limits.loginsPerSecond) and an authenticated user may always log out.
+func (rt *Router) rateLimit(st *security.State, r *Request) error {
+	if r.Controller == "auth" && (r.Action == "login" || r.Action == "logout" && r.UserID() != security.AnonymousID) {
+		return nil
+	}
+	limit := st.RateLimit(r.UserID())
+	if limit <= 0 || rt.rate.allow(r.UserID(), limit, rt.b.Now()) {
+		return nil
+	}
+	return kerror.New("api.process.too_many_requests")
 }
 
 // interrupted names the reason of a request whose work stopped because its

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +28,14 @@ type Store interface {
 	AppliedIndex() uint64
 	Snapshot(w io.Writer) error
 	Restore(r io.Reader) error
+}
+
+// FormatMarker is a Store that records in its own files the highest
+// feature version its cluster agreed on, so that a binary too old to read
+// what may follow refuses to open them (the embedded engine's format key,
+// which v0.2.0 checks at open).
+type FormatMarker interface {
+	MarkFormat(version uint32) error
 }
 
 // Notifier receives the document events of applied commands, in log order.
@@ -73,6 +80,9 @@ type state struct {
 	DocSeqs  map[string]docSeq `json:"docSeqs,omitempty"`
 	DocOrder []string          `json:"docOrder,omitempty"`
 	DocBase  uint64            `json:"docBase,omitempty"`
+	// Feature is the cluster's feature version (KindFeature); 0 in a
+	// state of format version 1, which means 1.
+	Feature uint32 `json:"feature,omitempty"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -175,6 +185,15 @@ func emptyState() state {
 		DocSeqs: map[string]docSeq{}}
 }
 
+// FeatureVersion is the cluster's agreed feature version as of the last
+// applied entry: commands of kinds it allows (KindVersion) may be
+// proposed. It never decreases.
+func (f *FSM) FeatureVersion() uint32 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return max(f.st.Feature, 1)
+}
+
 // MemStore is the memory storage, for reads; it has its own lock, and a
 // restore replaces it, so callers fetch it for each read.
 func (f *FSM) MemStore() *memstore.Store {
@@ -269,6 +288,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		c, err := DecodeCommand(l.Data)
+		if errors.Is(err, ErrNewerFormat) {
+			// Skipping it would diverge from the peers that read it; this
+			// binary must be upgraded. Nothing of this call is applied.
+			return f.halt(logUnits(logs), fmt.Errorf("decoding command at %d: %w", l.Index, err))
+		}
 		if err != nil {
 			// Every node fails the same way on the same bytes, so the state
 			// stays identical; the proposer learns why.
@@ -298,6 +322,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	return out
 }
 
+// logUnits stands for the entries of a call that fails as a whole.
+func logUnits(logs []*raft.Log) []unit {
+	us := make([]unit, len(logs))
+	for i, l := range logs {
+		us[i] = unit{entry: i, sub: -1, index: l.Index}
+	}
+	return us
+}
+
 // applyUnits applies commands in order and returns one result each: a
 // []byte (an encoded Response) or an error. last is the highest index of
 // the entries they came from.
@@ -309,6 +342,7 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 	storeApplied := f.store.AppliedIndex()
 	seen := map[string]bool{}
 	dupOf := map[int]string{}
+	var feature uint32 // the highest KindFeature version among the units
 	// One read lock for the whole scan rather than one per key: this
 	// goroutine is the only writer, the lock only orders it with readers.
 	f.mu.RLock()
@@ -341,13 +375,27 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 			writes = append(writes, *c.Write)
 			writeAt = append(writeAt, i)
 		}
+		if c.Kind == KindFeature {
+			feature = max(feature, c.Feature)
+		}
 	}
 	f.mu.RUnlock()
+	if feature > FormatVersion {
+		// The cluster agreed on a version this binary does not have: the
+		// entries that follow may use it.
+		return f.halt(units, newerFormat("the cluster's feature version", uint64(feature)))
+	}
 	var results []storage.WriteResult
 	if len(writes) > 0 {
 		var err error
 		if results, err = f.store.Apply(last, writes); err != nil {
 			return f.halt(units, err)
+		}
+	}
+	if m, ok := f.store.(FormatMarker); ok && feature > 1 {
+		// Idempotent, so a replay marks again harmlessly.
+		if err := m.MarkFormat(feature); err != nil {
+			return f.halt(units, fmt.Errorf("recording feature version %d in the store: %w", feature, err))
 		}
 	}
 	byUnit := make(map[int]*storage.WriteResult, len(writeAt))
@@ -420,6 +468,9 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 				continue
 			}
 			out[i] = encodeResponse(&Response{Security: f.sec.Apply(c.Security).Encode()})
+		case KindFeature:
+			f.st.Feature = max(f.st.Feature, c.Feature)
+			out[i] = emptyResponse()
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
@@ -700,24 +751,22 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the replicated state: %w", err)
 	}
-	return &snapshot{state: b, store: f.store}, nil
+	// The snapshot's format is the one the cluster agreed on, not this
+	// binary's newest: a member of the previous release may install it.
+	return &snapshot{state: b, store: f.store, version: max(f.st.Feature, 1)}, nil
 }
 
 type snapshot struct {
-	state []byte
-	store Store
+	state   []byte
+	store   Store
+	version uint32
 }
 
-// Persist writes: 8-byte length, the state JSON, then the store's snapshot.
+// Persist writes the header (format.go) and the state JSON, then the
+// store's snapshot.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	w := bufio.NewWriter(sink)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(s.state)))
-	if _, err := w.Write(n[:]); err != nil {
-		sink.Cancel()
-		return err
-	}
-	if _, err := w.Write(s.state); err != nil {
+	if err := writeSnapshotHeader(w, s.version, s.state); err != nil {
 		sink.Cancel()
 		return err
 	}
@@ -738,21 +787,23 @@ func (s *snapshot) Release() {}
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	r := bufio.NewReader(rc)
-	var n [8]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return fmt.Errorf("reading the snapshot header: %w", err)
-	}
-	size := binary.BigEndian.Uint64(n[:])
-	if size > 1<<34 {
-		return fmt.Errorf("snapshot state of %d bytes is not plausible", size)
-	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return fmt.Errorf("reading the snapshot state: %w", err)
+	_, b, err := readSnapshotHeader(r)
+	if err != nil {
+		if errors.Is(err, ErrNewerFormat) {
+			// Installing nothing and going on would leave this replica
+			// behind for good: stop, as for an entry it cannot apply.
+			f.halt([]unit{{index: f.AppliedIndex() + 1}}, err)
+		}
+		return err
 	}
 	st := emptyState()
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("decoding the snapshot state: %w", err)
+	}
+	if st.Feature > FormatVersion {
+		err := newerFormat("the snapshot's cluster feature version", uint64(st.Feature))
+		f.halt([]unit{{index: f.AppliedIndex() + 1}}, err)
+		return err
 	}
 	if st.Rooms == nil {
 		st.Rooms = map[string]*Room{}

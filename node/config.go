@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/korumdb/korum/api"
 	"github.com/korumdb/korum/storage/embedded"
 )
 
@@ -65,12 +66,19 @@ type ServerConfig struct {
 	MetricsAddr string
 }
 
-// HTTPConfig is server.protocols.http: the HTTP connections' timeouts.
+// HTTPConfig is server.protocols.http: the HTTP connections' timeouts,
+// compression and form bodies, and Kuzzle's http section (CORS).
 type HTTPConfig struct {
 	ReadHeaderTimeout time.Duration // a request's header
 	ReadTimeout       time.Duration // a whole request, body included
 	WriteTimeout      time.Duration // writing a response
 	IdleTimeout       time.Duration // a keep-alive connection between requests
+	AllowCompression  bool          // gzip/deflate request bodies and responses
+	MaxEncodingLayers int           // Content-Encoding layers of one request
+	MaxFormFileSize   int64         // bytes, one file of a multipart body
+	AllowOrigin       []string      // http.accessControlAllowOrigin
+	AllowMethods      string        // http.accessControlAllowMethods
+	AllowHeaders      string        // http.accessControlAllowHeaders
 }
 
 // WebSocketConfig is server.protocols.websocket, Kuzzle's names.
@@ -201,10 +209,14 @@ type LogConfig struct {
 // commit one node could not take more than 10,000 writes/s however idle
 // its CPU.
 func Defaults() Config {
+	httpDefaults := api.DefaultHTTPOptions()
 	return Config{
 		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20, Metrics: true,
 			HTTP: HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-				WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second},
+				WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+				AllowCompression: httpDefaults.AllowCompression, MaxEncodingLayers: httpDefaults.MaxEncodingLayers,
+				MaxFormFileSize: httpDefaults.MaxFormFileSize, AllowOrigin: httpDefaults.AllowOrigin,
+				AllowMethods: httpDefaults.AllowMethods, AllowHeaders: httpDefaults.AllowHeaders},
 			WebSocket: WebSocketConfig{IdleTimeout: 60 * time.Second, SendPingsAutomatically: true}},
 		Limits: LimitsConfig{ConcurrentRequests: 1000, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
@@ -256,6 +268,12 @@ func options(c *Config) []option {
 		{"server.protocols.http.readTimeout", "http-read-timeout", "longest a whole HTTP request, body included, may take to arrive", kDuration, &c.Server.HTTP.ReadTimeout},
 		{"server.protocols.http.writeTimeout", "http-write-timeout", "longest an HTTP response may take to be written", kDuration, &c.Server.HTTP.WriteTimeout},
 		{"server.protocols.http.idleTimeout", "http-idle-timeout", "how long a keep-alive HTTP connection may wait for its next request", kDuration, &c.Server.HTTP.IdleTimeout},
+		{"server.protocols.http.allowCompression", "http-allow-compression", "accept gzip/deflate request bodies and compress responses for clients that accept it (true/false)", kBool, &c.Server.HTTP.AllowCompression},
+		{"server.protocols.http.maxEncodingLayers", "http-max-encoding-layers", "Content-Encoding layers one request may have", kInt, &c.Server.HTTP.MaxEncodingLayers},
+		{"server.protocols.http.maxFormFileSize", "http-max-form-file-size", `largest file of a multipart/form-data body, in bytes or with a unit ("1mb")`, kSize, &c.Server.HTTP.MaxFormFileSize},
+		{"http.accessControlAllowOrigin", "http-allow-origin", `comma-separated origins browsers may call from ("*": any)`, kList, &c.Server.HTTP.AllowOrigin},
+		{"http.accessControlAllowMethods", "http-allow-methods", "Access-Control-Allow-Methods sent to browsers", kString, &c.Server.HTTP.AllowMethods},
+		{"http.accessControlAllowHeaders", "http-allow-headers", "Access-Control-Allow-Headers sent to browsers", kString, &c.Server.HTTP.AllowHeaders},
 		{"server.protocols.websocket.idleTimeout", "websocket-idle-timeout", "a WebSocket connection that sends nothing this long is closed (at least 1s)", kDuration, &c.Server.WebSocket.IdleTimeout},
 		{"server.protocols.websocket.sendPingsAutomatically", "websocket-send-pings", "ping WebSocket connections silent for half the idle timeout (true/false)", kBool, &c.Server.WebSocket.SendPingsAutomatically},
 		{"limits.concurrentRequests", "concurrent-requests", "requests executed at once", kInt, &c.Limits.ConcurrentRequests},
@@ -647,6 +665,9 @@ func (c Config) validate() error {
 	h := c.Server.HTTP
 	if h.ReadHeaderTimeout <= 0 || h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
 		return bad("server.protocols.http", "readHeaderTimeout, readTimeout, writeTimeout and idleTimeout must be positive: every connection needs its timeouts")
+	}
+	if h.MaxEncodingLayers < 1 || h.MaxFormFileSize < 1 {
+		return bad("server.protocols.http", "maxEncodingLayers and maxFormFileSize must be positive")
 	}
 	if c.Server.WebSocket.IdleTimeout < time.Second {
 		return bad("server.protocols.websocket.idleTimeout", "must be at least 1s (Kuzzle's minimum: it cannot be disabled)")

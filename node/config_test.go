@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -124,15 +125,20 @@ func TestConnectionOptions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "korum.json")
 	os.WriteFile(path, []byte(`{"server":{"protocols":{
 			"websocket":{"idleTimeout":5000,"sendPingsAutomatically":false},
-			"http":{"readTimeout":"3s","writeTimeout":4000,"idleTimeout":"7s","readHeaderTimeout":2000}}},
+			"http":{"readTimeout":"3s","writeTimeout":4000,"idleTimeout":"7s","readHeaderTimeout":2000,
+				"allowCompression":false,"maxEncodingLayers":2,"maxFormFileSize":"2kb"}}},
+		"http":{"accessControlAllowOrigin":["https://a.example","https://b.example"]},
 		"limits":{"maxConnections":500,"maxConnectionsPerIp":20}}`), 0o644)
 	c, err = ParseConfig([]string{"--config", path, "--http-idle-timeout", "8s"},
 		env(map[string]string{"KORUM_MAX_CONNECTIONS_PER_IP": "30", "KORUM_WEBSOCKET_SEND_PINGS": ""}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := HTTPConfig{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second, IdleTimeout: 8 * time.Second}
-	if c.Server.HTTP != want {
+	def := Defaults().Server.HTTP
+	want := HTTPConfig{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second, IdleTimeout: 8 * time.Second,
+		MaxEncodingLayers: 2, MaxFormFileSize: 2048, AllowOrigin: []string{"https://a.example", "https://b.example"},
+		AllowMethods: def.AllowMethods, AllowHeaders: def.AllowHeaders}
+	if !reflect.DeepEqual(c.Server.HTTP, want) {
 		t.Fatalf("http %+v, want %+v", c.Server.HTTP, want)
 	}
 	if ws := c.Server.WebSocket; ws.IdleTimeout != 5*time.Second || ws.SendPingsAutomatically {

@@ -192,7 +192,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
 		TrailingLogs: uint64(cfg.Cluster.TrailingLogs), DiskMinFree: uint64(max(cfg.Storage.DiskMinFree, 0)),
-		Logger: log, // raftnet and membership add the node id themselves
+		AdmitJoin: n.admitJoin,
+		Logger:    log, // raftnet and membership add the node id themselves
 	}, applier)
 	if err != nil {
 		plan.Done()
@@ -209,8 +210,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	go n.watch()
 	go n.reconcileTopology(max(cfg.Cluster.DeadNodeTimeout/4, time.Second))
 	go n.sweepMemoryStorage(time.Second)
+	go n.raiseFeatureVersions(time.Second)
 
 	n.registerPeerRPC()
+	n.registerFormatRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
@@ -222,7 +225,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	h := cfg.Server.HTTP
 	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
 		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
-		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically})
+		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically,
+		HTTP: &api.HTTPOptions{AllowCompression: h.AllowCompression, MaxEncodingLayers: h.MaxEncodingLayers,
+			MaxFormFileSize: h.MaxFormFileSize, AllowOrigin: h.AllowOrigin, AllowMethods: h.AllowMethods,
+			AllowHeaders: h.AllowHeaders}})
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
@@ -528,6 +534,9 @@ func halted(err error) bool {
 // unknown is retried with the same key, which the state machine
 // deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
+	if err := n.gateKind(c.Kind); err != nil {
+		return err
+	}
 	if c.Key == "" {
 		// A caller re-proposing a command keeps its key, so the state
 		// machine applies it once.
@@ -744,6 +753,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 	}
 	st := &api.ClusterStatus{ClusterID: view.ClusterID, LeaderID: view.LeaderID, Term: view.Term,
 		CommitIndex: view.CommitIndex, Voters: view.Voters, VotersWanted: view.VotersWanted,
+		FeatureVersion: int(n.fsm.FeatureVersion()), FormatVersion: fsm.FormatVersion,
 		Nodes: make([]api.ClusterNode, 0, len(view.Nodes)), Activity: make([]api.ClusterEvent, 0, len(activity))}
 	for _, s := range view.Nodes {
 		cn := api.ClusterNode{ID: s.ID, ClusterAddr: s.ClusterAddr, APIAddr: s.APIAddr, Role: s.Role,
@@ -843,27 +853,17 @@ func (n *Node) MSWrite(ctx context.Context, cmds [][]string) ([]memstore.Reply, 
 // keys already read as absent everywhere, and a sweep entry removes them
 // (up to memstore.SweepBatch a time) so that they stop holding memory.
 func (n *Node) sweepMemoryStorage(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.done:
-			return
-		case <-t.C:
-		}
-		if !n.raft.IsLeader() {
-			continue
-		}
+	n.whileLeader(every, func() {
 		now := time.Now().UnixMilli()
 		if n.fsm.MemStore().Expired(now) == 0 {
-			continue
+			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+		defer cancel()
 		if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: now, Sweep: true}}, nil); err != nil {
 			n.log.Debug("memory storage sweep", "err", err)
 		}
-		cancel()
-	}
+	})
 }
 
 // replicator records this node's rooms in the replicated state.

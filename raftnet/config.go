@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,11 @@ type Config struct {
 	// reports an AppliedIndex below the latest snapshot (its files were
 	// lost), the snapshot is restored anyway for that start.
 	FSMIsPersistent bool
+	// AdmitJoin, when set, is asked by the leader before it adds a server
+	// that asks to join (Join); an error refuses the join and is what the
+	// joiner receives. The caller checks there what raftnet cannot know,
+	// such as whether the joiner's release reads the cluster's formats.
+	AdmitJoin func(ctx context.Context, n *Node, id, addr string) error
 
 	// Raft timings, chosen for failover (leader death to the next committed
 	// write) within 1 s. After the leader dies, a follower notices only when

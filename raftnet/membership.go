@@ -94,6 +94,12 @@ func (n *Node) handleJoinLeader(ctx context.Context, req []byte) ([]byte, error)
 	if err := n.disk.err(); err != nil {
 		return nil, err // a configuration change is a log entry
 	}
+	if n.cfg.AdmitJoin != nil {
+		if err := n.cfg.AdmitJoin(ctx, n, r.ID, r.Addr); err != nil {
+			n.log.Warn("join refused", "id", r.ID, "addr", r.Addr, "err", err)
+			return nil, err
+		}
+	}
 	servers, err := n.Servers()
 	if err != nil {
 		return nil, err

@@ -74,13 +74,18 @@ async function startNode(extraArgs = []) {
 
 // Asserts that a promise rejects with a Kuzzle error of this id (and
 // status).
+// expectError asserts that promise fails with Kuzzle error id (and status)
+// and returns the error, for tests that look further into it.
 async function expectError(promise, id, status) {
   const assert = require('node:assert/strict');
+  let caught;
   await assert.rejects(promise, (err) => {
     assert.equal(err.id, id, `error id (${err.message})`);
     if (status) assert.equal(err.status, status);
+    caught = err;
     return true;
   });
+  return caught;
 }
 
 module.exports = { startNode, eventually, freePort, expectError };
