@@ -28,6 +28,9 @@ type serverController struct {
 	publicAPI func() map[string]map[string]map[string]any
 	// openAPI describes their HTTP routes in OpenAPI 3.
 	openAPI func(version string) map[string]any
+	// metrics is server:metrics (metrics.go): its figures are the router's
+	// and the transports'.
+	metrics Handler
 }
 
 func (c *serverController) actions() map[string]Handler {
@@ -39,6 +42,7 @@ func (c *serverController) actions() map[string]Handler {
 		"getConfig":    c.getConfig,
 		"capabilities": c.capabilities,
 		"openapi":      c.openapi,
+		"metrics":      c.metrics,
 	}
 }
 

@@ -41,6 +41,11 @@
 // page, embedded from api/dashboard, is public, and its data
 // (/_dashboard/data) goes through the router's rights check as
 // cluster:status and its request limits.
+// Metrics are hooks its owner sets before serving (metrics.go): a
+// RequestObserver asked once per served controller:action, the node's
+// figures for server:metrics, and the Prometheus handler GET /metrics
+// serves behind server:metrics' rights. The package imports no metrics
+// library.
 //
 // Backend, the union of those interfaces, is what the node implements. The
 // package reaches the rest of the node only through them: it must not touch

@@ -44,6 +44,8 @@ type Server struct {
 	idleDrop atomic.Uint64
 	sweepMu  sync.Mutex
 	sweeping bool // an idle sweeper runs
+
+	metrics http.Handler // GET /metrics, when served (metrics.go)
 }
 
 // NewServer builds the API server.
@@ -57,6 +59,7 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 		// processor is left to requests, the log and the network poller,
 		// which Go consults when a processor runs out of goroutines.
 		flushers: newFlushers(runtime.GOMAXPROCS(0) - 1)}
+	s.router.hooks.wsConns = s.WebSocketConns
 	s.upgrader = websocket.Upgrader{
 		// Gorilla reads a message's header through this buffer and its
 		// payload straight into the caller's: a small one costs little
@@ -126,6 +129,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case !reserve && (r.URL.Path == "/_dashboard" || strings.HasPrefix(r.URL.Path, "/_dashboard/")):
 		s.serveDashboard(w, r)
+		return
+	case r.URL.Path == "/metrics" && s.metrics != nil:
+		s.metrics.ServeHTTP(w, r)
 		return
 	}
 	var resp *Response

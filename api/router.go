@@ -66,7 +66,8 @@ type Router struct {
 	waiting atomic.Int64
 	// rate enforces the profiles' rateLimit.
 	rate   rateLimiter
-	served atomic.Uint64
+	served atomic.Uint64 // the dashboard's request count
+	hooks  metricsHooks  // metrics.go
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -83,7 +84,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	// it defines. Kuzzle's HTTP routes for every controller are already in
 	// routes.go: until a controller is registered, its routes answer
 	// api.process.controller_not_found.
-	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI})
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b})
 	rt.register("document", &documentController{store: b, clock: b, limits: limits, mappings: b})
@@ -116,6 +117,16 @@ func (rt *Router) register(name string, c controller) {
 
 // Dispatch executes a request and always returns a response.
 func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
+	if rt.hooks.obs == nil {
+		return rt.dispatch(ctx, r)
+	}
+	start := time.Now()
+	resp := rt.dispatch(ctx, r)
+	rt.observe(r, resp, time.Since(start))
+	return resp
+}
+
+func (rt *Router) dispatch(ctx context.Context, r *Request) *Response {
 	if r.RequestID == "" {
 		r.RequestID = newUUID()
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/memstore"
+	"github.com/korumdb/korum/metrics"
 	"github.com/korumdb/korum/raftnet"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/realtime/filter"
@@ -81,6 +82,9 @@ type Node struct {
 	shutdownOnce sync.Once
 	dumping      sync.Mutex
 	snapshotting sync.Mutex
+
+	metrics *metrics.Metrics // nil with server.metrics off (metrics.go)
+	stats   nodeStats
 }
 
 // ShutdownRequested is closed when a client asked this node to stop
@@ -162,7 +166,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.hub = realtime.NewHub(id, filter.New(filter.Options{MaxConditions: cfg.Limits.SubscriptionConditionsCount}),
 		replicator{n}, realtime.Limits{MaxRooms: cfg.Limits.SubscriptionRooms,
 			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
-	n.fsm.SetNotifier(n.hub)
+	var notifier fsm.Notifier = n.hub
+	if cfg.Server.Metrics {
+		n.metrics = metrics.New(n.metricSources())
+		notifier = timedNotifier{hub: n.hub, m: n.metrics}
+	}
+	n.fsm.SetNotifier(notifier)
 	n.fsm.OnHalt(func(h *fsm.HaltError) {
 		// Never block the goroutine that applies the log; one fatal
 		// error is enough to stop the node.
@@ -196,6 +205,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		plan.Done()
 		return nil, err
 	}
+	applier = snapshotMeter{FSM: applier, size: &n.stats.snapshotBytes}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
 		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, TLS: clusterTLSConfig, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
@@ -211,6 +221,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	n.batch = newBatcher(n.raft.Apply, cfg.Limits.RequestTimeout, batchMaxInFlight, n.log)
+	if n.metrics != nil {
+		n.batch.observe = n.metrics.ObserveBatch
+	}
 	n.members, err = membership.Start(ctx, mcfg, plan, n.raft, membership.Hooks{Evicted: n.evicted})
 	if err != nil {
 		return nil, fmt.Errorf("starting membership: %w", err)
@@ -226,6 +239,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
 		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
+	metricsLn, err := n.startMetrics()
+	if err != nil {
+		return nil, err
+	}
 	h := cfg.Server.HTTP
 	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
 		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
@@ -251,6 +268,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.Server.DebugAddr != "" {
 		go n.serveDebug(cfg.Server.DebugAddr)
 	}
+	if metricsLn != nil {
+		go n.serveMetrics(metricsLn)
+	}
+	go n.watchLeaderChanges()
 	go n.becomeReady()
 	ok = true
 	n.log.Info("node started", "api", n.ln.Addr().String(), "apiTLS", n.apiCert != nil, "cluster", n.raft.Addr(),
@@ -555,6 +576,9 @@ func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) 
 		return fmt.Errorf("encoding a %s command: %w", c.Kind, err)
 	}
 	var out []byte
+	if n.metrics != nil {
+		defer func(start time.Time) { n.metrics.ObserveProposal(time.Since(start)) }(time.Now())
+	}
 	for {
 		out, err = n.batch.submit(ctx, b)
 		if err == nil || !errors.Is(err, raftnet.ErrUnknownOutcome) || ctx.Err() != nil {
