@@ -496,7 +496,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		flagVals[o.flag] = fs.String(o.flag, "", fmt.Sprintf("%s [%s; %s; default %s]", o.help, o.env(), o.key, describe(o)))
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(usage, "Usage: korum [options]\n\nKorum is a clustered, Kuzzle-compatible realtime backend. Every option is also an\nenvironment variable and a key of the --config file; flags win over the environment,\nwhich wins over the file.\n\nOptions:\n")
+		fmt.Fprintf(usage, "Usage: korum [options]\n       korum recover --data-dir DIR ...       rebuild a cluster that lost its quorum (see README)\n       korum snapshot save|status|restore ...  back up and restore a cluster (see README)\n       korum tls init --dir DIR --nodes ...    make a test CA and node certificates\n\nKorum is a clustered, Kuzzle-compatible realtime backend. Every option is also an\nenvironment variable and a key of the --config file; flags win over the environment,\nwhich wins over the file.\n\nOptions:\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			fmt.Fprintf(usage, "  --%s VALUE\n      %s\n", f.Name, f.Usage)
 		})

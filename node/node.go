@@ -38,7 +38,7 @@ import (
 )
 
 // Version is Korum's version, reported by server:info.
-const Version = "0.1.0"
+const Version = "0.3.0-dev"
 
 // Node is one running Korum node.
 type Node struct {
