@@ -1,9 +1,11 @@
 package elasticsearch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -218,6 +220,13 @@ func (e *Engine) collectionCreate(ctx context.Context, w *storage.Write) error {
 	name := publicPrefix + w.Index + nameSeparator + w.Collection
 	err = e.call(ctx, esapi.IndicesCreateRequest{Index: name, Body: body}, nil)
 	if isType(err, "resource_already_exists_exception") {
+		// A concurrent collection:create, or this one's replay by the
+		// client after a lost answer: the collection exists, as wanted.
+		if now, serr := e.schema(ctx); serr == nil {
+			if _, ok := now[w.Index][w.Collection]; ok {
+				err = e.putMapping(ctx, w)
+			}
+		}
 		// An ES index of that name without the alias (left by another
 		// tool): Kuzzle's _getAvailableIndice picks a suffixed name.
 		for i := 1; i < 100 && isType(err, "resource_already_exists_exception"); i++ {
@@ -364,7 +373,21 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 			item.Err = kerr
 			return item, nil
 		}
-		after, seq, err := e.put(ctx, w, d.ID, cur, src)
+		after, seq, lost, err := e.put(ctx, w, d.ID, cur, src)
+		if lost && isType(err, "version_conflict_engine_exception") {
+			// Perhaps this write's own attempt whose answer was lost.
+			outcome, now, rerr := e.resolveLost(ctx, w, d.ID, cur, src)
+			if rerr != nil {
+				return item, rerr
+			}
+			switch outcome {
+			case lostUnknown:
+				item.Err = kerror.New("cluster.process.unknown_outcome")
+				return item, nil
+			case lostOurs:
+				after, seq, err = now.doc, &storage.SeqNo{Term: now.term, Seq: now.seqNo}, nil
+			}
+		}
 		if isType(err, "version_conflict_engine_exception") {
 			continue // someone wrote it in between: read again
 		}
@@ -372,6 +395,11 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 			var ke *kerror.Error
 			if errors.As(err, &ke) && ke.ID != "services.storage.not_connected" && ke.ID != "services.storage.unexpected_error" {
 				item.Err = ke
+				return item, nil
+			}
+			if lost {
+				// Elasticsearch may hold the write: not a plain failure.
+				item.Err = kerror.Wrap(err, "cluster.process.unknown_outcome")
 				return item, nil
 			}
 			return item, err
@@ -388,57 +416,114 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 }
 
 // put writes src (nil: deletes) guarded by the state cur it was computed
-// from, and returns the document as stored and its sequence position.
-func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (*storage.Document, *storage.SeqNo, error) {
+// from, and returns the document as stored and its sequence position. The
+// write is never replayed blindly (callWrite): lost says an attempt's answer
+// was lost, so that a version conflict may be this write's own earlier
+// attempt, which docWrite resolves.
+func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (after *storage.Document, seq *storage.SeqNo, lost bool, err error) {
 	index := alias(w.Index, w.Collection)
 	var r struct {
 		Version int64 `json:"_version"`
 		SeqNo   int64 `json:"_seq_no"`
 		Term    int64 `json:"_primary_term"`
 	}
+	var ifSeq, ifTerm *int
+	if cur != nil {
+		seq, term := int(cur.seqNo), int(cur.term)
+		ifSeq, ifTerm = &seq, &term
+	}
 	if src == nil {
-		req := esapi.DeleteRequest{Index: index, DocumentID: id, Refresh: w.Refresh}
-		if cur != nil {
-			seq, term := int(cur.seqNo), int(cur.term)
-			req.IfSeqNo, req.IfPrimaryTerm = &seq, &term
-		}
-		err := e.call(ctx, req, &r)
+		lost, err = e.callWrite(ctx, func() (esapi.Request, error) {
+			return esapi.DeleteRequest{Index: index, DocumentID: id, Refresh: w.Refresh, IfSeqNo: ifSeq, IfPrimaryTerm: ifTerm}, nil
+		}, &r)
 		if isStatus(err, 404) && !isType(err, "index_not_found_exception") {
 			// Deleted by someone else since the read: a conflict.
-			return nil, nil, &esError{Status: 409, Type: "version_conflict_engine_exception"}
+			return nil, nil, lost, &esError{Status: 409, Type: "version_conflict_engine_exception"}
 		}
 		if err != nil && !isType(err, "version_conflict_engine_exception") {
-			return nil, nil, kuzzleError(err, w.Index, w.Collection, id)
+			return nil, nil, lost, kuzzleError(err, w.Index, w.Collection, id)
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, lost, err
 		}
-		return nil, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, nil
+		return nil, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, lost, nil
 	}
-	body, err := jsonBody(src)
+	raw, err := json.Marshal(src)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, kerror.Wrap(err, "services.storage.invalid_argument", "body", "a JSON-serialisable object")
 	}
-	req := esapi.IndexRequest{Index: index, DocumentID: id, Body: body, Refresh: w.Refresh}
-	if cur == nil {
-		req.OpType = "create"
-	} else {
-		seq, term := int(cur.seqNo), int(cur.term)
-		req.IfSeqNo, req.IfPrimaryTerm = &seq, &term
-	}
-	err = e.call(ctx, req, &r)
+	lost, err = e.callWrite(ctx, func() (esapi.Request, error) {
+		req := esapi.IndexRequest{Index: index, DocumentID: id, Body: bytes.NewReader(raw), Refresh: w.Refresh,
+			IfSeqNo: ifSeq, IfPrimaryTerm: ifTerm}
+		if cur == nil {
+			req.OpType = "create"
+		}
+		return req, nil
+	}, &r)
 	if isType(err, "version_conflict_engine_exception") {
-		return nil, nil, err // written by someone else since the read
+		return nil, nil, lost, err // written by someone else since the read, or lost
 	}
 	if err != nil {
-		return nil, nil, kuzzleError(err, w.Index, w.Collection, id)
+		return nil, nil, lost, kuzzleError(err, w.Index, w.Collection, id)
 	}
 	// What a later get returns: the source as JSON round-trips it.
 	var back map[string]any
-	if b, err := json.Marshal(src); err == nil {
-		_ = json.Unmarshal(b, &back)
+	_ = json.Unmarshal(raw, &back)
+	return &storage.Document{ID: id, Version: r.Version, Source: back}, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, lost, nil
+}
+
+// lostOutcome is what resolveLost found of a write whose answer was lost.
+type lostOutcome int
+
+const (
+	lostTheirs  lostOutcome = iota // another write won: read again and redo
+	lostOurs                       // the lost attempt applied
+	lostUnknown                    // cannot tell: the client hears so
+)
+
+// resolveLost decides, after a version conflict that followed a lost
+// answer, whether the lost attempt is what the conflict ran into. The write
+// was guarded (op_type=create, or if_seq_no/if_primary_term of cur), so
+// the state right after it is the only candidate: version 1 for a create,
+// cur's version + 1 otherwise, holding exactly the source it wrote. A
+// document that moved further since, or is gone, cannot be told apart from
+// one another writer changed, and the write's own sequence position is not
+// known then either: unknown (the client gets
+// cluster.process.unknown_outcome, never a success nor a second write).
+func (e *Engine) resolveLost(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (lostOutcome, *stored, error) {
+	now, err := e.getForWrite(ctx, w, id)
+	if err != nil {
+		return lostUnknown, nil, err
 	}
-	return &storage.Document{ID: id, Version: r.Version, Source: back}, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, nil
+	want := int64(1)
+	if cur != nil {
+		want = cur.doc.Version + 1
+	}
+	switch {
+	case now == nil:
+		// A delete of ours, or anyone's delete after our write.
+		return lostUnknown, nil, nil
+	case now.doc.Version != want:
+		return lostUnknown, nil, nil
+	case src != nil && sameJSON(now.doc.Source, src):
+		return lostOurs, now, nil
+	}
+	// The next state is someone else's: ours never applied.
+	return lostTheirs, nil, nil
+}
+
+// sameJSON compares two sources as Elasticsearch stores them.
+func sameJSON(a, b map[string]any) bool {
+	ra, err1 := json.Marshal(a)
+	rb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	var na, nb any
+	if json.Unmarshal(ra, &na) != nil || json.Unmarshal(rb, &nb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(na, nb)
 }
 
 // byQuery runs deleteByQuery and updateByQuery as Kuzzle does: collect the
