@@ -319,7 +319,6 @@ func TestLostAnswers(t *testing.T) {
 	})
 }
 
-
 func kerrID(e *kerror.Error) string {
 	if e == nil {
 		return ""
