@@ -37,7 +37,26 @@ async function eventually(fn, { timeout = 10000, interval = 20, what = 'conditio
   }
 }
 
+// KORUM_TEST_STORAGE=elasticsearch runs every node in elasticsearch mode
+// against ELASTICSEARCH_URL (default the shared tool's 127.0.0.1:9200).
+const ES_URL = process.env.ELASTICSEARCH_URL || 'http://127.0.0.1:9200';
+const ES_MODE = process.env.KORUM_TEST_STORAGE === 'elasticsearch';
+
+// Each node starts on empty storage, as an embedded node on a fresh data
+// directory does: Kuzzle's public indexes (&index.collection) are deleted
+// from the shared Elasticsearch first.
+async function wipeElasticsearch() {
+  const res = await fetch(`${ES_URL}/${encodeURIComponent('&*')}?expand_wildcards=all&ignore_unavailable=true`, { method: 'DELETE' });
+  if (!res.ok && res.status !== 404) {
+    throw new Error(`wiping Elasticsearch at ${ES_URL}: ${res.status} ${await res.text()}`);
+  }
+}
+
 async function startNode(extraArgs = []) {
+  if (ES_MODE) {
+    await wipeElasticsearch();
+    extraArgs = ['--storage-engine', 'elasticsearch', '--elasticsearch-url', ES_URL, ...extraArgs];
+  }
   const apiPort = await freePort();
   const clusterPort = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'korum-sdk-'));
@@ -83,4 +102,4 @@ async function expectError(promise, id, status) {
   });
 }
 
-module.exports = { startNode, eventually, freePort, expectError };
+module.exports = { startNode, eventually, freePort, expectError, ES_MODE };
