@@ -116,6 +116,9 @@ type Engine struct {
 	// or refuse after they applied go through callWrite.
 	wr  *es.Client
 	log *slog.Logger
+	// window is the page size of the by-query writes' search_after loop:
+	// Elasticsearch's default index.max_result_window (tests lower it).
+	window int
 }
 
 var (
@@ -159,7 +162,8 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
-	return &Engine{opts: opts, es: client, wr: writer, log: opts.Logger.With("component", "storage.elasticsearch")}, nil
+	return &Engine{opts: opts, es: client, wr: writer, log: opts.Logger.With("component", "storage.elasticsearch"),
+		window: maxResultWindow}, nil
 }
 
 // Ping checks that Elasticsearch answers and is a 7.x or later server.

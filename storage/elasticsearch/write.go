@@ -53,19 +53,11 @@ func (e *Engine) execute(ctx context.Context, w *storage.Write) (*storage.WriteR
 	case storage.OpCollectionTruncate:
 		return &storage.WriteResult{}, e.collectionTruncate(ctx, w.Index, w.Collection)
 	case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocReplace,
-		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields:
+		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields, storage.OpDocBulk:
 		if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
 			return nil, err
 		}
-		res := &storage.WriteResult{Items: make([]storage.ItemResult, 0, len(w.Docs))}
-		for i := range w.Docs {
-			it, err := e.docWrite(ctx, w, &w.Docs[i], nil)
-			if err != nil {
-				return nil, err
-			}
-			res.Items = append(res.Items, it)
-		}
-		return res, nil
+		return e.docsWrite(ctx, w)
 	case storage.OpDocDeleteByQuery, storage.OpDocUpdateByQuery:
 		return e.byQuery(ctx, w)
 	}
@@ -526,9 +518,12 @@ func sameJSON(a, b map[string]any) bool {
 	return reflect.DeepEqual(na, nb)
 }
 
+// maxResultWindow is Elasticsearch's default index.max_result_window.
+const maxResultWindow = 10000
+
 // byQuery runs deleteByQuery and updateByQuery as Kuzzle does: collect the
 // matching documents (at most Limit, else write_limit_exceeded with no side
-// effect), then write each one with the guarded path, in _id order.
+// effect), then write them with the guarded path (_bulk), in _id order.
 func (e *Engine) byQuery(ctx context.Context, w *storage.Write) (*storage.WriteResult, error) {
 	if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
 		return nil, err
@@ -550,28 +545,45 @@ func (e *Engine) byQuery(ctx context.Context, w *storage.Write) (*storage.WriteR
 	if err := e.refreshFor(ctx, w.Index, w.Collection); err != nil {
 		return nil, err
 	}
-	body, err := jsonBody(map[string]any{"query": q, "sort": []any{map[string]any{"_id": "asc"}},
-		"seq_no_primary_term": true, "version": true, "track_total_hits": true})
-	if err != nil {
-		return nil, err
-	}
-	size := limit + 1
-	var r searchAnswer
-	if err := e.call(ctx, esapi.SearchRequest{Index: []string{alias(w.Index, w.Collection)}, Body: body, Size: &size}, &r); err != nil {
-		return nil, kuzzleError(err, w.Index, w.Collection, "")
-	}
-	if r.Hits.Total.Value > limit || len(r.Hits.Hits) > limit {
-		return &storage.WriteResult{Err: kerror.New("services.storage.write_limit_exceeded")}, nil
-	}
-	res := &storage.WriteResult{Items: make([]storage.ItemResult, 0, len(r.Hits.Hits))}
-	for _, h := range r.Hits.Hits {
-		d := &storage.DocWrite{ID: h.ID, Body: w.Changes}
-		known := &stored{doc: &storage.Document{ID: h.ID, Version: h.Version, Source: h.Source}, seqNo: h.SeqNo, term: h.Term}
-		it, err := e.docWrite(ctx, w, d, known)
+	// Pages of at most Elasticsearch's default index.max_result_window,
+	// in _id order, continued with search_after: a limit above 10,000
+	// (limits.documentsWriteCount) is not capped by the window.
+	var docs []storage.DocWrite
+	known := map[string]*stored{}
+	var after []any
+	for {
+		page := map[string]any{"query": q, "sort": []any{map[string]any{"_id": "asc"}},
+			"seq_no_primary_term": true, "version": true, "track_total_hits": true}
+		if after != nil {
+			page["search_after"] = after
+		}
+		body, err := jsonBody(page)
 		if err != nil {
 			return nil, err
 		}
-		res.Items = append(res.Items, it)
+		size := min(limit+1-len(docs), e.window)
+		var r searchAnswer
+		if err := e.call(ctx, esapi.SearchRequest{Index: []string{alias(w.Index, w.Collection)}, Body: body, Size: &size}, &r); err != nil {
+			return nil, kuzzleError(err, w.Index, w.Collection, "")
+		}
+		if r.Hits.Total.Value > limit || len(docs)+len(r.Hits.Hits) > limit {
+			return &storage.WriteResult{Err: kerror.New("services.storage.write_limit_exceeded")}, nil
+		}
+		for _, h := range r.Hits.Hits {
+			if _, dup := known[h.ID]; dup {
+				continue
+			}
+			docs = append(docs, storage.DocWrite{ID: h.ID, Body: w.Changes})
+			known[h.ID] = &stored{doc: &storage.Document{ID: h.ID, Version: h.Version, Source: h.Source}, seqNo: h.SeqNo, term: h.Term}
+		}
+		if len(r.Hits.Hits) < size || len(r.Hits.Hits) == 0 {
+			break
+		}
+		after = []any{r.Hits.Hits[len(r.Hits.Hits)-1].ID}
+	}
+	res := &storage.WriteResult{Items: make([]storage.ItemResult, len(docs))}
+	if err := e.docsWriteKnown(ctx, w, docs, known, res.Items); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
