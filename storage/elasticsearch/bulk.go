@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sort"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -82,6 +83,8 @@ func (e *Engine) bulkWrite(ctx context.Context, w *storage.Write, docs []storage
 		crtd bool
 	}
 	var plan []planned
+	var redo []int // positions written alone after the batch, in order
+	sent := map[string]bool{}
 	var nd bytes.Buffer
 	index := alias(w.Index, w.Collection)
 	for i := range docs {
@@ -89,6 +92,12 @@ func (e *Engine) bulkWrite(ctx context.Context, w *storage.Write, docs []storage
 		items[i].ID = d.ID
 		if kerr := checkID(d.ID); kerr != nil {
 			items[i].Err = kerr
+			continue
+		}
+		if sent[d.ID] {
+			// Named again after a write of this batch: computed from the
+			// state that write leaves, so after it, alone.
+			redo = append(redo, i)
 			continue
 		}
 		c := cur[d.ID]
@@ -132,9 +141,10 @@ func (e *Engine) bulkWrite(ctx context.Context, w *storage.Write, docs []storage
 			_ = json.Unmarshal(b, &src)
 		}
 		plan = append(plan, planned{pos: i, cur: c, src: src, upd: fields, crtd: created})
+		sent[d.ID] = true
 	}
 	if len(plan) == 0 {
-		return nil
+		return e.redoAlone(ctx, w, docs, redo, items)
 	}
 	var r struct {
 		Items []map[string]bulkItem `json:"items"`
@@ -149,14 +159,13 @@ func (e *Engine) bulkWrite(ctx context.Context, w *storage.Write, docs []storage
 			for _, p := range plan {
 				items[p.pos].Err = kerror.Wrap(err, "cluster.process.unknown_outcome")
 			}
-			return nil
+			return e.redoAlone(ctx, w, docs, redo, items)
 		}
 		return kuzzleError(err, w.Index, w.Collection, "")
 	}
 	if len(r.Items) != len(plan) {
 		return kerror.New("services.storage.unexpected_error", "Elasticsearch answered a bulk request with a different number of items")
 	}
-	var again []int // plan entries to redo alone
 	for k, p := range plan {
 		it := &items[p.pos]
 		var a bulkItem
@@ -209,15 +218,21 @@ func (e *Engine) bulkWrite(ctx context.Context, w *storage.Write, docs []storage
 				continue
 			}
 		}
-		again = append(again, k)
+		redo = append(redo, p.pos)
 	}
-	for _, k := range again {
-		p := plan[k]
-		it, err := e.docWrite(ctx, w, &docs[p.pos], nil)
+	return e.redoAlone(ctx, w, docs, redo, items)
+}
+
+// redoAlone writes the documents at positions redo one by one, in request
+// order, each with docWrite's read-modify-write.
+func (e *Engine) redoAlone(ctx context.Context, w *storage.Write, docs []storage.DocWrite, redo []int, items []storage.ItemResult) error {
+	sort.Ints(redo)
+	for _, pos := range redo {
+		it, err := e.docWrite(ctx, w, &docs[pos], nil)
 		if err != nil {
-			it = storage.ItemResult{ID: docs[p.pos].ID, Err: kerror.From(err)}
+			it = storage.ItemResult{ID: docs[pos].ID, Err: kerror.From(err)}
 		}
-		items[p.pos] = it
+		items[pos] = it
 	}
 	return nil
 }

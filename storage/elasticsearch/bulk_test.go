@@ -107,6 +107,17 @@ func TestMultiWritesInOneBulk(t *testing.T) {
 		kerrID(it[3].Err) != "services.storage.invalid_argument" {
 		t.Fatalf("bulk import items: %+v", it)
 	}
+	// A document created then deleted in one bulk:import: in order, as
+	// Elasticsearch's _bulk does.
+	res = mustWrite(t, e, storage.Write{Op: storage.OpDocBulk, Index: idx, Collection: "c", Now: 4, Docs: []storage.DocWrite{
+		{Op: storage.OpDocCreateOrReplace, ID: "y", Body: map[string]any{"y": 1.0}}, {Op: storage.OpDocUpdate, ID: "d05", Body: map[string]any{"z": 1.0}},
+		{Op: storage.OpDocDelete, ID: "y"}}})
+	if it := res.Items; it[0].Err != nil || it[1].Err != nil || it[2].Err != nil || it[2].Before == nil || it[2].Before.Version != 1 {
+		t.Fatalf("create then delete in one bulk: %+v", it)
+	}
+	if _, err := e.Get(ctx, idx, "c", "y"); errID(err) != "services.storage.not_found" {
+		t.Fatalf("y after its bulk delete: %v", err)
+	}
 	if _, err := e.Get(ctx, idx, "c", "d02"); errID(err) != "services.storage.not_found" {
 		t.Fatalf("d02 after its bulk delete: %v", err)
 	}
@@ -143,5 +154,58 @@ func TestByQueryPagesPastTheWindow(t *testing.T) {
 		Query: json.RawMessage(`{"term":{"u":1}}`)})
 	if len(del.Items) != 8 {
 		t.Fatalf("deleteByQuery: %d items", len(del.Items))
+	}
+}
+
+// Collection settings reach Elasticsearch (create and update), getSettings
+// answers Kuzzle's settings.index, a write block answers write_blocked, and
+// index:stats counts each collection's documents, refreshed first.
+func TestSettingsAndStats(t *testing.T) {
+	e := newEngine(t)
+	e.opts.RefreshBeforeSearch = true
+	ctx := context.Background()
+	idx := testIndex(t, e)
+	mustWrite(t, e, storage.Write{Op: storage.OpCollectionCreate, Index: idx, Collection: "a",
+		Settings: json.RawMessage(`{"index":{"refresh_interval":"7s"}}`)})
+	mustWrite(t, e, storage.Write{Op: storage.OpCollectionCreate, Index: idx, Collection: "b"})
+	st, err := e.GetSettings(ctx, idx, "a")
+	if err != nil || st["refresh_interval"] != "7s" || st["number_of_shards"] == nil {
+		t.Fatalf("settings at creation: %v %v", st, err)
+	}
+	mustWrite(t, e, storage.Write{Op: storage.OpDocCreate, Index: idx, Collection: "a",
+		Docs: []storage.DocWrite{{ID: "1", Body: map[string]any{}}, {ID: "2", Body: map[string]any{}}}})
+	stats, err := e.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine *storage.IndexStats
+	for i := range stats {
+		if stats[i].Name == idx {
+			mine = &stats[i]
+		}
+	}
+	if mine == nil || len(mine.Collections) != 2 || mine.Collections[0].Name != "a" || mine.Collections[0].Documents != 2 ||
+		mine.Collections[1].Documents != 0 || mine.Size != mine.Collections[0].Size+mine.Collections[1].Size || mine.Size <= 0 {
+		t.Fatalf("stats of %s: %+v", idx, mine)
+	}
+
+	mustWrite(t, e, storage.Write{Op: storage.OpCollectionUpdate, Index: idx, Collection: "a",
+		Settings: json.RawMessage(`{"index":{"blocks":{"write":true}}}`)})
+	t.Cleanup(func() {
+		_, _ = e.Execute(ctx, &storage.Write{Op: storage.OpCollectionUpdate, Index: idx, Collection: "a",
+			Settings: json.RawMessage(`{"index":{"blocks":{"write":false}}}`)})
+	})
+	if st, err := e.GetSettings(ctx, idx, "a"); err != nil || st["blocks"].(map[string]any)["write"] != "true" {
+		t.Fatalf("settings after update: %v %v", st, err)
+	}
+	res := mustWrite(t, e, storage.Write{Op: storage.OpDocCreate, Index: idx, Collection: "a", Docs: []storage.DocWrite{{ID: "3", Body: map[string]any{}}}})
+	if kerrID(res.Items[0].Err) != "services.storage.write_blocked" {
+		t.Fatalf("a write to a write-blocked collection: %+v", res.Items[0].Err)
+	}
+	mustWrite(t, e, storage.Write{Op: storage.OpCollectionUpdate, Index: idx, Collection: "a",
+		Settings: json.RawMessage(`{"index":{"blocks":{"write":false}}}`)})
+	res = mustWrite(t, e, storage.Write{Op: storage.OpDocCreate, Index: idx, Collection: "a", Docs: []storage.DocWrite{{ID: "3", Body: map[string]any{}}}})
+	if res.Items[0].Err != nil {
+		t.Fatalf("once lifted: %v", res.Items[0].Err)
 	}
 }

@@ -364,6 +364,10 @@ func kuzzleError(err error, index, collection, id string) error {
 	case "query_shard_exception", "x_content_parse_exception", "illegal_argument_exception",
 		"mapper_parsing_exception", "number_format_exception", "search_parse_exception":
 		return kerror.Wrap(ee, "services.storage.unexpected_bad_request", ee.Reason)
+	case "cluster_block_exception":
+		if blockedWrite(ee) {
+			return kerror.Wrap(ee, "services.storage.write_blocked", index, collection)
+		}
 	case "es_rejected_execution_exception":
 		return kerror.Wrap(ee, "services.storage.unexpected_error", "too many operations received at once")
 	}

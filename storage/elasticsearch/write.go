@@ -47,7 +47,10 @@ func (e *Engine) execute(ctx context.Context, w *storage.Write) (*storage.WriteR
 		if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
 			return nil, err
 		}
-		return &storage.WriteResult{}, e.putMapping(ctx, w)
+		if err := e.putMapping(ctx, w); err != nil {
+			return nil, err
+		}
+		return &storage.WriteResult{}, e.putSettings(ctx, w)
 	case storage.OpCollectionDelete:
 		return &storage.WriteResult{}, e.collectionDelete(ctx, w.Index, w.Collection)
 	case storage.OpCollectionTruncate:
@@ -187,8 +190,15 @@ func (e *Engine) collectionCreate(ctx context.Context, w *storage.Write) error {
 	if err != nil {
 		return err
 	}
+	settings, err := settingsOf(w.Settings)
+	if err != nil {
+		return err
+	}
 	if _, ok := s[w.Index][w.Collection]; ok {
-		return e.putMapping(ctx, w)
+		if err := e.putMapping(ctx, w); err != nil {
+			return err
+		}
+		return e.putSettings(ctx, w)
 	}
 	props, _ := m["properties"].(map[string]any)
 	if props == nil {
@@ -202,10 +212,14 @@ func (e *Engine) collectionCreate(ctx context.Context, w *storage.Write) error {
 	if _, ok := m["_meta"]; !ok {
 		m["_meta"] = map[string]any{}
 	}
-	body, err := jsonBody(map[string]any{
+	create := map[string]any{
 		"aliases":  map[string]any{alias(w.Index, w.Collection): map[string]any{}},
 		"mappings": m,
-	})
+	}
+	if settings != nil {
+		create["settings"] = settings
+	}
+	body, err := jsonBody(create)
 	if err != nil {
 		return err
 	}
@@ -222,7 +236,7 @@ func (e *Engine) collectionCreate(ctx context.Context, w *storage.Write) error {
 		// An ES index of that name without the alias (left by another
 		// tool): Kuzzle's _getAvailableIndice picks a suffixed name.
 		for i := 1; i < 100 && isType(err, "resource_already_exists_exception"); i++ {
-			body, _ = jsonBody(map[string]any{"aliases": map[string]any{alias(w.Index, w.Collection): map[string]any{}}, "mappings": m})
+			body, _ = jsonBody(create)
 			err = e.call(ctx, esapi.IndicesCreateRequest{Index: name + nameSeparator + strconv.Itoa(i), Body: body}, nil)
 		}
 	}
