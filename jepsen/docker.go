@@ -117,8 +117,13 @@ func Cleanup(ctx context.Context, label, network string) {
 func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(string, ...any)) (*Cluster, error) {
 	Cleanup(ctx, cfg.Label, cfg.Network)
 	c := &Cluster{cfg: cfg, h: h, logf: logf, done: make(chan struct{})}
-	if _, err := docker(ctx, "network", "create", "--internal", "--label", cfg.Label,
-		"--subnet", cfg.Prefix+".0/24", "--ip-range", cfg.Prefix+".128/25", cfg.Network); err != nil {
+	netArgs := []string{"network", "create", "--internal", "--label", cfg.Label,
+		"--subnet", cfg.Prefix + ".0/24", "--ip-range", cfg.Prefix + ".128/25"}
+	if cfg.Elasticsearch != "" {
+		// The host's address on the network, where the forwarder listens.
+		netArgs = append(netArgs, "--gateway", cfg.Prefix+".1")
+	}
+	if _, err := docker(ctx, append(netArgs, cfg.Network)...); err != nil {
 		return nil, err
 	}
 	if cfg.Elasticsearch != "" {
