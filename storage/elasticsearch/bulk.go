@@ -151,7 +151,7 @@ func (e *Engine) bulkWrite(ctx context.Context, w *storage.Write, docs []storage
 	}
 	body := nd.Bytes()
 	lost, err := e.callWrite(ctx, func() (esapi.Request, error) {
-		return esapi.BulkRequest{Body: bytes.NewReader(body), Refresh: w.Refresh}, nil
+		return esapi.BulkRequest{Body: bytes.NewReader(body), Refresh: w.Refresh, RequireAlias: requireAlias()}, nil
 	}, &r)
 	if err != nil {
 		if lost {
@@ -267,18 +267,23 @@ func (e *Engine) mgetForWrite(ctx context.Context, w *storage.Write, docs []stor
 	}
 	var r struct {
 		Docs []struct {
-			ID      string         `json:"_id"`
-			Found   bool           `json:"found"`
-			Version int64          `json:"_version"`
-			SeqNo   int64          `json:"_seq_no"`
-			Term    int64          `json:"_primary_term"`
-			Source  map[string]any `json:"_source"`
+			ID      string          `json:"_id"`
+			Found   bool            `json:"found"`
+			Version int64           `json:"_version"`
+			SeqNo   int64           `json:"_seq_no"`
+			Term    int64           `json:"_primary_term"`
+			Source  map[string]any  `json:"_source"`
+			Error   json.RawMessage `json:"error"`
 		} `json:"docs"`
 	}
 	if err := e.call(ctx, esapi.MgetRequest{Index: alias(w.Index, w.Collection), Body: body}, &r); err != nil {
 		return nil, kuzzleError(err, w.Index, w.Collection, "")
 	}
 	for _, d := range r.Docs {
+		if len(d.Error) > 0 {
+			// _mget answers a missing index per document.
+			return nil, kuzzleError(parseError(404, []byte(`{"error":`+string(d.Error)+`}`)), w.Index, w.Collection, d.ID)
+		}
 		if d.Found {
 			out[d.ID] = &stored{doc: &storage.Document{ID: d.ID, Version: d.Version, Source: d.Source}, seqNo: d.SeqNo, term: d.Term}
 		}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
 	"github.com/korumdb/korum/storage"
 )
 
@@ -207,5 +209,49 @@ func TestSettingsAndStats(t *testing.T) {
 	res = mustWrite(t, e, storage.Write{Op: storage.OpDocCreate, Index: idx, Collection: "a", Docs: []storage.DocWrite{{ID: "3", Body: map[string]any{}}}})
 	if res.Items[0].Err != nil {
 		t.Fatalf("once lifted: %v", res.Items[0].Err)
+	}
+}
+
+// Reads and document writes go to the alias without a schema lookup; when
+// it is missing they still name what is missing, and a write never makes
+// Elasticsearch auto-create an index in its place.
+func TestMissingCollectionOrIndex(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	idx := testIndex(t, e)
+	mustWrite(t, e, storage.Write{Op: storage.OpIndexCreate, Index: idx})
+	one := []storage.DocWrite{{ID: "a", Body: map[string]any{}}}
+	for _, tc := range []struct{ index, coll, want string }{
+		{idx, "nope", "services.storage.unknown_collection"},
+		{idx, hiddenCollection, "services.storage.unknown_collection"},
+		{"nope-" + idx, "c", "services.storage.unknown_index"},
+	} {
+		for _, op := range []storage.Op{storage.OpDocCreate, storage.OpDocCreateOrReplace} {
+			res, err := e.Execute(ctx, &storage.Write{Op: op, Index: tc.index, Collection: tc.coll, Docs: one})
+			if err != nil || kerrID(res.Err) != tc.want {
+				t.Fatalf("%s on %s/%s: %v %+v, want %s", op, tc.index, tc.coll, err, res, tc.want)
+			}
+			res, err = e.Execute(ctx, &storage.Write{Op: op, Index: tc.index, Collection: tc.coll, Docs: append(one, storage.DocWrite{ID: "b"})})
+			if err != nil || kerrID(res.Err) != tc.want {
+				t.Fatalf("m%s on %s/%s: %v %+v, want %s", op, tc.index, tc.coll, err, res, tc.want)
+			}
+		}
+		if _, err := e.Get(ctx, tc.index, tc.coll, "a"); errID(err) != tc.want {
+			t.Fatalf("get on %s/%s: %v, want %s", tc.index, tc.coll, err, tc.want)
+		}
+	}
+	// The create path itself refuses a missing alias (require_alias).
+	w := &storage.Write{Op: storage.OpDocCreate, Index: idx, Collection: "gone"}
+	if _, _, _, err := e.put(ctx, w, "x", nil, map[string]any{"a": 1.0}); errID(err) != "services.storage.unknown_collection" {
+		t.Fatalf("a create on a missing alias: %v", err)
+	}
+	var rows []map[string]any
+	if err := e.call(ctx, esapi.CatIndicesRequest{Index: []string{alias(idx, "*")}, Format: "json"}, &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if name, _ := r["index"].(string); strings.HasPrefix(name, aliasPrefix) {
+			t.Fatalf("an index named like an alias was auto-created: %s", name)
+		}
 	}
 }

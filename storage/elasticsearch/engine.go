@@ -510,6 +510,20 @@ func (e *Engine) requireCollection(ctx context.Context, index, collection string
 	return real, nil
 }
 
+// whichMissing turns err, when it says the collection's alias is missing
+// (services.storage.unknown_collection), into Kuzzle's error naming what is
+// missing: the index or the collection. Reads and document writes go to the
+// alias first and look at the schema only then, which saves them a request.
+func (e *Engine) whichMissing(ctx context.Context, index, collection string, err error) error {
+	if !kerror.Is(err, "services.storage.unknown_collection") {
+		return err
+	}
+	if _, serr := e.requireCollection(ctx, index, collection); serr != nil {
+		return serr
+	}
+	return err
+}
+
 // GetMapping returns {dynamic, _meta, properties}, without _kuzzle_info.
 func (e *Engine) GetMapping(ctx context.Context, index, collection string) (map[string]any, error) {
 	real, err := e.requireCollection(ctx, index, collection)

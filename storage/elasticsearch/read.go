@@ -18,8 +18,8 @@ import (
 // Get returns a document (a realtime get: no refresh needed), or
 // services.storage.not_found.
 func (e *Engine) Get(ctx context.Context, index, collection, id string) (*storage.Document, error) {
-	if _, err := e.requireCollection(ctx, index, collection); err != nil {
-		return nil, err
+	if collection == hiddenCollection {
+		return nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
 	var r struct {
 		Found   bool           `json:"found"`
@@ -31,7 +31,7 @@ func (e *Engine) Get(ctx context.Context, index, collection, id string) (*storag
 		return nil, kerror.New("services.storage.not_found", id, index, collection)
 	}
 	if err != nil {
-		return nil, kuzzleError(err, index, collection, id)
+		return nil, e.whichMissing(ctx, index, collection, kuzzleError(err, index, collection, id))
 	}
 	return &storage.Document{ID: id, Version: r.Version, Source: r.Source}, nil
 }

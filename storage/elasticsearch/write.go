@@ -57,10 +57,18 @@ func (e *Engine) execute(ctx context.Context, w *storage.Write) (*storage.WriteR
 		return &storage.WriteResult{}, e.collectionTruncate(ctx, w.Index, w.Collection)
 	case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocReplace,
 		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields, storage.OpDocBulk:
-		if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
-			return nil, err
+		if w.Collection == hiddenCollection {
+			return nil, kerror.New("services.storage.unknown_collection", w.Index, w.Collection)
 		}
-		return e.docsWrite(ctx, w)
+		// No schema lookup first: the read of step 1 finds the alias
+		// missing, and the writes require an alias (require_alias), so
+		// that a collection deleted meanwhile is not re-created as a bare
+		// index by Elasticsearch's auto-creation.
+		res, err := e.docsWrite(ctx, w)
+		if err != nil {
+			return nil, e.whichMissing(ctx, w.Index, w.Collection, err)
+		}
+		return res, nil
 	case storage.OpDocDeleteByQuery, storage.OpDocUpdateByQuery:
 		return e.byQuery(ctx, w)
 	}
@@ -460,7 +468,7 @@ func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stor
 	}
 	lost, err = e.callWrite(ctx, func() (esapi.Request, error) {
 		req := esapi.IndexRequest{Index: index, DocumentID: id, Body: bytes.NewReader(raw), Refresh: w.Refresh,
-			IfSeqNo: ifSeq, IfPrimaryTerm: ifTerm}
+			IfSeqNo: ifSeq, IfPrimaryTerm: ifTerm, RequireAlias: requireAlias()}
 		if cur == nil {
 			req.OpType = "create"
 		}
@@ -476,6 +484,13 @@ func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stor
 	var back map[string]any
 	_ = json.Unmarshal(raw, &back)
 	return &storage.Document{ID: id, Version: r.Version, Source: back}, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, lost, nil
+}
+
+// requireAlias makes a document write fail rather than auto-create an
+// index when its collection's alias is gone (Elasticsearch 7.10 and later).
+func requireAlias() *bool {
+	t := true
+	return &t
 }
 
 // lostOutcome is what resolveLost found of a write whose answer was lost.
