@@ -49,7 +49,11 @@ func (e *Engine) docsWriteKnown(ctx context.Context, w *storage.Write, docs []st
 		end := min(start+bulkChunk, len(docs))
 		cur := known
 		var err error
-		if cur == nil {
+		if cur == nil && w.Op == storage.OpDocCreate {
+			// Creates need no read (docWrite): a document that exists
+			// fails its item with a conflict, redone alone.
+			cur = map[string]*stored{}
+		} else if cur == nil {
 			cur, err = e.mgetForWrite(ctx, w, docs[start:end])
 		}
 		if err == nil {
@@ -186,6 +190,10 @@ func (e *Engine) bulkWrite(ctx context.Context, w *storage.Write, docs []storage
 		ee := parseError(a.Status, []byte(`{"error":`+string(a.Error)+`}`))
 		if len(a.Error) == 0 {
 			ee = &esError{Status: a.Status}
+		}
+		if ee.Type == "index_not_found_exception" {
+			// The collection is gone (require_alias): the request's error.
+			return kuzzleError(ee, w.Index, w.Collection, "")
 		}
 		conflict := ee.Type == "version_conflict_engine_exception" || (a.Status == 404 && p.src == nil)
 		if !conflict {

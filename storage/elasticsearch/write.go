@@ -369,10 +369,13 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 		return item, nil
 	}
 	notFound := func() *kerror.Error { return kerror.New("services.storage.not_found", d.ID, w.Index, w.Collection) }
+	// A create needs no read: op_type=create makes Elasticsearch refuse it
+	// when the document exists, and it replaces no state.
+	createOnly := isCreate(w, d)
 	for attempt := 0; attempt <= e.opts.ConflictRetries; attempt++ {
 		cur := known
 		known = nil
-		if cur == nil {
+		if cur == nil && !createOnly {
 			var err error
 			if cur, err = e.getForWrite(ctx, w, d.ID); err != nil {
 				return item, err
@@ -402,12 +405,17 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 				after, seq, err = now.doc, &storage.SeqNo{Term: now.term, Seq: now.seqNo}, nil
 			}
 		}
+		if createOnly && isType(err, "version_conflict_engine_exception") {
+			item.Err = kerror.New("services.storage.document_already_exists")
+			return item, nil
+		}
 		if isType(err, "version_conflict_engine_exception") {
 			continue // someone wrote it in between: read again
 		}
 		if err != nil {
 			var ke *kerror.Error
-			if errors.As(err, &ke) && ke.ID != "services.storage.not_connected" && ke.ID != "services.storage.unexpected_error" {
+			if errors.As(err, &ke) && ke.ID != "services.storage.not_connected" && ke.ID != "services.storage.unexpected_error" &&
+				ke.ID != "services.storage.unknown_collection" {
 				item.Err = ke
 				return item, nil
 			}
@@ -427,6 +435,12 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 	}
 	item.Err = kerror.New("services.storage.too_many_changes", d.ID)
 	return item, nil
+}
+
+// isCreate tells whether d is a plain create (document:create, a bulk
+// create), which needs no read of the stored document.
+func isCreate(w *storage.Write, d *storage.DocWrite) bool {
+	return w.Op == storage.OpDocCreate || (w.Op == storage.OpDocBulk && d.Op == storage.OpDocCreate)
 }
 
 // put writes src (nil: deletes) guarded by the state cur it was computed
