@@ -69,8 +69,8 @@ func (e *Engine) GetSettings(ctx context.Context, index, collection string) (map
 }
 
 // Stats answers index:stats as Kuzzle's getStats does: every public
-// collection with its document count and store size (primaries), from
-// Elasticsearch's index stats, the hidden collections left out. With
+// collection with its document count and store size (primaries, from
+// Elasticsearch's index stats), the hidden collections left out. With
 // RefreshBeforeSearch, the collections are refreshed first, so that the
 // counts include every acknowledged write.
 func (e *Engine) Stats(ctx context.Context) ([]storage.IndexStats, error) {
@@ -90,17 +90,21 @@ func (e *Engine) Stats(ctx context.Context) ([]storage.IndexStats, error) {
 	var r struct {
 		Indices map[string]struct {
 			Primaries struct {
-				Docs struct {
-					Count int `json:"count"`
-				} `json:"docs"`
 				Store struct {
 					Size int64 `json:"size_in_bytes"`
 				} `json:"store"`
 			} `json:"primaries"`
 		} `json:"indices"`
 	}
-	if err := e.call(ctx, esapi.IndicesStatsRequest{Index: pattern, Metric: []string{"docs", "store"}}, &r); err != nil {
+	if err := e.call(ctx, esapi.IndicesStatsRequest{Index: pattern, Metric: []string{"store"}}, &r); err != nil {
 		return nil, kuzzleError(err, "", "", "")
+	}
+	// Document counts from a search (what count and search see, after the
+	// refresh above), not the index stats' Lucene document counts, which
+	// include nested documents and were seen to lag a refresh.
+	counts, err := e.countPerIndex(ctx, pattern)
+	if err != nil {
+		return nil, err
 	}
 	names := make([]string, 0, len(s))
 	for i := range s {
@@ -119,10 +123,38 @@ func (e *Engine) Stats(ctx context.Context) ([]storage.IndexStats, error) {
 		sort.Strings(colls)
 		for _, c := range colls {
 			st := r.Indices[s[i][c]].Primaries
-			is.Collections = append(is.Collections, storage.CollectionStats{Name: c, Documents: st.Docs.Count, Size: st.Store.Size})
+			is.Collections = append(is.Collections, storage.CollectionStats{Name: c, Documents: counts[s[i][c]], Size: st.Store.Size})
 			is.Size += st.Store.Size
 		}
 		out = append(out, is)
+	}
+	return out, nil
+}
+
+// countPerIndex counts the documents of each Elasticsearch index matching
+// pattern in one search (a terms aggregation on _index).
+func (e *Engine) countPerIndex(ctx context.Context, pattern []string) (map[string]int, error) {
+	body, err := jsonBody(map[string]any{"size": 0, "track_total_hits": false,
+		"aggs": map[string]any{"per": map[string]any{"terms": map[string]any{"field": "_index", "size": 65536}}}})
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Aggregations struct {
+			Per struct {
+				Buckets []struct {
+					Key   string `json:"key"`
+					Count int    `json:"doc_count"`
+				} `json:"buckets"`
+			} `json:"per"`
+		} `json:"aggregations"`
+	}
+	if err := e.call(ctx, esapi.SearchRequest{Index: pattern, Body: body}, &r); err != nil {
+		return nil, kuzzleError(err, "", "", "")
+	}
+	out := map[string]int{}
+	for _, b := range r.Aggregations.Per.Buckets {
+		out[b.Key] = b.Count
 	}
 	return out, nil
 }
