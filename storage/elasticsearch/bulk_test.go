@@ -243,6 +243,11 @@ func TestMissingCollectionOrIndex(t *testing.T) {
 		if _, err := e.Get(ctx, tc.index, tc.coll, "a"); errID(err) != tc.want {
 			t.Fatalf("get on %s/%s: %v, want %s", tc.index, tc.coll, err, tc.want)
 		}
+		for _, ids := range [][]string{{"a", "b"}, {}} {
+			if _, _, err := e.MGet(ctx, tc.index, tc.coll, ids); errID(err) != tc.want {
+				t.Fatalf("mGet %v on %s/%s: %v, want %s", ids, tc.index, tc.coll, err, tc.want)
+			}
+		}
 	}
 	// The create path itself refuses a missing alias (require_alias).
 	w := &storage.Write{Op: storage.OpDocCreate, Index: idx, Collection: "gone"}
