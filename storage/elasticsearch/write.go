@@ -287,7 +287,9 @@ func (e *Engine) collectionDelete(ctx context.Context, index, collection string)
 	if err != nil {
 		return err
 	}
-	if err := e.call(ctx, esapi.IndicesDeleteRequest{Index: []string{real}}, nil); err != nil {
+	// index_not_found: a replay by the client after a lost answer, or a
+	// concurrent delete; either way the collection is gone, as asked.
+	if err := e.call(ctx, esapi.IndicesDeleteRequest{Index: []string{real}}, nil); err != nil && !isType(err, "index_not_found_exception") {
 		return kuzzleError(err, index, collection, "")
 	}
 	s, err := e.schema(ctx)
