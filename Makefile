@@ -7,7 +7,7 @@ BIN         := bin/korum
 STATICCHECK_VERSION := 0.8.2
 TOOLS       := $(CURDIR)/bin/tools
 
-.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps test-dashboard dashboard-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke test-es
+.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke test-dashboard dashboard-deps test-es test-sdk-es test-integration-es jepsen-es
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -38,6 +38,20 @@ test-es: build
 		./storage/elasticsearch/ ./storage/ ./fsm/ ./node/ && \
 	KORUM_BIN=$(CURDIR)/$(BIN) ELASTICSEARCH_URL=http://127.0.0.1:9200 $(GO) test -count=1 -run 'TestElasticsearch' ./tests/integration/; \
 	rc=$$?; if [ $$started = 1 ]; then $(ES_TOOL)/stop.sh; fi; exit $$rc
+
+# The SDK suite and the integration tests with every node in elasticsearch
+# mode, against the Elasticsearch on 127.0.0.1:9200 (ELASTICSEARCH_URL),
+# which they wipe of Kuzzle's public indexes (&*) as they go: give them an
+# Elasticsearch of their own. Left out of the integration run: tests of the
+# embedded engine's own disk, apply path and mapping-limit emulation.
+ES_URL ?= http://127.0.0.1:9200
+ES_SKIP_INTEGRATION ?= TestDiskFullOnALoneNode|TestFailedApplyStopsTheNodeAndItConvergesOnRestart|TestWriteLimits
+test-sdk-es: build sdk-deps
+	cd tests/sdk && KORUM_TEST_STORAGE=elasticsearch ELASTICSEARCH_URL=$(ES_URL) KORUM_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 .
+
+test-integration-es: build
+	KORUM_TEST_STORAGE=elasticsearch ELASTICSEARCH_URL=$(ES_URL) KORUM_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m \
+		-skip '$(ES_SKIP_INTEGRATION)' ./tests/integration/
 
 sdk-deps:
 	cd tests/sdk && npm ci --no-audit --no-fund
@@ -94,6 +108,14 @@ jepsen-deps: docker-engine image
 
 jepsen: jepsen-deps jepsen-selftest
 	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
+
+# The register and subscription workloads with the nodes in elasticsearch
+# mode, through the Elasticsearch on this host (ES_ADDR, the shared tool's),
+# under the nemeses that cut, stop and restart Korum nodes.
+ES_ADDR ?= 127.0.0.1:9200
+JEPSEN_ES_NEMESES ?= none,isolate-leader,majority-split,kill,pause,full-restart
+jepsen-es: jepsen-deps
+	bin/korum-jepsen -elasticsearch $(ES_ADDR) -nemeses $(JEPSEN_ES_NEMESES) -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
 
 # The checkers bite end to end: a deployment that loses acknowledged writes
 # on restart (data on a tmpfs) must be reported.

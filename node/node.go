@@ -817,7 +817,7 @@ func (n *Node) RealtimeCollections(ctx context.Context, index string) ([]string,
 // Reader methods delegate to the local store.
 func (n *Node) StorageStats(ctx context.Context) ([]storage.IndexStats, error) {
 	if n.store == nil {
-		return nil, kerror.New("api.process.action_not_found", "index", "stats")
+		return n.es.Stats(ctx)
 	}
 	return n.store.Stats(ctx)
 }
@@ -833,7 +833,7 @@ func (n *Node) CollectionExists(ctx context.Context, i, c string) (bool, error) 
 }
 func (n *Node) GetSettings(ctx context.Context, i, c string) (map[string]any, error) {
 	if n.store == nil {
-		return nil, kerror.New("api.process.action_not_found", "collection", "getSettings")
+		return n.es.GetSettings(ctx, i, c)
 	}
 	return n.store.GetSettings(ctx, i, c)
 }

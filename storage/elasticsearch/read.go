@@ -19,8 +19,8 @@ import (
 // Get returns a document (a realtime get: no refresh needed), or
 // services.storage.not_found.
 func (e *Engine) Get(ctx context.Context, index, collection, id string) (*storage.Document, error) {
-	if _, err := e.requireCollection(ctx, index, collection); err != nil {
-		return nil, err
+	if collection == hiddenCollection {
+		return nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
 	var r struct {
 		Found   bool           `json:"found"`
@@ -32,15 +32,15 @@ func (e *Engine) Get(ctx context.Context, index, collection, id string) (*storag
 		return nil, kerror.New("services.storage.not_found", id, index, collection)
 	}
 	if err != nil {
-		return nil, kuzzleError(err, index, collection, id)
+		return nil, e.whichMissing(ctx, index, collection, kuzzleError(err, index, collection, id))
 	}
 	return &storage.Document{ID: id, Version: r.Version, Source: r.Source}, nil
 }
 
 // MGet returns the documents found, in request order, and the ids not found.
 func (e *Engine) MGet(ctx context.Context, index, collection string, ids []string) ([]*storage.Document, []string, error) {
-	if _, err := e.requireCollection(ctx, index, collection); err != nil {
-		return nil, nil, err
+	if collection == hiddenCollection {
+		return nil, nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
 	if len(ids) > e.opts.DocumentsFetchCount {
 		return nil, nil, kerror.New("services.storage.get_limit_exceeded")
@@ -48,6 +48,10 @@ func (e *Engine) MGet(ctx context.Context, index, collection string, ids []strin
 	found := []*storage.Document{}
 	missing := []string{}
 	if len(ids) == 0 {
+		// Nothing to read, but the collection must exist.
+		if _, err := e.requireCollection(ctx, index, collection); err != nil {
+			return nil, nil, err
+		}
 		return found, missing, nil
 	}
 	body, err := jsonBody(map[string]any{"ids": ids})
@@ -56,16 +60,22 @@ func (e *Engine) MGet(ctx context.Context, index, collection string, ids []strin
 	}
 	var r struct {
 		Docs []struct {
-			ID      string         `json:"_id"`
-			Found   bool           `json:"found"`
-			Version int64          `json:"_version"`
-			Source  map[string]any `json:"_source"`
+			ID      string          `json:"_id"`
+			Found   bool            `json:"found"`
+			Version int64           `json:"_version"`
+			Source  map[string]any  `json:"_source"`
+			Error   json.RawMessage `json:"error"`
 		} `json:"docs"`
 	}
 	if err := e.call(ctx, esapi.MgetRequest{Index: alias(index, collection), Body: body}, &r); err != nil {
-		return nil, nil, kuzzleError(err, index, collection, "")
+		return nil, nil, e.whichMissing(ctx, index, collection, kuzzleError(err, index, collection, ""))
 	}
 	for _, d := range r.Docs {
+		if len(d.Error) > 0 {
+			// _mget answers a missing alias per document.
+			err := kuzzleError(parseError(404, []byte(`{"error":`+string(d.Error)+`}`)), index, collection, d.ID)
+			return nil, nil, e.whichMissing(ctx, index, collection, err)
+		}
 		if d.Found {
 			found = append(found, &storage.Document{ID: d.ID, Version: d.Version, Source: d.Source})
 		} else {

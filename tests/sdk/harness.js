@@ -55,7 +55,26 @@ function readyOverHTTPS(port, ca) {
 // startNode starts korum with extraArgs. With opts.ca (the PEM of the CA
 // that signed the certificate given in extraArgs with --tls-cert), the API
 // is HTTPS: url is https:// and readiness is checked over TLS.
+// KORUM_TEST_STORAGE=elasticsearch runs every node in elasticsearch mode
+// against ELASTICSEARCH_URL (default the shared tool's 127.0.0.1:9200).
+const ES_URL = process.env.ELASTICSEARCH_URL || 'http://127.0.0.1:9200';
+const ES_MODE = process.env.KORUM_TEST_STORAGE === 'elasticsearch';
+
+// Each node starts on empty storage, as an embedded node on a fresh data
+// directory does: Kuzzle's public indexes (&index.collection) are deleted
+// from the shared Elasticsearch first.
+async function wipeElasticsearch() {
+  const res = await fetch(`${ES_URL}/${encodeURIComponent('&*')}?expand_wildcards=all&ignore_unavailable=true`, { method: 'DELETE' });
+  if (!res.ok && res.status !== 404) {
+    throw new Error(`wiping Elasticsearch at ${ES_URL}: ${res.status} ${await res.text()}`);
+  }
+}
+
 async function startNode(extraArgs = [], opts = {}) {
+  if (ES_MODE) {
+    await wipeElasticsearch();
+    extraArgs = ['--storage-engine', 'elasticsearch', '--elasticsearch-url', ES_URL, ...extraArgs];
+  }
   const apiPort = await freePort();
   const clusterPort = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'korum-sdk-'));
@@ -91,8 +110,6 @@ async function startNode(extraArgs = [], opts = {}) {
   };
 }
 
-// Asserts that a promise rejects with a Kuzzle error of this id (and
-// status).
 // expectError asserts that promise fails with Kuzzle error id (and status)
 // and returns the error, for tests that look further into it.
 async function expectError(promise, id, status) {
@@ -107,4 +124,4 @@ async function expectError(promise, id, status) {
   return caught;
 }
 
-module.exports = { startNode, eventually, freePort, expectError };
+module.exports = { startNode, eventually, freePort, expectError, ES_MODE };
