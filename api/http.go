@@ -41,6 +41,11 @@ type Server struct {
 	idleDrop  atomic.Uint64
 	sweepMu   sync.Mutex
 	sweeping  bool // an idle sweeper runs
+
+	// WebSocket upgrades so far, and the goroutine that gives memory
+	// back after a burst of them (release.go).
+	upgrades    atomic.Uint64
+	releaseOnce sync.Once
 }
 
 // NewServer builds the API server.
