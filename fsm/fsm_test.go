@@ -224,6 +224,24 @@ func TestGarbageEntriesFailAlone(t *testing.T) {
 
 type memSink struct{ bytes.Buffer }
 
+// restoredCopy snapshots f and restores the snapshot into a new FSM.
+func restoredCopy(t *testing.T, f *FSM) *FSM {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	g, _, _ := newFSM(t)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { return nil }
 func (m *memSink) Close() error  { return nil }

@@ -1,9 +1,7 @@
 package fsm
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"reflect"
 	"testing"
 
@@ -53,18 +51,7 @@ func TestPublishTargetsFollowRooms(t *testing.T) {
 	check("c", "n3", "n1:7511")
 
 	// A restored replica rebuilds the index.
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	g, _, _ := newFSM(t)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g := restoredCopy(t, f)
 	for _, coll := range []string{"c", "d", "e"} {
 		if a, b := f.PublishTargets("i", coll, ""), g.PublishTargets("i", coll, ""); !reflect.DeepEqual(a, b) {
 			t.Fatalf("restored targets of %s: %v, want %v", coll, b, a)

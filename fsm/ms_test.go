@@ -1,8 +1,6 @@
 package fsm
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -40,18 +38,7 @@ func TestMemoryStorageEntries(t *testing.T) {
 		t.Fatalf("incr on a non-integer replied %+v", r)
 	}
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	g, _, _ := newFSM(t)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g := restoredCopy(t, f)
 	ttl, err := g.MemStore().Read([]string{"pttl", "k"}, 2000, nil)
 	if err != nil || ttl != int64(9000) {
 		t.Fatalf("restored pttl = %v, %v", ttl, err)

@@ -162,9 +162,19 @@ type procs struct {
 	dir  string
 }
 
-func newProcs() (*procs, error) {
+// withRedis starts the processes of one run with a fresh Redis: both
+// systems use one (Korum to form its cluster, Centrifugo as its engine).
+func withRedis(o options) (*procs, error) {
 	dir, err := os.MkdirTemp("", "peers-centrifugo-")
-	return &procs{dir: dir}, err
+	if err != nil {
+		return nil, err
+	}
+	p := &procs{dir: dir}
+	if err := p.redis(o); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 func (p *procs) start(name string, args ...string) (*exec.Cmd, error) {
@@ -270,14 +280,11 @@ var (
 )
 
 func runKorum(o options) (row, error) {
-	p, err := newProcs()
+	p, err := withRedis(o)
 	if err != nil {
 		return row{}, err
 	}
 	defer p.stop()
-	if err := p.redis(o); err != nil {
-		return row{}, err
-	}
 	var nodes []*exec.Cmd
 	var apis []string
 	for i := 1; i <= 3; i++ {
@@ -337,14 +344,11 @@ func runKorum(o options) (row, error) {
 // ---- Centrifugo ----
 
 func runCentrifugo(o options) (row, error) {
-	p, err := newProcs()
+	p, err := withRedis(o)
 	if err != nil {
 		return row{}, err
 	}
 	defer p.stop()
-	if err := p.redis(o); err != nil {
-		return row{}, err
-	}
 	var nodes []*exec.Cmd
 	var addrs []string
 	for i := 1; i <= 2; i++ {
