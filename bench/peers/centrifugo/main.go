@@ -678,24 +678,28 @@ func report(o options, res map[string][]row) {
 	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
-	fmt.Fprintf(w, "\n| row | Korum (median; runs) | Centrifugo 6.9.1 (median; runs) | ratio | target |\n|---|---|---|---|---|\n")
-	line := func(name string, f func(row) float64, unit, ratioNote, target string, invert bool) {
+	fmt.Fprintf(w, "\n| row | Korum (median; runs) | Centrifugo 6.9.1 (median; runs) | Korum ÷ Centrifugo | target |\n|---|---|---|---|---|\n")
+	// ok says whether a ratio (Korum ÷ Centrifugo) meets its target.
+	line := func(name string, f func(row) float64, unit, target string, ok func(float64) bool) {
 		km, kv := col(k, f)
 		cm, cv := col(c, f)
 		ratio := "–"
 		if km > 0 && cm > 0 {
-			r := km / cm
-			if invert {
-				r = cm / km
+			verdict := "met"
+			if !ok(km / cm) {
+				verdict = "**not met**"
 			}
-			ratio = fmt.Sprintf("%.2f× %s", r, ratioNote)
+			ratio = fmt.Sprintf("%.2f (%s)", km/cm, verdict)
 		}
 		fmt.Fprintf(w, "| %s | %.2f %s (%s) | %.2f %s (%s) | %s | %s |\n", name, km, unit, kv, cm, unit, cv, ratio, target)
 	}
+	within2 := func(r float64) bool { return r <= 2 }
 	for i, rate := range o.rates {
-		line(fmt.Sprintf("cross-node notification %d/s, p50", rate), func(r row) float64 { return r.p50[i] }, "ms", "slower", "≤ 2×", false)
-		line(fmt.Sprintf("cross-node notification %d/s, p99", rate), func(r row) float64 { return r.p99[i] }, "ms", "slower", "≤ 2×", false)
+		line(fmt.Sprintf("cross-node notification %d/s, p50", rate), func(r row) float64 { return r.p50[i] }, "ms", "≤ 2", within2)
+		line(fmt.Sprintf("cross-node notification %d/s, p99", rate), func(r row) float64 { return r.p99[i] }, "ms", "≤ 2", within2)
 	}
-	line(fmt.Sprintf("fan-out, one node, %d subscribers × %d", o.subscribers, o.writes), func(r row) float64 { return r.deliveries }, "deliveries/s", "faster", "≥ 2×", true)
-	line(fmt.Sprintf("peak RSS, one node, %d subscribers", o.subscribers), func(r row) float64 { return r.rssMB }, "MB", "of Centrifugo's", "< 1×", false)
+	line(fmt.Sprintf("fan-out, one node, %d subscribers × %d", o.subscribers, o.writes), func(r row) float64 { return r.deliveries },
+		"deliveries/s", "≥ 2", func(r float64) bool { return r >= 2 })
+	line(fmt.Sprintf("peak RSS, one node, %d subscribers", o.subscribers), func(r row) float64 { return r.rssMB },
+		"MB", "< 1", func(r float64) bool { return r < 1 })
 }
