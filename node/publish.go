@@ -256,3 +256,30 @@ func (p *publisher) run(addr string, pq *peerQueue) {
 		idle.Reset(publishIdle)
 	}
 }
+
+// PublishStats are the publisher's counters: messages sent to peers,
+// dropped because a peer's queue was full, lost with a failed call, and
+// waiting now, per peer address.
+type PublishStats struct {
+	Sent    uint64         `json:"sent"`
+	Dropped uint64         `json:"dropped"`
+	Failed  uint64         `json:"failed"`
+	Queued  map[string]int `json:"queued"`
+}
+
+func (p *publisher) stats() PublishStats {
+	st := PublishStats{Sent: p.sent.Load(), Dropped: p.dropped.Load(), Failed: p.failed.Load(), Queued: map[string]int{}}
+	p.mu.Lock()
+	for addr, pq := range p.peers {
+		st.Queued[addr] = len(pq.q)
+	}
+	p.mu.Unlock()
+	return st
+}
+
+// realtimeStats is the realtime part of admin:dump: deliveries to this
+// node's connections and publications to the other nodes.
+func (n *Node) realtimeStats() map[string]any {
+	delivered, dropped := n.hub.Stats()
+	return map[string]any{"delivered": delivered, "droppedSlowConnections": dropped, "publish": n.pub.stats()}
+}

@@ -73,8 +73,13 @@ func TestPublisherIsolatesADownPeer(t *testing.T) {
 		}
 	}
 	// "down" holds one batch in its call and a full queue; the rest dropped.
-	if d := p.dropped.Load(); d == 0 || d >= total {
-		t.Fatalf("dropped %d of %d for the hung peer", d, total)
+	waitFor(t, "the sends to b and c counted", func() bool { return p.sent.Load() == 2*total })
+	st := p.stats()
+	if st.Dropped == 0 || st.Dropped >= total {
+		t.Fatalf("dropped %d of %d for the hung peer", st.Dropped, total)
+	}
+	if st.Sent != 2*total || st.Queued["b"] != 0 || st.Queued["down"] == 0 {
+		t.Fatalf("stats %+v: want %d sent, nothing queued for b, a backlog for down", st, 2*total)
 	}
 }
 
