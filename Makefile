@@ -7,7 +7,7 @@ BIN         := bin/korum
 STATICCHECK_VERSION := 0.8.2
 TOOLS       := $(CURDIR)/bin/tools
 
-.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke test-es
+.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps test-dashboard dashboard-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke test-es
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -16,7 +16,7 @@ build:
 run: build
 	./$(BIN) --data-dir ./data --api-addr :7512
 
-test: build lint test-go test-sdk
+test: build lint test-go test-sdk test-dashboard
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -44,6 +44,15 @@ sdk-deps:
 
 test-sdk: build sdk-deps
 	cd tests/sdk && KORUM_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 .
+
+# /_dashboard in Debian's headless Chromium (.ci/run installs chromium)
+# against three real nodes; screenshots go to DASHBOARD_SHOTS.
+DASHBOARD_SHOTS ?= $(CURDIR)/results/dashboard
+dashboard-deps:
+	cd tests/dashboard && npm ci --no-audit --no-fund
+
+test-dashboard: build dashboard-deps
+	cd tests/dashboard && KORUM_BIN=$(CURDIR)/$(BIN) KORUM_DASHBOARD_SCREENSHOTS=$(DASHBOARD_SHOTS) node --test --test-concurrency=1 .
 
 # Short fuzzing of every parser; FUZZTIME=5m for a longer run. `go test -list`
 # prints a package's targets before its ok line, hence the buffering in awk.

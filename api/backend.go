@@ -13,10 +13,12 @@ type Backend interface {
 	Documents
 	Realtime
 	ClusterView
+	Dashboard
 	MemoryStorage
 	Admin
 	Bulk
 	Security
+	Snapshots
 }
 
 // NodeInfo is what the router and the transports need from the node: its

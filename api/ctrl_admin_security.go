@@ -10,8 +10,9 @@ import (
 // adminSecurityController serves the admin controller's security actions;
 // the router merges them with the rest of the admin controller.
 type adminSecurityController struct {
-	sec   Security
-	clock Clock
+	sec    Security
+	clock  Clock
+	routes roleRoutes
 }
 
 func (c *adminSecurityController) actions() map[string]Handler {
@@ -39,6 +40,10 @@ func (c *adminSecurityController) loadSecurities(ctx context.Context, r *Request
 		return nil, err
 	}
 	onExisting, err := r.OptString("onExistingUsers")
+	if err != nil {
+		return nil, err
+	}
+	force, err := r.Bool("force")
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +84,9 @@ func (c *adminSecurityController) loadSecurities(ctx context.Context, r *Request
 			return nil, err
 		}
 		if cmd.Roles[id], err = security.ParseRole(id, m); err != nil {
+			return nil, err
+		}
+		if err := checkRole(c.routes, id, cmd.Roles[id], force); err != nil {
 			return nil, err
 		}
 	}

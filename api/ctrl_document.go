@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/realtime/filter"
 	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/storage/query"
 )
@@ -32,14 +34,16 @@ type Documents interface {
 
 // documentController is Kuzzle's document controller.
 type documentController struct {
-	store  Documents
-	clock  Clock
-	limits Limits
+	store    Documents
+	clock    Clock
+	limits   Limits
+	mappings MappingReader
 }
 
 func (c *documentController) actions() map[string]Handler {
 	return map[string]Handler{
 		"create":           c.create,
+		"export":           c.export,
 		"createOrReplace":  c.single(storage.OpDocCreateOrReplace),
 		"replace":          c.single(storage.OpDocReplace),
 		"update":           c.single(storage.OpDocUpdate),
@@ -247,9 +251,6 @@ type FullDSL interface {
 
 func searchRequest(r *Request, body map[string]any, fetchLimit int, full bool) (storage.SearchRequest, error) {
 	var req storage.SearchRequest
-	if lang, _ := r.OptString("lang"); lang != "" && lang != "elasticsearch" {
-		return req, kerror.New("services.storage.unsupported_query", `search lang "`+lang+`"`)
-	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return req, kerror.New("api.assert.invalid_argument", "body", "an object")
@@ -302,6 +303,7 @@ func searchView(res *storage.SearchResult) map[string]any {
 	out := map[string]any{"hits": hits, "total": res.Total, "aggregations": aggs}
 	if res.ScrollID != "" {
 		out["scrollId"] = res.ScrollID
+		out["remaining"] = res.Remaining
 	}
 	return out
 }
@@ -309,6 +311,9 @@ func searchView(res *storage.SearchResult) map[string]any {
 func (c *documentController) search(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, false)
 	if err != nil {
+		return nil, err
+	}
+	if body, err = queryLang(r, body); err != nil {
 		return nil, err
 	}
 	fd, ok := c.store.(FullDSL)
@@ -350,6 +355,9 @@ func (c *documentController) count(ctx context.Context, r *Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
+	if body, err = queryLang(r, body); err != nil {
+		return nil, err
+	}
 	var q json.RawMessage
 	if v, ok := body["query"]; ok {
 		q, _ = json.Marshal(v)
@@ -364,10 +372,52 @@ func (c *documentController) count(ctx context.Context, r *Request) (any, error)
 	return map[string]any{"count": n}, nil
 }
 
-// itemError is one failed document of an m* action, in Kuzzle's shape.
+// strictCheck is the strict option of Kuzzle's m* actions: once any item
+// failed, the whole answer is api.process.incomplete_multiple_request carrying
+// the failed items. As in Kuzzle, the items that succeeded stay written.
+func strictCheck(r *Request, action string, errs []any) error {
+	if strict, _ := r.Bool("strict"); strict && len(errs) > 0 {
+		return kerror.Multiple(action, errs)
+	}
+	return nil
+}
+
+// itemError is one failed document of an m* action, in Kuzzle's shape,
+// with the reasons Kuzzle gives for the common failures.
 func itemError(doc map[string]any, err error) map[string]any {
 	ke := kerror.From(err)
-	return map[string]any{"document": doc, "status": ke.Status, "reason": ke.Message}
+	return map[string]any{"document": doc, "status": ke.Status, "reason": itemReason(ke)}
+}
+
+func itemReason(ke *kerror.Error) string {
+	arg := ""
+	if len(ke.Props) > 0 {
+		arg = ke.Props[0]
+	}
+	switch {
+	case ke.ID == "services.storage.document_already_exists":
+		return "document already exists"
+	case ke.ID == "services.storage.not_found":
+		return "document not found"
+	case (ke.ID == "api.assert.invalid_type" || ke.ID == "api.assert.missing_argument") && arg == "_id":
+		return "document _id must be a string"
+	case (ke.ID == "api.assert.invalid_type" || ke.ID == "api.assert.missing_argument" || ke.ID == "api.assert.body_required") &&
+		(arg == "body" || arg == "body.body" || arg == "documents[]"):
+		return "document body must be an object"
+	}
+	return ke.Message
+}
+
+// sourceArg is the source option of m* writes: true unless set to false,
+// as in Kuzzle's _mChanges (single-document update defaults to false).
+func sourceArg(r *Request) bool {
+	switch v := r.Args["source"].(type) {
+	case bool:
+		return v
+	case string:
+		return v != "false"
+	}
+	return true
 }
 
 // multi serves mCreate, mCreateOrReplace, mReplace, mUpdate and mUpsert:
@@ -384,6 +434,14 @@ func (c *documentController) multi(op storage.Op) Handler {
 		}
 		if c.limits.DocumentsWrite > 0 && len(docs) > c.limits.DocumentsWrite {
 			return nil, kerror.New("services.storage.write_limit_exceeded")
+		}
+		for i, raw := range docs {
+			if d, ok := raw.(map[string]any); ok {
+				if _, has := d["_source"]; has {
+					n := strconv.Itoa(i)
+					return nil, kerror.New("api.assert.unexpected_argument", "documents["+n+"]._source", "documents["+n+"].body")
+				}
+			}
 		}
 		errs := []any{}
 		var writes []storage.DocWrite
@@ -403,6 +461,7 @@ func (c *documentController) multi(op storage.Op) Handler {
 			originals = append(originals, d)
 		}
 		successes := []any{}
+		source := sourceArg(r)
 		if len(writes) > 0 {
 			res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection, Docs: writes})
 			if err != nil {
@@ -414,21 +473,24 @@ func (c *documentController) multi(op storage.Op) Handler {
 					continue
 				}
 				v := docView(it.After)
+				created := op == storage.OpDocCreate || (op == storage.OpDocCreateOrReplace || op == storage.OpDocUpsert) && it.Created
 				switch op {
-				case storage.OpDocCreate:
-					v["created"] = true
-				case storage.OpDocCreateOrReplace, storage.OpDocUpsert:
-					v["created"] = it.Created
-				case storage.OpDocUpdate:
-					if src, _ := r.Bool("source"); !src {
-						v["_source"] = writes[i].Body
-					}
+				case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocUpsert:
+					v["created"] = created
+				}
+				// Kuzzle's per-item status and result.
+				v["status"], v["result"] = 200, "updated"
+				if created {
+					v["status"], v["result"] = 201, "created"
+				}
+				if !source {
+					delete(v, "_source")
 				}
 				successes = append(successes, v)
 			}
 		}
-		if strict, _ := r.Bool("strict"); strict && len(errs) > 0 {
-			return nil, kerror.New("services.storage.unexpected_bad_request", strconv.Itoa(len(errs))+" documents failed (strict mode)")
+		if err := strictCheck(r, r.Action, errs); err != nil {
+			return nil, err
 		}
 		return map[string]any{"successes": successes, "errors": errs}, nil
 	}
@@ -494,10 +556,14 @@ func (c *documentController) mGet(ctx context.Context, r *Request) (any, error) 
 	for _, d := range docs {
 		successes = append(successes, docView(d))
 	}
-	if missing == nil {
-		missing = []string{}
+	errs := make([]any, len(missing))
+	for i, id := range missing {
+		errs[i] = id
 	}
-	return map[string]any{"successes": successes, "errors": missing}, nil
+	if err := strictCheck(r, "get", errs); err != nil {
+		return nil, err
+	}
+	return map[string]any{"successes": successes, "errors": errs}, nil
 }
 
 func (c *documentController) mExists(ctx context.Context, r *Request) (any, error) {
@@ -544,7 +610,49 @@ func (c *documentController) mDelete(ctx context.Context, r *Request) (any, erro
 		}
 		successes = append(successes, it.ID)
 	}
+	if err := strictCheck(r, "delete", errs); err != nil {
+		return nil, err
+	}
 	return map[string]any{"successes": successes, "errors": errs}, nil
+}
+
+// queryLang reads Kuzzle's lang argument: with "koncorde", body.query is
+// a Koncorde filter, translated here to the query language the storage
+// engines read; the returned body is a copy, the request's is untouched.
+func queryLang(r *Request, body map[string]any) (map[string]any, error) {
+	lang, err := r.OptString("lang")
+	if err != nil {
+		return nil, err
+	}
+	switch lang {
+	case "", "elasticsearch":
+		return body, nil
+	case "koncorde":
+	default:
+		return nil, kerror.New("api.assert.invalid_argument", "lang", `"elasticsearch" or "koncorde"`)
+	}
+	raw, ok := body["query"]
+	if !ok || raw == nil {
+		return body, nil
+	}
+	f, ok := raw.(map[string]any)
+	if !ok {
+		return nil, kerror.New("api.assert.invalid_type", "body.query", "object")
+	}
+	q, err := filter.Translate(f)
+	if err != nil {
+		var te *filter.TranslateError
+		if errors.As(err, &te) && te.Restricted {
+			return nil, kerror.New("api.assert.koncorde_restricted_keyword", te.Kind, te.Name)
+		}
+		return nil, kerror.New("api.assert.koncorde_dsl_error", err.Error())
+	}
+	out := make(map[string]any, len(body))
+	for k, v := range body {
+		out[k] = v
+	}
+	out["query"] = q
+	return out, nil
 }
 
 func queryOf(body map[string]any) (json.RawMessage, error) {
@@ -560,6 +668,9 @@ func queryOf(body map[string]any) (json.RawMessage, error) {
 func byQuery(r *Request, withChanges bool) (w storage.Write, err error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
+		return w, err
+	}
+	if body, err = queryLang(r, body); err != nil {
 		return w, err
 	}
 	w = storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection}

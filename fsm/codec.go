@@ -42,6 +42,10 @@ const (
 	tagMS       // JSON memstore.Command
 	tagSecurity // JSON security.Command
 	tagChanged  // JSON storage.WriteResult (a "changed" entry's outcome)
+	// Format version 2 (format.go). Tags are only ever appended: a tag's
+	// number is its meaning in every log ever written.
+	tagVersion // the entry's format version, first, only when above 1
+	tagFeature // a KindFeature entry's agreed version (uvarint)
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -50,6 +54,13 @@ const maxBatch = 1 << 20
 
 func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 	b = append(b, codecMagic)
+	// An entry that needs a newer format says so before anything else, so
+	// that a binary that does not read it stops on this field rather than
+	// half-decode the rest. Version 1 entries carry no version and stay
+	// byte for byte what v0.2.0 wrote (and reads).
+	if v := KindVersion(c.Kind); v > 1 {
+		b = binary.AppendUvarint(append(b, tagVersion), uint64(v))
+	}
 	b = appendStr(b, tagKind, string(c.Kind))
 	if c.Key != "" {
 		b = appendStr(b, tagKey, c.Key)
@@ -128,6 +139,9 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = appendBlob(append(b, tagChanged), j)
+	}
+	if c.Feature != 0 {
+		b = binary.AppendUvarint(append(b, tagFeature), uint64(c.Feature))
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -295,6 +309,17 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 		case tagMS:
 			c.MS = new(memstore.Command)
 			r.json(c.MS)
+		case tagVersion:
+			if v := r.uvarint(); v > FormatVersion {
+				r.fail(newerFormat("the entry", v))
+			}
+		case tagFeature:
+			v := r.uvarint()
+			if v > 1<<31 {
+				r.fail(fmt.Errorf("feature version %d is not plausible", v))
+				break
+			}
+			c.Feature = uint32(v)
 		default:
 			r.fail(fmt.Errorf("unknown field %d", tag))
 		}

@@ -53,6 +53,11 @@ const (
 	// matched against the rooms like an embedded write's results, so that
 	// notifications keep the log's order (storage/elasticsearch/DESIGN.md).
 	KindChanged Kind = "changed"
+	// KindFeature records the cluster's feature version (Feature): the
+	// highest format version every member supports, which the leader
+	// raises once they all do (format.go). It never decreases. Format
+	// version 2: the leader proposes it only when every member reads it.
+	KindFeature Kind = "feature"
 )
 
 // Command is one log entry.
@@ -79,6 +84,8 @@ type Command struct {
 	MS *memstore.Command `json:"ms,omitempty"`
 	// Security is the payload of a KindSecurity command.
 	Security *security.Command `json:"sec,omitempty"`
+	// Feature is a KindFeature entry's version.
+	Feature uint32 `json:"fv,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by

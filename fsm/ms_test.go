@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"bytes"
+	"io"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -38,7 +40,11 @@ func TestMemoryStorageEntries(t *testing.T) {
 		t.Fatalf("incr on a non-integer replied %+v", r)
 	}
 
-	g := restoredCopy(t, f)
+	snapshot := persist(t, f)
+	g, _, _ := newFSM(t)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshot))); err != nil {
+		t.Fatal(err)
+	}
 	ttl, err := g.MemStore().Read([]string{"pttl", "k"}, 2000, nil)
 	if err != nil || ttl != int64(9000) {
 		t.Fatalf("restored pttl = %v, %v", ttl, err)

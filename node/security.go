@@ -93,7 +93,15 @@ func (n *Node) ProposeSecurity(ctx context.Context, c *security.Command) (*secur
 		}
 	}
 	if res.Err == nil {
-		n.awaitPeers(ctx, n.fsm.AppliedIndex())
+		// Proposed through a follower, the entry is acknowledged once the
+		// leader applied it; this node may not have yet. The barrier
+		// makes this node apply up to the leader's commit index, the
+		// entry's included, before the other nodes are asked to reach
+		// the same index: then the change holds on every node, this one
+		// too, when the client learns of it.
+		if err := n.raft.LinearizableRead(ctx); err == nil {
+			n.awaitPeers(ctx, n.fsm.AppliedIndex())
+		}
 	}
 	return &res, nil
 }

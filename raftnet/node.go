@@ -58,6 +58,8 @@ type Node struct {
 	observer      *raft.Observer
 	observerDone  chan struct{}
 
+	leaderLog []LeaderChange // under leaderMu: the last maxLeaderLog changes seen, oldest first
+
 	barrierMu   sync.Mutex
 	barrierTerm atomic.Uint64 // term in which this leader's Barrier completed
 
@@ -126,11 +128,11 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: snapshot store: %w", err)
 	}
 
-	secret := []byte(cfg.Secret)
+	auth := newPeerAuth(cfg.Secret, cfg.TLS)
 	n.srv = &rpcServer{log: log, base: n.ctx, handlers: make(map[string]Handler)}
-	n.cli = newRPCClient(secret, cfg.HandshakeTimeout, log)
+	n.cli = newRPCClient(auth, cfg.HandshakeTimeout, log)
 	n.cli.local = sourceAddr(addr)
-	n.mux = newMux(ln, addr, secret, cfg.HandshakeTimeout, log)
+	n.mux = newMux(ln, addr, auth, cfg.HandshakeTimeout, log)
 	n.mux.serveRPC = n.srv.serveConn
 	stream := &streamLayer{m: n.mux, closed: make(chan struct{})}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -165,6 +167,13 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: raft config: %w", err)
 	}
 
+	if has, err := raft.HasExistingState(n.logs, n.bolt, snaps); err != nil {
+		n.trans.Close()
+		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
+	} else if err := n.installSeed(dir, snaps, has); err != nil {
+		n.trans.Close()
+		return nil, err
+	}
 	if cfg.FSMIsPersistent {
 		// A persistent FSM that is behind the latest snapshot (its files
 		// were lost or replaced) cannot catch up from the log tail, which
@@ -278,11 +287,19 @@ func (n *Node) watchLeader(obs chan raft.Observation) {
 	for {
 		select {
 		case o := <-obs:
+			var change *LeaderChange
 			if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != last {
 				last = lo.LeaderID
 				n.log.Info("leader changed", "leader_id", string(lo.LeaderID), "leader_addr", string(lo.LeaderAddr))
+				change = &LeaderChange{Time: time.Now(), LeaderID: string(lo.LeaderID), Term: n.raft.CurrentTerm()}
 			}
 			n.leaderMu.Lock()
+			if change != nil {
+				if len(n.leaderLog) == maxLeaderLog {
+					n.leaderLog = append(n.leaderLog[:0], n.leaderLog[1:]...)
+				}
+				n.leaderLog = append(n.leaderLog, *change)
+			}
 			close(n.leaderChanged)
 			n.leaderChanged = make(chan struct{})
 			n.leaderMu.Unlock()
@@ -290,6 +307,25 @@ func (n *Node) watchLeader(obs chan raft.Observation) {
 			return
 		}
 	}
+}
+
+// LeaderChange is a change of leader this node saw; LeaderID "" is the
+// loss of a leader (an election under way, or this node cut off).
+type LeaderChange struct {
+	Time     time.Time
+	LeaderID string
+	Term     uint64 // this node's term when it saw the change
+}
+
+// maxLeaderLog bounds the leader changes a node remembers.
+const maxLeaderLog = 32
+
+// LeaderChanges returns the last leader changes this node saw since it
+// started, oldest first (for the dashboard: they are not replicated).
+func (n *Node) LeaderChanges() []LeaderChange {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return append([]LeaderChange(nil), n.leaderLog...)
 }
 
 func (n *Node) leaderChange() <-chan struct{} {
@@ -729,11 +765,15 @@ func (n *Node) Shutdown() error {
 }
 
 // HasState reports whether dataDir already holds Raft state (a log, a term
-// or a snapshot), without starting anything. Membership uses it before Open
+// or a snapshot, or a planted seed), without starting anything. Membership uses it before Open
 // to decide between bootstrapping, joining and restarting as a member; the
 // bbolt file lock makes it fail (after 2s) while a node has the dir open.
 func HasState(dataDir string) (bool, error) {
 	dir := filepath.Join(dataDir, "raft")
+	if seed, err := readSeed(dir); err != nil || seed != nil {
+		// Restored state waiting to found a cluster (PlantSeed).
+		return seed != nil, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, "raft.db")); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}

@@ -503,6 +503,17 @@ func (h *Hub) RoomCounts() map[string]map[string]map[string]int {
 	return out
 }
 
+// Totals returns how many rooms this node holds and how many
+// subscriptions they have, without RoomCounts' copy of every room.
+func (h *Hub) Totals() (rooms, subscriptions int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, r := range h.rooms {
+		subscriptions += len(r.conns)
+	}
+	return len(h.rooms), subscriptions
+}
+
 // LocalRooms returns the ids of the rooms this node holds, sorted.
 func (h *Hub) LocalRooms() []string {
 	h.mu.RLock()

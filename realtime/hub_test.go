@@ -414,3 +414,27 @@ func TestFenceOnlyWhenOthersMayNotRouteHere(t *testing.T) {
 		t.Fatalf("per-collection state: %d entries, want 1 (c; a left other)", len(h.colls))
 	}
 }
+
+func TestTotalsCountRoomsAndSubscriptions(t *testing.T) {
+	h, _ := newHub(t)
+	ctx := context.Background()
+	if rooms, subs := h.Totals(); rooms != 0 || subs != 0 {
+		t.Fatalf("empty hub: %d rooms, %d subscriptions", rooms, subs)
+	}
+	a, b := &sink{id: "a"}, &sink{id: "b"}
+	for _, c := range []*sink{a, b} {
+		if _, err := h.Subscribe(ctx, c, "i", "c", blue(), SubscribeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Subscribe(ctx, b, "i", "c", map[string]any{"equals": map[string]any{"color": "red"}}, SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, subs := h.Totals(); rooms != 2 || subs != 3 {
+		t.Fatalf("%d rooms, %d subscriptions; want 2 and 3", rooms, subs)
+	}
+	h.Disconnect(b)
+	if rooms, subs := h.Totals(); rooms != 1 || subs != 1 {
+		t.Fatalf("after b left: %d rooms, %d subscriptions; want 1 and 1", rooms, subs)
+	}
+}

@@ -95,6 +95,7 @@ func fail(id string, args ...string) *Result { return &Result{Err: kerror.New(id
 func (s *State) Apply(c *Command) *Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() { s.locked = s.adminExists() }()
 	d := &s.d
 	if d.Secret == "" && c.Secret != "" {
 		d.Secret = c.Secret

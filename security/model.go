@@ -112,6 +112,9 @@ type State struct {
 	d  data
 	// verified caches token verifications (token.go); not replicated.
 	verified tokenCache
+	// locked caches adminExists, derived from d after every change, so
+	// the per-request rate limit check does not scan the users.
+	locked bool
 }
 
 // NewState returns a fresh Kuzzle's security: the three protected roles
@@ -184,6 +187,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	fill(&d)
 	s.mu.Lock()
 	s.d = d
+	s.locked = s.adminExists()
 	s.mu.Unlock()
 	return nil
 }
@@ -225,6 +229,7 @@ func (s *State) Replace(o *State) {
 	o.mu.RUnlock()
 	s.mu.Lock()
 	s.d = d
+	s.locked = s.adminExists()
 	s.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -263,14 +264,16 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	}
 	out := a.result()
 	if a.ScrollID != "" {
-		out.ScrollID = e.wrapScroll(index, collection, a.ScrollID)
+		fetched := from + len(out.Hits)
+		out.Remaining = max(out.Total-fetched, 0)
+		out.ScrollID = e.wrapScroll(index, collection, fetched, a.ScrollID)
 	}
 	return out, nil
 }
 
 // Scroll continues a scroll.
 func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.SearchResult, error) {
-	index, collection, esID, err := e.unwrapScroll(scrollID)
+	index, collection, fetched, esID, err := e.unwrapScroll(scrollID)
 	if err != nil {
 		return nil, err
 	}
@@ -286,49 +289,55 @@ func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.Sea
 		return nil, kuzzleError(err, index, collection, "")
 	}
 	out := a.result()
+	fetched += len(out.Hits)
+	out.Remaining = max(out.Total-fetched, 0)
 	if a.ScrollID != "" {
-		out.ScrollID = e.wrapScroll(index, collection, a.ScrollID)
+		out.ScrollID = e.wrapScroll(index, collection, fetched, a.ScrollID)
 	}
 	return out, nil
 }
 
 // ScrollTarget names the index and collection a scroll id reads.
 func (e *Engine) ScrollTarget(_ context.Context, scrollID string) (string, string, error) {
-	index, collection, _, err := e.unwrapScroll(scrollID)
+	index, collection, _, _, err := e.unwrapScroll(scrollID)
 	return index, collection, err
 }
 
-// A scroll id is base64url(index \x00 collection \x00 ES scroll id) "."
-// base64url(HMAC-SHA256 of it), so a client cannot make one that reads a
-// collection its rights do not cover.
-func (e *Engine) wrapScroll(index, collection, esID string) string {
-	payload := []byte(index + "\x00" + collection + "\x00" + esID)
+// A scroll id is base64url(index \x00 collection \x00 fetched \x00 ES
+// scroll id) "." base64url(HMAC-SHA256 of it), so a client cannot make one
+// that reads a collection its rights do not cover. fetched, the documents
+// returned so far, gives Kuzzle's `remaining` without state on the node.
+func (e *Engine) wrapScroll(index, collection string, fetched int, esID string) string {
+	payload := []byte(index + "\x00" + collection + "\x00" + strconv.Itoa(fetched) + "\x00" + esID)
 	mac := hmac.New(sha256.New, e.opts.ScrollKey)
 	mac.Write(payload)
 	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func (e *Engine) unwrapScroll(id string) (index, collection, esID string, err error) {
+func (e *Engine) unwrapScroll(id string) (index, collection string, fetched int, esID string, err error) {
 	bad := kerror.New("services.storage.unknown_scroll_id")
 	p, s, ok := strings.Cut(id, ".")
 	if !ok {
-		return "", "", "", bad
+		return "", "", 0, "", bad
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p)
 	sum, err2 := base64.RawURLEncoding.DecodeString(s)
 	if err1 != nil || err2 != nil {
-		return "", "", "", bad
+		return "", "", 0, "", bad
 	}
 	mac := hmac.New(sha256.New, e.opts.ScrollKey)
 	mac.Write(payload)
 	if !hmac.Equal(sum, mac.Sum(nil)) {
-		return "", "", "", bad
+		return "", "", 0, "", bad
 	}
-	parts := strings.SplitN(string(payload), "\x00", 3)
-	if len(parts) != 3 {
-		return "", "", "", bad
+	parts := strings.SplitN(string(payload), "\x00", 4)
+	if len(parts) != 4 {
+		return "", "", 0, "", bad
 	}
-	return parts[0], parts[1], parts[2], nil
+	if fetched, err = strconv.Atoi(parts[2]); err != nil || fetched < 0 {
+		return "", "", 0, "", bad
+	}
+	return parts[0], parts[1], fetched, parts[3], nil
 }
 
 // Count counts the documents matching a query.

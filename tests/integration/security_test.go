@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,6 +52,15 @@ func TestSecurityChangesApplyOnEveryNodeAtOnce(t *testing.T) {
 	c := clusterNode(t, 23, "", true, "--join", a.cluster+","+b.cluster)
 	ms := []*member{a, b, c}
 	waitMembers(t, ms, 3)
+	// A follower (cluster:status needs no token before the lock-down).
+	_, leaderID := leaderOf(t, ms)
+	var f *member
+	for _, m := range ms {
+		if m.nodeID(t) != leaderID {
+			f = m
+			break
+		}
+	}
 
 	okAs(t, a.proc, "", "POST", "/_createFirstAdmin/admin?reset=true",
 		`{"credentials":{"local":{"username":"admin","password":"adminpw"}}}`)
@@ -59,6 +69,15 @@ func TestSecurityChangesApplyOnEveryNodeAtOnce(t *testing.T) {
 	admin := login(t, b.proc, "admin", "adminpw")
 	for _, m := range ms {
 		okAs(t, m.proc, admin, "GET", "/_me", "")
+	}
+
+	// A change made through a follower holds on that follower too when it
+	// returns (the follower acknowledges once the leader applied it).
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("f%d", i)
+		okAs(t, f.proc, admin, "POST", "/users/"+name+"/_create",
+			`{"content":{"profileIds":["default"]},"credentials":{"local":{"username":"`+name+`","password":"pw"}}}`)
+		login(t, f.proc, name, "pw")
 	}
 
 	// Logout on A: B and C refuse the token right away.
