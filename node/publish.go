@@ -268,6 +268,9 @@ type PublishStats struct {
 }
 
 func (p *publisher) stats() PublishStats {
+	if p == nil { // before the node registered its peer calls
+		return PublishStats{}
+	}
 	st := PublishStats{Sent: p.sent.Load(), Dropped: p.dropped.Load(), Failed: p.failed.Load(), Queued: map[string]int{}}
 	p.mu.Lock()
 	for addr, pq := range p.peers {
