@@ -46,6 +46,11 @@ type Server struct {
 	sweeping bool // an idle sweeper runs
 
 	metrics http.Handler // GET /metrics, when served (metrics.go)
+
+	// WebSocket upgrades so far, and the goroutine that gives memory
+	// back after a burst of them (release.go).
+	upgrades    atomic.Uint64
+	releaseOnce sync.Once
 }
 
 // NewServer builds the API server.

@@ -16,8 +16,10 @@ type Kind string
 const (
 	// KindWrite is a storage write, with the request meta notifications need.
 	KindWrite Kind = "write"
-	// KindPublish is realtime:publish: nothing is stored, but going through
-	// the log gives publications the same order on every node as writes.
+	// KindPublish is realtime:publish through the log, as earlier versions
+	// proposed it: such entries still apply (and notify) when a log holds
+	// them. This version sends publications node to node instead
+	// (node/publish.go, DESIGN.md).
 	KindPublish Kind = "publish"
 	// KindRoomCreated records that a node holds subscribers to a room.
 	KindRoomCreated Kind = "room+"

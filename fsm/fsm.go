@@ -118,6 +118,12 @@ type FSM struct {
 	// has been told to stop the node.
 	halted *HaltError
 	onHalt func(*HaltError)
+
+	// holders indexes st.Rooms by collection: which nodes hold at least
+	// one room on it, and how many. It is derived (rebuilt on restore,
+	// never snapshotted) and lets realtime:publish find the nodes to send
+	// a message to without scanning every room.
+	holders map[collKey]map[string]int
 }
 
 // ErrHalted is the result of every command this replica received after it
@@ -190,7 +196,7 @@ func haltedResults(n int) []any {
 
 // New builds the state machine over an opened store.
 func New(store Store, notify Notifier, log *slog.Logger) *FSM {
-	f := &FSM{store: store, notify: notify, log: log}
+	f := &FSM{store: store, notify: notify, log: log, holders: map[collKey]map[string]int{}}
 	f.st = emptyState()
 	f.sec = f.st.Security
 	f.applied = store.AppliedIndex()
@@ -544,6 +550,9 @@ func (f *FSM) roomCreated(rc *RoomChange) {
 		r = &Room{ID: rc.ID, Index: rc.Index, Collection: rc.Collection, Canonical: rc.Canonical, Nodes: map[string]uint64{}}
 		f.st.Rooms[rc.ID] = r
 	}
+	if _, held := r.Nodes[rc.Node]; !held {
+		f.hold(r, rc.Node)
+	}
 	if r.Nodes[rc.Node] < rc.Seq {
 		r.Nodes[rc.Node] = rc.Seq
 	}
@@ -555,8 +564,12 @@ func (f *FSM) roomEmptied(rc *RoomChange) {
 	}
 	r := f.st.Rooms[rc.ID]
 	if r != nil {
-		if seq, ok := r.Nodes[rc.Node]; ok && seq > rc.Seq {
+		seq, ok := r.Nodes[rc.Node]
+		if ok && seq > rc.Seq {
 			return
+		}
+		if ok {
+			f.release(r, rc.Node)
 		}
 		delete(r.Nodes, rc.Node)
 		if len(r.Nodes) == 0 {
@@ -575,6 +588,9 @@ func (f *FSM) roomEmptied(rc *RoomChange) {
 
 func (f *FSM) nodeReset(node string) {
 	for id, r := range f.st.Rooms {
+		if _, ok := r.Nodes[node]; ok {
+			f.release(r, node)
+		}
 		delete(r.Nodes, node)
 		if len(r.Nodes) == 0 {
 			delete(f.st.Rooms, id)
@@ -861,6 +877,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.sec.Replace(st.Security)
 	st.Security = f.sec
 	f.st = st
+	f.reindexHolders()
 	f.applied = max(st.Applied, f.store.AppliedIndex())
 	f.memApplied = st.Applied
 	f.mu.Unlock()

@@ -217,6 +217,16 @@ func TestGarbageEntriesFailAlone(t *testing.T) {
 
 type memSink struct{ bytes.Buffer }
 
+// restoredCopy snapshots f and restores the snapshot into a new FSM.
+func restoredCopy(t *testing.T, f *FSM) *FSM {
+	t.Helper()
+	g, _, _ := newFSM(t)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(persist(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { return nil }
 func (m *memSink) Close() error  { return nil }

@@ -45,6 +45,9 @@ type Realtime struct {
 	Sent, Dropped        uint64 // notifications handed to connections, or refused by a full queue
 	SlowConsumers        uint64 // connections closed because their queue was full
 	IdleClosed           uint64 // WebSocket connections closed for their idle timeout
+	// realtime:publish messages to other nodes: handed to a peer, dropped
+	// because its queue was full, lost with a failed call.
+	PublishSent, PublishDropped, PublishFailed uint64
 }
 
 // Raft is this node's view of the log.
@@ -161,6 +164,7 @@ var (
 	descDropped     = prometheus.NewDesc("korum_notifications_dropped_total", "Notifications refused by a connection whose queue was full.", nil, nil)
 	descSlow        = prometheus.NewDesc("korum_slow_consumer_disconnects_total", "Connections closed because their queue was full.", nil, nil)
 	descIdle        = prometheus.NewDesc("korum_idle_disconnects_total", "WebSocket connections closed for their idle timeout.", nil, nil)
+	descPublish     = prometheus.NewDesc("korum_publications_to_peers_total", "realtime:publish messages to other nodes, by outcome (sent, dropped: the peer's queue was full, failed: the call failed).", []string{"outcome"}, nil)
 	descTerm        = prometheus.NewDesc("korum_raft_term", "This node's Raft term.", nil, nil)
 	descLastIndex   = prometheus.NewDesc("korum_raft_last_log_index", "Last index in this node's Raft log.", nil, nil)
 	descCommitIndex = prometheus.NewDesc("korum_raft_commit_index", "Highest log index this node knows committed.", nil, nil)
@@ -174,7 +178,7 @@ var (
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRunning, descWaiting, descConns, descRooms, descSubs, descSent, descDropped,
-		descSlow, descIdle, descTerm, descLastIndex, descCommitIndex, descApplied, descLag, descLeader, descLeaderChg, descSnapBytes, descStorage} {
+		descSlow, descIdle, descPublish, descTerm, descLastIndex, descCommitIndex, descApplied, descLag, descLeader, descLeaderChg, descSnapBytes, descStorage} {
 		ch <- d
 	}
 }
@@ -183,8 +187,8 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	if f := c.src.Requests; f != nil {
 		running, waiting := f()
@@ -204,6 +208,9 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDropped, rt.Dropped)
 		counter(descSlow, rt.SlowConsumers)
 		counter(descIdle, rt.IdleClosed)
+		counter(descPublish, rt.PublishSent, "sent")
+		counter(descPublish, rt.PublishDropped, "dropped")
+		counter(descPublish, rt.PublishFailed, "failed")
 	}
 	if f := c.src.Raft; f != nil {
 		r := f()

@@ -71,7 +71,8 @@ func TestHooksAndSources(t *testing.T) {
 		Requests:    func() (int, int) { return 3, 1 },
 		Connections: func() (int, int) { return 4, 5 },
 		Realtime: func() Realtime {
-			return Realtime{Rooms: 2, Subscriptions: 7, Sent: 10, Dropped: 1, SlowConsumers: 1, IdleClosed: 2}
+			return Realtime{Rooms: 2, Subscriptions: 7, Sent: 10, Dropped: 1, SlowConsumers: 1, IdleClosed: 2,
+				PublishSent: 5, PublishDropped: 3, PublishFailed: 4}
 		},
 		Raft: func() Raft {
 			return Raft{Term: 3, LastLogIndex: 12, CommitIndex: 11, AppliedIndex: 9, Leader: true, LeaderChanges: 2, LastSnapshotBytes: 4096}
@@ -88,6 +89,8 @@ func TestHooksAndSources(t *testing.T) {
 		"korum_realtime_rooms": 2, "korum_realtime_subscriptions": 7,
 		"korum_notifications_sent_total": 10, "korum_notifications_dropped_total": 1,
 		"korum_slow_consumer_disconnects_total": 1, "korum_idle_disconnects_total": 2,
+		`korum_publications_to_peers_total{outcome="sent"}`: 5, `korum_publications_to_peers_total{outcome="dropped"}`: 3,
+		`korum_publications_to_peers_total{outcome="failed"}`: 4,
 		"korum_raft_term": 3, "korum_raft_last_log_index": 12, "korum_raft_commit_index": 11,
 		"korum_raft_applied_index": 9, "korum_raft_apply_lag": 2, "korum_raft_leader": 1,
 		"korum_raft_leader_changes_total": 2, "korum_snapshot_last_bytes": 4096,

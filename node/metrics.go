@@ -41,8 +41,10 @@ func (n *Node) metricSources() metrics.Sources {
 		},
 		Realtime: func() metrics.Realtime {
 			f := n.NodeFigures()
+			pub := n.pub.stats()
 			return metrics.Realtime{Rooms: f.Rooms, Subscriptions: f.Subscriptions, Sent: f.NotificationsSent,
-				Dropped: f.NotificationsDropped, SlowConsumers: f.SlowConsumerDisconnects, IdleClosed: n.api.IdleDropped()}
+				Dropped: f.NotificationsDropped, SlowConsumers: f.SlowConsumerDisconnects, IdleClosed: n.api.IdleDropped(),
+				PublishSent: pub.Sent, PublishDropped: pub.Dropped, PublishFailed: pub.Failed}
 		},
 		Raft: func() metrics.Raft {
 			st := n.raft.Stats()

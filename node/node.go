@@ -57,6 +57,7 @@ type Node struct {
 	batch   *batcher
 	members *membership.Manager
 	hub     *realtime.Hub
+	pub     *publisher // realtime:publish to other nodes (publish.go)
 	api     *api.Server
 	http    *http.Server
 	ln      net.Listener
@@ -684,13 +685,6 @@ func (n *Node) write(ctx context.Context, w storage.Write, meta realtime.Meta, s
 		return &storage.WriteResult{}, nil
 	}
 	return resp.Write, nil
-}
-
-func (n *Node) Publish(ctx context.Context, index, collection, id string, body map[string]any, meta realtime.Meta) error {
-	ctx, cancel := n.reqCtx(ctx)
-	defer cancel()
-	return n.propose(ctx, &fsm.Command{Kind: fsm.KindPublish, Meta: &meta,
-		Publish: &fsm.Publish{Index: index, Collection: collection, ID: id, Body: body}}, nil)
 }
 
 func (n *Node) ReadBarrier(ctx context.Context) error {

@@ -36,7 +36,11 @@ func (n *Node) registerPeerRPC() {
 		return nil, nil
 	})
 	n.raft.Handle(rpcSecurityApplied, n.appliedHandler)
+	n.raft.Handle(rpcPublish, n.publishHandler)
+	n.raft.Handle(rpcFence, n.fenceHandler)
+	n.pub = newPublisher(n.raft, peerTimeout, n.done, n.log)
 	n.hub.SetUserRelay(n.relayUserEvent)
+	n.hub.SetFence(n.fence)
 }
 
 // peersOf returns the cluster addresses of the other nodes holding a room.
