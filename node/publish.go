@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/korumdb/korum/fsm"
 	"github.com/korumdb/korum/realtime"
 )
 
@@ -55,7 +56,21 @@ func (m *pubMessage) event() realtime.DocumentEvent {
 		Changes: []realtime.Change{{ID: m.ID, After: m.Body, Action: "publish"}}}
 }
 
+// directPublishVersion is the feature version from which publications
+// travel node to node rather than through the log (v0.2.0 has no handler
+// for them).
+const directPublishVersion = 2
+
 func (n *Node) Publish(ctx context.Context, index, collection, id string, body map[string]any, meta realtime.Meta) error {
+	if n.fsm.FeatureVersion() < directPublishVersion {
+		// A member of the previous release may hold subscribers and
+		// knows only publications that come through the log: keep
+		// them there until every member reads format 2.
+		ctx, cancel := n.reqCtx(ctx)
+		defer cancel()
+		return n.propose(ctx, &fsm.Command{Kind: fsm.KindPublish, Meta: &meta,
+			Publish: &fsm.Publish{Index: index, Collection: collection, ID: id, Body: body}}, nil)
+	}
 	m := pubMessage{Index: index, Collection: collection, ID: id, Body: body, Meta: meta}
 	if peers := n.fsm.PublishTargets(index, collection, n.id); len(peers) > 0 {
 		b, err := json.Marshal(&m)

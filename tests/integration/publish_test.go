@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // publishHTTP sends realtime:publish through node p's HTTP API.
@@ -37,6 +38,11 @@ func TestPublishReachesOtherNodesOnceAndSkipsADownPeer(t *testing.T) {
 	r := startRedis(t)
 	ms := formRedis(t, r, 3)
 	a, b, c := ms[0], ms[1], ms[2]
+	// Publications go node to node once the cluster agreed on format 2
+	// (before, through the log, for members of the previous release).
+	for _, m := range ms {
+		eventually(t, 20*time.Second, "feature version 2", func() bool { return featureVersion(t, m.proc) >= 2 })
+	}
 	mustOK(t, a.proc, "POST", "/rt/_create", "")
 	mustOK(t, a.proc, "PUT", "/rt/c", "{}")
 	blue := map[string]any{"equals": map[string]any{"team": "blue"}}
