@@ -187,6 +187,18 @@ func (rt *Router) run(ctx context.Context, h Handler, r *Request, resp *Response
 // dashboard's request rate.
 func (rt *Router) Served() uint64 { return rt.served.Load() }
 
+// Freshness is implemented by a backend whose security state may be stale
+// (a cluster node): Fresh fails while the node cannot vouch that it knows
+// every revocation acknowledged so far.
+type Freshness interface {
+	Fresh(ctx context.Context) error
+}
+
+// staleAllowed are the diagnostic actions a node still answers while cut
+// from its cluster (with the rights it last knew): what an operator needs
+// to see why.
+var staleAllowed = map[string]bool{"cluster:status": true, "server:metrics": true}
+
 // authorize establishes who sends the request and checks the rights of
 // that user before anything else runs: the one place every action of
 // every protocol goes through. A bad token is an error, never the
@@ -198,6 +210,12 @@ func (rt *Router) authorize(r *Request) error {
 		// because the client still holds an expired token: both run as the
 		// anonymous user, whose role allows them (Kuzzle's standard roles).
 		token = ""
+	}
+	if f, ok := rt.b.(Freshness); ok && !staleAllowed[r.Controller+":"+r.Action] &&
+		(token != "" || rt.sec.SecurityState().LockedDown()) {
+		if err := f.Fresh(context.Background()); err != nil {
+			return err
+		}
 	}
 	id, err := rt.sec.Authenticate(token)
 	if err != nil {

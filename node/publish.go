@@ -101,8 +101,11 @@ func (n *Node) fenceHandler(ctx context.Context, _ []byte) ([]byte, error) {
 // committed when fence was called, or has failed to say so within the peer
 // timeout (it then cannot serve either: see awaitPeers).
 func (n *Node) fence(ctx context.Context) {
+	if n.fsm.FeatureVersion() < directPublishVersion {
+		return // publications still go through the log (see Publish)
+	}
 	if peers := n.otherMembers(); len(peers) > 0 {
-		n.fanOut(ctx, peers, rpcFence, nil, func([]byte) {})
+		n.fanOutUntil(ctx, peers, rpcFence, nil, func([]byte) {})
 	}
 }
 

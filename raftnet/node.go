@@ -593,6 +593,31 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
+// Fresh returns nil once this node may trust its replicated state for
+// what must not be served stale (a revoked token): it is the leader (which
+// steps down within LeaderLeaseTimeout of losing its quorum), or a follower
+// that heard from its leader within maxSilence; and its FSM has applied
+// everything this node knows to be committed. A restarted node therefore
+// refuses until a leader told it the commit index and it caught up, and a
+// cut-off node refuses once maxSilence passed. ErrNotFresh otherwise, or
+// the context's error while catching up.
+func (n *Node) Fresh(ctx context.Context, maxSilence time.Duration) error {
+	switch n.raft.State() {
+	case raft.Leader:
+	case raft.Follower:
+		if id, _ := n.Leader(); id == "" || time.Since(n.raft.LastContact()) > maxSilence {
+			return ErrNotFresh
+		}
+	default:
+		return ErrNotFresh
+	}
+	commit := n.raft.CommitIndex()
+	if n.caughtUp(commit) {
+		return nil
+	}
+	return n.waitApplied(ctx, commit)
+}
+
 // caughtUp reports whether the FSM has consumed all it will ever see up to
 // idx. Raft does not pass no-op and barrier entries to the FSM, so when the
 // FSM's index is behind but Raft has dispatched everything up to idx, the
