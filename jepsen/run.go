@@ -182,6 +182,11 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	for i := 0; i < cfg.SecurityClients && cfg.has(WorkloadSecurity); i++ {
 		wwg.Add(1)
 		go func(i int) { defer wwg.Done(); e.securityClient(ctx, wctx, i, seedFor(cfg.Seed, nem.Name+"/sec", i)) }(i)
+		wwg.Add(1)
+		go func(i int) {
+			defer wwg.Done()
+			e.securityProber(ctx, wctx, 200+i, seedFor(cfg.Seed, nem.Name+"/probe", i))
+		}(i)
 	}
 	if cfg.has(WorkloadSubscriptions) {
 		for i := 0; i < cfg.Writers; i++ {

@@ -234,17 +234,22 @@ func (e *env) securitySetup(ctx context.Context, s int, deadline time.Time) erro
 // restarted) are asked about it again later.
 const secPoolSize = 32
 
-// secCall runs one admin or user request on n and returns its answer.
-func (e *env) secCall(ctx context.Context, n *Node, jwt string, req map[string]any) (Response, error) {
-	c, err := Dial(ctx, n.Name, n.IP)
+// secCall runs one request on n with the token jwt and returns its answer.
+// Connections are kept per node and shared by every token: requests name
+// their own token, and a request sent to a paused node is served when it
+// resumes (the case where a node may have missed a revocation).
+func (e *env) secCall(ctx context.Context, cs conns, n *Node, jwt string, req map[string]any) (Response, error) {
+	c, err := cs.get(ctx, n)
 	if err != nil {
 		return Response{}, err
 	}
-	defer c.Close()
-	if jwt != "" {
-		req["jwt"] = jwt
+	req["jwt"] = jwt
+	resp, err := c.Do(ctx, req, e.opTimeout)
+	var ke *KError
+	if err != nil && !errors.As(err, &ke) {
+		cs.drop(n.Name)
 	}
-	return c.Do(ctx, req, e.opTimeout)
+	return resp, err
 }
 
 // securityClient creates a user, obtains its tokens, uses them, revokes
@@ -253,16 +258,18 @@ func (e *env) securityClient(ctx, stop context.Context, id int, rng *rand.Rand) 
 	shard := id % e.shards()
 	admin := e.adminJWT(shard)
 	node := func() *Node { ns := e.route(shard); return ns[rng.IntN(len(ns))] }
+	cs := e.conns()
+	defer cs.closeAll()
 	for seq := 0; stop.Err() == nil; seq++ {
 		kuid := fmt.Sprintf("j%d-%d", id, seq)
 		password := "password of " + kuid
-		if _, err := e.secCall(ctx, node(), admin, map[string]any{"controller": "security", "action": "createUser", "_id": kuid,
+		if _, err := e.secCall(ctx, cs, node(), admin, map[string]any{"controller": "security", "action": "createUser", "_id": kuid,
 			"body": map[string]any{"content": map[string]any{"profileIds": []string{secProfile}},
 				"credentials": map[string]any{"local": map[string]any{"username": kuid, "password": password}}}}); err != nil {
 			pause(stop, 200*time.Millisecond)
 			continue
 		}
-		login := e.obtain(ctx, node(), "", kuid, shard, "login", map[string]any{"controller": "auth", "action": "login", "strategy": "local",
+		login := e.obtain(ctx, cs, node(), "", kuid, shard, "login", map[string]any{"controller": "auth", "action": "login", "strategy": "local",
 			"body": map[string]any{"username": kuid, "password": password}})
 		if login == nil {
 			continue
@@ -270,16 +277,16 @@ func (e *env) securityClient(ctx, stop context.Context, id int, rng *rand.Rand) 
 		var key *SecToken
 		var keyID string
 		if rng.IntN(2) == 0 {
-			key, keyID = e.obtainKey(ctx, node(), login.jwt, kuid, shard, map[string]any{"controller": "auth", "action": "createApiKey", "body": map[string]any{"description": "jepsen"}})
+			key, keyID = e.obtainKey(ctx, cs, node(), login.jwt, kuid, shard, map[string]any{"controller": "auth", "action": "createApiKey", "body": map[string]any{"description": "jepsen"}})
 		} else {
-			key, keyID = e.obtainKey(ctx, node(), admin, kuid, shard, map[string]any{"controller": "security", "action": "createApiKey", "userId": kuid, "body": map[string]any{"description": "jepsen"}})
+			key, keyID = e.obtainKey(ctx, cs, node(), admin, kuid, shard, map[string]any{"controller": "security", "action": "createApiKey", "userId": kuid, "body": map[string]any{"description": "jepsen"}})
 		}
 		mine := []*SecToken{login}
 		if key != nil {
 			mine = append(mine, key)
 		}
 		for i := 0; i < 2; i++ {
-			e.useToken(ctx, id, node(), *mine[rng.IntN(len(mine))], rng)
+			e.useToken(ctx, cs, id, node(), *mine[rng.IntN(len(mine))], rng)
 		}
 		// Revoke, then probe: the revoked tokens first, then any recent one.
 		methods := []string{"auth:logout", "auth:logout+global", "security:revokeTokens", "security:deleteUser"}
@@ -305,7 +312,7 @@ func (e *env) securityClient(ctx, stop context.Context, id int, rng *rand.Rand) 
 		}
 		n := node()
 		rev.Node, rev.Call = n.Name, e.h.Now()
-		_, err := e.secCall(ctx, n, jwt, req)
+		_, err := e.secCall(ctx, cs, n, jwt, req)
 		rev.Return = e.h.Now()
 		if ctx.Err() != nil && err != nil {
 			err = fmt.Errorf("cancelled: %v", err)
@@ -316,13 +323,50 @@ func (e *env) securityClient(ctx, stop context.Context, id int, rng *rand.Rand) 
 		}
 		e.mu.Lock()
 		e.sec.Revocations = append(e.sec.Revocations, rev)
+		if rev.Outcome == OK {
+			e.secLatest = nil
+			for _, t := range mine {
+				if rev.Token == "" || rev.Token == t.Name {
+					e.secLatest = append(e.secLatest, *t)
+				}
+			}
+		}
 		e.mu.Unlock()
 		for i := 0; i < 6 && stop.Err() == nil; i++ {
 			t := *mine[rng.IntN(len(mine))]
 			if i >= 3 {
 				t = e.poolToken(rng, shard, t)
 			}
-			e.useToken(ctx, id, node(), t, rng)
+			e.useToken(ctx, cs, id, node(), t, rng)
+		}
+	}
+}
+
+// securityProber uses recent tokens through random nodes until stop
+// ends, half the time one that the latest acknowledged revocation covers:
+// while a client waits on a paused or cut-off node, the probers keep
+// asking the others.
+func (e *env) securityProber(ctx, stop context.Context, id int, rng *rand.Rand) {
+	shard := id % e.shards()
+	cs := e.conns()
+	defer cs.closeAll()
+	for stop.Err() == nil {
+		e.mu.Lock()
+		latest := e.secLatest
+		e.mu.Unlock()
+		var t SecToken
+		switch {
+		case len(latest) > 0 && latest[0].Shard == shard && rng.IntN(2) == 0:
+			t = latest[rng.IntN(len(latest))]
+		default:
+			t = e.poolToken(rng, shard, SecToken{})
+		}
+		if t.Name != "" {
+			ns := e.route(shard)
+			e.useToken(ctx, cs, id, ns[rng.IntN(len(ns))], t, rng)
+		}
+		if !pause(stop, time.Duration(10+rng.IntN(20))*time.Millisecond) {
+			return
 		}
 	}
 }
@@ -334,8 +378,8 @@ func (e *env) adminJWT(shard int) string {
 }
 
 // obtain runs a request answering a token ({jwt}) and records the token.
-func (e *env) obtain(ctx context.Context, n *Node, jwt, kuid string, shard int, kind string, req map[string]any) *SecToken {
-	resp, err := e.secCall(ctx, n, jwt, req)
+func (e *env) obtain(ctx context.Context, cs conns, n *Node, jwt, kuid string, shard int, kind string, req map[string]any) *SecToken {
+	resp, err := e.secCall(ctx, cs, n, jwt, req)
 	var r struct {
 		JWT string `json:"jwt"`
 	}
@@ -346,8 +390,8 @@ func (e *env) obtain(ctx context.Context, n *Node, jwt, kuid string, shard int, 
 }
 
 // obtainKey creates an API key and records its token.
-func (e *env) obtainKey(ctx context.Context, n *Node, jwt, kuid string, shard int, req map[string]any) (*SecToken, string) {
-	resp, err := e.secCall(ctx, n, jwt, req)
+func (e *env) obtainKey(ctx context.Context, cs conns, n *Node, jwt, kuid string, shard int, req map[string]any) (*SecToken, string) {
+	resp, err := e.secCall(ctx, cs, n, jwt, req)
 	var r struct {
 		ID     string `json:"_id"`
 		Source struct {
@@ -396,15 +440,14 @@ var secProbes = []map[string]any{
 	{"controller": "ms", "action": "get", "_id": "sec-probe"},
 }
 
-// useToken makes one request with t on n, on a connection of its own
-// (a connection is bound to the last token it used), and records it.
-func (e *env) useToken(ctx context.Context, client int, n *Node, t SecToken, rng *rand.Rand) {
+// useToken makes one request with t on n and records it.
+func (e *env) useToken(ctx context.Context, cs conns, client int, n *Node, t SecToken, rng *rand.Rand) {
 	req := map[string]any{}
 	for k, v := range secProbes[rng.IntN(len(secProbes))] {
 		req[k] = v
 	}
 	u := SecUse{Client: client, Node: n.Name, Token: t.Name, Action: fmt.Sprint(req["controller"], ":", req["action"]), Call: e.h.Now()}
-	_, err := e.secCall(ctx, n, t.jwt, req)
+	_, err := e.secCall(ctx, cs, n, t.jwt, req)
 	u.Return = e.h.Now()
 	var ke *KError
 	switch {

@@ -25,14 +25,15 @@ type env struct {
 	clustered bool
 	opTimeout time.Duration
 
-	mu      sync.Mutex
-	subs    SubHistory
-	sec     SecHistory
-	secPool []SecToken      // recent tokens, for probes
-	jwts    map[int]string  // the admin's token per shard, once locked down (security workload)
-	gone    map[string]bool // nodes a nemesis killed for good
-	value   atomic.Int64    // unique register values
-	docSeq  atomic.Int64    // unique subscription document ids
+	mu        sync.Mutex
+	subs      SubHistory
+	sec       SecHistory
+	secPool   []SecToken      // recent tokens, for probes
+	secLatest []SecToken      // the tokens the latest acknowledged revocation covers
+	jwts      map[int]string  // the admin's token per shard, once locked down (security workload)
+	gone      map[string]bool // nodes a nemesis killed for good
+	value     atomic.Int64    // unique register values
+	docSeq    atomic.Int64    // unique subscription document ids
 }
 
 // markGone takes n out of the cluster for the rest of the run.
