@@ -92,8 +92,13 @@ jepsen-deps: docker-engine image
 	deploy/local-images.sh
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/korum-jepsen ./jepsen/cmd/korum-jepsen
 
+# The ms-registers and security workloads (issues #11, #12) run once more,
+# together, under a subset of the nemeses (~2 min): leader cut off, minority
+# split, paused node, killed node, everything restarted.
+JEPSEN_MORE_NEMESES ?= isolate-leader,majority-split,pause,kill,full-restart
 jepsen: jepsen-deps jepsen-selftest
 	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
+	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s -workloads ms-registers,security -nemeses $(JEPSEN_MORE_NEMESES) $(JEPSEN_ARGS)
 
 # The checkers bite end to end: a deployment that loses acknowledged writes
 # on restart (data on a tmpfs) must be reported.
@@ -110,7 +115,7 @@ jepsen-broken: jepsen-deps
 	rm -rf bin/image-broken && mkdir -p bin/image-broken/tmp bin/image-broken/data && chmod 1777 bin/image-broken/tmp
 	CGO_ENABLED=0 $(GO) build -trimpath -tags jepsen_broken_ack -o bin/image-broken/korum ./cmd/node
 	docker build -q -f deploy/Dockerfile -t $(IMAGE):broken bin/image-broken
-	bin/korum-jepsen -image $(IMAGE):broken -expect-anomaly -nemeses full-restart,isolate-leader,kill $(JEPSEN_ARGS)
+	bin/korum-jepsen -image $(IMAGE):broken -expect-anomaly -nemeses full-restart,isolate-leader,kill -workloads registers,subscriptions,ms-registers $(JEPSEN_ARGS)
 
 # docker-compose.yml end to end: up, smoke through the balancer, stop a node,
 # smoke again, down. KORUM_PORT is the balancer's published port.
