@@ -109,8 +109,8 @@ jepsen-long: jepsen-deps
 	bin/korum-jepsen -warmup 10s -fault 30s -cycles 5 -register-clients 10 -subscribers 10 -writers 4 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
 
 # The checkers must bite: a build that acknowledges writes before they are
-# committed (build tag jepsen_broken_ack, to be provided by the cluster
-# work) must make the suite fail. Exits 0 only if an anomaly is found.
+# committed (build tag jepsen_broken_ack: documents and memory storage
+# keys) must make the suite fail. Exits 0 only if an anomaly is found.
 jepsen-broken: jepsen-deps
 	rm -rf bin/image-broken && mkdir -p bin/image-broken/tmp bin/image-broken/data && chmod 1777 bin/image-broken/tmp
 	CGO_ENABLED=0 $(GO) build -trimpath -tags jepsen_broken_ack -o bin/image-broken/korum ./cmd/node
