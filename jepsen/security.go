@@ -260,14 +260,34 @@ func (e *env) securityClient(ctx, stop context.Context, id int, rng *rand.Rand) 
 	node := func() *Node { ns := e.route(shard); return ns[rng.IntN(len(ns))] }
 	cs := e.conns()
 	defer cs.closeAll()
+	// A veteran user lives through the whole run: its record is old enough
+	// to be in a snapshot that a restarted node holds, while the revocation
+	// of its latest token is not.
+	veteran := fmt.Sprintf("v%d", id)
+	haveVeteran := false
 	for seq := 0; stop.Err() == nil; seq++ {
 		kuid := fmt.Sprintf("j%d-%d", id, seq)
+		old := haveVeteran && rng.IntN(3) == 0
+		if old {
+			kuid = veteran
+		} else if !haveVeteran {
+			kuid = veteran
+		}
 		password := "password of " + kuid
-		if _, err := e.secCall(ctx, cs, node(), admin, map[string]any{"controller": "security", "action": "createUser", "_id": kuid,
-			"body": map[string]any{"content": map[string]any{"profileIds": []string{secProfile}},
-				"credentials": map[string]any{"local": map[string]any{"username": kuid, "password": password}}}}); err != nil {
-			pause(stop, 200*time.Millisecond)
-			continue
+		if !old {
+			if _, err := e.secCall(ctx, cs, node(), admin, map[string]any{"controller": "security", "action": "createUser", "_id": kuid,
+				"body": map[string]any{"content": map[string]any{"profileIds": []string{secProfile}},
+					"credentials": map[string]any{"local": map[string]any{"username": kuid, "password": password}}}}); err != nil {
+				var ke *KError
+				// An earlier attempt whose answer was lost may have created it.
+				if kuid != veteran || !errors.As(err, &ke) || ke.ID != "security.user.already_exists" {
+					pause(stop, 200*time.Millisecond)
+					continue
+				}
+			}
+		}
+		if kuid == veteran {
+			haveVeteran = true
 		}
 		login := e.obtain(ctx, cs, node(), "", kuid, shard, "login", map[string]any{"controller": "auth", "action": "login", "strategy": "local",
 			"body": map[string]any{"username": kuid, "password": password}})
@@ -289,7 +309,10 @@ func (e *env) securityClient(ctx, stop context.Context, id int, rng *rand.Rand) 
 			e.useToken(ctx, cs, id, node(), *mine[rng.IntN(len(mine))], rng)
 		}
 		// Revoke, then probe: the revoked tokens first, then any recent one.
-		methods := []string{"auth:logout", "auth:logout+global", "security:revokeTokens", "security:deleteUser"}
+		methods := []string{"auth:logout", "auth:logout+global", "security:revokeTokens"}
+		if kuid != veteran {
+			methods = append(methods, "security:deleteUser")
+		}
 		if key != nil {
 			methods = append(methods, "auth:deleteApiKey", "security:deleteApiKey")
 		}
