@@ -96,9 +96,10 @@ jepsen-deps: docker-engine image
 # together, under a subset of the nemeses (~2 min): leader cut off, minority
 # split, paused node, killed node, everything restarted.
 JEPSEN_MORE_NEMESES ?= isolate-leader,majority-split,pause,kill,full-restart
+JEPSEN_MORE_WORKLOADS ?= ms-registers,security
 jepsen: jepsen-deps jepsen-selftest
 	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
-	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s -workloads ms-registers,security -nemeses $(JEPSEN_MORE_NEMESES) $(JEPSEN_ARGS)
+	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s -workloads $(JEPSEN_MORE_WORKLOADS) -nemeses $(JEPSEN_MORE_NEMESES) $(JEPSEN_ARGS)
 
 # The checkers bite end to end: a deployment that loses acknowledged writes
 # on restart (data on a tmpfs) must be reported.
