@@ -106,8 +106,14 @@ jepsen-deps: docker-engine image
 	deploy/local-images.sh
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/korum-jepsen ./jepsen/cmd/korum-jepsen
 
+# The ms-registers and security workloads (issues #11, #12) run once more,
+# together, under a subset of the nemeses (~2 min): leader cut off, minority
+# split, paused node, killed node, everything restarted.
+JEPSEN_MORE_NEMESES ?= isolate-leader,majority-split,pause,kill,full-restart
+JEPSEN_MORE_WORKLOADS ?= ms-registers,security
 jepsen: jepsen-deps jepsen-selftest
 	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
+	bin/korum-jepsen -warmup 3s -fault 8s -cycles 1 -quorum-contact-timeout 5s -workloads $(JEPSEN_MORE_WORKLOADS) -nemeses $(JEPSEN_MORE_NEMESES) $(JEPSEN_ARGS)
 
 # The register and subscription workloads with the nodes in elasticsearch
 # mode, through the Elasticsearch on this host (ES_ADDR, the shared tool's),
@@ -126,13 +132,13 @@ jepsen-long: jepsen-deps
 	bin/korum-jepsen -warmup 10s -fault 30s -cycles 5 -register-clients 10 -subscribers 10 -writers 4 -quorum-contact-timeout 5s $(JEPSEN_ARGS)
 
 # The checkers must bite: a build that acknowledges writes before they are
-# committed (build tag jepsen_broken_ack, to be provided by the cluster
-# work) must make the suite fail. Exits 0 only if an anomaly is found.
+# committed (build tag jepsen_broken_ack: documents and memory storage
+# keys) must make the suite fail. Exits 0 only if an anomaly is found.
 jepsen-broken: jepsen-deps
 	rm -rf bin/image-broken && mkdir -p bin/image-broken/tmp bin/image-broken/data && chmod 1777 bin/image-broken/tmp
 	CGO_ENABLED=0 $(GO) build -trimpath -tags jepsen_broken_ack -o bin/image-broken/korum ./cmd/node
 	docker build -q -f deploy/Dockerfile -t $(IMAGE):broken bin/image-broken
-	bin/korum-jepsen -image $(IMAGE):broken -expect-anomaly -nemeses full-restart,isolate-leader,kill $(JEPSEN_ARGS)
+	bin/korum-jepsen -image $(IMAGE):broken -expect-anomaly -nemeses full-restart,isolate-leader,kill -workloads registers,subscriptions,ms-registers $(JEPSEN_ARGS)
 
 # docker-compose.yml end to end: up, smoke through the balancer, stop a node,
 # smoke again, down. KORUM_PORT is the balancer's published port.

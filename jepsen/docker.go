@@ -497,7 +497,7 @@ func (c *Cluster) WaitFormed(ctx context.Context, bound time.Duration) error {
 		formed := true
 		leaders := map[string]bool{}
 		for _, n := range c.Nodes {
-			_, st, err := status(ctx, n)
+			_, st, err := status(ctx, n, "")
 			if err != nil {
 				formed = false
 				views = append(views, fmt.Sprintf("%s: %v", n.Name, err))

@@ -860,16 +860,34 @@ func (n *Node) MSRead(ctx context.Context, argv []string) (any, error) {
 // and a seed for the ones that pick at random: the state machine reads
 // neither a clock nor a random source.
 func (n *Node) MSWrite(ctx context.Context, cmds [][]string) ([]memstore.Reply, error) {
-	ctx, cancel := n.reqCtx(ctx)
-	defer cancel()
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
+	cmd := &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: time.Now().UnixMilli(), Seed: binary.LittleEndian.Uint64(seed[:]), Cmds: cmds}}
+	if ackBeforeCommit {
+		return n.unsafeMSWrite(cmd), nil
+	}
+	ctx, cancel := n.reqCtx(ctx)
+	defer cancel()
 	var resp fsm.Response
-	if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: time.Now().UnixMilli(),
-		Seed: binary.LittleEndian.Uint64(seed[:]), Cmds: cmds}}, &resp); err != nil {
+	if err := n.propose(ctx, cmd, &resp); err != nil {
 		return nil, err
 	}
 	return resp.MS, nil
+}
+
+// unsafeMSWrite is the broken build's memory storage write (ackBeforeCommit):
+// "OK" to every command before the log has even committed it.
+func (n *Node) unsafeMSWrite(cmd *fsm.Command) []memstore.Reply {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+		defer cancel()
+		_ = n.propose(ctx, cmd, nil)
+	}()
+	out := make([]memstore.Reply, len(cmd.MS.Cmds))
+	for i := range out {
+		out[i].Value = "OK"
+	}
+	return out
 }
 
 // sweepMemoryStorage runs on every node and acts while it leads: expired

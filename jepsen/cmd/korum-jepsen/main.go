@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,9 @@ func run() int {
 	flag.DurationVar(&cfg.RecoverBound, "recover-bound", 30*time.Second, "heal to converged, or an anomaly")
 	flag.IntVar(&cfg.RegisterClients, "register-clients", 6, "register clients")
 	flag.IntVar(&cfg.Keys, "keys", 3, "register keys per shard")
+	workloads := flag.String("workloads", strings.Join(jepsen.DefaultWorkloads, ","), "comma-separated workloads, of "+strings.Join(jepsen.Workloads, ","))
+	flag.IntVar(&cfg.MSClients, "ms-clients", 4, "ms register clients (workload ms-registers)")
+	flag.IntVar(&cfg.SecurityClients, "security-clients", 3, "security clients (workload security)")
 	flag.IntVar(&cfg.Subscribers, "subscribers", 5, "subscribers")
 	flag.IntVar(&cfg.Writers, "writers", 2, "subscription writers")
 	flag.DurationVar(&cfg.OpTimeout, "op-timeout", 3*time.Second, "client request timeout (then indeterminate)")
@@ -58,6 +62,13 @@ func run() int {
 	cl.Secret = "jepsen-secret"
 	cl.NodeArgs = strings.Fields(*nodeArgs)
 	cfg.Nemeses = strings.Split(*nemeses, ",")
+	cfg.Workloads = strings.Split(*workloads, ",")
+	for _, w := range cfg.Workloads {
+		if !slices.Contains(jepsen.Workloads, w) {
+			fmt.Fprintf(os.Stderr, "korum-jepsen: unknown workload %q (known: %s)\n", w, strings.Join(jepsen.Workloads, ","))
+			return 2
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -92,7 +103,7 @@ func run() int {
 	if cl.Elasticsearch != "" {
 		storageMode = "elasticsearch at " + cl.Elasticsearch
 	}
-	fmt.Printf("korum-jepsen: seed %d, %d nodes, clustered=%v, storage %s, nemeses %s, results %s\n", cfg.Seed, cl.Nodes, cl.Clustered, storageMode, *nemeses, cfg.ResultsDir)
+	fmt.Printf("korum-jepsen: seed %d, %d nodes, clustered=%v, storage %s, workloads %s, nemeses %s, results %s\n", cfg.Seed, cl.Nodes, cl.Clustered, storageMode, *workloads, *nemeses, cfg.ResultsDir)
 
 	rs := jepsen.Run(ctx, cfg)
 	anomalies, errs := 0, 0
