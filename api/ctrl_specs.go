@@ -185,7 +185,15 @@ func (d *docChecker) check(ctx context.Context, op storage.Op, index, collection
 		stored = make(map[string]map[string]any, len(found))
 		for _, doc := range found {
 			if doc != nil {
-				stored[doc.ID] = doc.Source
+				// The metadata Korum stores is not the user's: a strict
+				// specification must not see it.
+				src := make(map[string]any, len(doc.Source))
+				for k, v := range doc.Source {
+					if k != "_kuzzle_info" {
+						src[k] = v
+					}
+				}
+				stored[doc.ID] = src
 			}
 		}
 	}
