@@ -185,15 +185,7 @@ func (d *docChecker) check(ctx context.Context, op storage.Op, index, collection
 		stored = make(map[string]map[string]any, len(found))
 		for _, doc := range found {
 			if doc != nil {
-				// The metadata Korum stores is not the user's: a strict
-				// specification must not see it.
-				src := make(map[string]any, len(doc.Source))
-				for k, v := range doc.Source {
-					if k != "_kuzzle_info" {
-						src[k] = v
-					}
-				}
-				stored[doc.ID] = src
+				stored[doc.ID] = doc.Source
 			}
 		}
 	}
@@ -206,17 +198,17 @@ func (d *docChecker) check(ctx context.Context, op storage.Op, index, collection
 			if !ok {
 				continue // the write answers not_found
 			}
-			if errs[i] = spec.Check(dw.ID, validation.Merge(src, dw.Body), now); errs[i] == nil {
+			if errs[i] = spec.Check(dw.ID, merged(src, dw.Body), now); errs[i] == nil {
 				spec.ApplyDefaults(dw.Body, true)
 			}
 		case storage.OpDocUpsert:
 			if src, ok := stored[dw.ID]; ok {
-				if errs[i] = spec.Check(dw.ID, validation.Merge(src, dw.Body), now); errs[i] == nil {
+				if errs[i] = spec.Check(dw.ID, merged(src, dw.Body), now); errs[i] == nil {
 					spec.ApplyDefaults(dw.Body, true)
 				}
 				continue
 			}
-			created := validation.Merge(dw.Default, dw.Body)
+			created := merged(dw.Default, dw.Body)
 			if errs[i] = spec.Check(dw.ID, created, now); errs[i] == nil && spec.HasDefaults() {
 				// The defaults go with the part used only on creation, so
 				// that an upsert that finds the document after all (created
@@ -238,6 +230,19 @@ func (d *docChecker) check(ctx context.Context, op storage.Op, index, collection
 		}
 	}
 	return errs, nil
+}
+
+// merged is the document an update of stored with changes produces, as
+// the storage engines compute it, without the metadata Korum keeps in it
+// (_kuzzle_info is not the user's: a strict specification must not see it).
+func merged(stored, changes map[string]any) map[string]any {
+	out, _ := storage.DeepCopy(stored).(map[string]any)
+	if out == nil {
+		out = map[string]any{}
+	}
+	storage.MergeInto(out, changes)
+	delete(out, "_kuzzle_info")
+	return out
 }
 
 // checkOne is check for a single-document write: the document's failure

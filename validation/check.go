@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage"
 )
 
 // checker walks a document. In verbose mode it collects every message in
@@ -239,45 +240,7 @@ func applyDefaults(doc map[string]any, level *field, isUpdate bool) {
 			continue
 		}
 		if f.hasDefault && truthy(f.def) && (present && v == nil || !isUpdate && !present) {
-			doc[name] = deepCopy(f.def)
+			doc[name] = storage.DeepCopy(f.def) // documents never share it
 		}
 	}
-}
-
-// deepCopy copies a default so that documents never share it.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		a := make([]any, len(x))
-		for i, e := range x {
-			a[i] = deepCopy(e)
-		}
-		return a
-	}
-	return v
-}
-
-// Merge returns the document an update produces: changes deep-merged over
-// the stored source, which is what Kuzzle validates for an update.
-func Merge(stored, changes map[string]any) map[string]any {
-	out := make(map[string]any, len(stored)+len(changes))
-	for k, v := range stored {
-		out[k] = v
-	}
-	for k, v := range changes {
-		if cm, ok := v.(map[string]any); ok {
-			if sm, ok := out[k].(map[string]any); ok {
-				out[k] = Merge(sm, cm)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
 }

@@ -3,7 +3,9 @@ package validation
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -107,7 +109,7 @@ func ParseJSON(index, collection string, raw []byte) (*Spec, []string) {
 
 func (s *Spec) parseFields(where string, fields map[string]any) []string {
 	var errs []string
-	names := sortedKeys(fields)
+	names := slices.Sorted(maps.Keys(fields))
 	byDepth := map[int][]*field{}
 	deepest := 0
 	for _, name := range names {
@@ -260,15 +262,6 @@ func allowed(m map[string]any, keys []string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // truthy is JavaScript's truthiness, which Kuzzle applies to strict,

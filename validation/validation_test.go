@@ -223,13 +223,6 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestMerge(t *testing.T) {
-	got := Merge(mustJSON(t, `{"a":1,"o":{"x":1,"y":2},"l":[1]}`), mustJSON(t, `{"o":{"y":3},"l":[2],"n":null}`))
-	if b, _ := json.Marshal(got); string(b) != `{"a":1,"l":[2],"n":null,"o":{"x":1,"y":3}}` {
-		t.Errorf("merged: %s", b)
-	}
-}
-
 // The replicated state: set, replace, delete, JSON round trip.
 func TestState(t *testing.T) {
 	s := NewState()
