@@ -168,6 +168,10 @@ func (d *docChecker) check(ctx context.Context, op storage.Op, index, collection
 	if spec == nil {
 		return nil, nil
 	}
+	return d.checkWith(ctx, spec, op, index, collection, docs)
+}
+
+func (d *docChecker) checkWith(ctx context.Context, spec *validation.Spec, op storage.Op, index, collection string, docs []storage.DocWrite) ([]error, error) {
 	now := d.clock.Now()
 	var stored map[string]map[string]any
 	if op == storage.OpDocUpdate || op == storage.OpDocUpsert {
@@ -248,8 +252,12 @@ func merged(stored, changes map[string]any) map[string]any {
 // checkOne is check for a single-document write: the document's failure
 // is the request's error.
 func (d *docChecker) checkOne(ctx context.Context, op storage.Op, index, collection string, dw *storage.DocWrite) error {
+	spec := d.specs.Spec(index, collection)
+	if spec == nil {
+		return nil // the common case: nothing to allocate
+	}
 	docs := []storage.DocWrite{*dw}
-	errs, err := d.check(ctx, op, index, collection, docs)
+	errs, err := d.checkWith(ctx, spec, op, index, collection, docs)
 	if err != nil {
 		return err
 	}
