@@ -115,6 +115,10 @@ for (const proto of ['websocket', 'http']) {
       assert.equal(m.errors[0].document._id, 'eve');
       assert.equal(m.errors[0].status, 400);
 
+      // A published message is checked like a document.
+      await expectError(kuzzle.realtime.publish(idx, 'people', { age: 3 }), 'validation.check.failed_field', 400);
+      await kuzzle.realtime.publish(idx, 'people', { name: 'gina' });
+
       // Another collection is not affected.
       await kuzzle.document.create(idx, 'free', { anything: true });
     });
