@@ -158,10 +158,10 @@ func checkString(o *typeOptions, v any, _ time.Time) string {
 	}
 	n := float64(jsLength(s))
 	if o.min != nil && n < *o.min {
-		return fmt.Sprintf("Invalid string length. Expected min: %s. Received: %d (%q)", fmtNumber(*o.min), int(n), s)
+		return fmt.Sprintf(`Invalid string length. Expected min: %s. Received: %d ("%s")`, fmtNumber(*o.min), int(n), s)
 	}
 	if o.max != nil && n > *o.max {
-		return fmt.Sprintf("Invalid string length. Expected max: %s. Received: %d (%q)", fmtNumber(*o.max), int(n), s)
+		return fmt.Sprintf(`Invalid string length. Expected max: %s. Received: %d ("%s")`, fmtNumber(*o.max), int(n), s)
 	}
 	return ""
 }
@@ -194,7 +194,7 @@ func checkEnum(o *typeOptions, v any, _ time.Time) string {
 		return "The field must be a string."
 	}
 	if !slices.Contains(o.values, s) {
-		return fmt.Sprintf("The field only accepts following values: %q.", strings.Join(o.values, ", "))
+		return `The field only accepts following values: "` + strings.Join(o.values, ", ") + `".`
 	}
 	return ""
 }
