@@ -95,14 +95,13 @@ func (c *collectionController) deleteSpecifications(ctx context.Context, r *Requ
 	if err != nil {
 		return nil, err
 	}
-	if err := c.store.ReadBarrier(ctx); err != nil {
+	// Always through the log, not after a look at this node's copy, which
+	// may lag in local-read mode. A cluster whose feature version does not
+	// allow specifications yet holds none: there is nothing to delete, and
+	// Kuzzle acknowledges that too.
+	_, err = c.specs.ProposeSpecs(ctx, &validation.Command{Index: index, Collection: collection})
+	if err != nil && kerror.From(err).ID != "cluster.process.feature_unavailable" {
 		return nil, err
-	}
-	// Nothing to delete needs no log entry (Kuzzle acknowledges it too).
-	if _, ok := c.specs.StoredSpec(index, collection); ok {
-		if _, err := c.specs.ProposeSpecs(ctx, &validation.Command{Index: index, Collection: collection}); err != nil {
-			return nil, err
-		}
 	}
 	return map[string]any{"acknowledged": true}, nil
 }
