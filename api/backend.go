@@ -19,6 +19,7 @@ type Backend interface {
 	Bulk
 	Security
 	Snapshots
+	Specifications
 }
 
 // NodeInfo is what the router and the transports need from the node: its

@@ -38,6 +38,8 @@ type documentController struct {
 	clock    Clock
 	limits   Limits
 	mappings MappingReader
+	// specs enforces the collections' validation specifications.
+	specs docChecker
 }
 
 func (c *documentController) actions() map[string]Handler {
@@ -90,8 +92,12 @@ func (c *documentController) create(ctx context.Context, r *Request) (any, error
 	} else if err := checkID(id); err != nil {
 		return nil, err
 	}
+	dw := storage.DocWrite{ID: id, Body: body}
+	if err := c.specs.checkOne(ctx, storage.OpDocCreate, index, collection, &dw); err != nil {
+		return nil, err
+	}
 	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocCreate, Index: index, Collection: collection,
-		Docs: []storage.DocWrite{{ID: id, Body: body}}})
+		Docs: []storage.DocWrite{dw}})
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +115,12 @@ func (c *documentController) single(op storage.Op) Handler {
 		if err != nil {
 			return nil, err
 		}
+		dw := storage.DocWrite{ID: id, Body: body}
+		if err := c.specs.checkOne(ctx, op, index, collection, &dw); err != nil {
+			return nil, err
+		}
 		res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection,
-			Docs: []storage.DocWrite{{ID: id, Body: body}}})
+			Docs: []storage.DocWrite{dw}})
 		if err != nil {
 			return nil, err
 		}
@@ -147,8 +157,12 @@ func (c *documentController) upsert(ctx context.Context, r *Request) (any, error
 			return nil, kerror.New("api.assert.invalid_type", "body.default", "object")
 		}
 	}
+	dw := storage.DocWrite{ID: id, Body: changes, Default: def}
+	if err := c.specs.checkOne(ctx, storage.OpDocUpsert, index, collection, &dw); err != nil {
+		return nil, err
+	}
 	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocUpsert, Index: index, Collection: collection,
-		Docs: []storage.DocWrite{{ID: id, Body: changes, Default: def}}})
+		Docs: []storage.DocWrite{dw}})
 	if err != nil {
 		return nil, err
 	}
@@ -460,6 +474,23 @@ func (c *documentController) multi(op storage.Op) Handler {
 			writes = append(writes, dw)
 			originals = append(originals, d)
 		}
+		if len(writes) > 0 {
+			verdicts, err := c.specs.check(ctx, op, index, collection, writes)
+			if err != nil {
+				return nil, err
+			}
+			if verdicts != nil {
+				kept, keptOrig := writes[:0:0], originals[:0:0]
+				for i, e := range verdicts {
+					if e != nil {
+						errs = append(errs, itemError(originals[i], e))
+						continue
+					}
+					kept, keptOrig = append(kept, writes[i]), append(keptOrig, originals[i])
+				}
+				writes, originals = kept, keptOrig
+			}
+		}
 		successes := []any{}
 		source := sourceArg(r)
 		if len(writes) > 0 {
@@ -736,11 +767,14 @@ func (c *documentController) validate(ctx context.Context, r *Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.RequireBody(); err != nil {
+	body, err := r.RequireBody()
+	if err != nil {
 		return nil, err
 	}
-	// Korum has no validation specifications yet: a document is valid when
-	// its collection exists.
+	id, err := r.OptString("_id")
+	if err != nil {
+		return nil, err
+	}
 	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -754,5 +788,10 @@ func (c *documentController) validate(ctx context.Context, r *Request) (any, err
 		}
 		return nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
-	return map[string]any{"errorMessages": map[string]any{}, "valid": true}, nil
+	spec := c.specs.specs.Spec(index, collection)
+	if spec == nil {
+		return map[string]any{"errorMessages": map[string]any{}, "valid": true}, nil
+	}
+	valid, msgs := spec.Report(id, body, c.clock.Now())
+	return map[string]any{"errorMessages": msgs, "valid": valid}, nil
 }

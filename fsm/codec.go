@@ -10,6 +10,7 @@ import (
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/validation"
 )
 
 // The log's command format. Every node decodes every command, on every
@@ -46,6 +47,7 @@ const (
 	// number is its meaning in every log ever written.
 	tagVersion // the entry's format version, first, only when above 1
 	tagFeature // a KindFeature entry's agreed version (uvarint)
+	tagSpecs   // JSON validation.Command
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -142,6 +144,13 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 	}
 	if c.Feature != 0 {
 		b = binary.AppendUvarint(append(b, tagFeature), uint64(c.Feature))
+	}
+	if c.Specs != nil {
+		j, err := json.Marshal(c.Specs)
+		if err != nil {
+			return nil, err
+		}
+		b = appendBlob(append(b, tagSpecs), j)
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -320,6 +329,9 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 				break
 			}
 			c.Feature = uint32(v)
+		case tagSpecs:
+			c.Specs = new(validation.Command)
+			r.json(c.Specs)
 		default:
 			r.fail(fmt.Errorf("unknown field %d", tag))
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/validation"
 )
 
 // Kind names a command type.
@@ -58,6 +59,10 @@ const (
 	// raises once they all do (format.go). It never decreases. Format
 	// version 2: the leader proposes it only when every member reads it.
 	KindFeature Kind = "feature"
+	// KindSpecs sets or deletes a collection's validation specification
+	// (package validation owns it; the proposer checked it). Format
+	// version 2.
+	KindSpecs Kind = "specs"
 )
 
 // Command is one log entry.
@@ -86,6 +91,8 @@ type Command struct {
 	Security *security.Command `json:"sec,omitempty"`
 	// Feature is a KindFeature entry's version.
 	Feature uint32 `json:"fv,omitempty"`
+	// Specs is a KindSpecs entry's change.
+	Specs *validation.Command `json:"sp,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by
@@ -137,6 +144,9 @@ type Response struct {
 	// Dropped lists the documents of a KindChanged entry that were not
 	// notified because a later write to them already was (docseq.go).
 	Dropped []string `json:"dropped,omitempty"`
+	// Existed tells a KindSpecs command whether the collection had a
+	// specification before.
+	Existed bool `json:"existed,omitempty"`
 }
 
 // EncodeBatch builds a KindBatch entry from already encoded commands

@@ -25,7 +25,8 @@ import (
 //	2: adds the explicit version: an entry that needs more than version 1
 //	   starts with tagVersion; the kind KindFeature (the cluster's agreed
 //	   feature version); snapshots taken once the cluster agreed on 2
-//	   start with snapshotMagic and their version.
+//	   start with snapshotMagic and their version; the kind KindSpecs
+//	   (tagSpecs) and the state's "specs".
 //
 // A binary writes only what the cluster's feature version (the lowest
 // version every member supports, committed by the leader with a
@@ -41,7 +42,7 @@ const FormatVersion = 2
 var kindVersions = map[Kind]uint32{
 	KindWrite: 1, KindPublish: 1, KindRoomCreated: 1, KindRoomEmptied: 1, KindNodeHello: 1,
 	KindNodeEvicted: 1, KindBatch: 1, KindMS: 1, KindSecurity: 1, KindChanged: 1,
-	KindFeature: 2,
+	KindFeature: 2, KindSpecs: 2,
 }
 
 // KindVersion is the lowest cluster feature version under which a command

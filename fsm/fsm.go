@@ -17,6 +17,7 @@ import (
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/validation"
 )
 
 // Store is the embedded document engine as the state machine drives it.
@@ -88,6 +89,10 @@ type state struct {
 	// Feature is the cluster's feature version (KindFeature); 0 in a
 	// state of format version 1, which means 1.
 	Feature uint32 `json:"feature,omitempty"`
+	// Specs holds the collections' validation specifications (KindSpecs,
+	// format version 2), the same object as FSM.specs once the first was
+	// applied; nil before, so that a version 1 state keeps its bytes.
+	Specs *validation.State `json:"specs,omitempty"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -112,6 +117,9 @@ type FSM struct {
 	// replaces its content), with its own lock, so that the request path
 	// reads it without the FSM's lock.
 	sec *security.State
+	// specs is the validation specifications, read by the request path
+	// without the FSM's lock (validation.State publishes immutable maps).
+	specs *validation.State
 
 	// halted is set when a committed entry could not be applied: from then
 	// on nothing is applied, snapshotted or reported as applied, and onHalt
@@ -199,6 +207,7 @@ func New(store Store, notify Notifier, log *slog.Logger) *FSM {
 	f := &FSM{store: store, notify: notify, log: log, holders: map[collKey]map[string]int{}}
 	f.st = emptyState()
 	f.sec = f.st.Security
+	f.specs = validation.NewState()
 	f.applied = store.AppliedIndex()
 	return f
 }
@@ -498,6 +507,13 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 		case KindFeature:
 			f.st.Feature = max(f.st.Feature, c.Feature)
 			out[i] = emptyResponse()
+		case KindSpecs:
+			if c.Specs == nil {
+				out[i] = fmt.Errorf("a specifications command without payload at %d", u.index)
+				continue
+			}
+			f.st.Specs = f.specs
+			out[i] = encodeResponse(&Response{Existed: f.specs.Apply(c.Specs)})
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
@@ -669,6 +685,10 @@ func (f *FSM) Members() ([]Member, []Activity) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	return ms, append([]Activity(nil), f.st.Activity...)
 }
+
+// Specs returns the collections' validation specifications, which the
+// request path reads (it has its own synchronisation).
+func (f *FSM) Specs() *validation.State { return f.specs }
 
 // Security returns the security state, which the request path reads
 // without the FSM's lock; it is the same object for the FSM's life.
@@ -876,6 +896,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.sec.Replace(st.Security)
 	st.Security = f.sec
+	f.specs.Replace(st.Specs)
+	if st.Specs != nil {
+		st.Specs = f.specs
+	}
 	f.st = st
 	f.reindexHolders()
 	f.applied = max(st.Applied, f.store.AppliedIndex())

@@ -61,6 +61,26 @@ var catalogue = map[string]def{
 	// Korum-specific: Kuzzle has no per-connection subscription limit.
 	"core.realtime.too_many_subscriptions": {65545, sizeLimit, "Unable to subscribe: this connection holds the maximum number of subscriptions (%s)."},
 
+	// Kuzzle's validation domain (5): collection specifications.
+	"validation.assert.missing_nested_spec":    {83951617, precondition, "All levels of an object have to be defined in the specification."},
+	"validation.assert.unexpected_children":    {83951618, precondition, `The field type "%s" is not allowed to have children fields.`},
+	"validation.assert.missing_parent":         {83951619, precondition, `The parent field of the field "%s" is not defined.`},
+	"validation.assert.unexpected_properties":  {83951620, precondition, `The object "%s" contains unexpected properties (allowed: %s).`},
+	"validation.assert.missing_type":           {83951621, precondition, `Missing property "type" in field "%s".`},
+	"validation.assert.unknown_type":           {83951622, precondition, `In "%s": unknown type "%s".`},
+	"validation.assert.missing_value":          {83951623, precondition, `Missing property "value" in field "%s".`},
+	"validation.assert.invalid_type":           {83951624, precondition, `Wrong type for parameter "%s" (expected: %s).`},
+	"validation.assert.not_multivalued":        {83951625, precondition, `Field "%s": cannot set a property "%s" if the field is not multivalued.`},
+	"validation.assert.invalid_range":          {83951626, precondition, `Property "%s": invalid range (%s > %s).`},
+	"validation.assert.invalid_specifications": {83951627, badRequest, "Errors occured with the provided specifications:\n%s"},
+	"validation.assert.not_found":              {83951628, notFound, "No specifications defined for index %s and collection %s"},
+	"validation.assert.invalid_filters":        {83951629, badRequest, "Invalid filters validator: %s"},
+	"validation.types.invalid_date_format":     {84017153, precondition, "The following date types are invalid: %s."},
+	"validation.types.invalid_date":            {84017154, precondition, `Cannot parse the date value: "%s".`},
+	"validation.types.missing_enum_values":     {84017155, precondition, `The "enum" type requires a "values" property holding the list of the enum values.`},
+	"validation.check.failed_document":         {84082689, badRequest, "Failed to validate document: %s"},
+	"validation.check.failed_field":            {84082690, badRequest, `Validation failed. Field "%s": %s`},
+
 	"services.storage.unknown_index":             {16842753, precondition, `The index "%s" does not exist.`},
 	"services.storage.unknown_collection":        {16842754, precondition, `The collection "%s":"%s" does not exist.`},
 	"services.storage.get_limit_exceeded":        {16842755, sizeLimit, "The number of documents returned by this request exceeds the configured server limit."},
