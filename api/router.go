@@ -92,7 +92,7 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("realtime", &realtimeController{rt: b, clock: b, specs: b})
 	rt.register("auth", &authController{sec: b, clock: b})
 	rt.register("security", &securityController{sec: b, clock: b, limits: limits, routes: rt})
-	rt.register("admin", &adminSecurityController{sec: b, clock: b, routes: rt})
+	rt.register("admin", &adminSecurityController{sec: b, clock: b, routes: rt, specs: b})
 	rt.register("cluster", &clusterController{cluster: b})
 	rt.register("ms", &msController{ms: b})
 	rt.register("admin", &adminController{node: b, clock: b, limits: limits})

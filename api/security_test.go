@@ -184,12 +184,10 @@ func lockDown(t *testing.T, rt *Router) string {
 // as it is registered: no action can be left unchecked.
 func TestRightsMatrix(t *testing.T) {
 	rt, m := newSecRouter(t)
-	admin := lockDown(t, rt)
-	// The matrix sends every action as anonymous within a second: lift
-	// the anonymous profile's rate limit (200/s, Kuzzle's default).
-	mustOK(t, call(t, rt, admin, map[string]any{"controller": "security", "action": "updateProfile", "_id": "anonymous",
-		"body": map[string]any{"policies": []any{map[string]any{"roleId": "anonymous"}}, "rateLimit": 0}}))
-	denied := roleUser(t, rt, m, admin, "nothing", map[string]any{"auth": map[string]any{"actions": map[string]any{"login": false}}})
+	// The matrix sends every action as anonymous within a second: relock
+	// lifts the anonymous profile's rate limit (200/s, Kuzzle's default).
+	admin, denied := relock(t, rt, m)
+	resets := func(a string) bool { return a == "admin:resetSecurity" || a == "admin:resetKuzzleData" }
 	var all []string
 	for c, acts := range rt.handlers {
 		for a := range acts {
@@ -199,8 +197,8 @@ func TestRightsMatrix(t *testing.T) {
 	sort.Slice(all, func(i, j int) bool {
 		// Last: an allowed user resetting the security would log
 		// everyone out of the matrix.
-		if (all[i] == "admin:resetSecurity") != (all[j] == "admin:resetSecurity") {
-			return all[j] == "admin:resetSecurity"
+		if resets(all[i]) != resets(all[j]) {
+			return resets(all[j])
 		}
 		return all[i] < all[j]
 	})
@@ -238,7 +236,20 @@ func TestRightsMatrix(t *testing.T) {
 		if got := errID(call(t, rt, allowed, req)); got == "security.rights.forbidden" || got == "security.rights.unauthorized" {
 			t.Errorf("%s by a user whose role allows it: %s", ca, got)
 		}
+		if resets(ca) {
+			// The reset logged everyone out: lock down again.
+			admin, denied = relock(t, rt, m)
+		}
 	}
+}
+
+// relock locks a reset router down again, as TestRightsMatrix starts.
+func relock(t *testing.T, rt *Router, m *memSecurity) (admin, denied string) {
+	t.Helper()
+	admin = lockDown(t, rt)
+	mustOK(t, call(t, rt, admin, map[string]any{"controller": "security", "action": "updateProfile", "_id": "anonymous",
+		"body": map[string]any{"policies": []any{map[string]any{"roleId": "anonymous"}}, "rateLimit": 0}}))
+	return admin, roleUser(t, rt, m, admin, "nothing", map[string]any{"auth": map[string]any{"actions": map[string]any{"login": false}}})
 }
 
 func TestTokensThroughTheRouter(t *testing.T) {

@@ -158,3 +158,27 @@ for (const proto of ['websocket', 'http']) {
     });
   });
 }
+
+// admin:resetKuzzleData: security back to a fresh install's and every
+// specification deleted; documents untouched.
+test('admin:resetKuzzleData resets security and deletes specifications, not documents', async () => {
+  const k = new Kuzzle(new WebSocket('127.0.0.1', { port: node.port }));
+  await k.connect();
+  try {
+    await k.index.create('rkd');
+    await k.collection.create('rkd', 'c', {});
+    await k.collection.updateSpecifications('rkd', 'c', { strict: true, fields: { a: { type: 'integer' } } });
+    await expectError(k.document.create('rkd', 'c', { b: 1 }), 'validation.check.failed_document');
+    await k.document.create('rkd', 'c', { a: 1 }, 'kept', { refresh: 'wait_for' });
+    await k.security.createUser('rkd-user', { content: { profileIds: ['default'] },
+      credentials: { local: { username: 'rkd-user', password: 'pw' } } });
+    const res = await k.query({ controller: 'admin', action: 'resetKuzzleData' });
+    assert.deepEqual(res.result, { acknowledge: true });
+    await expectError(k.collection.getSpecifications('rkd', 'c'), 'validation.assert.not_found');
+    await k.document.create('rkd', 'c', { b: 1 });
+    assert.equal((await k.document.get('rkd', 'c', 'kept'))._source.a, 1);
+    await expectError(k.security.getUser('rkd-user'), 'security.user.not_found');
+  } finally {
+    k.disconnect();
+  }
+});
