@@ -61,9 +61,7 @@ const tokenSilence = peerTimeout / 2
 // locked down, any request) is trusted; the answer otherwise is
 // api.process.not_enough_nodes, as for a node cut from its cluster.
 func (n *Node) Fresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
-	defer cancel()
-	if err := n.raft.Fresh(ctx, tokenSilence); err != nil {
+	if err := n.raft.Fresh(ctx, tokenSilence, peerTimeout); err != nil {
 		return kerror.Wrap(err, "api.process.not_enough_nodes")
 	}
 	return nil

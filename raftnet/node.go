@@ -597,11 +597,12 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 // what must not be served stale (a revoked token): it is the leader (which
 // steps down within LeaderLeaseTimeout of losing its quorum), or a follower
 // that heard from its leader within maxSilence; and its FSM has applied
-// everything this node knows to be committed. A restarted node therefore
+// everything this node knows to be committed (waiting up to maxWait for
+// it, the only slow path). A restarted node therefore
 // refuses until a leader told it the commit index and it caught up, and a
 // cut-off node refuses once maxSilence passed. ErrNotFresh otherwise, or
 // the context's error while catching up.
-func (n *Node) Fresh(ctx context.Context, maxSilence time.Duration) error {
+func (n *Node) Fresh(ctx context.Context, maxSilence, maxWait time.Duration) error {
 	switch n.raft.State() {
 	case raft.Leader:
 	case raft.Follower:
@@ -615,6 +616,8 @@ func (n *Node) Fresh(ctx context.Context, maxSilence time.Duration) error {
 	if n.caughtUp(commit) {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, maxWait)
+	defer cancel()
 	return n.waitApplied(ctx, commit)
 }
 
