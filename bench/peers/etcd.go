@@ -49,7 +49,10 @@ func runEtcdGroup(ctx context.Context, b *bench) error {
 		if run%2 == 0 {
 			slices.Reverse(order)
 		}
-		for _, f := range order {
+		for i, f := range order {
+			if !b.measures([]string{"korum", "etcd"}[(i+run+1)%2]) {
+				continue
+			}
 			if err := f(ctx, b, run); err != nil {
 				return err
 			}

@@ -32,14 +32,15 @@ import (
 
 // bench holds what every group needs.
 type bench struct {
-	root      string        // repository root
-	runs      int           // alternated runs per system
-	duration  time.Duration // per measurement
-	maxLoad   float64       // 1-minute load average to wait for before a run
-	quietWait time.Duration // how long to wait for it at most
-	ipBase    int           // nodes listen on 127.0.0.<ipBase+1..>
-	work      string        // scratch directory
-	syncs     bool          // count fdatasyncs with perf during measurements
+	root      string          // repository root
+	runs      int             // alternated runs per system
+	duration  time.Duration   // per measurement
+	maxLoad   float64         // 1-minute load average to wait for before a run
+	quietWait time.Duration   // how long to wait for it at most
+	ipBase    int             // nodes listen on 127.0.0.<ipBase+1..>
+	work      string          // scratch directory
+	syncs     bool            // count fdatasyncs with perf during measurements
+	systems   map[string]bool // systems to measure; empty: all
 	results   []result
 }
 
@@ -84,6 +85,7 @@ func main() {
 	flag.DurationVar(&b.quietWait, "quiet-wait", 3*time.Minute, "give up waiting for a quiet machine after this long (the run goes on, its load is recorded)")
 	flag.IntVar(&b.ipBase, "ip-base", 40, "nodes listen on 127.0.0.<ip-base+1>, <ip-base+2>, ...")
 	flag.BoolVar(&b.syncs, "syncs", false, "count fdatasync calls of the nodes during each measurement (perf stat; needs root or perf_event_paranoid ≤ 1)")
+	systems := flag.String("systems", "", "comma-separated systems to measure (korum, etcd, ...); default all (ratios need both)")
 	root := flag.String("root", "../..", "the Korum repository's root (bin/korum, bin/wsload)")
 	flag.Parse()
 
@@ -98,6 +100,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	b.systems = map[string]bool{}
+	for _, s := range strings.Split(*systems, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			b.systems[s] = true
+		}
+	}
 	want := map[string]bool{}
 	for _, g := range strings.Split(*only, ",") {
 		if g = strings.TrimSpace(g); g != "" {
@@ -135,6 +143,9 @@ func fail(err error) {
 	fmt.Fprintln(os.Stderr, "peers:", err)
 	os.Exit(1)
 }
+
+// measures reports whether system is to be measured (-systems).
+func (b *bench) measures(system string) bool { return len(b.systems) == 0 || b.systems[system] }
 
 // record prints a measurement as it is taken and keeps it for the summary.
 func (b *bench) record(r result) {
