@@ -3,7 +3,6 @@ package raftnet
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -65,24 +64,4 @@ func Recover(cfg Config, fsm FSM, servers []Server) error {
 		return fmt.Errorf("raftnet: recover: %w", err)
 	}
 	return nil
-}
-
-// HasSnapshot reports whether dataDir holds a Raft snapshot, which Open
-// restores into the FSM at start. Without one, Raft replays the log from
-// its first entry: a caller whose FSM keeps state it does not trust after
-// a crash (the embedded store without fsync) starts it empty then.
-func HasSnapshot(dataDir string) (bool, error) {
-	dir := filepath.Join(dataDir, "raft", "snapshots")
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dataDir, "raft"), snapshotsRetained, newHclog(slog.New(slog.DiscardHandler), "raft"))
-	if err != nil {
-		return false, fmt.Errorf("raftnet: snapshot store: %w", err)
-	}
-	metas, err := snaps.List()
-	if err != nil {
-		return false, fmt.Errorf("raftnet: list snapshots: %w", err)
-	}
-	return len(metas) > 0, nil
 }
