@@ -1,10 +1,10 @@
 package raftnet
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"net"
 	"testing"
 
 	"github.com/hashicorp/raft"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/storage"
@@ -434,7 +435,7 @@ func Remove(path string, timeout time.Duration) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("storage file %s is held by another process", path)
 	case err == nil:
 		db.Close()
