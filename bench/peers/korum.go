@@ -44,7 +44,7 @@ func (b *bench) startKorum(ctx context.Context, n int, tag string) (*korumCluste
 	}
 	for i := 1; i <= n; i++ {
 		p, err := startProc(fmt.Sprintf("korum%d", i), filepath.Join(k.dir, fmt.Sprintf("n%d.log", i)),
-			filepath.Join(b.root, "bin/korum"), "--data-dir", filepath.Join(k.dir, fmt.Sprintf("n%d", i)),
+			b.korumBin, "--data-dir", filepath.Join(k.dir, fmt.Sprintf("n%d", i)),
 			"--api-addr", b.ip(i)+":7512", "--cluster-addr", b.ip(i)+":7511", "--cluster-secret", "bench",
 			"--redis", "redis://"+redisAddr, "--log-level", "warn", "--debug-addr", b.ip(i)+":7513")
 		if err != nil {

@@ -41,6 +41,7 @@ type bench struct {
 	work      string          // scratch directory
 	syncs     bool            // count fdatasyncs with perf during measurements
 	systems   map[string]bool // systems to measure; empty: all
+	korumBin  string          // the node binary (default <root>/bin/korum)
 	results   []result
 }
 
@@ -86,12 +87,16 @@ func main() {
 	flag.IntVar(&b.ipBase, "ip-base", 40, "nodes listen on 127.0.0.<ip-base+1>, <ip-base+2>, ...")
 	flag.BoolVar(&b.syncs, "syncs", false, "count fdatasync calls of the nodes during each measurement (perf stat; needs root or perf_event_paranoid ≤ 1)")
 	systems := flag.String("systems", "", "comma-separated systems to measure (korum, etcd, ...); default all (ratios need both)")
+	flag.StringVar(&b.korumBin, "korum-bin", "", "the node binary to measure (default <root>/bin/korum): another build, to compare two versions")
 	root := flag.String("root", "../..", "the Korum repository's root (bin/korum, bin/wsload)")
 	flag.Parse()
 
 	var err error
 	if b.root, err = filepath.Abs(*root); err != nil {
 		fail(err)
+	}
+	if b.korumBin == "" {
+		b.korumBin = filepath.Join(b.root, "bin/korum")
 	}
 	if b.work, err = os.MkdirTemp("", "korum-peers-"); err != nil {
 		fail(err)
