@@ -13,10 +13,13 @@ type Backend interface {
 	Documents
 	Realtime
 	ClusterView
+	Dashboard
 	MemoryStorage
 	Admin
 	Bulk
 	Security
+	Snapshots
+	Specifications
 }
 
 // NodeInfo is what the router and the transports need from the node: its

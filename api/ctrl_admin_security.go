@@ -5,19 +5,23 @@ import (
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/security"
+	"github.com/korumdb/korum/validation"
 )
 
 // adminSecurityController serves the admin controller's security actions;
 // the router merges them with the rest of the admin controller.
 type adminSecurityController struct {
-	sec   Security
-	clock Clock
+	sec    Security
+	clock  Clock
+	routes roleRoutes
+	specs  Specifications
 }
 
 func (c *adminSecurityController) actions() map[string]Handler {
 	return map[string]Handler{
-		"resetSecurity":  c.resetSecurity,
-		"loadSecurities": c.loadSecurities,
+		"resetSecurity":   c.resetSecurity,
+		"resetKuzzleData": c.resetKuzzleData,
+		"loadSecurities":  c.loadSecurities,
 	}
 }
 
@@ -26,6 +30,21 @@ func (c *adminSecurityController) actions() map[string]Handler {
 func (c *adminSecurityController) resetSecurity(ctx context.Context, r *Request) (any, error) {
 	if _, err := propose(ctx, c.sec, c.clock, r, &security.Command{Op: security.OpReset}); err != nil {
 		return nil, err
+	}
+	return map[string]any{"acknowledge": true}, nil
+}
+
+// resetKuzzleData is Kuzzle's: resetSecurity, then every validation
+// specification deleted; documents are untouched. Kuzzle answers before
+// the work is done; Korum answers once it is (each step through the log).
+func (c *adminSecurityController) resetKuzzleData(ctx context.Context, r *Request) (any, error) {
+	if _, err := c.resetSecurity(ctx, r); err != nil {
+		return nil, err
+	}
+	for _, st := range c.specs.AllSpecs() {
+		if _, err := c.specs.ProposeSpecs(ctx, &validation.Command{Index: st.Index, Collection: st.Collection}); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]any{"acknowledge": true}, nil
 }
@@ -39,6 +58,10 @@ func (c *adminSecurityController) loadSecurities(ctx context.Context, r *Request
 		return nil, err
 	}
 	onExisting, err := r.OptString("onExistingUsers")
+	if err != nil {
+		return nil, err
+	}
+	force, err := r.Bool("force")
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +102,9 @@ func (c *adminSecurityController) loadSecurities(ctx context.Context, r *Request
 			return nil, err
 		}
 		if cmd.Roles[id], err = security.ParseRole(id, m); err != nil {
+			return nil, err
+		}
+		if err := checkRole(c.routes, id, cmd.Roles[id], force); err != nil {
 			return nil, err
 		}
 	}

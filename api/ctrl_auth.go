@@ -532,6 +532,35 @@ func (c *authController) deleteAPIKey(ctx context.Context, r *Request) (any, err
 // searchHits filters hits ({_id, _source}) by the body's query, in the
 // DSL of document:search, and pages them with from and size.
 func searchHits(r *Request, body map[string]any, hits []map[string]any) (any, error) {
+	matched, err := matchHits(body, hits)
+	if err != nil {
+		return nil, err
+	}
+	from, err := r.Int("from", 0)
+	if err != nil {
+		return nil, err
+	}
+	size, err := r.Int("size", 10)
+	if err != nil {
+		return nil, err
+	}
+	total := len(matched)
+	if from < 0 || size < 0 {
+		return nil, kerror.New("api.assert.invalid_argument", "from/size", "non-negative integers")
+	}
+	if from > len(matched) {
+		from = len(matched)
+	}
+	end := min(from+size, len(matched))
+	page := matched[from:end]
+	if page == nil {
+		page = []map[string]any{}
+	}
+	return map[string]any{"hits": page, "total": total}, nil
+}
+
+// matchHits keeps the hits that the body's query matches, sorted by id.
+func matchHits(body map[string]any, hits []map[string]any) ([]map[string]any, error) {
 	var q *query.Query
 	if raw, ok := body["query"]; ok && raw != nil {
 		b, err := json.Marshal(raw)
@@ -556,27 +585,7 @@ func searchHits(r *Request, body map[string]any, hits []map[string]any) (any, er
 		matched = append(matched, h)
 	}
 	sort.SliceStable(matched, func(i, j int) bool { return matched[i]["_id"].(string) < matched[j]["_id"].(string) })
-	from, err := r.Int("from", 0)
-	if err != nil {
-		return nil, err
-	}
-	size, err := r.Int("size", 10)
-	if err != nil {
-		return nil, err
-	}
-	total := len(matched)
-	if from < 0 || size < 0 {
-		return nil, kerror.New("api.assert.invalid_argument", "from/size", "non-negative integers")
-	}
-	if from > len(matched) {
-		from = len(matched)
-	}
-	end := min(from+size, len(matched))
-	page := matched[from:end]
-	if page == nil {
-		page = []map[string]any{}
-	}
-	return map[string]any{"hits": page, "total": total}, nil
+	return matched, nil
 }
 
 // toMap turns a typed object into the generic form queries read.

@@ -183,8 +183,8 @@ func (c *bulkController) importAction(ctx context.Context, r *Request) (any, err
 			successes = append(successes, map[string]any{a.name: map[string]any{"_id": a.id, "status": status}})
 		}
 	}
-	if strict, _ := r.Bool("strict"); strict && len(errs) > 0 {
-		return nil, kerror.New("services.storage.import_failed")
+	if err := strictCheck(r, "import", errs); err != nil {
+		return nil, err
 	}
 	return map[string]any{"successes": successes, "errors": errs}, nil
 }

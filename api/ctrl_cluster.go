@@ -26,8 +26,13 @@ type ClusterStatus struct {
 	Voters      int // voters in the configuration
 	// VotersWanted is cluster.voters, the number the leader promotes up to.
 	VotersWanted int
-	Nodes        []ClusterNode
-	Activity     []ClusterEvent
+	// FeatureVersion is the format version the cluster agreed on (every
+	// member supports it); FormatVersion the newest this node's binary
+	// supports. They differ during a rolling upgrade.
+	FeatureVersion int
+	FormatVersion  int
+	Nodes          []ClusterNode
+	Activity       []ClusterEvent
 }
 
 // ClusterNode is one member as the leader sees it.
@@ -115,7 +120,8 @@ func clusterStatusView(st *ClusterStatus) map[string]any {
 	}
 	return map[string]any{"activeNodes": len(st.Nodes), "activity": acts, "nodes": nodes,
 		"leader": st.LeaderID, "term": st.Term, "commitIndex": st.CommitIndex,
-		"clusterId": st.ClusterID, "voters": st.Voters, "votersWanted": st.VotersWanted}
+		"clusterId": st.ClusterID, "voters": st.Voters, "votersWanted": st.VotersWanted,
+		"featureVersion": st.FeatureVersion, "formatVersion": st.FormatVersion}
 }
 
 func hostPart(addr string) string {

@@ -27,12 +27,14 @@ type Collections interface {
 
 // collectionController is Kuzzle's collection controller.
 type collectionController struct {
-	store Collections
-	clock Clock
+	store  Collections
+	clock  Clock
+	specs  Specifications
+	limits Limits
 }
 
 func (c *collectionController) actions() map[string]Handler {
-	return map[string]Handler{
+	acts := map[string]Handler{
 		"create":     c.createOrUpdate(storage.OpCollectionCreate),
 		"update":     c.createOrUpdate(storage.OpCollectionUpdate),
 		"delete":     c.delete,
@@ -46,6 +48,10 @@ func (c *collectionController) actions() map[string]Handler {
 		"updateMapping": c.updateMapping,
 		"getSettings":   c.getSettings,
 	}
+	for name, h := range c.specActions() {
+		acts[name] = h
+	}
+	return acts
 }
 
 // mappingsOf accepts Kuzzle 2's {mappings, settings} body and the older

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/realtime/filter"
 	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/storage/query"
 )
@@ -32,14 +34,18 @@ type Documents interface {
 
 // documentController is Kuzzle's document controller.
 type documentController struct {
-	store  Documents
-	clock  Clock
-	limits Limits
+	store    Documents
+	clock    Clock
+	limits   Limits
+	mappings MappingReader
+	// specs enforces the collections' validation specifications.
+	specs docChecker
 }
 
 func (c *documentController) actions() map[string]Handler {
 	return map[string]Handler{
 		"create":           c.create,
+		"export":           c.export,
 		"createOrReplace":  c.single(storage.OpDocCreateOrReplace),
 		"replace":          c.single(storage.OpDocReplace),
 		"update":           c.single(storage.OpDocUpdate),
@@ -86,8 +92,12 @@ func (c *documentController) create(ctx context.Context, r *Request) (any, error
 	} else if err := checkID(id); err != nil {
 		return nil, err
 	}
+	dw := storage.DocWrite{ID: id, Body: body}
+	if err := c.specs.checkOne(ctx, storage.OpDocCreate, index, collection, &dw); err != nil {
+		return nil, err
+	}
 	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocCreate, Index: index, Collection: collection,
-		Docs: []storage.DocWrite{{ID: id, Body: body}}})
+		Docs: []storage.DocWrite{dw}})
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +115,12 @@ func (c *documentController) single(op storage.Op) Handler {
 		if err != nil {
 			return nil, err
 		}
+		dw := storage.DocWrite{ID: id, Body: body}
+		if err := c.specs.checkOne(ctx, op, index, collection, &dw); err != nil {
+			return nil, err
+		}
 		res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection,
-			Docs: []storage.DocWrite{{ID: id, Body: body}}})
+			Docs: []storage.DocWrite{dw}})
 		if err != nil {
 			return nil, err
 		}
@@ -143,8 +157,12 @@ func (c *documentController) upsert(ctx context.Context, r *Request) (any, error
 			return nil, kerror.New("api.assert.invalid_type", "body.default", "object")
 		}
 	}
+	dw := storage.DocWrite{ID: id, Body: changes, Default: def}
+	if err := c.specs.checkOne(ctx, storage.OpDocUpsert, index, collection, &dw); err != nil {
+		return nil, err
+	}
 	res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: storage.OpDocUpsert, Index: index, Collection: collection,
-		Docs: []storage.DocWrite{{ID: id, Body: changes, Default: def}}})
+		Docs: []storage.DocWrite{dw}})
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +265,6 @@ type FullDSL interface {
 
 func searchRequest(r *Request, body map[string]any, fetchLimit int, full bool) (storage.SearchRequest, error) {
 	var req storage.SearchRequest
-	if lang, _ := r.OptString("lang"); lang != "" && lang != "elasticsearch" {
-		return req, kerror.New("services.storage.unsupported_query", `search lang "`+lang+`"`)
-	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return req, kerror.New("api.assert.invalid_argument", "body", "an object")
@@ -302,6 +317,7 @@ func searchView(res *storage.SearchResult) map[string]any {
 	out := map[string]any{"hits": hits, "total": res.Total, "aggregations": aggs}
 	if res.ScrollID != "" {
 		out["scrollId"] = res.ScrollID
+		out["remaining"] = res.Remaining
 	}
 	return out
 }
@@ -309,6 +325,9 @@ func searchView(res *storage.SearchResult) map[string]any {
 func (c *documentController) search(ctx context.Context, r *Request) (any, error) {
 	index, collection, body, err := targetBody(r, false)
 	if err != nil {
+		return nil, err
+	}
+	if body, err = queryLang(r, body); err != nil {
 		return nil, err
 	}
 	fd, ok := c.store.(FullDSL)
@@ -350,6 +369,9 @@ func (c *documentController) count(ctx context.Context, r *Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
+	if body, err = queryLang(r, body); err != nil {
+		return nil, err
+	}
 	var q json.RawMessage
 	if v, ok := body["query"]; ok {
 		q, _ = json.Marshal(v)
@@ -364,10 +386,52 @@ func (c *documentController) count(ctx context.Context, r *Request) (any, error)
 	return map[string]any{"count": n}, nil
 }
 
-// itemError is one failed document of an m* action, in Kuzzle's shape.
+// strictCheck is the strict option of Kuzzle's m* actions: once any item
+// failed, the whole answer is api.process.incomplete_multiple_request carrying
+// the failed items. As in Kuzzle, the items that succeeded stay written.
+func strictCheck(r *Request, action string, errs []any) error {
+	if strict, _ := r.Bool("strict"); strict && len(errs) > 0 {
+		return kerror.Multiple(action, errs)
+	}
+	return nil
+}
+
+// itemError is one failed document of an m* action, in Kuzzle's shape,
+// with the reasons Kuzzle gives for the common failures.
 func itemError(doc map[string]any, err error) map[string]any {
 	ke := kerror.From(err)
-	return map[string]any{"document": doc, "status": ke.Status, "reason": ke.Message}
+	return map[string]any{"document": doc, "status": ke.Status, "reason": itemReason(ke)}
+}
+
+func itemReason(ke *kerror.Error) string {
+	arg := ""
+	if len(ke.Props) > 0 {
+		arg = ke.Props[0]
+	}
+	switch {
+	case ke.ID == "services.storage.document_already_exists":
+		return "document already exists"
+	case ke.ID == "services.storage.not_found":
+		return "document not found"
+	case (ke.ID == "api.assert.invalid_type" || ke.ID == "api.assert.missing_argument") && arg == "_id":
+		return "document _id must be a string"
+	case (ke.ID == "api.assert.invalid_type" || ke.ID == "api.assert.missing_argument" || ke.ID == "api.assert.body_required") &&
+		(arg == "body" || arg == "body.body" || arg == "documents[]"):
+		return "document body must be an object"
+	}
+	return ke.Message
+}
+
+// sourceArg is the source option of m* writes: true unless set to false,
+// as in Kuzzle's _mChanges (single-document update defaults to false).
+func sourceArg(r *Request) bool {
+	switch v := r.Args["source"].(type) {
+	case bool:
+		return v
+	case string:
+		return v != "false"
+	}
+	return true
 }
 
 // multi serves mCreate, mCreateOrReplace, mReplace, mUpdate and mUpsert:
@@ -384,6 +448,14 @@ func (c *documentController) multi(op storage.Op) Handler {
 		}
 		if c.limits.DocumentsWrite > 0 && len(docs) > c.limits.DocumentsWrite {
 			return nil, kerror.New("services.storage.write_limit_exceeded")
+		}
+		for i, raw := range docs {
+			if d, ok := raw.(map[string]any); ok {
+				if _, has := d["_source"]; has {
+					n := strconv.Itoa(i)
+					return nil, kerror.New("api.assert.unexpected_argument", "documents["+n+"]._source", "documents["+n+"].body")
+				}
+			}
 		}
 		errs := []any{}
 		var writes []storage.DocWrite
@@ -402,7 +474,25 @@ func (c *documentController) multi(op storage.Op) Handler {
 			writes = append(writes, dw)
 			originals = append(originals, d)
 		}
+		if len(writes) > 0 {
+			verdicts, err := c.specs.check(ctx, op, index, collection, writes)
+			if err != nil {
+				return nil, err
+			}
+			if verdicts != nil {
+				kept, keptOrig := writes[:0:0], originals[:0:0]
+				for i, e := range verdicts {
+					if e != nil {
+						errs = append(errs, itemError(originals[i], e))
+						continue
+					}
+					kept, keptOrig = append(kept, writes[i]), append(keptOrig, originals[i])
+				}
+				writes, originals = kept, keptOrig
+			}
+		}
 		successes := []any{}
+		source := sourceArg(r)
 		if len(writes) > 0 {
 			res, err := write(ctx, c.store, c.clock, r, storage.Write{Op: op, Index: index, Collection: collection, Docs: writes})
 			if err != nil {
@@ -414,21 +504,24 @@ func (c *documentController) multi(op storage.Op) Handler {
 					continue
 				}
 				v := docView(it.After)
+				created := op == storage.OpDocCreate || (op == storage.OpDocCreateOrReplace || op == storage.OpDocUpsert) && it.Created
 				switch op {
-				case storage.OpDocCreate:
-					v["created"] = true
-				case storage.OpDocCreateOrReplace, storage.OpDocUpsert:
-					v["created"] = it.Created
-				case storage.OpDocUpdate:
-					if src, _ := r.Bool("source"); !src {
-						v["_source"] = writes[i].Body
-					}
+				case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocUpsert:
+					v["created"] = created
+				}
+				// Kuzzle's per-item status and result.
+				v["status"], v["result"] = 200, "updated"
+				if created {
+					v["status"], v["result"] = 201, "created"
+				}
+				if !source {
+					delete(v, "_source")
 				}
 				successes = append(successes, v)
 			}
 		}
-		if strict, _ := r.Bool("strict"); strict && len(errs) > 0 {
-			return nil, kerror.New("services.storage.unexpected_bad_request", strconv.Itoa(len(errs))+" documents failed (strict mode)")
+		if err := strictCheck(r, r.Action, errs); err != nil {
+			return nil, err
 		}
 		return map[string]any{"successes": successes, "errors": errs}, nil
 	}
@@ -494,10 +587,14 @@ func (c *documentController) mGet(ctx context.Context, r *Request) (any, error) 
 	for _, d := range docs {
 		successes = append(successes, docView(d))
 	}
-	if missing == nil {
-		missing = []string{}
+	errs := make([]any, len(missing))
+	for i, id := range missing {
+		errs[i] = id
 	}
-	return map[string]any{"successes": successes, "errors": missing}, nil
+	if err := strictCheck(r, "get", errs); err != nil {
+		return nil, err
+	}
+	return map[string]any{"successes": successes, "errors": errs}, nil
 }
 
 func (c *documentController) mExists(ctx context.Context, r *Request) (any, error) {
@@ -544,7 +641,49 @@ func (c *documentController) mDelete(ctx context.Context, r *Request) (any, erro
 		}
 		successes = append(successes, it.ID)
 	}
+	if err := strictCheck(r, "delete", errs); err != nil {
+		return nil, err
+	}
 	return map[string]any{"successes": successes, "errors": errs}, nil
+}
+
+// queryLang reads Kuzzle's lang argument: with "koncorde", body.query is
+// a Koncorde filter, translated here to the query language the storage
+// engines read; the returned body is a copy, the request's is untouched.
+func queryLang(r *Request, body map[string]any) (map[string]any, error) {
+	lang, err := r.OptString("lang")
+	if err != nil {
+		return nil, err
+	}
+	switch lang {
+	case "", "elasticsearch":
+		return body, nil
+	case "koncorde":
+	default:
+		return nil, kerror.New("api.assert.invalid_argument", "lang", `"elasticsearch" or "koncorde"`)
+	}
+	raw, ok := body["query"]
+	if !ok || raw == nil {
+		return body, nil
+	}
+	f, ok := raw.(map[string]any)
+	if !ok {
+		return nil, kerror.New("api.assert.invalid_type", "body.query", "object")
+	}
+	q, err := filter.Translate(f)
+	if err != nil {
+		var te *filter.TranslateError
+		if errors.As(err, &te) && te.Restricted {
+			return nil, kerror.New("api.assert.koncorde_restricted_keyword", te.Kind, te.Name)
+		}
+		return nil, kerror.New("api.assert.koncorde_dsl_error", err.Error())
+	}
+	out := make(map[string]any, len(body))
+	for k, v := range body {
+		out[k] = v
+	}
+	out["query"] = q
+	return out, nil
 }
 
 func queryOf(body map[string]any) (json.RawMessage, error) {
@@ -560,6 +699,9 @@ func queryOf(body map[string]any) (json.RawMessage, error) {
 func byQuery(r *Request, withChanges bool) (w storage.Write, err error) {
 	index, collection, body, err := targetBody(r, true)
 	if err != nil {
+		return w, err
+	}
+	if body, err = queryLang(r, body); err != nil {
 		return w, err
 	}
 	w = storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection}
@@ -625,11 +767,14 @@ func (c *documentController) validate(ctx context.Context, r *Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.RequireBody(); err != nil {
+	body, err := r.RequireBody()
+	if err != nil {
 		return nil, err
 	}
-	// Korum has no validation specifications yet: a document is valid when
-	// its collection exists.
+	id, err := r.OptString("_id")
+	if err != nil {
+		return nil, err
+	}
 	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -643,5 +788,10 @@ func (c *documentController) validate(ctx context.Context, r *Request) (any, err
 		}
 		return nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
-	return map[string]any{"errorMessages": map[string]any{}, "valid": true}, nil
+	spec := c.specs.specs.Spec(index, collection)
+	if spec == nil {
+		return map[string]any{"errorMessages": map[string]any{}, "valid": true}, nil
+	}
+	valid, msgs := spec.Report(id, body, c.clock.Now())
+	return map[string]any{"errorMessages": msgs, "valid": valid}, nil
 }

@@ -25,6 +25,8 @@ type Realtime interface {
 type realtimeController struct {
 	rt    Realtime
 	clock Clock
+	// specs: Kuzzle validates a published message like a document.
+	specs SpecReader
 }
 
 func (c *realtimeController) actions() map[string]Handler {
@@ -184,6 +186,12 @@ func (c *realtimeController) publish(ctx context.Context, r *Request) (any, erro
 	id, err := r.OptString("_id")
 	if err != nil {
 		return nil, err
+	}
+	if spec := c.specs.Spec(index, collection); spec != nil {
+		if err := spec.Check(id, body, c.clock.Now()); err != nil {
+			return nil, err
+		}
+		spec.ApplyDefaults(body, false)
 	}
 	m := meta(c.clock, r)
 	src := make(map[string]any, len(body)+1)

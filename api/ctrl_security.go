@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"sort"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/security"
@@ -13,6 +14,14 @@ type securityController struct {
 	sec    Security
 	clock  Clock
 	limits Limits
+	// routes checks the controllers and actions a role names.
+	routes roleRoutes
+}
+
+// roleRoutes is what role validation needs of the router.
+type roleRoutes interface {
+	actionExists(controller, action string) (controllerOK, actionOK bool)
+	controllerNames() []string
 }
 
 func (c *securityController) actions() map[string]Handler {
@@ -33,7 +42,8 @@ func (c *securityController) actions() map[string]Handler {
 		"updateProfile":          c.putProfile(security.ModeReplace),
 		"getProfile":             c.get(c.profileView, "security.profile.not_found"),
 		"mGetProfiles":           c.mGet(c.profileView),
-		"searchProfiles":         c.searchProfiles,
+		"searchProfiles":         c.securitySearch("profiles", c.collectProfiles),
+		"scrollProfiles":         c.securityScroll("profiles", c.collectProfiles),
 		"deleteProfile":          c.del(security.OpDeleteProfile),
 		"mDeleteProfiles":        c.mDelete(security.OpDeleteProfile),
 		"getProfileRights":       c.getProfileRights,
@@ -45,22 +55,24 @@ func (c *securityController) actions() map[string]Handler {
 		"upsertUser":           c.updateUser(true),
 		"getUser":              c.get(c.userView, "security.user.not_found"),
 		"mGetUsers":            c.mGet(c.userView),
-		"searchUsers":          c.searchUsers,
+		"searchUsers":          c.securitySearch("users", c.collectUsers),
+		"scrollUsers":          c.securityScroll("users", c.collectUsers),
 		"deleteUser":           c.del(security.OpDeleteUser),
 		"mDeleteUsers":         c.mDelete(security.OpDeleteUser),
 		"getUserRights":        c.getUserRights,
 		"getUserStrategies":    c.getUserStrategies,
 		"revokeTokens":         c.revokeTokens,
 
-		"createCredentials":      c.setCredentials(security.ModeCreate),
-		"updateCredentials":      c.setCredentials(security.ModeReplace),
-		"deleteCredentials":      c.deleteCredentials,
-		"getCredentials":         c.getCredentials,
-		"getCredentialsById":     c.getCredentialsByID,
-		"hasCredentials":         c.hasCredentials,
-		"validateCredentials":    c.validateCredentials,
-		"getCredentialFields":    c.getCredentialFields,
-		"getAllCredentialFields": func(context.Context, *Request) (any, error) { return map[string]any{"local": localFields}, nil },
+		"createCredentials":        c.setCredentials(security.ModeCreate),
+		"updateCredentials":        c.setCredentials(security.ModeReplace),
+		"deleteCredentials":        c.deleteCredentials,
+		"getCredentials":           c.getCredentials,
+		"getCredentialsById":       c.getCredentialsByID,
+		"searchUsersByCredentials": c.searchUsersByCredentials,
+		"hasCredentials":           c.hasCredentials,
+		"validateCredentials":      c.validateCredentials,
+		"getCredentialFields":      c.getCredentialFields,
+		"getAllCredentialFields":   func(context.Context, *Request) (any, error) { return map[string]any{"local": localFields}, nil },
 
 		"createApiKey":  c.createAPIKey,
 		"searchApiKeys": c.searchAPIKeys,
@@ -206,10 +218,71 @@ func parseUser(st *security.State, kuid string, body map[string]any, requireProf
 // --- roles ---
 
 func (c *securityController) putRole(mode security.Mode) Handler {
-	return c.put(mode, c.roleView, func(id string, body map[string]any) (*security.Command, error) {
-		role, err := security.ParseRole(id, body)
-		return &security.Command{Op: security.OpPutRole, Role: role}, err
-	})
+	return func(ctx context.Context, r *Request) (any, error) {
+		force, err := r.Bool("force")
+		if err != nil {
+			return nil, err
+		}
+		return c.put(mode, c.roleView, func(id string, body map[string]any) (*security.Command, error) {
+			role, err := security.ParseRole(id, body)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkRole(c.routes, id, role, force); err != nil {
+				return nil, err
+			}
+			return &security.Command{Op: security.OpPutRole, Role: role}, nil
+		})(ctx, r)
+	}
+}
+
+// checkRole refuses, as Kuzzle does, a role naming an action that a
+// controller Korum serves does not have (also under "*"), and a
+// controller Korum does not serve unless force is set: in Kuzzle, force
+// lets a role name the API of a plugin not loaded yet.
+func checkRole(routes roleRoutes, id string, role *security.Role, force bool) error {
+	names := make([]string, 0, len(role.Controllers))
+	for name := range role.Controllers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, ctrl := range names {
+		known := ctrl == "*"
+		if !known {
+			known, _ = routes.actionExists(ctrl, "")
+		}
+		if !known {
+			if force {
+				continue
+			}
+			return kerror.New("security.role.unknown_controller", id, ctrl, "Use force to name a controller Korum does not serve.")
+		}
+		acts := make([]string, 0, len(role.Controllers[ctrl].Actions))
+		for a := range role.Controllers[ctrl].Actions {
+			acts = append(acts, a)
+		}
+		sort.Strings(acts)
+		for _, a := range acts {
+			if a == "*" {
+				continue
+			}
+			ok := false
+			if ctrl == "*" {
+				for _, other := range routes.controllerNames() {
+					if _, has := routes.actionExists(other, a); has {
+						ok = true
+						break
+					}
+				}
+			} else {
+				_, ok = routes.actionExists(ctrl, a)
+			}
+			if !ok {
+				return kerror.New("security.role.unknown_action", id, a, ctrl, "")
+			}
+		}
+	}
+	return nil
 }
 
 // put creates or replaces, by mode, the object the body describes; build
@@ -256,6 +329,13 @@ func (c *securityController) updateRole(ctx context.Context, r *Request) (any, e
 	if err != nil {
 		return nil, err
 	}
+	force, err := r.Bool("force")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRole(c.routes, id, upd, force); err != nil {
+		return nil, err
+	}
 	for name, acts := range upd.Controllers {
 		old.Controllers[name] = acts
 	}
@@ -285,8 +365,19 @@ func (c *securityController) searchBy(r *Request, kind, key string, view func(st
 	if err != nil {
 		return nil, err
 	}
+	hits, err := c.collect(body, kind, key, view, match)
+	if err != nil {
+		return nil, err
+	}
+	return searchHits(r, map[string]any{}, hits)
+}
+
+// collect lists the objects of kind that match one of the strings of
+// body[key] (all of them without it).
+func (c *securityController) collect(body map[string]any, kind, key string, view func(string) (any, bool), match func(id, want string) bool) ([]map[string]any, error) {
 	var want []string
 	if _, ok := body[key]; ok {
+		var err error
 		if want, err = BodyStrings(body, key); err != nil {
 			return nil, err
 		}
@@ -304,7 +395,7 @@ func (c *securityController) searchBy(r *Request, kind, key string, view func(st
 			hits = append(hits, v.(map[string]any))
 		}
 	}
-	return searchHits(r, map[string]any{}, hits)
+	return hits, nil
 }
 
 // --- profiles ---
@@ -318,8 +409,10 @@ func (c *securityController) putProfile(mode security.Mode) Handler {
 
 // searchProfiles filters by body.roles: profiles with a policy on one of
 // them, as Kuzzle's.
-func (c *securityController) searchProfiles(ctx context.Context, r *Request) (any, error) {
-	return c.searchBy(r, "profiles", "roles", c.profileView, func(id, want string) bool {
+// collectProfiles lists the profiles that use one of body.roles (all of
+// them without it).
+func (c *securityController) collectProfiles(body map[string]any) ([]map[string]any, error) {
+	return c.collect(body, "profiles", "roles", c.profileView, func(id, want string) bool {
 		for _, pol := range c.st().Profile(id).Policies {
 			if pol.RoleID == want {
 				return true
@@ -450,17 +543,14 @@ func (c *securityController) updateUser(upsert bool) Handler {
 
 // searchUsers filters users by the body's query (document:search's DSL)
 // on their content and profileIds.
-func (c *securityController) searchUsers(ctx context.Context, r *Request) (any, error) {
-	body, err := r.OptBody()
-	if err != nil {
-		return nil, err
-	}
+// collectUsers lists every user; searchUsers' query selects among them.
+func (c *securityController) collectUsers(map[string]any) ([]map[string]any, error) {
 	var hits []map[string]any
 	for _, id := range c.st().IDs("users") {
 		v, _ := c.userView(id)
 		hits = append(hits, v.(map[string]any))
 	}
-	return searchHits(r, body, hits)
+	return hits, nil
 }
 
 func (c *securityController) getUserRights(ctx context.Context, r *Request) (any, error) {
@@ -666,6 +756,42 @@ func (c *securityController) getCredentials(ctx context.Context, r *Request) (an
 		return map[string]any{}, nil
 	}
 	return map[string]any{"username": l.Username, "kuid": kuid}, nil
+}
+
+// searchUsersByCredentials runs a query (the DSL of document:search) over
+// the local strategy's credentials, {kuid, username}, as Kuzzle's local
+// strategy plugin does. The query may be the body's "query" or the body
+// itself, the two shapes Kuzzle's documentation shows.
+func (c *securityController) searchUsersByCredentials(ctx context.Context, r *Request) (any, error) {
+	if err := strategy(r); err != nil {
+		return nil, err
+	}
+	body, err := r.OptBody()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := body["query"]; !ok && len(body) > 0 {
+		body = map[string]any{"query": body}
+	}
+	st := c.st()
+	var creds []map[string]any
+	for _, kuid := range st.IDs("users") {
+		if u := st.User(kuid); u != nil && u.Local != nil {
+			creds = append(creds, map[string]any{"_id": kuid, "_source": map[string]any{"kuid": kuid, "username": u.Local.Username}})
+		}
+	}
+	res, err := searchHits(r, body, creds)
+	if err != nil {
+		return nil, err
+	}
+	out := res.(map[string]any)
+	page := out["hits"].([]map[string]any)
+	hits := make([]any, len(page))
+	for i, h := range page {
+		hits[i] = h["_source"]
+	}
+	out["hits"] = hits
+	return out, nil
 }
 
 // getCredentialsById: the local strategy's credentials id is the username;

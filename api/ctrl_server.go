@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"runtime"
 	"time"
+
+	"github.com/korumdb/korum/kerror"
 )
 
 // ServerInfo is what the server controller needs from the node.
@@ -23,6 +26,11 @@ type serverController struct {
 	node ServerInfo
 	// publicAPI describes the actions the router serves.
 	publicAPI func() map[string]map[string]map[string]any
+	// openAPI describes their HTTP routes in OpenAPI 3.
+	openAPI func(version string) map[string]any
+	// metrics is server:metrics (metrics.go): its figures are the router's
+	// and the transports'.
+	metrics Handler
 }
 
 func (c *serverController) actions() map[string]Handler {
@@ -33,7 +41,30 @@ func (c *serverController) actions() map[string]Handler {
 		"healthCheck":  c.healthCheck,
 		"getConfig":    c.getConfig,
 		"capabilities": c.capabilities,
+		"openapi":      c.openapi,
+		"metrics":      c.metrics,
 	}
+}
+
+// openapi is Kuzzle's server:openapi. format=yaml answers the document as
+// text: its JSON form, which is valid YAML (YAML 1.2 includes JSON).
+func (c *serverController) openapi(ctx context.Context, r *Request) (any, error) {
+	format, err := r.OptString("format")
+	if err != nil {
+		return nil, err
+	}
+	doc := c.openAPI(c.node.Version())
+	switch format {
+	case "", "json":
+		return doc, nil
+	case "yaml":
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return nil, kerror.Wrap(err, "core.fatal.unexpected_error", "encoding the OpenAPI document")
+		}
+		return string(b), nil
+	}
+	return nil, kerror.New("api.assert.invalid_argument", "format", `"json" or "yaml"`)
 }
 
 func (c *serverController) now(ctx context.Context, r *Request) (any, error) {

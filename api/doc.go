@@ -37,6 +37,16 @@
 // controller_not_found instead of being taken for index names. GET routes
 // read their body from the query string (queryBodyKeys).
 //
+// The live cluster dashboard (dashboard.go) is not a Kuzzle route: its
+// page, embedded from api/dashboard, is public, and its data
+// (/_dashboard/data) goes through the router's rights check as
+// cluster:status and its request limits.
+// Metrics are hooks its owner sets before serving (metrics.go): a
+// RequestObserver asked once per served controller:action, the node's
+// figures for server:metrics, and the Prometheus handler GET /metrics
+// serves behind server:metrics' rights. The package imports no metrics
+// library.
+//
 // Backend, the union of those interfaces, is what the node implements. The
 // package reaches the rest of the node only through them: it must not touch
 // Raft, bbolt or the state machine directly, and it holds no replicated

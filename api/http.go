@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,9 +39,18 @@ type Server struct {
 
 	// Connection timeouts (transport.go).
 	transport Transport
-	idleDrop  atomic.Uint64
-	sweepMu   sync.Mutex
-	sweeping  bool // an idle sweeper runs
+	// httpOpts: compression, form bodies and CORS (httpbody.go).
+	httpOpts HTTPOptions
+	idleDrop atomic.Uint64
+	sweepMu  sync.Mutex
+	sweeping bool // an idle sweeper runs
+
+	metrics http.Handler // GET /metrics, when served (metrics.go)
+
+	// WebSocket upgrades so far, and the goroutine that gives memory
+	// back after a burst of them (release.go).
+	upgrades    atomic.Uint64
+	releaseOnce sync.Once
 }
 
 // NewServer builds the API server.
@@ -49,10 +59,12 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 		limits.MaxRequestSize = 1 << 20
 	}
 	s := &Server{router: NewRouter(b, limits, log), b: b, log: log, limits: limits, routes: newRouteTable(),
+		httpOpts: DefaultHTTPOptions(),
 		// Flushers stay busy for as long as a fan-out lasts: one
 		// processor is left to requests, the log and the network poller,
 		// which Go consults when a processor runs out of goroutines.
 		flushers: newFlushers(runtime.GOMAXPROCS(0) - 1)}
+	s.router.hooks.wsConns = s.WebSocketConns
 	s.upgrader = websocket.Upgrader{
 		// Gorilla reads a message's header through this buffer and its
 		// payload straight into the caller's: a small one costs little
@@ -100,10 +112,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A connection over limits.maxConnections: one probe, then closed.
 		h.Set("Connection", "close")
 	}
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Content-Type,Access-Control-Allow-Headers,Authorization,X-Requested-With,Content-Length,Content-Encoding,X-Kuzzle-Volatile,X-Kuzzle-Request-Id")
-	h.Set("Access-Control-Expose-Headers", "X-Kuzzle-Request-Id,X-Kuzzle-Node")
+	s.httpOpts.cors(h, r.Header.Get("Origin"))
 	s.setWriteDeadline(w)
 	switch {
 	case r.Method == http.MethodOptions:
@@ -113,12 +122,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Liveness: the process answers.
 		w.WriteHeader(http.StatusOK)
 		return
+	case r.URL.Path == snapshotPath && !reserve:
+		s.serveSnapshot(w, r)
+		return
 	case r.URL.Path == "/_ready":
 		if s.closing.Load() || s.b.Ready() != nil || s.router.Overloaded() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
+		return
+	case !reserve && (r.URL.Path == "/_dashboard" || strings.HasPrefix(r.URL.Path, "/_dashboard/")):
+		s.serveDashboard(w, r)
+		return
+	case r.URL.Path == "/metrics" && s.metrics != nil:
+		s.metrics.ServeHTTP(w, r)
 		return
 	}
 	var resp *Response
@@ -129,6 +147,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp = s.dispatch(r.Context(), req)
 	}
+	if st, ok := resp.Result.(*Stream); ok && resp.Error == nil {
+		s.writeStream(w, r, resp, st)
+		return
+	}
+	s.writeResponse(w, r, resp)
+}
+
+// writeResponse writes a response envelope as Kuzzle's HTTP protocol does.
+func (s *Server) writeResponse(w http.ResponseWriter, r *http.Request, resp *Response) {
+	h := w.Header()
 	body := resp.encode()
 	if _, pretty := r.URL.Query()["pretty"]; pretty {
 		var v any
@@ -139,6 +167,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Kuzzle-Request-Id", resp.RequestID)
 	h.Set("X-Kuzzle-Node", s.b.NodeID())
+	body = s.httpOpts.compressResponse(h, r.Header.Get("Accept-Encoding"), body)
 	// From now: the request took what it took, the client's reading is
 	// what the deadline bounds.
 	s.setWriteDeadline(w)
@@ -172,6 +201,9 @@ func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, 
 	// the request's context once it passed (net/http's background read
 	// fails), and a request may legitimately outlast it.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	if data, err = s.httpOpts.decompress(r.Header.Get("Content-Encoding"), data, s.limits.MaxRequestSize); err != nil {
+		return nil, err
+	}
 	if r.Method == http.MethodPost && r.URL.Path == "/_query" {
 		req, err := DecodeRequest(data)
 		if err != nil {
@@ -196,13 +228,10 @@ func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, 
 		}
 		req.Args[k] = v
 	}
-	if len(strings.TrimSpace(string(data))) > 0 {
-		if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/") {
-			return nil, kerror.New("network.http.unsupported_content", ct)
-		}
-		var body any
-		if err := json.Unmarshal(data, &body); err != nil {
-			return nil, kerror.New("network.http.body_parse_failed", err.Error())
+	if len(bytes.TrimSpace(data)) > 0 {
+		body, err := s.httpOpts.parseBody(r.Header.Get("Content-Type"), data)
+		if err != nil {
+			return nil, err
 		}
 		req.setBody(body)
 	} else if r.Method == http.MethodGet {
@@ -232,4 +261,42 @@ func (s *Server) applyHeaders(req *Request, r *http.Request) {
 	if req.Protocol == "" {
 		req.Protocol = "http"
 	}
+}
+
+// writeStream writes a Stream result (document:export) as the response
+// body. Every chunk gets the write deadline afresh: a client that stops
+// reading is cut off, one that reads slowly is not. A failure once the
+// body has started can only abort the response, which the client sees as
+// a truncated transfer.
+func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, resp *Response, st *Stream) {
+	h := w.Header()
+	h.Set("Content-Type", st.ContentType)
+	h.Set("Content-Disposition", `attachment; filename="`+st.Filename+`"`)
+	h.Set("X-Kuzzle-Request-Id", resp.RequestID)
+	h.Set("X-Kuzzle-Node", s.b.NodeID())
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := st.Write(r.Context(), deadlineWriter{w: w, rc: rc, s: s}); err != nil {
+		if r.Context().Err() == nil {
+			s.log.Warn("export stream failed", "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// deadlineWriter renews the write deadline before each write and flushes
+// after it, so that a stream reaches the client as it is produced.
+type deadlineWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	s  *Server
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	d.s.setWriteDeadline(d.w)
+	n, err := d.w.Write(p)
+	if err == nil {
+		err = d.rc.Flush()
+	}
+	return n, err
 }

@@ -225,8 +225,11 @@ func (c *limitedConn) CloseWrite() error {
 type reserveKey struct{}
 
 // connContext marks the requests of reserve connections (http.Server's
-// ConnContext).
+// ConnContext). Over HTTPS, c is the TLS connection around the limited one.
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
 	if lc, ok := c.(*limitedConn); ok && lc.reserve {
 		return context.WithValue(ctx, reserveKey{}, true)
 	}

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/security"
 )
 
 // Handler runs one action.
@@ -28,6 +30,27 @@ type Limits struct {
 	RequestTimeout time.Duration
 }
 
+// actionExists says whether controller, and action within it, are served;
+// role validation reads it.
+func (rt *Router) actionExists(controller, action string) (controllerOK, actionOK bool) {
+	acts, ok := rt.handlers[controller]
+	if !ok {
+		return false, false
+	}
+	_, ok = acts[action]
+	return true, ok
+}
+
+// controllerNames lists the controllers served.
+func (rt *Router) controllerNames() []string {
+	names := make([]string, 0, len(rt.handlers))
+	for c := range rt.handlers {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Router maps controller:action to handlers and executes requests under
 // the concurrency limits.
 type Router struct {
@@ -41,6 +64,10 @@ type Router struct {
 
 	slots   chan struct{}
 	waiting atomic.Int64
+	// rate enforces the profiles' rateLimit.
+	rate   rateLimiter
+	served atomic.Uint64 // the dashboard's request count
+	hooks  metricsHooks  // metrics.go
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -57,14 +84,15 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	// it defines. Kuzzle's HTTP routes for every controller are already in
 	// routes.go: until a controller is registered, its routes answer
 	// api.process.controller_not_found.
-	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI})
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics})
 	rt.register("index", &indexController{store: b, clock: b})
-	rt.register("collection", &collectionController{store: b, clock: b})
-	rt.register("document", &documentController{store: b, clock: b, limits: limits})
-	rt.register("realtime", &realtimeController{rt: b, clock: b})
+	rt.register("collection", &collectionController{store: b, clock: b, specs: b, limits: limits})
+	rt.register("document", &documentController{store: b, clock: b, limits: limits, mappings: b,
+		specs: docChecker{specs: b, store: b, clock: b}})
+	rt.register("realtime", &realtimeController{rt: b, clock: b, specs: b})
 	rt.register("auth", &authController{sec: b, clock: b})
-	rt.register("security", &securityController{sec: b, clock: b, limits: limits})
-	rt.register("admin", &adminSecurityController{sec: b, clock: b})
+	rt.register("security", &securityController{sec: b, clock: b, limits: limits, routes: rt})
+	rt.register("admin", &adminSecurityController{sec: b, clock: b, routes: rt, specs: b})
 	rt.register("cluster", &clusterController{cluster: b})
 	rt.register("ms", &msController{ms: b})
 	rt.register("admin", &adminController{node: b, clock: b, limits: limits})
@@ -90,6 +118,16 @@ func (rt *Router) register(name string, c controller) {
 
 // Dispatch executes a request and always returns a response.
 func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
+	if rt.hooks.obs == nil {
+		return rt.dispatch(ctx, r)
+	}
+	start := time.Now()
+	resp := rt.dispatch(ctx, r)
+	rt.observe(r, resp, time.Since(start))
+	return resp
+}
+
+func (rt *Router) dispatch(ctx context.Context, r *Request) *Response {
 	if r.RequestID == "" {
 		r.RequestID = newUUID()
 	}
@@ -112,9 +150,17 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 		resp.setError(kerror.New("api.process.action_not_found", r.Controller, r.Action))
 		return resp
 	}
+	rt.served.Add(1)
+	rt.run(ctx, h, r, resp)
+	return resp
+}
+
+// run authorizes r as r.Controller:r.Action, then runs h under the
+// request limits (timeout, concurrency slots) and puts the outcome in resp.
+func (rt *Router) run(ctx context.Context, h Handler, r *Request, resp *Response) {
 	if err := rt.authorize(r); err != nil {
 		resp.setError(err)
-		return resp
+		return
 	}
 	if rt.limits.RequestTimeout > 0 {
 		var cancel context.CancelFunc
@@ -123,7 +169,7 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 	}
 	if err := rt.acquire(ctx); err != nil {
 		resp.setError(err)
-		return resp
+		return
 	}
 	defer func() { <-rt.slots }()
 	result, err := rt.call(ctx, h, r)
@@ -133,11 +179,26 @@ func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 			rt.log.Warn("request failed", "controller", r.Controller, "action", r.Action, "err", err)
 		}
 		resp.setError(err)
-		return resp
+		return
 	}
 	resp.Result = result
-	return resp
 }
+
+// Served counts the requests dispatched to an action since start, for the
+// dashboard's request rate.
+func (rt *Router) Served() uint64 { return rt.served.Load() }
+
+// Freshness is implemented by a backend whose security state may be stale
+// (a cluster node): Fresh fails while the node cannot vouch that it knows
+// every revocation acknowledged so far.
+type Freshness interface {
+	Fresh(ctx context.Context) error
+}
+
+// staleAllowed are the diagnostic actions a node still answers while cut
+// from its cluster (with the rights it last knew): what an operator needs
+// to see why.
+var staleAllowed = map[string]bool{"cluster:status": true, "server:metrics": true}
 
 // authorize establishes who sends the request and checks the rights of
 // that user before anything else runs: the one place every action of
@@ -151,16 +212,39 @@ func (rt *Router) authorize(r *Request) error {
 		// anonymous user, whose role allows them (Kuzzle's standard roles).
 		token = ""
 	}
+	if f, ok := rt.b.(Freshness); ok && !staleAllowed[r.Controller+":"+r.Action] &&
+		(token != "" || rt.sec.SecurityState().LockedDown()) {
+		if err := f.Fresh(context.Background()); err != nil {
+			return err
+		}
+	}
 	id, err := rt.sec.Authenticate(token)
 	if err != nil {
 		return err
 	}
 	r.User = id
 	st := rt.sec.SecurityState()
+	if err := rt.rateLimit(st, r); err != nil {
+		return err
+	}
 	r.rights = func(c, a, i, col string) bool { return st.Allowed(id.UserID, c, a, i, col) }
 	index, _ := r.Args["index"].(string)
 	collection, _ := r.Args["collection"].(string)
 	return st.Check(id, r.Controller, r.Action, index, collection)
+}
+
+// rateLimit applies the user's profiles' rateLimit before the rights
+// check, as Kuzzle does. auth:login has its own limit
+// (limits.loginsPerSecond) and an authenticated user may always log out.
+func (rt *Router) rateLimit(st *security.State, r *Request) error {
+	if r.Controller == "auth" && (r.Action == "login" || r.Action == "logout" && r.UserID() != security.AnonymousID) {
+		return nil
+	}
+	limit := st.RateLimit(r.UserID())
+	if limit <= 0 || rt.rate.allow(r.UserID(), limit, rt.b.Now()) {
+		return nil
+	}
+	return kerror.New("api.process.too_many_requests")
 }
 
 // interrupted names the reason of a request whose work stopped because its

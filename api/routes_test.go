@@ -109,7 +109,6 @@ func TestUnservedRoutesAnswerNotFound(t *testing.T) {
 	}{
 		{"POST", "/ms/_bgsave", "api.process.action_not_found", "ms"},
 		{"GET", "/_adminExists", "api.process.action_not_found", "server"},
-		{"GET", "/i/c/_export", "api.process.action_not_found", "document"},
 		{"POST", "/admin/c/_create", "network.http.url_not_found", ""},
 	} {
 		req := httptest.NewRequest(c.method, c.url, strings.NewReader("{}"))

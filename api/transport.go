@@ -22,6 +22,8 @@ type Transport struct {
 	// half of it is sent a ping, which any live client answers.
 	WSIdleTimeout time.Duration
 	WSPings       bool
+	// HTTP, when set, replaces DefaultHTTPOptions.
+	HTTP *HTTPOptions
 }
 
 // epoch anchors monotonic(); it is set once and never written again.
@@ -35,6 +37,9 @@ func monotonic() time.Duration { return time.Since(epoch) }
 // call it once, before serving.
 func (s *Server) HTTPServer(t Transport) *http.Server {
 	s.transport = t
+	if t.HTTP != nil {
+		s.httpOpts = *t.HTTP
+	}
 	// The handshake's response is written with the same bound as any
 	// other response.
 	s.upgrader.HandshakeTimeout = t.WriteTimeout

@@ -233,6 +233,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.conns.Store(c.id, c)
 	ws.SetReadLimit(int64(s.limits.MaxRequestSize) * wsOversizeX)
 	s.watchIdle()
+	s.watchUpgrades()
 	// A goroutine of its own, started small: the handler's, which
 	// returns now, has grown a stack serving HTTP and keeps net/http's
 	// buffers for the connection alive, kilobytes an idle connection

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -65,9 +66,14 @@ func newWSServer(t *testing.T) (*Server, string) {
 // of the connection.
 func dialWS(t *testing.T, s *Server, url string) (*websocket.Conn, *wsConn) {
 	t.Helper()
+	return dialWSWith(t, s, url, websocket.DefaultDialer)
+}
+
+func dialWSWith(t *testing.T, s *Server, url string, d *websocket.Dialer) (*websocket.Conn, *wsConn) {
+	t.Helper()
 	before := map[any]bool{}
 	s.conns.Range(func(k, _ any) bool { before[k] = true; return true })
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	ws, _, err := d.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +330,28 @@ func TestWSProtocolErrorsClose(t *testing.T) {
 func TestWSSlowConsumerIsDropped(t *testing.T) {
 	s, url := newWSServer(t)
 	ws, c := dialWS(t, s, url)
+	slowConsumerIsDropped(t, s, ws, c)
+}
+
+// Over TLS, where every write is a blocking one on a writer goroutine of
+// its own (no descriptor to write to without blocking), the same holds.
+func TestWSSSlowConsumerIsDropped(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
+	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
+	hs := httptest.NewTLSServer(s)
+	t.Cleanup(hs.Close)
+	d := *websocket.DefaultDialer
+	d.TLSClientConfig = hs.Client().Transport.(*http.Transport).TLSClientConfig
+	ws, c := dialWSWith(t, s, "wss"+strings.TrimPrefix(hs.URL, "https")+"/", &d)
+	if c.nb.raw != nil {
+		t.Fatal("a TLS connection got a raw descriptor to write to")
+	}
+	slowConsumerIsDropped(t, s, ws, c)
+}
+
+func slowConsumerIsDropped(t *testing.T, s *Server, ws *websocket.Conn, c *wsConn) {
+	t.Helper()
 	msg := payload(64<<10, 1)
 	sent := 0
 	for c.Send(msg) {

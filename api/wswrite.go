@@ -176,9 +176,10 @@ func (c *wsConn) writeBlocking(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.nc.Write(b)
-	if err == nil {
+	if err == nil && c.nb.raw != nil {
 		// The next owner's non-blocking writes must not meet this
-		// deadline once it has passed.
+		// deadline once it has passed. A connection without them (TLS:
+		// every write comes here and sets its own) need not reset it.
 		err = c.nc.SetWriteDeadline(time.Time{})
 	}
 	return n, err

@@ -209,16 +209,9 @@ func TestBatchSnapshotRestoreIsExact(t *testing.T) {
 		lb.batchEntry(t, create, keyed(roomCmd("r1", "n1", 1), "n1-10")),
 		lb.batchEntry(t, keyed(roomCmd("r2", "n2", 1), "n2-1"), keyed(&Command{Kind: KindNodeHello, Node: "n3", Member: &MemberInfo{Date: 4}}, "n3-1")))
 	first := subResults(t, f.ApplyBatch(logs)[2])
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
+	snapshot := persist(t, f)
 	g, ev, _ := newFSM(t)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshot))); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(replicatedState(t, f), replicatedState(t, g)) {

@@ -50,16 +50,9 @@ func TestChangedEntryNotifiesOnceAndStoresNothing(t *testing.T) {
 	if second.Action != "delete" || second.Before["a"] != 2.0 || second.After != nil {
 		t.Fatalf("second event: %+v", second)
 	}
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(sink.Bytes(), []byte(`"a"`)) {
-		t.Fatalf("a snapshot in elasticsearch mode holds document data: %s", sink.Bytes())
+	snapshot := persist(t, f)
+	if bytes.Contains(snapshot, []byte(`"a"`)) {
+		t.Fatalf("a snapshot in elasticsearch mode holds document data: %s", snapshot)
 	}
 }
 

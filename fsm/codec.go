@@ -10,6 +10,7 @@ import (
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/validation"
 )
 
 // The log's command format. Every node decodes every command, on every
@@ -42,6 +43,11 @@ const (
 	tagMS       // JSON memstore.Command
 	tagSecurity // JSON security.Command
 	tagChanged  // JSON storage.WriteResult (a "changed" entry's outcome)
+	// Format version 2 (format.go). Tags are only ever appended: a tag's
+	// number is its meaning in every log ever written.
+	tagVersion // the entry's format version, first, only when above 1
+	tagFeature // a KindFeature entry's agreed version (uvarint)
+	tagSpecs   // JSON validation.Command
 )
 
 // maxBatch bounds the sub-commands a decoder will allocate room for, so a
@@ -50,6 +56,13 @@ const maxBatch = 1 << 20
 
 func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 	b = append(b, codecMagic)
+	// An entry that needs a newer format says so before anything else, so
+	// that a binary that does not read it stops on this field rather than
+	// half-decode the rest. Version 1 entries carry no version and stay
+	// byte for byte what v0.2.0 wrote (and reads).
+	if v := KindVersion(c.Kind); v > 1 {
+		b = binary.AppendUvarint(append(b, tagVersion), uint64(v))
+	}
 	b = appendStr(b, tagKind, string(c.Kind))
 	if c.Key != "" {
 		b = appendStr(b, tagKey, c.Key)
@@ -128,6 +141,16 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = appendBlob(append(b, tagChanged), j)
+	}
+	if c.Feature != 0 {
+		b = binary.AppendUvarint(append(b, tagFeature), uint64(c.Feature))
+	}
+	if c.Specs != nil {
+		j, err := json.Marshal(c.Specs)
+		if err != nil {
+			return nil, err
+		}
+		b = appendBlob(append(b, tagSpecs), j)
 	}
 	if len(c.Batch) > 0 {
 		b = append(b, tagBatch)
@@ -295,6 +318,20 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 		case tagMS:
 			c.MS = new(memstore.Command)
 			r.json(c.MS)
+		case tagVersion:
+			if v := r.uvarint(); v > FormatVersion {
+				r.fail(newerFormat("the entry", v))
+			}
+		case tagFeature:
+			v := r.uvarint()
+			if v > 1<<31 {
+				r.fail(fmt.Errorf("feature version %d is not plausible", v))
+				break
+			}
+			c.Feature = uint32(v)
+		case tagSpecs:
+			c.Specs = new(validation.Command)
+			r.json(c.Specs)
 		default:
 			r.fail(fmt.Errorf("unknown field %d", tag))
 		}

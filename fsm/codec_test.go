@@ -166,6 +166,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		f.Add(mustEncode(f, randCommand(r, false)))
 	}
 	f.Add([]byte(`{"k":"room+","r":{"id":"x","node":"n","seq":1}}`))
+	f.Add(mustEncode(f, &Command{Kind: KindFeature, Feature: 2}))
+	f.Add(mustEncode(f, specsCmd("i", "c", `{"strict":true}`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeCommand(data)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/validation"
 )
 
 // Kind names a command type.
@@ -16,8 +17,10 @@ type Kind string
 const (
 	// KindWrite is a storage write, with the request meta notifications need.
 	KindWrite Kind = "write"
-	// KindPublish is realtime:publish: nothing is stored, but going through
-	// the log gives publications the same order on every node as writes.
+	// KindPublish is realtime:publish through the log, as earlier versions
+	// proposed it: such entries still apply (and notify) when a log holds
+	// them. This version sends publications node to node instead
+	// (node/publish.go, DESIGN.md).
 	KindPublish Kind = "publish"
 	// KindRoomCreated records that a node holds subscribers to a room.
 	KindRoomCreated Kind = "room+"
@@ -51,6 +54,15 @@ const (
 	// matched against the rooms like an embedded write's results, so that
 	// notifications keep the log's order (storage/elasticsearch/DESIGN.md).
 	KindChanged Kind = "changed"
+	// KindFeature records the cluster's feature version (Feature): the
+	// highest format version every member supports, which the leader
+	// raises once they all do (format.go). It never decreases. Format
+	// version 2: the leader proposes it only when every member reads it.
+	KindFeature Kind = "feature"
+	// KindSpecs sets or deletes a collection's validation specification
+	// (package validation owns it; the proposer checked it). Format
+	// version 2.
+	KindSpecs Kind = "specs"
 )
 
 // Command is one log entry.
@@ -77,6 +89,10 @@ type Command struct {
 	MS *memstore.Command `json:"ms,omitempty"`
 	// Security is the payload of a KindSecurity command.
 	Security *security.Command `json:"sec,omitempty"`
+	// Feature is a KindFeature entry's version.
+	Feature uint32 `json:"fv,omitempty"`
+	// Specs is a KindSpecs entry's change.
+	Specs *validation.Command `json:"sp,omitempty"`
 }
 
 // MemberInfo describes a node in a hello or an eviction. Date is stamped by
@@ -128,6 +144,9 @@ type Response struct {
 	// Dropped lists the documents of a KindChanged entry that were not
 	// notified because a later write to them already was (docseq.go).
 	Dropped []string `json:"dropped,omitempty"`
+	// Existed tells a KindSpecs command whether the collection had a
+	// specification before.
+	Existed bool `json:"existed,omitempty"`
 }
 
 // EncodeBatch builds a KindBatch entry from already encoded commands

@@ -18,6 +18,10 @@
 // reflection, since every node decodes every command; entries of the
 // earlier JSON form still decode, so a log written before it replays.
 //
+// The entry and snapshot formats are versioned (format.go, DESIGN.md
+// "Formats and versions"): a node writes only what the cluster's agreed
+// feature version allows, and stops on anything newer than it reads.
+//
 // It must not read clocks, random numbers, the network or any configuration
 // that may differ between nodes.
 package fsm

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
+	"github.com/korumdb/korum/validation"
 )
 
 // Store is the embedded document engine as the state machine drives it.
@@ -29,6 +29,19 @@ type Store interface {
 	AppliedIndex() uint64
 	Snapshot(w io.Writer) error
 	Restore(r io.Reader) error
+	// SnapshotView pins the store's current state and runs fn with its
+	// applied index and a function that writes what Snapshot would write
+	// of that state, however long fn takes and whatever Apply commits
+	// meanwhile.
+	SnapshotView(fn func(applied uint64, snapshot func(io.Writer) error) error) error
+}
+
+// FormatMarker is a Store that records in its own files the highest
+// feature version its cluster agreed on, so that a binary too old to read
+// what may follow refuses to open them (the embedded engine's format key,
+// which v0.2.0 checks at open).
+type FormatMarker interface {
+	MarkFormat(version uint32) error
 }
 
 // Notifier receives the document events of applied commands, in log order.
@@ -73,6 +86,13 @@ type state struct {
 	DocSeqs  map[string]docSeq `json:"docSeqs,omitempty"`
 	DocOrder []string          `json:"docOrder,omitempty"`
 	DocBase  uint64            `json:"docBase,omitempty"`
+	// Feature is the cluster's feature version (KindFeature); 0 in a
+	// state of format version 1, which means 1.
+	Feature uint32 `json:"feature,omitempty"`
+	// Specs holds the collections' validation specifications (KindSpecs,
+	// format version 2), the same object as FSM.specs once the first was
+	// applied; nil before, so that a version 1 state keeps its bytes.
+	Specs *validation.State `json:"specs,omitempty"`
 }
 
 // FSM is Korum's raft.BatchingFSM.
@@ -81,25 +101,47 @@ type FSM struct {
 	notify Notifier
 	log    *slog.Logger
 
+	// applyMu is held from a batch's store commit to the end of its
+	// in-memory changes, so Backup sees both parts at one index.
+	applyMu sync.Mutex
+
 	mu      sync.RWMutex
 	st      state
 	applied uint64
+	// memApplied is the last index whose in-memory effects st holds. It
+	// lags applied while a restarted node replays entries its store
+	// already held (their writes are skipped, their in-memory effects are
+	// not).
+	memApplied uint64
 	// sec is the security state: one object for the FSM's life (a restore
 	// replaces its content), with its own lock, so that the request path
 	// reads it without the FSM's lock.
 	sec *security.State
+	// specs is the validation specifications, read by the request path
+	// without the FSM's lock (validation.State publishes immutable maps).
+	specs *validation.State
 
 	// halted is set when a committed entry could not be applied: from then
 	// on nothing is applied, snapshotted or reported as applied, and onHalt
 	// has been told to stop the node.
 	halted *HaltError
 	onHalt func(*HaltError)
+
+	// holders indexes st.Rooms by collection: which nodes hold at least
+	// one room on it, and how many. It is derived (rebuilt on restore,
+	// never snapshotted) and lets realtime:publish find the nodes to send
+	// a message to without scanning every room.
+	holders map[collKey]map[string]int
 }
 
 // ErrHalted is the result of every command this replica received after it
 // failed to apply a committed entry. Its text is what a forwarding node
 // receives, so callers recognise it by errors.Is or by that text.
 var ErrHalted = errors.New("fsm: this node could not apply a committed log entry and is stopping")
+
+// ErrReplaying is Backup's error while the node replays entries its store
+// already holds, after a restart: retry once the replay is over.
+var ErrReplaying = errors.New("fsm: this node is replaying its log")
 
 // HaltError says which committed entries a replica could not apply, and why.
 // The replica must stop: skipping them would leave it silently diverged from
@@ -162,9 +204,10 @@ func haltedResults(n int) []any {
 
 // New builds the state machine over an opened store.
 func New(store Store, notify Notifier, log *slog.Logger) *FSM {
-	f := &FSM{store: store, notify: notify, log: log}
+	f := &FSM{store: store, notify: notify, log: log, holders: map[collKey]map[string]int{}}
 	f.st = emptyState()
 	f.sec = f.st.Security
+	f.specs = validation.NewState()
 	f.applied = store.AppliedIndex()
 	return f
 }
@@ -173,6 +216,15 @@ func emptyState() state {
 	return state{Rooms: map[string]*Room{}, Left: map[string]map[string]uint64{}, Members: map[string]*Member{},
 		Recent: map[string]json.RawMessage{}, MS: memstore.New(), Security: security.NewState(),
 		DocSeqs: map[string]docSeq{}}
+}
+
+// FeatureVersion is the cluster's agreed feature version as of the last
+// applied entry: commands of kinds it allows (KindVersion) may be
+// proposed. It never decreases.
+func (f *FSM) FeatureVersion() uint32 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return max(f.st.Feature, 1)
 }
 
 // MemStore is the memory storage, for reads; it has its own lock, and a
@@ -269,6 +321,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		c, err := DecodeCommand(l.Data)
+		if errors.Is(err, ErrNewerFormat) {
+			// Skipping it would diverge from the peers that read it; this
+			// binary must be upgraded. Nothing of this call is applied.
+			return f.halt(logUnits(logs), fmt.Errorf("decoding command at %d: %w", l.Index, err))
+		}
 		if err != nil {
 			// Every node fails the same way on the same bytes, so the state
 			// stays identical; the proposer learns why.
@@ -284,7 +341,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			units = append(units, unit{entry: i, sub: j, index: l.Index, c: sc})
 		}
 	}
+	f.applyMu.Lock()
 	res := f.applyUnits(units, last)
+	f.applyMu.Unlock()
 	for k, u := range units {
 		if u.sub < 0 {
 			out[u.entry] = res[k]
@@ -298,6 +357,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	return out
 }
 
+// logUnits stands for the entries of a call that fails as a whole.
+func logUnits(logs []*raft.Log) []unit {
+	us := make([]unit, len(logs))
+	for i, l := range logs {
+		us[i] = unit{entry: i, sub: -1, index: l.Index}
+	}
+	return us
+}
+
 // applyUnits applies commands in order and returns one result each: a
 // []byte (an encoded Response) or an error. last is the highest index of
 // the entries they came from.
@@ -309,6 +377,7 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 	storeApplied := f.store.AppliedIndex()
 	seen := map[string]bool{}
 	dupOf := map[int]string{}
+	var feature uint32 // the highest KindFeature version among the units
 	// One read lock for the whole scan rather than one per key: this
 	// goroutine is the only writer, the lock only orders it with readers.
 	f.mu.RLock()
@@ -341,13 +410,27 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 			writes = append(writes, *c.Write)
 			writeAt = append(writeAt, i)
 		}
+		if c.Kind == KindFeature {
+			feature = max(feature, c.Feature)
+		}
 	}
 	f.mu.RUnlock()
+	if feature > FormatVersion {
+		// The cluster agreed on a version this binary does not have: the
+		// entries that follow may use it.
+		return f.halt(units, newerFormat("the cluster's feature version", uint64(feature)))
+	}
 	var results []storage.WriteResult
 	if len(writes) > 0 {
 		var err error
 		if results, err = f.store.Apply(last, writes); err != nil {
 			return f.halt(units, err)
+		}
+	}
+	if m, ok := f.store.(FormatMarker); ok && feature > 1 {
+		// Idempotent, so a replay marks again harmlessly.
+		if err := m.MarkFormat(feature); err != nil {
+			return f.halt(units, fmt.Errorf("recording feature version %d in the store: %w", feature, err))
 		}
 	}
 	byUnit := make(map[int]*storage.WriteResult, len(writeAt))
@@ -359,6 +442,7 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 	if last > f.applied {
 		f.applied = last
 	}
+	f.memApplied = max(f.memApplied, last)
 	notify := f.notify
 	var events []realtime.DocumentEvent
 	for i, u := range units {
@@ -420,6 +504,16 @@ func (f *FSM) applyUnits(units []unit, last uint64) []any {
 				continue
 			}
 			out[i] = encodeResponse(&Response{Security: f.sec.Apply(c.Security).Encode()})
+		case KindFeature:
+			f.st.Feature = max(f.st.Feature, c.Feature)
+			out[i] = emptyResponse()
+		case KindSpecs:
+			if c.Specs == nil {
+				out[i] = fmt.Errorf("a specifications command without payload at %d", u.index)
+				continue
+			}
+			f.st.Specs = f.specs
+			out[i] = encodeResponse(&Response{Existed: f.specs.Apply(c.Specs)})
 		default:
 			out[i] = fmt.Errorf("unknown command kind %q", c.Kind)
 		}
@@ -472,6 +566,9 @@ func (f *FSM) roomCreated(rc *RoomChange) {
 		r = &Room{ID: rc.ID, Index: rc.Index, Collection: rc.Collection, Canonical: rc.Canonical, Nodes: map[string]uint64{}}
 		f.st.Rooms[rc.ID] = r
 	}
+	if _, held := r.Nodes[rc.Node]; !held {
+		f.hold(r, rc.Node)
+	}
 	if r.Nodes[rc.Node] < rc.Seq {
 		r.Nodes[rc.Node] = rc.Seq
 	}
@@ -483,8 +580,12 @@ func (f *FSM) roomEmptied(rc *RoomChange) {
 	}
 	r := f.st.Rooms[rc.ID]
 	if r != nil {
-		if seq, ok := r.Nodes[rc.Node]; ok && seq > rc.Seq {
+		seq, ok := r.Nodes[rc.Node]
+		if ok && seq > rc.Seq {
 			return
+		}
+		if ok {
+			f.release(r, rc.Node)
 		}
 		delete(r.Nodes, rc.Node)
 		if len(r.Nodes) == 0 {
@@ -503,6 +604,9 @@ func (f *FSM) roomEmptied(rc *RoomChange) {
 
 func (f *FSM) nodeReset(node string) {
 	for id, r := range f.st.Rooms {
+		if _, ok := r.Nodes[node]; ok {
+			f.release(r, node)
+		}
 		delete(r.Nodes, node)
 		if len(r.Nodes) == 0 {
 			delete(f.st.Rooms, id)
@@ -581,6 +685,10 @@ func (f *FSM) Members() ([]Member, []Activity) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	return ms, append([]Activity(nil), f.st.Activity...)
 }
+
+// Specs returns the collections' validation specifications, which the
+// request path reads (it has its own synchronisation).
+func (f *FSM) Specs() *validation.State { return f.specs }
 
 // Security returns the security state, which the request path reads
 // without the FSM's lock; it is the same object for the FSM's life.
@@ -695,41 +803,44 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		// the entries this replica failed to apply, and compact them away.
 		return nil, fmt.Errorf("no snapshot of a halted state machine: %w", f.halted)
 	}
-	f.st.Applied = f.applied
+	f.st.Applied = f.memApplied
 	b, err := json.Marshal(f.st)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the replicated state: %w", err)
 	}
-	return &snapshot{state: b, store: f.store}, nil
+	// The snapshot's format is the one the cluster agreed on, not this
+	// binary's newest: a member of the previous release may install it.
+	return &snapshot{state: b, store: f.store, version: max(f.st.Feature, 1)}, nil
 }
 
 type snapshot struct {
-	state []byte
-	store Store
+	state   []byte
+	store   Store
+	version uint32
 }
 
-// Persist writes: 8-byte length, the state JSON, then the store's snapshot.
+// Persist writes the header (format.go) and the state JSON, then the
+// store's snapshot.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriter(sink)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(s.state)))
-	if _, err := w.Write(n[:]); err != nil {
-		sink.Cancel()
-		return err
-	}
-	if _, err := w.Write(s.state); err != nil {
-		sink.Cancel()
-		return err
-	}
-	if err := s.store.Snapshot(w); err != nil {
-		sink.Cancel()
-		return fmt.Errorf("snapshotting the store: %w", err)
-	}
-	if err := w.Flush(); err != nil {
+	if err := writeSnapshot(sink, s.version, s.state, s.store.Snapshot); err != nil {
 		sink.Cancel()
 		return err
 	}
 	return sink.Close()
+}
+
+// writeSnapshot writes the snapshot format Restore reads: the header of
+// format version (format.go) with the state JSON, then the store's
+// snapshot. Raft snapshots and backups share it.
+func writeSnapshot(out io.Writer, version uint32, state []byte, store func(io.Writer) error) error {
+	w := bufio.NewWriter(out)
+	if err := writeSnapshotHeader(w, version, state); err != nil {
+		return err
+	}
+	if err := store(w); err != nil {
+		return fmt.Errorf("snapshotting the store: %w", err)
+	}
+	return w.Flush()
 }
 
 func (s *snapshot) Release() {}
@@ -738,21 +849,23 @@ func (s *snapshot) Release() {}
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	r := bufio.NewReader(rc)
-	var n [8]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return fmt.Errorf("reading the snapshot header: %w", err)
-	}
-	size := binary.BigEndian.Uint64(n[:])
-	if size > 1<<34 {
-		return fmt.Errorf("snapshot state of %d bytes is not plausible", size)
-	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return fmt.Errorf("reading the snapshot state: %w", err)
+	_, b, err := readSnapshotHeader(r)
+	if err != nil {
+		if errors.Is(err, ErrNewerFormat) {
+			// Installing nothing and going on would leave this replica
+			// behind for good: stop, as for an entry it cannot apply.
+			f.halt([]unit{{index: f.AppliedIndex() + 1}}, err)
+		}
+		return err
 	}
 	st := emptyState()
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("decoding the snapshot state: %w", err)
+	}
+	if st.Feature > FormatVersion {
+		err := newerFormat("the snapshot's cluster feature version", uint64(st.Feature))
+		f.halt([]unit{{index: f.AppliedIndex() + 1}}, err)
+		return err
 	}
 	if st.Rooms == nil {
 		st.Rooms = map[string]*Room{}
@@ -775,14 +888,66 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.DocSeqs == nil {
 		st.DocSeqs = map[string]docSeq{}
 	}
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	if err := f.store.Restore(r); err != nil {
 		return fmt.Errorf("restoring the store: %w", err)
 	}
 	f.mu.Lock()
 	f.sec.Replace(st.Security)
 	st.Security = f.sec
+	f.specs.Replace(st.Specs)
+	if st.Specs != nil {
+		st.Specs = f.specs
+	}
 	f.st = st
+	f.reindexHolders()
 	f.applied = max(st.Applied, f.store.AppliedIndex())
+	f.memApplied = st.Applied
 	f.mu.Unlock()
 	return nil
+}
+
+// Backup gives fn a consistent copy of the whole replicated state at one
+// applied index: index, and write, which writes the snapshot format
+// Restore reads. Unlike Snapshot, whose store part may be newer than its
+// in-memory part (harmless for Raft, which replays the log from the
+// snapshot's index), the two parts of a backup are taken at the same
+// index, since nothing will be replayed onto a restored backup. Applying
+// waits only while the in-memory state is encoded and the store's view is
+// pinned, not while fn runs.
+func (f *FSM) Backup(fn func(index uint64, write func(io.Writer) error) error) error {
+	f.applyMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			f.applyMu.Unlock()
+		}
+	}
+	defer unlock()
+	f.mu.Lock()
+	if f.halted != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("no backup of a halted state machine: %w", f.halted)
+	}
+	index := f.memApplied
+	f.st.Applied = index
+	// Written in the format the cluster agreed on, as Raft snapshots are.
+	version := max(f.st.Feature, 1)
+	state, err := json.Marshal(f.st)
+	f.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encoding the replicated state: %w", err)
+	}
+	return f.store.SnapshotView(func(storeApplied uint64, snap func(io.Writer) error) error {
+		unlock()
+		if storeApplied > index {
+			// A restarted node replaying entries its store already
+			// held: the two parts are at different indexes until the
+			// replay passes the store's.
+			return fmt.Errorf("%w: its store is at index %d, its in-memory state at %d", ErrReplaying, storeApplied, index)
+		}
+		return fn(index, func(w io.Writer) error { return writeSnapshot(w, version, state, snap) })
+	})
 }

@@ -184,16 +184,9 @@ func TestSnapshotRestore(t *testing.T) {
 		lb.entry(t, writeCmd(storage.Write{Op: storage.OpDocCreate, Index: "i", Collection: "c", Now: 5, Docs: doc("a", map[string]any{"k": "v"})})),
 		lb.entry(t, &Command{Kind: KindRoomCreated, Room: &RoomChange{ID: "r1", Index: "i", Collection: "c", Canonical: json.RawMessage(`[]`), Node: "n1", Seq: 1}}))
 	f.ApplyBatch(logs)
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
+	snapshot := persist(t, f)
 	g, _, store := newFSM(t)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshot))); err != nil {
 		t.Fatal(err)
 	}
 	if g.AppliedIndex() != lb.next {
@@ -223,6 +216,16 @@ func TestGarbageEntriesFailAlone(t *testing.T) {
 }
 
 type memSink struct{ bytes.Buffer }
+
+// restoredCopy snapshots f and restores the snapshot into a new FSM.
+func restoredCopy(t *testing.T, f *FSM) *FSM {
+	t.Helper()
+	g, _, _ := newFSM(t)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(persist(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
 
 func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { return nil }

@@ -40,16 +40,9 @@ func TestMemoryStorageEntries(t *testing.T) {
 		t.Fatalf("incr on a non-integer replied %+v", r)
 	}
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
+	snapshot := persist(t, f)
 	g, _, _ := newFSM(t)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshot))); err != nil {
 		t.Fatal(err)
 	}
 	ttl, err := g.MemStore().Read([]string{"pttl", "k"}, 2000, nil)

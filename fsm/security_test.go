@@ -58,17 +58,10 @@ func TestSecurityCommands(t *testing.T) {
 		t.Fatal("createFirstAdmin with reset did not restrict anonymous")
 	}
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
+	snapshot := persist(t, f)
 	g, _, _ := newFSM(t)
 	sec := g.Security()
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshot))); err != nil {
 		t.Fatal(err)
 	}
 	if g.Security() != sec {

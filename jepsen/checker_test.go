@@ -199,3 +199,119 @@ func TestLeadersCatchTwoInOneTerm(t *testing.T) {
 		t.Fatalf("two leaders in term 3 not caught: %v", an)
 	}
 }
+
+func rmw(c int, kind, key string, v, prev int64, applied bool, call, ret int64, o Outcome) Op {
+	return Op{Client: c, Node: "n1", Kind: kind, Key: key, Value: v, Prev: prev, Applied: applied, Outcome: o, Call: call * ms, Return: ret * ms}
+}
+
+func TestMSRegistersLinearizablePasses(t *testing.T) {
+	h := []Op{
+		rmw(0, opSetNX, "c", 1, 0, true, 0, 10, OK),   // absent: stored
+		rmw(1, opSetNX, "c", 2, 0, false, 20, 30, OK), // present: not stored
+		rmw(0, opSwap, "c", 3, 1, false, 40, 50, OK),  // swaps 1 for 3
+		r(1, "read", "c", 3, 60, 61),
+		rmw(0, opDel, "c", 0, 0, true, 70, 80, OK), // a value was there
+		r(1, "read", "c", 0, 90, 91),
+		rmw(1, opDel, "c", 0, 0, false, 92, 93, OK),       // nothing left
+		rmw(0, opSetNX, "c", 4, 0, true, 100, 110, OK),    // absent again: stored
+		rmw(1, opSwap, "c", 5, 0, false, 120, 130, Info),  // unknown: may apply later
+		rmw(0, opSetNX, "c", 6, 0, false, 125, 126, Fail), // failed: never visible
+		r(1, "read", "c", 4, 140, 141),
+		r(0, "final-read", "c", 5, 200, 201), // the swap applied after all
+	}
+	res := CheckRegisters(h, 5*time.Second)
+	if res.Linearizable != porcupine.Ok || len(res.Anomalies) != 0 {
+		t.Fatalf("linearizable ms history rejected: %v %v", res.Linearizable, res.Anomalies)
+	}
+}
+
+func TestMSRegistersCatchTwoSetNXWinners(t *testing.T) {
+	// Two clients both told their set-if-absent stored: a broken lock.
+	h := []Op{
+		rmw(0, opSetNX, "c", 1, 0, true, 0, 10, OK),
+		rmw(1, opSetNX, "c", 2, 0, true, 20, 30, OK),
+		r(1, "final-read", "c", 2, 40, 41),
+	}
+	if res := CheckRegisters(h, 5*time.Second); res.Linearizable != porcupine.Illegal {
+		t.Fatalf("porcupine accepted two set-if-absent winners: %v", res.Linearizable)
+	}
+}
+
+func TestMSRegistersCatchStaleSwap(t *testing.T) {
+	// The swap answers a value overwritten before it began.
+	h := []Op{
+		w(0, "c", 1, 0, 10, OK),
+		w(0, "c", 2, 20, 30, OK),
+		rmw(1, opSwap, "c", 3, 1, false, 40, 50, OK),
+		r(1, "final-read", "c", 3, 60, 61),
+	}
+	if res := CheckRegisters(h, 5*time.Second); res.Linearizable != porcupine.Illegal {
+		t.Fatalf("porcupine accepted a swap of a stale value: %v", res.Linearizable)
+	}
+}
+
+func TestMSRegistersCatchLostDelete(t *testing.T) {
+	// An acknowledged delete, then the deleted value again.
+	h := []Op{
+		w(0, "c", 1, 0, 10, OK),
+		rmw(0, opDel, "c", 0, 0, true, 20, 30, OK),
+		r(1, "final-read", "c", 1, 40, 41),
+	}
+	if res := CheckRegisters(h, 5*time.Second); res.Linearizable != porcupine.Illegal {
+		t.Fatalf("porcupine accepted a value back after its delete: %v", res.Linearizable)
+	}
+}
+
+func secHistory() SecHistory {
+	return SecHistory{
+		Tokens: []SecToken{
+			{Name: "u/login0", User: "u", Kind: "login", Issued: 10 * ms},
+			{Name: "u/apikey1", User: "u", Kind: "apikey", Issued: 20 * ms},
+			{Name: "v/login2", User: "v", Kind: "login", Issued: 30 * ms},
+		},
+		Revocations: []SecRevocation{
+			{Method: "auth:logout", Node: "n1", User: "u", Token: "u/login0", Outcome: OK, Call: 100 * ms, Return: 200 * ms},
+			{Method: "security:revokeTokens", Node: "n2", User: "v", Outcome: Info, Call: 100 * ms, Return: 3100 * ms},
+		},
+		Uses: []SecUse{
+			{Node: "n1", Token: "u/login0", Action: "auth:getCurrentUser", Outcome: OK, Call: 50 * ms, Return: 60 * ms},       // before
+			{Node: "n2", Token: "u/login0", Action: "auth:getCurrentUser", Outcome: OK, Call: 150 * ms, Return: 210 * ms},     // concurrent with the logout
+			{Node: "n3", Token: "u/login0", Action: "ms:get", Outcome: Fail, Refused: true, Call: 250 * ms, Return: 260 * ms}, // after: refused
+			{Node: "n4", Token: "u/login0", Action: "ms:get", Outcome: Info, Err: "timeout", Call: 300 * ms, Return: 3300 * ms},
+			{Node: "n3", Token: "u/apikey1", Action: "auth:getMyRights", Outcome: OK, Call: 300 * ms, Return: 310 * ms},  // not covered by a logout
+			{Node: "n3", Token: "v/login2", Action: "auth:getMyRights", Outcome: OK, Call: 4000 * ms, Return: 4010 * ms}, // unknown revocation
+		},
+	}
+}
+
+func TestSecurityCorrectHistoryPasses(t *testing.T) {
+	st, an := CheckSecurity(secHistory())
+	if len(an) != 0 {
+		t.Fatalf("correct history rejected: %v", an)
+	}
+	if st.Revoked != 1 || st.Unknown != 1 || st.After != 2 || st.RefusedOK != 1 || st.Served != 0 || st.Live != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestSecurityCatchServedAfterRevocation(t *testing.T) {
+	h := secHistory()
+	h.Uses = append(h.Uses, SecUse{Node: "n5", Token: "u/login0", Action: "auth:getCurrentUser", Outcome: OK, Call: 201 * ms, Return: 205 * ms})
+	st, an := CheckSecurity(h)
+	if st.Served != 1 || !hasAnomaly(an, "security", "login token u/login0 of u served by n5") {
+		t.Fatalf("served-after-revocation not caught: %+v %v", st, an)
+	}
+}
+
+func TestSecurityRevokeAllCoversEveryEarlierToken(t *testing.T) {
+	h := secHistory()
+	h.Revocations = append(h.Revocations, SecRevocation{Method: "security:deleteUser", Node: "n1", User: "u", Outcome: OK, Call: 400 * ms, Return: 500 * ms})
+	h.Tokens = append(h.Tokens, SecToken{Name: "u/login9", User: "u", Kind: "login", Issued: 600 * ms}) // after: not covered
+	h.Uses = append(h.Uses,
+		SecUse{Node: "n2", Token: "u/apikey1", Action: "ms:get", Outcome: OK, Call: 501 * ms, Return: 510 * ms},
+		SecUse{Node: "n2", Token: "u/login9", Action: "ms:get", Outcome: OK, Call: 700 * ms, Return: 710 * ms})
+	_, an := CheckSecurity(h)
+	if len(an) != 1 || !hasAnomaly(an, "security", "apikey token u/apikey1") {
+		t.Fatalf("want exactly the API key use after deleteUser: %v", an)
+	}
+}

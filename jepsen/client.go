@@ -45,7 +45,9 @@ var errNotSent = errors.New("not sent")
 // Conn is one WebSocket connection to one node.
 type Conn struct {
 	Node string
-	ws   *websocket.Conn
+	// JWT, when set, is sent with every request that names no token of its own.
+	JWT string
+	ws  *websocket.Conn
 
 	wmu     sync.Mutex
 	mu      sync.Mutex
@@ -120,6 +122,9 @@ func (c *Conn) Close() { _ = c.ws.Close() }
 func (c *Conn) Do(ctx context.Context, req map[string]any, timeout time.Duration) (Response, error) {
 	id := c.Node + "-" + strconv.FormatInt(c.seq.Add(1), 10)
 	req["requestId"] = id
+	if _, own := req["jwt"]; !own && c.JWT != "" {
+		req["jwt"] = c.JWT
+	}
 	ch := make(chan Response, 1)
 	c.mu.Lock()
 	if c.err != nil {

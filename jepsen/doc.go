@@ -9,10 +9,12 @@
 //   - nemeses: partitions (iptables in each container's network namespace,
 //     through nsenter, in a dedicated JEPSEN chain re-applied after every
 //     restart), kill -9, SIGSTOP/SIGCONT, Redis down, full-cluster restart;
-//   - workloads (documents and memory storage keys as registers,
-//     subscriptions) and their checkers
-//     (porcupine linearizability, lost writes, notification delivery, two
-//     leaders in one term, convergence) and the per-nemesis report.
+//   - workloads (documents and memory storage keys as registers, memory
+//     storage keys with swap/set-if-absent/delete, subscriptions, token
+//     revocation under a locked-down cluster) and their checkers
+//     (porcupine linearizability, lost writes, notification delivery, no
+//     revoked token served, two leaders in one term, convergence) and the
+//     per-nemesis report.
 //
 // It must not import Korum's packages or share code paths with the product:
 // it speaks only Kuzzle's wire protocol (WebSocket and HTTP) and the

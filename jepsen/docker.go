@@ -36,6 +36,12 @@ type ClusterConfig struct {
 	// disk nemesis fills (disk.go). Empty: a Docker volume.
 	DataDisks string
 	FormBound time.Duration // with Clustered: how long the nodes may take to form one cluster (0: do not wait)
+	// Elasticsearch, the host:port of an Elasticsearch on the host (the
+	// shared tool's 127.0.0.1:9200), runs the nodes in elasticsearch mode:
+	// they reach it on the network's gateway, forwarded by the harness.
+	// Its &jepsen.* indexes are deleted before each cluster starts.
+	// Empty: the embedded engine.
+	Elasticsearch string
 }
 
 // Node is one Korum container.
@@ -79,6 +85,7 @@ type Cluster struct {
 	exits []Exit
 	stop  context.CancelFunc
 	done  chan struct{}
+	esFwd *forwarder // ClusterConfig.Elasticsearch's forwarder
 }
 
 const (
@@ -110,9 +117,24 @@ func Cleanup(ctx context.Context, label, network string) {
 func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(string, ...any)) (*Cluster, error) {
 	Cleanup(ctx, cfg.Label, cfg.Network)
 	c := &Cluster{cfg: cfg, h: h, logf: logf, done: make(chan struct{})}
-	if _, err := docker(ctx, "network", "create", "--internal", "--label", cfg.Label,
-		"--subnet", cfg.Prefix+".0/24", "--ip-range", cfg.Prefix+".128/25", cfg.Network); err != nil {
+	netArgs := []string{"network", "create", "--internal", "--label", cfg.Label,
+		"--subnet", cfg.Prefix + ".0/24", "--ip-range", cfg.Prefix + ".128/25"}
+	if cfg.Elasticsearch != "" {
+		// The host's address on the network, where the forwarder listens.
+		netArgs = append(netArgs, "--gateway", cfg.Prefix+".1")
+	}
+	if _, err := docker(ctx, append(netArgs, cfg.Network)...); err != nil {
 		return nil, err
+	}
+	if cfg.Elasticsearch != "" {
+		if err := wipeElasticsearch(ctx, cfg.Elasticsearch); err != nil {
+			return c, err
+		}
+		fw, err := forwardTCP(fmt.Sprintf("%s.1:%d", cfg.Prefix, esPort), cfg.Elasticsearch)
+		if err != nil {
+			return c, err
+		}
+		c.esFwd = fw
 	}
 	c.Redis = &Node{Name: cfg.Network + "-redis", IP: cfg.Prefix + ".10", c: c}
 	if _, err := docker(ctx, "run", "-d", "--name", c.Redis.Name, "--label", cfg.Label, "--network", cfg.Network,
@@ -145,6 +167,9 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, h *History, logf func(
 				// nodes, which then are majorities of voters. Non-voters are
 				// covered by tests/integration.
 				"--voters", strconv.Itoa(wantVoters(cfg.Nodes)))
+		}
+		if cfg.Elasticsearch != "" {
+			args = append(args, esNodeArgs(cfg)...)
 		}
 		args = append(args, cfg.NodeArgs...)
 		if _, err := docker(ctx, args...); err != nil {
@@ -423,6 +448,9 @@ func (c *Cluster) Close(ctx context.Context) {
 		<-c.done
 	}
 	Cleanup(ctx, c.cfg.Label, c.cfg.Network)
+	if c.esFwd != nil {
+		_ = c.esFwd.Close()
+	}
 }
 
 // nodeNames lists node names, sorted.
@@ -469,7 +497,7 @@ func (c *Cluster) WaitFormed(ctx context.Context, bound time.Duration) error {
 		formed := true
 		leaders := map[string]bool{}
 		for _, n := range c.Nodes {
-			_, st, err := status(ctx, n)
+			_, st, err := status(ctx, n, "")
 			if err != nil {
 				formed = false
 				views = append(views, fmt.Sprintf("%s: %v", n.Name, err))

@@ -22,7 +22,9 @@ type Op struct {
 	Node    string  `json:"node"` // container the request was sent to
 	Kind    string  `json:"kind"` // "write", "read", "subscribe", "notify", ...
 	Key     string  `json:"key"`
-	Value   int64   `json:"value"` // written value; read result (0: absent)
+	Value   int64   `json:"value"`             // written value; read result (0: absent)
+	Prev    int64   `json:"prev,omitempty"`    // swap: the value it replaced
+	Applied bool    `json:"applied,omitempty"` // setnx: it stored; del: a value was there
 	Outcome Outcome `json:"outcome"`
 	Err     string  `json:"err,omitempty"`
 	Call    int64   `json:"call"`   // ns since the run's epoch

@@ -12,14 +12,33 @@ import (
 // Register workload: a few documents used as read/write registers. Every
 // written value is unique in a run, so a read names the write it observed.
 // Value 0 means "document absent".
+//
+// The ms register workload (msregister.go) adds the memory storage's
+// atomic read-modify-writes to the same model: swap (ms:getset: write,
+// answering the previous value), set-if-absent (ms:set with nx) and delete
+// (ms:del, back to absent).
 
 type regInput struct {
 	Key   string
 	Write bool
 	Value int64
+	Op    string // "" (read or write, by Write), or opSwap, opSetNX, opDel
 }
 
-type regOutput struct{ Value int64 }
+// Operations beyond read and write, by Op.Kind and regInput.Op.
+const (
+	opSwap  = "swap"  // write Value, answering the previous value (Op.Prev)
+	opSetNX = "setnx" // write Value only if absent; Op.Applied says whether it did
+	opDel   = "del"   // back to absent; Op.Applied says whether a value was there
+)
+
+// regOutput is an operation's answer; Unknown for an indeterminate
+// read-modify-write, whose answer was never received.
+type regOutput struct {
+	Value   int64
+	Applied bool
+	Unknown bool
+}
 
 // RegisterModel is a map of registers, partitioned by key for porcupine.
 var RegisterModel = porcupine.Model{
@@ -42,15 +61,35 @@ var RegisterModel = porcupine.Model{
 	},
 	Init: func() interface{} { return int64(0) },
 	Step: func(state, input, output interface{}) (bool, interface{}) {
-		in := input.(regInput)
+		in, out, st := input.(regInput), output.(regOutput), state.(int64)
+		switch in.Op {
+		case opSwap:
+			return out.Unknown || out.Value == st, in.Value
+		case opSetNX:
+			if st == 0 {
+				return out.Unknown || out.Applied, in.Value
+			}
+			return out.Unknown || !out.Applied, st
+		case opDel:
+			return out.Unknown || out.Applied == (st != 0), int64(0)
+		}
 		if in.Write {
 			return true, in.Value
 		}
-		return output.(regOutput).Value == state.(int64), state
+		return out.Value == st, state
 	},
 	DescribeOperation: func(input, output interface{}) string {
-		in := input.(regInput)
-		if in.Write {
+		in, out := input.(regInput), output.(regOutput)
+		switch {
+		case in.Op != "" && out.Unknown:
+			return fmt.Sprintf("%s(%s, %d) -> ?", in.Op, in.Key, in.Value)
+		case in.Op == opSwap:
+			return fmt.Sprintf("swap(%s, %d) -> %d", in.Key, in.Value, out.Value)
+		case in.Op == opSetNX:
+			return fmt.Sprintf("setnx(%s, %d) -> %v", in.Key, in.Value, out.Applied)
+		case in.Op == opDel:
+			return fmt.Sprintf("del(%s) -> %v", in.Key, out.Applied)
+		case in.Write:
 			return fmt.Sprintf("write(%s, %d)", in.Key, in.Value)
 		}
 		return fmt.Sprintf("read(%s) -> %d", in.Key, output.(regOutput).Value)
@@ -73,11 +112,17 @@ func registerOperations(ops []Op) []porcupine.Operation {
 	for _, op := range ops {
 		switch {
 		case op.Kind == "write" && op.Outcome == OK:
-			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{op.Key, true, op.Value}, Call: op.Call, Output: regOutput{}, Return: op.Return})
+			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{Key: op.Key, Write: true, Value: op.Value}, Call: op.Call, Output: regOutput{}, Return: op.Return})
 		case op.Kind == "write" && op.Outcome == Info:
-			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{op.Key, true, op.Value}, Call: op.Call, Output: regOutput{}, Return: end + 1})
+			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{Key: op.Key, Write: true, Value: op.Value}, Call: op.Call, Output: regOutput{}, Return: end + 1})
 		case (op.Kind == "read" || op.Kind == "final-read") && op.Outcome == OK:
-			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{op.Key, false, 0}, Call: op.Call, Output: regOutput{op.Value}, Return: op.Return})
+			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{Key: op.Key}, Call: op.Call, Output: regOutput{Value: op.Value}, Return: op.Return})
+		case isRMW(op.Kind) && op.Outcome == OK:
+			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{op.Key, true, op.Value, op.Kind}, Call: op.Call,
+				Output: regOutput{Value: op.Prev, Applied: op.Applied}, Return: op.Return})
+		case isRMW(op.Kind) && op.Outcome == Info:
+			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{op.Key, true, op.Value, op.Kind}, Call: op.Call,
+				Output: regOutput{Unknown: true}, Return: end + 1})
 		}
 	}
 	return out
@@ -108,12 +153,16 @@ func CheckRegisters(ops []Op, timeout time.Duration) RegisterResult {
 	writes := map[string][]Op{} // by key, attempted (ok or info) writes
 	byValue := map[int64]Op{}
 	keys := map[string]bool{}
+	deletes := map[string]bool{}
 	finalOK := map[string]bool{}
 	for _, op := range ops {
 		keys[op.Key] = true
-		if op.Kind == "write" && op.Outcome != Fail {
+		if mayHaveWritten(op) {
 			writes[op.Key] = append(writes[op.Key], op)
 			byValue[op.Value] = op
+		}
+		if op.Kind == opDel && op.Outcome != Fail {
+			deletes[op.Key] = true
 		}
 		if op.Kind == "final-read" && op.Outcome == OK {
 			finalOK[op.Key] = true
@@ -143,6 +192,11 @@ func CheckRegisters(ops []Op, timeout time.Duration) RegisterResult {
 				seenEnd = math.MaxInt64 // it took effect at an unknown time before the read returned
 			}
 		}
+		if deletes[r.Key] {
+			// "Absent" recurs after a delete, so a read no longer names
+			// the write it saw: porcupine alone judges these keys.
+			continue
+		}
 		for _, w := range writes[r.Key] {
 			if w.Outcome == OK && w.Return < r.Call && w.Call > seenEnd && w.Value != r.Value {
 				seen := fmt.Sprintf("read %d", r.Value)
@@ -168,4 +222,19 @@ func CheckRegisters(ops []Op, timeout time.Duration) RegisterResult {
 		}
 	}
 	return res
+}
+
+// isRMW says whether kind is one of the ms register's read-modify-writes.
+func isRMW(kind string) bool { return kind == opSwap || kind == opSetNX || kind == opDel }
+
+// mayHaveWritten says whether op may have stored its value: an attempted
+// write or swap, or a set-if-absent that succeeded or whose answer is unknown.
+func mayHaveWritten(op Op) bool {
+	switch op.Kind {
+	case "write", opSwap:
+		return op.Outcome != Fail
+	case opSetNX:
+		return op.Outcome == Info || (op.Outcome == OK && op.Applied)
+	}
+	return false
 }

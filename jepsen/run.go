@@ -18,11 +18,28 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
+// Workload names, for RunConfig.Workloads (-workloads).
+const (
+	WorkloadRegisters     = "registers"     // documents and ms keys as read/write registers
+	WorkloadSubscriptions = "subscriptions" // realtime notifications
+	WorkloadMSRegisters   = "ms-registers"  // ms keys with getset, set nx and del (issue #11)
+	WorkloadSecurity      = "security"      // revoked tokens never served (issue #12)
+)
+
+// Workloads lists every workload; DefaultWorkloads those a run has unless told.
+var (
+	Workloads        = []string{WorkloadRegisters, WorkloadSubscriptions, WorkloadMSRegisters, WorkloadSecurity}
+	DefaultWorkloads = []string{WorkloadRegisters, WorkloadSubscriptions}
+)
+
 // RunConfig is one run of the suite.
 type RunConfig struct {
 	Cluster         ClusterConfig
 	Seed            uint64
 	Nemeses         []string
+	Workloads       []string      // run these (Workloads); empty: DefaultWorkloads
+	MSClients       int           // ms register clients
+	SecurityClients int           // security clients
 	Warmup          time.Duration // steady traffic before the first fault and after each heal
 	Fault           time.Duration // how long each fault lasts
 	Cycles          int           // faults per nemesis
@@ -54,7 +71,22 @@ type Result struct {
 	SelfTerm     []time.Duration // fault start -> exit, for nodes that lost quorum
 	Recover      []time.Duration // heal -> converged
 	Sub          SubStats
-	Err          error // the harness itself failed
+	Sec          *SecStats // with the security workload
+	Err          error     // the harness itself failed
+}
+
+// has says whether the run includes workload w.
+func (cfg RunConfig) has(w string) bool {
+	ws := cfg.Workloads
+	if len(ws) == 0 {
+		ws = DefaultWorkloads
+	}
+	for _, x := range ws {
+		if x == w {
+			return true
+		}
+	}
+	return false
 }
 
 func seedFor(seed uint64, name string, i int) *rand.Rand {
@@ -118,7 +150,7 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 		return res
 	}
 	e := &env{c: c, h: h, clustered: cfg.Cluster.Clustered, opTimeout: cfg.OpTimeout}
-	if err := e.setup(ctx, 30*time.Second); err != nil {
+	if err := e.setup(ctx, 30*time.Second, cfg.has(WorkloadSecurity)); err != nil {
 		res.Err = err
 		return res
 	}
@@ -133,20 +165,38 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	wctx, wstop := context.WithCancel(ctx)
 	sctx, sstop := context.WithCancel(ctx)
 	var wwg, swg sync.WaitGroup
-	for i := 0; i < cfg.RegisterClients; i++ {
+	for i := 0; i < cfg.RegisterClients && cfg.has(WorkloadRegisters); i++ {
 		wwg.Add(1)
 		go func(i int) {
 			defer wwg.Done()
 			e.registerClient(ctx, wctx, i, seedFor(cfg.Seed, nem.Name+"/reg", i), cfg.Keys)
 		}(i)
 	}
-	for i := 0; i < cfg.Writers; i++ {
+	for i := 0; i < cfg.MSClients && cfg.has(WorkloadMSRegisters); i++ {
 		wwg.Add(1)
-		go func(i int) { defer wwg.Done(); e.subWriter(ctx, wctx, seedFor(cfg.Seed, nem.Name+"/writer", i)) }(i)
+		go func(i int) {
+			defer wwg.Done()
+			e.msRegisterClient(ctx, wctx, 100+i, seedFor(cfg.Seed, nem.Name+"/ms", i), cfg.Keys)
+		}(i)
 	}
-	for i := 0; i < max(cfg.Subscribers, e.shards()); i++ {
-		swg.Add(1)
-		go func(i int) { defer swg.Done(); e.subscriber(sctx, i, seedFor(cfg.Seed, nem.Name+"/sub", i)) }(i)
+	for i := 0; i < cfg.SecurityClients && cfg.has(WorkloadSecurity); i++ {
+		wwg.Add(1)
+		go func(i int) { defer wwg.Done(); e.securityClient(ctx, wctx, i, seedFor(cfg.Seed, nem.Name+"/sec", i)) }(i)
+		wwg.Add(1)
+		go func(i int) {
+			defer wwg.Done()
+			e.securityProber(ctx, wctx, 200+i, seedFor(cfg.Seed, nem.Name+"/probe", i))
+		}(i)
+	}
+	if cfg.has(WorkloadSubscriptions) {
+		for i := 0; i < cfg.Writers; i++ {
+			wwg.Add(1)
+			go func(i int) { defer wwg.Done(); e.subWriter(ctx, wctx, seedFor(cfg.Seed, nem.Name+"/writer", i)) }(i)
+		}
+		for i := 0; i < max(cfg.Subscribers, e.shards()); i++ {
+			swg.Add(1)
+			go func(i int) { defer swg.Done(); e.subscriber(sctx, i, seedFor(cfg.Seed, nem.Name+"/sub", i)) }(i)
+		}
 	}
 
 	clientsFrom := h.Now()
@@ -201,7 +251,14 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	pause(ctx, NotifyGrace+time.Second)
 	sstop()
 	swg.Wait()
-	e.finalReads(ctx, cfg.Keys, cfg.RecoverBound)
+	var keyOf []func(s, k int) string
+	if cfg.has(WorkloadRegisters) {
+		keyOf = append(keyOf, regKey, msRegKey)
+	}
+	if cfg.has(WorkloadMSRegisters) {
+		keyOf = append(keyOf, casKey)
+	}
+	e.finalReads(ctx, cfg.Keys, keyOf, cfg.RecoverBound)
 	pstop()
 	pwg.Wait()
 
@@ -209,12 +266,21 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 	ops := h.Ops()
 	e.mu.Lock()
 	subs := e.subs
+	sec := e.sec
 	e.mu.Unlock()
 	subs.Impaired = impaired
 	for _, op := range ops {
-		if op.Kind == "write" {
+		if op.Kind == "write" || isRMW(op.Kind) {
 			count(&res, op.Outcome)
 		}
+	}
+	for _, r := range sec.Revocations {
+		count(&res, r.Outcome)
+	}
+	if cfg.has(WorkloadSecurity) {
+		st, an := CheckSecurity(sec)
+		res.Sec = &st
+		res.Anomalies = append(res.Anomalies, an...)
 	}
 	for _, w := range subs.Writes {
 		count(&res, w.Outcome)
@@ -236,6 +302,9 @@ func runOne(ctx context.Context, cfg RunConfig, nem Nemesis) (res Result) {
 		_ = os.MkdirAll(dir, 0o755)
 		_ = WriteJSONLines(filepath.Join(dir, "registers.jsonl"), ops)
 		writeJSON(filepath.Join(dir, "subscriptions.json"), subs)
+		if cfg.has(WorkloadSecurity) {
+			writeJSON(filepath.Join(dir, "security.json"), sec)
+		}
 		writeJSON(filepath.Join(dir, "leaders.json"), claims)
 		writeJSON(filepath.Join(dir, "exits.json"), c.Exits())
 		writeJSON(filepath.Join(dir, "anomalies.json"), res.Anomalies)
@@ -358,9 +427,18 @@ func rowText(r Result) string {
 	if r.Err != nil {
 		return fmt.Sprintf("ERROR: %v", r.Err)
 	}
-	return fmt.Sprintf("ok=%d fail=%d info=%d anomalies=%d linearizable=%s unavailable=%.1fs self-term=%s recover=%s notifications=%d/%d excused=%d gap=%d reconnects=%d",
+	s := fmt.Sprintf("ok=%d fail=%d info=%d anomalies=%d linearizable=%s unavailable=%.1fs self-term=%s recover=%s notifications=%d/%d excused=%d gap=%d reconnects=%d",
 		r.OK, r.Fail, r.Info, len(r.Anomalies), r.Linearizable, r.Unavailable.Seconds(), durs(r.SelfTerm), durs(r.Recover),
 		r.Sub.Delivered, r.Sub.Required, r.Sub.Excused, r.Sub.Gap, r.Sub.Reconnects)
+	if r.Sec != nil {
+		s += "\n   " + secText(*r.Sec)
+	}
+	return s
+}
+
+func secText(st SecStats) string {
+	return fmt.Sprintf("security: tokens=%d revocations=%d (unknown %d) uses-after-revocation=%d refused=%d served=%d live-uses=%d live-refused=%d",
+		st.Tokens, st.Revoked, st.Unknown, st.After, st.RefusedOK, st.Served, st.Live, st.LiveRefused)
 }
 
 // Table renders the per-nemesis report as Markdown.
@@ -375,6 +453,19 @@ func Table(rs []Result) string {
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %.1fs | %s | %s | %d/%d (%d, %d) |\n", r.Nemesis, r.OK, r.Fail, r.Info, len(r.Anomalies),
 			r.Linearizable, r.Unavailable.Seconds(), durs(r.SelfTerm), durs(r.Recover), r.Sub.Delivered, r.Sub.Required, r.Sub.Excused, r.Sub.Gap)
+	}
+	head := false
+	for _, r := range rs {
+		if r.Sec == nil || r.Err != nil {
+			continue
+		}
+		if !head {
+			b.WriteString("\n| nemesis | tokens | revocations acknowledged (unknown) | uses after revocation | refused | served (anomalies) | live uses (refused) |\n")
+			b.WriteString("|---|---|---|---|---|---|---|\n")
+			head = true
+		}
+		st := r.Sec
+		fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d | %d | %d | %d (%d) |\n", r.Nemesis, st.Tokens, st.Revoked, st.Unknown, st.After, st.RefusedOK, st.Served, st.Live, st.LiveRefused)
 	}
 	return b.String()
 }

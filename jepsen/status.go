@@ -42,8 +42,12 @@ func wantVoters(n int) int { return min(n, 7) }
 var statusClient = &http.Client{Timeout: 700 * time.Millisecond}
 
 // status asks one node for /cluster/_status; id is the answering node's id.
-func status(ctx context.Context, n *Node) (id string, st ClusterStatus, err error) {
+// jwt authenticates the request once the cluster is locked down ("" before).
+func status(ctx context.Context, n *Node, jwt string) (id string, st ClusterStatus, err error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s:%d/cluster/_status", n.IP, apiPort), nil)
+	if jwt != "" {
+		req.Header.Set("Authorization", "Bearer "+jwt)
+	}
 	resp, err := statusClient.Do(req)
 	if err != nil {
 		return "", st, err
@@ -80,7 +84,7 @@ func (e *env) poll(ctx context.Context, p *poller, every time.Duration) {
 			wg.Add(1)
 			go func(n *Node) {
 				defer wg.Done()
-				id, st, err := status(ctx, n)
+				id, st, err := status(ctx, n, e.tokenFor(n))
 				if err != nil || id == "" {
 					return
 				}
@@ -107,7 +111,7 @@ func (e *env) poll(ctx context.Context, p *poller, every time.Duration) {
 func (e *env) leader(ctx context.Context) *Node {
 	votes := map[string]int{}
 	for _, n := range e.c.Nodes {
-		if _, st, err := status(ctx, n); err == nil && st.Leader != "" {
+		if _, st, err := status(ctx, n, e.tokenFor(n)); err == nil && st.Leader != "" {
 			votes[st.Leader]++
 		}
 	}
@@ -121,7 +125,7 @@ func (e *env) leader(ctx context.Context) *Node {
 		return nil
 	}
 	for _, n := range e.c.Nodes {
-		if id, _, err := status(ctx, n); err == nil && id == best {
+		if id, _, err := status(ctx, n, e.tokenFor(n)); err == nil && id == best {
 			return n
 		}
 	}
@@ -142,7 +146,7 @@ func (e *env) converged(ctx context.Context, docs bool) (bool, string) {
 		if !e.clustered {
 			continue
 		}
-		_, st, err := status(ctx, n)
+		_, st, err := status(ctx, n, e.tokenFor(n))
 		if err != nil {
 			return false, fmt.Sprintf("%s status: %v", n.Name, err)
 		}
@@ -172,7 +176,7 @@ func (e *env) converged(ctx context.Context, docs bool) (bool, string) {
 // document counts per collection and the realtime rooms (ids only: rooms are
 // replicated, subscriber counts may be per node).
 func (e *env) counts(ctx context.Context, n *Node) ([]int64, []string, error) {
-	c, err := Dial(ctx, n.Name, n.IP)
+	c, err := e.dial(ctx, n)
 	if err != nil {
 		return nil, nil, err
 	}

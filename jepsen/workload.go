@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,11 +25,15 @@ type env struct {
 	clustered bool
 	opTimeout time.Duration
 
-	mu     sync.Mutex
-	subs   SubHistory
-	gone   map[string]bool // nodes a nemesis killed for good
-	value  atomic.Int64    // unique register values
-	docSeq atomic.Int64    // unique subscription document ids
+	mu        sync.Mutex
+	subs      SubHistory
+	sec       SecHistory
+	secPool   []SecToken      // recent tokens, for probes
+	secLatest []SecToken      // the tokens the latest acknowledged revocation covers
+	jwts      map[int]string  // the admin's token per shard, once locked down (security workload)
+	gone      map[string]bool // nodes a nemesis killed for good
+	value     atomic.Int64    // unique register values
+	docSeq    atomic.Int64    // unique subscription document ids
 }
 
 // markGone takes n out of the cluster for the rest of the run.
@@ -86,40 +89,72 @@ func pause(ctx context.Context, d time.Duration) bool {
 }
 
 // conns caches one connection per node for a client.
-type conns map[string]*Conn
+type conns struct {
+	e *env
+	m map[string]*Conn
+}
+
+func (e *env) conns() conns { return conns{e: e, m: map[string]*Conn{}} }
 
 func (cs conns) get(ctx context.Context, n *Node) (*Conn, error) {
-	if c := cs[n.Name]; c != nil {
+	if c := cs.m[n.Name]; c != nil {
 		select {
 		case <-c.Closed():
-			delete(cs, n.Name)
+			delete(cs.m, n.Name)
 		default:
 			return c, nil
 		}
 	}
-	c, err := Dial(ctx, n.Name, n.IP)
+	c, err := cs.e.dial(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	cs[n.Name] = c
+	cs.m[n.Name] = c
 	return c, nil
 }
 
 func (cs conns) drop(n string) {
-	if c := cs[n]; c != nil {
+	if c := cs.m[n]; c != nil {
 		c.Close()
-		delete(cs, n)
+		delete(cs.m, n)
 	}
 }
 
 func (cs conns) closeAll() {
-	for n := range cs {
+	for n := range cs.m {
 		cs.drop(n)
 	}
 }
 
-// setup creates the index and collections on every shard, retrying until the bound.
-func (e *env) setup(ctx context.Context, bound time.Duration) error {
+// dial opens a connection to n whose requests carry the admin's token
+// once the security workload locked the cluster down.
+func (e *env) dial(ctx context.Context, n *Node) (*Conn, error) {
+	c, err := Dial(ctx, n.Name, n.IP)
+	if err != nil {
+		return nil, err
+	}
+	c.JWT = e.tokenFor(n)
+	return c, nil
+}
+
+// tokenFor is the admin's token for requests to n ("" before a lockdown).
+func (e *env) tokenFor(n *Node) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.clustered || len(e.jwts) == 0 {
+		return e.jwts[0]
+	}
+	for i, m := range e.c.Nodes {
+		if m == n {
+			return e.jwts[i]
+		}
+	}
+	return ""
+}
+
+// setup creates the index and collections on every shard, retrying until
+// the bound, then, with lockdown, locks every shard down (securitySetup).
+func (e *env) setup(ctx context.Context, bound time.Duration, lockdown bool) error {
 	deadline := time.Now().Add(bound)
 	for s := 0; s < e.shards(); s++ {
 		n := e.route(s)[0]
@@ -142,12 +177,17 @@ func (e *env) setup(ctx context.Context, bound time.Duration) error {
 				}
 			}
 		}
+		if lockdown {
+			if err := e.securitySetup(ctx, s, deadline); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
 func (e *env) once(ctx context.Context, n *Node, req map[string]any) error {
-	c, err := Dial(ctx, n.Name, n.IP)
+	c, err := e.dial(ctx, n)
 	if err != nil {
 		return err
 	}
@@ -164,12 +204,14 @@ func regKey(s, k int) string { return fmt.Sprintf("r%d-%d", s, k) }
 // document.
 func msRegKey(s, k int) string { return fmt.Sprintf("m%d-%d", s, k) }
 
-func isMSKey(key string) bool { return strings.HasPrefix(key, "m") }
+// isMSKey says whether key is a memory storage key: the register
+// workload's ms half, or the ms register workload's (casKey).
+func isMSKey(key string) bool { return strings.HasPrefix(key, "m") || strings.HasPrefix(key, "c") }
 
 // registerClient reads and replaces register documents through random nodes until ctx ends.
 // Requests use ctx; the loop ends when stop ends, so no request is cut short.
 func (e *env) registerClient(ctx, stop context.Context, id int, rng *rand.Rand, keys int) {
-	cs := conns{}
+	cs := e.conns()
 	defer cs.closeAll()
 	for stop.Err() == nil {
 		shard := rng.IntN(e.shards())
@@ -235,13 +277,8 @@ func (e *env) readRegister(ctx context.Context, cs conns, id int, n *Node, key, 
 	switch {
 	case err == nil && isMSKey(key):
 		// ms:get answers the string stored, or null for an absent key.
-		var s *string
-		if jerr := json.Unmarshal(resp.Result, &s); jerr != nil {
-			op.Outcome, op.Err = Fail, fmt.Sprintf("unreadable ms value: %s", resp.Result)
-		} else if s == nil {
-			op.Outcome, op.Value = OK, 0
-		} else if v, perr := strconv.ParseInt(*s, 10, 64); perr != nil || v == 0 {
-			op.Outcome, op.Err = Fail, fmt.Sprintf("unreadable ms value: %s", resp.Result)
+		if v, perr := msValue(resp.Result); perr != nil {
+			op.Outcome, op.Err = Fail, perr.Error()
 		} else {
 			op.Outcome, op.Value = OK, v
 		}
@@ -273,13 +310,14 @@ func (e *env) readRegister(ctx context.Context, cs conns, id int, n *Node, key, 
 
 // finalReads reads every key through every node that serves it, retrying
 // each until it succeeds or the bound passes.
-func (e *env) finalReads(ctx context.Context, keys int, bound time.Duration) {
+func (e *env) finalReads(ctx context.Context, keys int, keyOf []func(s, k int) string, bound time.Duration) {
 	deadline := time.Now().Add(bound)
-	cs := conns{}
+	cs := e.conns()
 	defer cs.closeAll()
 	for s := 0; s < e.shards(); s++ {
 		for k := 0; k < keys; k++ {
-			for _, key := range []string{regKey(s, k), msRegKey(s, k)} {
+			for _, name := range keyOf {
+				key := name(s, k)
 				for _, n := range e.route(s) {
 					for !e.readRegister(ctx, cs, 1000+k, n, key, "final-read") {
 						if time.Now().After(deadline) || !pause(ctx, 200*time.Millisecond) {
@@ -294,7 +332,7 @@ func (e *env) finalReads(ctx context.Context, keys int, bound time.Duration) {
 
 // subWriter creates documents of random topics through random nodes until ctx ends.
 func (e *env) subWriter(ctx, stop context.Context, rng *rand.Rand) {
-	cs := conns{}
+	cs := e.conns()
 	defer cs.closeAll()
 	for stop.Err() == nil {
 		shard := rng.IntN(e.shards())
@@ -334,7 +372,7 @@ func (e *env) subscriber(ctx context.Context, id int, rng *rand.Rand) {
 	for session := 0; ctx.Err() == nil; {
 		nodes := e.route(shard)
 		n := nodes[rng.IntN(len(nodes))]
-		c, err := Dial(ctx, n.Name, n.IP)
+		c, err := e.dial(ctx, n)
 		if err != nil {
 			pause(ctx, 200*time.Millisecond)
 			continue

@@ -14,6 +14,10 @@ type Error struct {
 	Message string `json:"message"`
 	// Props holds the template arguments, which Kuzzle also exposes.
 	Props []string `json:"props,omitempty"`
+	// Errors and Count are the per-item failures of Kuzzle's
+	// MultipleErrorsError and PartialError (m* actions in strict mode).
+	Errors []any `json:"errors,omitempty"`
+	Count  int   `json:"count,omitempty"`
 	// cause is kept for logs and errors.Is/As; it never reaches a client.
 	cause error
 }
@@ -56,6 +60,26 @@ var catalogue = map[string]def{
 	"core.realtime.not_subscribed": {65544, precondition, `User "%s" has not subscribed to "%s".`},
 	// Korum-specific: Kuzzle has no per-connection subscription limit.
 	"core.realtime.too_many_subscriptions": {65545, sizeLimit, "Unable to subscribe: this connection holds the maximum number of subscriptions (%s)."},
+
+	// Kuzzle's validation domain (5): collection specifications.
+	"validation.assert.missing_nested_spec":    {83951617, precondition, "All levels of an object have to be defined in the specification."},
+	"validation.assert.unexpected_children":    {83951618, precondition, `The field type "%s" is not allowed to have children fields.`},
+	"validation.assert.missing_parent":         {83951619, precondition, `The parent field of the field "%s" is not defined.`},
+	"validation.assert.unexpected_properties":  {83951620, precondition, `The object "%s" contains unexpected properties (allowed: %s).`},
+	"validation.assert.missing_type":           {83951621, precondition, `Missing property "type" in field "%s".`},
+	"validation.assert.unknown_type":           {83951622, precondition, `In "%s": unknown type "%s".`},
+	"validation.assert.missing_value":          {83951623, precondition, `Missing property "value" in field "%s".`},
+	"validation.assert.invalid_type":           {83951624, precondition, `Wrong type for parameter "%s" (expected: %s).`},
+	"validation.assert.not_multivalued":        {83951625, precondition, `Field "%s": cannot set a property "%s" if the field is not multivalued.`},
+	"validation.assert.invalid_range":          {83951626, precondition, `Property "%s": invalid range (%s > %s).`},
+	"validation.assert.invalid_specifications": {83951627, badRequest, "Errors occured with the provided specifications:\n%s"},
+	"validation.assert.not_found":              {83951628, notFound, "No specifications defined for index %s and collection %s"},
+	"validation.assert.invalid_filters":        {83951629, badRequest, "Invalid filters validator: %s"},
+	"validation.types.invalid_date_format":     {84017153, precondition, "The following date types are invalid: %s."},
+	"validation.types.invalid_date":            {84017154, precondition, `Cannot parse the date value: "%s".`},
+	"validation.types.missing_enum_values":     {84017155, precondition, `The "enum" type requires a "values" property holding the list of the enum values.`},
+	"validation.check.failed_document":         {84082689, badRequest, "Failed to validate document: %s"},
+	"validation.check.failed_field":            {84082690, badRequest, `Validation failed. Field "%s": %s`},
 
 	"services.storage.unknown_index":             {16842753, precondition, `The index "%s" does not exist.`},
 	"services.storage.unknown_collection":        {16842754, precondition, `The collection "%s":"%s" does not exist.`},
@@ -100,33 +124,36 @@ var catalogue = map[string]def{
 	"services.cache.command_failed":     {16973829, badRequest, "%s"},
 	"services.cache.limit_exceeded":     {16973830, sizeLimit, "%s"},
 
-	"api.assert.invalid_type":        {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
-	"api.assert.invalid_argument":    {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
-	"api.assert.missing_argument":    {33619971, badRequest, `Missing argument "%s".`},
-	"api.assert.empty_argument":      {33619972, badRequest, `The argument "%s" is empty.`},
-	"api.assert.mutually_exclusive":  {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
-	"api.assert.too_many_arguments":  {33619974, badRequest, `Argument "%s" contains too many values`},
-	"api.assert.unexpected_argument": {33619975, badRequest, `Unexpected argument "%s" (accepted arguments: %s)`},
-	"api.assert.body_required":       {33619976, badRequest, "The request must specify a body."},
-	"api.assert.forbidden_argument":  {33619979, badRequest, `The argument "%s" is not allowed by this API action.`},
-	"api.assert.invalid_id":          {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
-	"api.assert.koncorde_dsl_error":  {33619982, badRequest, "%s"},
+	"api.assert.invalid_type":                {33619969, badRequest, `Wrong type for argument "%s" (expected: %s)`},
+	"api.assert.invalid_argument":            {33619970, badRequest, `Invalid argument "%s". Expected: %s`},
+	"api.assert.missing_argument":            {33619971, badRequest, `Missing argument "%s".`},
+	"api.assert.empty_argument":              {33619972, badRequest, `The argument "%s" is empty.`},
+	"api.assert.mutually_exclusive":          {33619973, badRequest, `Arguments "%s" and "%s" are mutually exclusive`},
+	"api.assert.too_many_arguments":          {33619974, badRequest, `Argument "%s" contains too many values`},
+	"api.assert.unexpected_argument":         {33619975, badRequest, `Unexpected argument "%s" (accepted arguments: %s)`},
+	"api.assert.body_required":               {33619976, badRequest, "The request must specify a body."},
+	"api.assert.forbidden_argument":          {33619979, badRequest, `The argument "%s" is not allowed by this API action.`},
+	"api.assert.invalid_id":                  {33619978, badRequest, `Invalid "_id" value: cannot start with an underscore`},
+	"api.assert.koncorde_restricted_keyword": {33619981, badRequest, `The %s "%s" of Koncorde DSL is not supported for search queries.`},
+	"api.assert.koncorde_dsl_error":          {33619982, badRequest, "%s"},
 	// Kuzzle classes this one as an InternalError (500); a client asking
 	// HTTP for a WebSocket-only action made a request error, so Korum
 	// answers 400 with the same id and code.
-	"api.assert.unsupported_protocol":  {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
-	"api.process.action_locked":        {33685505, precondition, `Cannot execute action "%s": already executing.`},
-	"api.process.overloaded":           {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
-	"api.process.connection_dropped":   {33685507, badRequest, "Client connection dropped"},
-	"api.process.controller_not_found": {33685508, notFound, `API controller "%s" not found.`},
-	"api.process.action_not_found":     {33685509, notFound, `API action "%s":"%s" not found`},
-	"api.process.shutting_down":        {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
-	"api.process.not_enough_nodes":     {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
+	"api.assert.unsupported_protocol":         {33619984, badRequest, `The protocol "%s" is not supported by the API action "%s".`},
+	"api.process.action_locked":               {33685505, precondition, `Cannot execute action "%s": already executing.`},
+	"api.process.overloaded":                  {33685506, serviceUnavailable, "Request discarded: Kuzzle Server is temporarily overloaded."},
+	"api.process.connection_dropped":          {33685507, badRequest, "Client connection dropped"},
+	"api.process.controller_not_found":        {33685508, notFound, `API controller "%s" not found.`},
+	"api.process.action_not_found":            {33685509, notFound, `API action "%s":"%s" not found`},
+	"api.process.shutting_down":               {33685511, serviceUnavailable, "Rejected: this node is shutting down."},
+	"api.process.too_many_requests":           {33685512, tooManyRequests, "Rejected: requests rate limit exceeded for this user."},
+	"api.process.incomplete_multiple_request": {33685514, badRequest, "At least one of the %s actions failed."},
+	"api.process.not_enough_nodes":            {33685515, serviceUnavailable, "Rejected: this cluster is disabled because there aren't enough nodes connected."},
 	// Korum-specific: Kuzzle 2 bounds no request as a whole. Its class is
 	// Kuzzle's GatewayTimeoutError (504), "takes too long to respond".
 	"api.process.request_timeout": {33685516, gatewayTimeout, "Request timed out: it ran longer than limits.requestTimeout and was cancelled."},
 
-	"api.process.admin_exists": {33685505, precondition, "Admin user is already set."},
+	"api.process.admin_exists": {33685513, precondition, "Admin user is already set."},
 
 	// Kuzzle's security domain (7): codes and classes as Kuzzle's.
 	"security.token.invalid":                   {117506049, unauthorized, "Invalid token."},
@@ -143,6 +170,8 @@ var catalogue = map[string]def{
 	"security.role.not_found":                  {117768193, notFound, `Role "%s" not found.`},
 	"security.role.login_required":             {117768194, badRequest, `Cannot remove the "login" action from the anonymous role.`},
 	"security.role.cannot_delete":              {117768195, badRequest, "The following roles are protected and cannot be deleted: anonymous, default, admin"},
+	"security.role.unknown_controller":         {117768201, badRequest, `Trying to set role %s with a non-existing controller '%s'. %s`},
+	"security.role.unknown_action":             {117768202, badRequest, `Trying to set role %s with a non-existing action '%s' in controller '%s'. %s`},
 	"security.role.in_use":                     {117768196, precondition, `The role "%s" is still used and cannot be deleted.`},
 	"security.profile.not_found":               {117833729, notFound, `Profile "%s" not found.`},
 	"security.profile.cannot_delete":           {117833730, badRequest, "The following profiles are protected and cannot be deleted: anonymous, default, admin"},
@@ -152,13 +181,18 @@ var catalogue = map[string]def{
 	// generic overload error; Korum says which limit was hit.
 	"security.credentials.too_many_logins": {117571588, tooManyRequests, "Too many login attempts for this user: at most %s per second."},
 
-	"network.http.request_too_large":     {50397185, sizeLimit, "Maximum HTTP request size exceeded."},
-	"network.http.unsupported_verb":      {50397190, badRequest, `Unsupported HTTP verb "%s".`},
-	"network.http.url_not_found":         {50397191, notFound, "API URL not found: %s."},
-	"network.http.unsupported_content":   {50397192, badRequest, `Invalid request content-type. Expected "application/json", got: "%s".`},
-	"network.http.volatile_parse_failed": {50397195, badRequest, `Unable to convert the "x-kuzzle-volatile" HTTP header to JSON: %s`},
-	"network.http.body_parse_failed":     {50397196, badRequest, "Unable to convert the HTTP body to JSON: %s"},
-	"network.websocket.unexpected_error": {50528257, badRequest, "Caught an unexpected WebSocket error: %s"},
+	"network.http.request_too_large":       {50397185, sizeLimit, "Maximum HTTP request size exceeded."},
+	"network.http.too_many_encodings":      {50397187, badRequest, "Too many encodings."},
+	"network.http.unsupported_compression": {50397188, badRequest, `Unsupported compression algorithm "%s".`},
+	"network.http.compression_disabled":    {50397189, badRequest, "Compression support is disabled."},
+	"network.http.unsupported_charset":     {50397193, badRequest, `Unsupported request charset. Expected "utf-8", got: "%s".`},
+	"network.http.file_too_large":          {50397197, sizeLimit, "Maximum HTTP file size exceeded"},
+	"network.http.unsupported_verb":        {50397190, badRequest, `Unsupported HTTP verb "%s".`},
+	"network.http.url_not_found":           {50397191, notFound, "API URL not found: %s."},
+	"network.http.unsupported_content":     {50397192, badRequest, `Invalid request content-type. Expected "application/json", got: "%s".`},
+	"network.http.volatile_parse_failed":   {50397195, badRequest, `Unable to convert the "x-kuzzle-volatile" HTTP header to JSON: %s`},
+	"network.http.body_parse_failed":       {50397196, badRequest, "Unable to convert the HTTP body to JSON: %s"},
+	"network.websocket.unexpected_error":   {50528257, badRequest, "Caught an unexpected WebSocket error: %s"},
 	// Korum-specific: Kuzzle closes the socket instead; Korum answers and
 	// keeps it open up to a hard cap.
 	"network.websocket.request_too_large": {50528259, sizeLimit, "Maximum WebSocket request size exceeded."},
@@ -167,6 +201,9 @@ var catalogue = map[string]def{
 	// Korum-specific: Raft cannot tell whether a command proposed just
 	// before a leader change committed; the client must check, not assume.
 	"cluster.process.unknown_outcome": {134283265, gatewayTimeout, "The cluster could not confirm whether this write was applied (leader change or timeout): read before retrying."},
+	// Korum-specific: during a rolling upgrade, what only the new release
+	// can apply waits until every node runs it (README, "Upgrading").
+	"cluster.process.feature_unavailable": {134283266, precondition, "This action needs cluster feature version %s; the cluster runs version %s until every node is upgraded."},
 }
 
 // New builds the error registered under id, filling its template with args.
@@ -187,6 +224,14 @@ func New(id string, args ...string) *Error {
 		msg = fmt.Sprintf(d.message, vals...)
 	}
 	return &Error{ID: id, Code: d.code, Status: d.status, Message: msg, Props: args}
+}
+
+// Multiple is Kuzzle's MultipleErrorsError for an m* action run in strict
+// mode: the items that failed travel with the error, as Kuzzle sends them.
+func Multiple(action string, errs []any) *Error {
+	e := New("api.process.incomplete_multiple_request", action)
+	e.Errors, e.Count = errs, len(errs)
+	return e
 }
 
 // Wrap is New with an internal cause attached for logs.

@@ -262,7 +262,7 @@ func (m *Manager) join(seeds []string, hasState bool) {
 				return
 			}
 			if errors.Is(err, raftnet.ErrAuth) {
-				m.log.Error("seeds rejected the cluster secret", "err", err)
+				m.log.Error("seeds rejected this node's credentials (cluster secret or certificate)", "err", err)
 			}
 			m.log.Debug("join failed", "err", err)
 		}
@@ -284,7 +284,7 @@ func (m *Manager) askClusterID(ctx context.Context, seeds []string) string {
 		b, err := m.rn.Call(cctx, s, methodInfo, nil)
 		cancel()
 		if errors.Is(err, raftnet.ErrAuth) {
-			m.log.Warn("seed rejected this node's cluster secret", "seed", s, "err", err)
+			m.log.Warn("seed rejected this node's credentials (cluster secret or certificate)", "seed", s, "err", err)
 			continue
 		}
 		if err != nil {

@@ -261,6 +261,15 @@ func others(addrs []string, self string) []string {
 	return out
 }
 
+// NewCluster gives a data dir that will found a new cluster from restored
+// state (raftnet.PlantSeed) a new cluster id, and returns it. The restored
+// state may come from a cluster that still runs: a new id keeps the two
+// apart.
+func NewCluster(dataDir string) (string, error) {
+	id := newClusterID()
+	return id, writeClusterID(dataDir, id)
+}
+
 func newClusterID() string {
 	var b [16]byte
 	rand.Read(b[:])

@@ -31,6 +31,9 @@ type batcher struct {
 	maxCount int           // commands per batch
 	maxBytes int           // encoded bytes per batch (a larger command goes alone)
 	stall    time.Duration // a batch out longer gives up its slot
+	// observe, when set (before the first submit), is told each batch's
+	// command count (metrics).
+	observe func(commands int)
 
 	// slots bounds the batches in flight: while they are all out,
 	// proposals queue up and leave together when one comes back.
@@ -207,6 +210,9 @@ func (b *batcher) take() []*proposal {
 func (b *batcher) send(batch []*proposal) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
+	if b.observe != nil {
+		b.observe(len(batch))
+	}
 	if len(batch) == 1 {
 		res, err := b.apply(ctx, batch[0].cmd)
 		batch[0].done <- outcome{res: res, err: err}

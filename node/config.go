@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/korumdb/korum/api"
 	"github.com/korumdb/korum/storage/embedded"
 )
 
@@ -56,16 +57,32 @@ type ServerConfig struct {
 	// DebugAddr, when set, serves Go's /debug/pprof profiles there (keep
 	// it on loopback or a private network).
 	DebugAddr string
+	// TLSCert and TLSKey, when set, make the API port HTTPS and WSS only.
+	// Both are PEM files, read again on SIGHUP.
+	TLSCert   string
+	TLSKey    string
 	HTTP      HTTPConfig
 	WebSocket WebSocketConfig
+
+	// Metrics turns the Prometheus metrics on (GET /metrics on the API
+	// port); MetricsAddr serves them on an address of their own too.
+	Metrics     bool
+	MetricsAddr string
 }
 
-// HTTPConfig is server.protocols.http: the HTTP connections' timeouts.
+// HTTPConfig is server.protocols.http: the HTTP connections' timeouts,
+// compression and form bodies, and Kuzzle's http section (CORS).
 type HTTPConfig struct {
 	ReadHeaderTimeout time.Duration // a request's header
 	ReadTimeout       time.Duration // a whole request, body included
 	WriteTimeout      time.Duration // writing a response
 	IdleTimeout       time.Duration // a keep-alive connection between requests
+	AllowCompression  bool          // gzip/deflate request bodies and responses
+	MaxEncodingLayers int           // Content-Encoding layers of one request
+	MaxFormFileSize   int64         // bytes, one file of a multipart body
+	AllowOrigin       []string      // http.accessControlAllowOrigin
+	AllowMethods      string        // http.accessControlAllowMethods
+	AllowHeaders      string        // http.accessControlAllowHeaders
 }
 
 // WebSocketConfig is server.protocols.websocket, Kuzzle's names.
@@ -143,6 +160,12 @@ type ClusterConfig struct {
 	Secret        string // shared secret peers must prove
 	Join          []string
 	Redis         string
+	// TLSCA, TLSCert and TLSKey (PEM files), all three or none, run the
+	// cluster port in mutual TLS: peers must hold a certificate of that CA
+	// (raftnet.TLSConfig). All three are read again on SIGHUP.
+	TLSCA   string
+	TLSCert string
+	TLSKey  string
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -196,10 +219,14 @@ type LogConfig struct {
 // commit one node could not take more than 10,000 writes/s however idle
 // its CPU.
 func Defaults() Config {
+	httpDefaults := api.DefaultHTTPOptions()
 	return Config{
-		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20,
+		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20, Metrics: true,
 			HTTP: HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-				WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second},
+				WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+				AllowCompression: httpDefaults.AllowCompression, MaxEncodingLayers: httpDefaults.MaxEncodingLayers,
+				MaxFormFileSize: httpDefaults.MaxFormFileSize, AllowOrigin: httpDefaults.AllowOrigin,
+				AllowMethods: httpDefaults.AllowMethods, AllowHeaders: httpDefaults.AllowHeaders},
 			WebSocket: WebSocketConfig{IdleTimeout: 60 * time.Second, SendPingsAutomatically: true}},
 		Limits: LimitsConfig{ConcurrentRequests: 1000, RequestsBufferSize: 50000, DocumentsFetchCount: 10000,
 			DocumentsWriteCount: 200, SubscriptionConditionsCount: 100, SubscriptionRooms: 1000000,
@@ -245,10 +272,20 @@ func options(c *Config) []option {
 		{"server.apiAddr", "api-addr", "address of the HTTP and WebSocket API", kString, &c.Server.APIAddr},
 		{"server.maxRequestSize", "max-request-size", `largest request accepted, in bytes or with a unit ("1mb")`, kSize, &c.Server.MaxRequestSize},
 		{"server.debugAddr", "debug-addr", "address serving /debug/pprof (empty: off)", kString, &c.Server.DebugAddr},
+		{"server.tls.cert", "tls-cert", "PEM certificate (and chain) of the API port, which then serves HTTPS and WSS only; reloaded on SIGHUP", kString, &c.Server.TLSCert},
+		{"server.tls.key", "tls-key", "PEM private key of --tls-cert; reloaded on SIGHUP", kString, &c.Server.TLSKey},
+		{"server.metrics", "metrics", "export Prometheus metrics at GET /metrics (true/false)", kBool, &c.Server.Metrics},
+		{"server.metricsAddr", "metrics-addr", "also serve /metrics on this address (empty: the API port only)", kString, &c.Server.MetricsAddr},
 		{"server.protocols.http.readHeaderTimeout", "http-header-timeout", "longest an HTTP request's header may take to arrive", kDuration, &c.Server.HTTP.ReadHeaderTimeout},
 		{"server.protocols.http.readTimeout", "http-read-timeout", "longest a whole HTTP request, body included, may take to arrive", kDuration, &c.Server.HTTP.ReadTimeout},
 		{"server.protocols.http.writeTimeout", "http-write-timeout", "longest an HTTP response may take to be written", kDuration, &c.Server.HTTP.WriteTimeout},
 		{"server.protocols.http.idleTimeout", "http-idle-timeout", "how long a keep-alive HTTP connection may wait for its next request", kDuration, &c.Server.HTTP.IdleTimeout},
+		{"server.protocols.http.allowCompression", "http-allow-compression", "accept gzip/deflate request bodies and compress responses for clients that accept it (true/false)", kBool, &c.Server.HTTP.AllowCompression},
+		{"server.protocols.http.maxEncodingLayers", "http-max-encoding-layers", "Content-Encoding layers one request may have", kInt, &c.Server.HTTP.MaxEncodingLayers},
+		{"server.protocols.http.maxFormFileSize", "http-max-form-file-size", `largest file of a multipart/form-data body, in bytes or with a unit ("1mb")`, kSize, &c.Server.HTTP.MaxFormFileSize},
+		{"http.accessControlAllowOrigin", "http-allow-origin", `comma-separated origins browsers may call from ("*": any)`, kList, &c.Server.HTTP.AllowOrigin},
+		{"http.accessControlAllowMethods", "http-allow-methods", "Access-Control-Allow-Methods sent to browsers", kString, &c.Server.HTTP.AllowMethods},
+		{"http.accessControlAllowHeaders", "http-allow-headers", "Access-Control-Allow-Headers sent to browsers", kString, &c.Server.HTTP.AllowHeaders},
 		{"server.protocols.websocket.idleTimeout", "websocket-idle-timeout", "a WebSocket connection that sends nothing this long is closed (at least 1s)", kDuration, &c.Server.WebSocket.IdleTimeout},
 		{"server.protocols.websocket.sendPingsAutomatically", "websocket-send-pings", "ping WebSocket connections silent for half the idle timeout (true/false)", kBool, &c.Server.WebSocket.SendPingsAutomatically},
 		{"limits.concurrentRequests", "concurrent-requests", "requests executed at once", kInt, &c.Limits.ConcurrentRequests},
@@ -279,7 +316,10 @@ func options(c *Config) []option {
 		{"cluster.addr", "cluster-addr", "address of the cluster port (Raft and node-to-node calls)", kString, &c.Cluster.Addr},
 		{"cluster.advertiseAddr", "advertise-addr", "cluster address other nodes dial (default: from --cluster-addr)", kString, &c.Cluster.AdvertiseAddr},
 		{"cluster.nodeId", "node-id", "node id (default: generated once and kept in the data dir)", kString, &c.Cluster.NodeID},
-		{"cluster.secret", "cluster-secret", "shared secret every node of the cluster must know", kString, &c.Cluster.Secret},
+		{"cluster.secret", "cluster-secret", "shared secret every node of the cluster must know (with cluster TLS: optional, checked as a second factor)", kString, &c.Cluster.Secret},
+		{"cluster.tls.ca", "cluster-tls-ca", "PEM file of the cluster CA: with --cluster-tls-cert and --cluster-tls-key, the cluster port runs mutual TLS and admits only peers with a certificate of this CA; re-read on SIGHUP", kString, &c.Cluster.TLSCA},
+		{"cluster.tls.cert", "cluster-tls-cert", "PEM node certificate (server and client authentication) for the cluster port; reloaded on SIGHUP", kString, &c.Cluster.TLSCert},
+		{"cluster.tls.key", "cluster-tls-key", "PEM private key of --cluster-tls-cert; reloaded on SIGHUP", kString, &c.Cluster.TLSKey},
 		{"cluster.join", "join", "comma-separated cluster addresses of nodes to join", kList, &c.Cluster.Join},
 		{"cluster.redis", "redis", "Redis URL used to discover the other nodes (redis://host:port)", kString, &c.Cluster.Redis},
 		{"cluster.heartbeatTimeout", "raft-heartbeat-timeout", "Raft heartbeat timeout (ms or Go duration)", kDuration, &c.Cluster.HeartbeatTimeout},
@@ -456,7 +496,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		flagVals[o.flag] = fs.String(o.flag, "", fmt.Sprintf("%s [%s; %s; default %s]", o.help, o.env(), o.key, describe(o)))
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(usage, "Usage: korum [options]\n\nKorum is a clustered, Kuzzle-compatible realtime backend. Every option is also an\nenvironment variable and a key of the --config file; flags win over the environment,\nwhich wins over the file.\n\nOptions:\n")
+		fmt.Fprintf(usage, "Usage: korum [options]\n       korum recover --data-dir DIR ...       rebuild a cluster that lost its quorum (see README)\n       korum snapshot save|status|restore ...  back up and restore a cluster (see README)\n       korum tls init --dir DIR --nodes ...    make a test CA and node certificates\n\nKorum is a clustered, Kuzzle-compatible realtime backend. Every option is also an\nenvironment variable and a key of the --config file; flags win over the environment,\nwhich wins over the file.\n\nOptions:\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			fmt.Fprintf(usage, "  --%s VALUE\n      %s\n", f.Name, f.Usage)
 		})
@@ -641,6 +681,9 @@ func (c Config) validate() error {
 	if h.ReadHeaderTimeout <= 0 || h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
 		return bad("server.protocols.http", "readHeaderTimeout, readTimeout, writeTimeout and idleTimeout must be positive: every connection needs its timeouts")
 	}
+	if h.MaxEncodingLayers < 1 || h.MaxFormFileSize < 1 {
+		return bad("server.protocols.http", "maxEncodingLayers and maxFormFileSize must be positive")
+	}
 	if c.Server.WebSocket.IdleTimeout < time.Second {
 		return bad("server.protocols.websocket.idleTimeout", "must be at least 1s (Kuzzle's minimum: it cannot be disabled)")
 	}
@@ -676,10 +719,24 @@ func (c Config) validate() error {
 	if c.Cluster.DeadNodeTimeout <= c.Cluster.QuorumContactTimeout {
 		return bad("cluster.deadNodeTimeout", "must exceed cluster.quorumContactTimeout, so a partitioned node stops before it is removed")
 	}
-	if (c.Cluster.Redis != "" || len(c.Cluster.Join) > 0) && c.Cluster.Secret == "" && !loopbackAddr(c.Cluster.Addr) {
-		return bad("cluster.secret", "required when the cluster port is reachable from other machines (--cluster-secret)")
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		return bad("server.tls", "give both the certificate and the key (--tls-cert, --tls-key), or neither")
+	}
+	ct := c.Cluster
+	if n := btoi(ct.TLSCA != "") + btoi(ct.TLSCert != "") + btoi(ct.TLSKey != ""); n != 0 && n != 3 {
+		return bad("cluster.tls", "give the CA, the certificate and the key (--cluster-tls-ca, --cluster-tls-cert, --cluster-tls-key), or none")
+	}
+	if (c.Cluster.Redis != "" || len(c.Cluster.Join) > 0) && c.Cluster.Secret == "" && c.Cluster.TLSCA == "" && !loopbackAddr(c.Cluster.Addr) {
+		return bad("cluster.secret", "required when the cluster port is reachable from other machines (--cluster-secret, or cluster TLS)")
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func loopbackAddr(addr string) bool {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -124,15 +125,20 @@ func TestConnectionOptions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "korum.json")
 	os.WriteFile(path, []byte(`{"server":{"protocols":{
 			"websocket":{"idleTimeout":5000,"sendPingsAutomatically":false},
-			"http":{"readTimeout":"3s","writeTimeout":4000,"idleTimeout":"7s","readHeaderTimeout":2000}}},
+			"http":{"readTimeout":"3s","writeTimeout":4000,"idleTimeout":"7s","readHeaderTimeout":2000,
+				"allowCompression":false,"maxEncodingLayers":2,"maxFormFileSize":"2kb"}}},
+		"http":{"accessControlAllowOrigin":["https://a.example","https://b.example"]},
 		"limits":{"maxConnections":500,"maxConnectionsPerIp":20}}`), 0o644)
 	c, err = ParseConfig([]string{"--config", path, "--http-idle-timeout", "8s"},
 		env(map[string]string{"KORUM_MAX_CONNECTIONS_PER_IP": "30", "KORUM_WEBSOCKET_SEND_PINGS": ""}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := HTTPConfig{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second, IdleTimeout: 8 * time.Second}
-	if c.Server.HTTP != want {
+	def := Defaults().Server.HTTP
+	want := HTTPConfig{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second, IdleTimeout: 8 * time.Second,
+		MaxEncodingLayers: 2, MaxFormFileSize: 2048, AllowOrigin: []string{"https://a.example", "https://b.example"},
+		AllowMethods: def.AllowMethods, AllowHeaders: def.AllowHeaders}
+	if !reflect.DeepEqual(c.Server.HTTP, want) {
 		t.Fatalf("http %+v, want %+v", c.Server.HTTP, want)
 	}
 	if ws := c.Server.WebSocket; ws.IdleTimeout != 5*time.Second || ws.SendPingsAutomatically {
@@ -240,5 +246,36 @@ func TestElasticsearchOptions(t *testing.T) {
 	}
 	if c, _ := ParseConfig(nil, env(nil), io.Discard); c.Storage.Engine != "embedded" {
 		t.Fatalf("default engine %q", c.Storage.Engine)
+	}
+}
+
+func TestTLSOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "korum.json")
+	os.WriteFile(path, []byte(`{"server":{"tls":{"cert":"/f/api.pem","key":"/f/api-key.pem"}},
+		"cluster":{"tls":{"ca":"/f/ca.pem","cert":"/f/n1.pem","key":"/f/n1-key.pem"}}}`), 0o644)
+	c, err := ParseConfig([]string{"--config", path, "--cluster-tls-key", "/flag/n1-key.pem"},
+		env(map[string]string{"KORUM_TLS_CERT": "/env/api.pem"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.TLSCert != "/env/api.pem" || c.Server.TLSKey != "/f/api-key.pem" || c.Cluster.TLSCA != "/f/ca.pem" ||
+		c.Cluster.TLSCert != "/f/n1.pem" || c.Cluster.TLSKey != "/flag/n1-key.pem" {
+		t.Fatalf("unexpected %+v %+v", c.Server, c.Cluster)
+	}
+	// Cluster TLS stands in for the secret on a port that faces a network.
+	if _, err := ParseConfig([]string{"--join", "10.0.0.1:7511", "--cluster-tls-ca", "ca.pem", "--cluster-tls-cert", "n.pem",
+		"--cluster-tls-key", "n-key.pem"}, env(nil), io.Discard); err != nil {
+		t.Fatalf("TLS without a secret: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--tls-cert", "a.pem"},
+		{"--tls-key", "a-key.pem"},
+		{"--cluster-tls-ca", "ca.pem", "--cluster-tls-cert", "n.pem"},
+		{"--cluster-tls-cert", "n.pem", "--cluster-tls-key", "n-key.pem"},
+	} {
+		var ce *ConfigError
+		if _, err := ParseConfig(args, env(nil), io.Discard); !errors.As(err, &ce) || !strings.Contains(ce.Key, "tls") {
+			t.Errorf("%v: got %v, want an error naming the tls section", args, err)
+		}
 	}
 }

@@ -11,8 +11,9 @@
 // (its id, kept in the data dir), the leader's reconciliation of the
 // replicated topology with the Raft configuration, the leader's sweep of
 // expired memory storage keys, the stamps (time, seed) memory storage
-// commands carry, admin:shutdown (ShutdownRequested) and admin:dump's
-// diagnostic archive (dump.go). It must not hold
+// commands carry, admin:shutdown (ShutdownRequested), admin:dump's
+// diagnostic archive (dump.go) and the wiring of the metrics package's
+// hooks and sources (metrics.go). It must not hold
 // protocol logic (api), replicated-state logic (fsm) or Raft logic
 // (raftnet).
 //

@@ -131,6 +131,9 @@ func (n *Node) writeDump(ctx context.Context, tw *tar.Writer) error {
 	if err := addJSON("storage.json", n.storageSummary(ctx)); err != nil {
 		return err
 	}
+	if err := addJSON("realtime.json", n.realtimeStats()); err != nil {
+		return err
+	}
 	keys, size := n.fsm.MemStore().Stats()
 	if err := addJSON("memory-storage.json", map[string]any{"keys": keys, "bytes": size}); err != nil {
 		return err

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/membership"
 	"github.com/korumdb/korum/memstore"
+	"github.com/korumdb/korum/metrics"
 	"github.com/korumdb/korum/raftnet"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/realtime/filter"
@@ -36,7 +38,7 @@ import (
 )
 
 // Version is Korum's version, reported by server:info.
-const Version = "0.1.0"
+const Version = "0.3.0-dev"
 
 // Node is one running Korum node.
 type Node struct {
@@ -55,10 +57,15 @@ type Node struct {
 	batch   *batcher
 	members *membership.Manager
 	hub     *realtime.Hub
+	pub     *publisher // realtime:publish to other nodes (publish.go)
 	api     *api.Server
 	http    *http.Server
 	ln      net.Listener
 	conns   *api.Listener // ln within limits.maxConnections*
+
+	apiCert     *keyPair // server.tls: nil without HTTPS
+	clusterCert *keyPair // cluster.tls: nil without mutual TLS
+	clusterCA   *caPool
 
 	logins          loginLimiter
 	firstAdmin      *firstAdmin
@@ -75,6 +82,10 @@ type Node struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	dumping      sync.Mutex
+	snapshotting sync.Mutex
+
+	metrics *metrics.Metrics // nil with server.metrics off (metrics.go)
+	stats   nodeStats
 }
 
 // ShutdownRequested is closed when a client asked this node to stop
@@ -116,6 +127,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 	}()
 	n.logins.max = cfg.Limits.LoginsPerSecond
+	// Certificates first: a bad file stops the start before anything opens.
+	if cfg.Server.TLSCert != "" {
+		if n.apiCert, err = loadKeyPair("api", cfg.Server.TLSCert, cfg.Server.TLSKey); err != nil {
+			return nil, err
+		}
+		warnExpiry(n.log, "api", n.apiCert.get().Leaf)
+	}
+	clusterTLSConfig, clusterCert, clusterCA, err := clusterTLS(cfg.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	n.clusterCA = clusterCA
+	if n.clusterCert = clusterCert; clusterCert != nil {
+		warnExpiry(n.log, "cluster", clusterCert.get().Leaf)
+	}
 	if n.firstAdmin, n.firstAdminLocal, err = loadFirstAdmin(cfg.Security.FirstAdminFile); err != nil {
 		return nil, err
 	}
@@ -140,7 +166,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.hub = realtime.NewHub(id, filter.New(filter.Options{MaxConditions: cfg.Limits.SubscriptionConditionsCount}),
 		replicator{n}, realtime.Limits{MaxRooms: cfg.Limits.SubscriptionRooms,
 			MaxSubscriptionsPerConn: cfg.Limits.SubscriptionsPerConnection}, n.log)
-	n.fsm.SetNotifier(n.hub)
+	var notifier fsm.Notifier = n.hub
+	if cfg.Server.Metrics {
+		n.metrics = metrics.New(n.metricSources())
+		notifier = timedNotifier{hub: n.hub, m: n.metrics}
+	}
+	n.fsm.SetNotifier(notifier)
 	n.fsm.OnHalt(func(h *fsm.HaltError) {
 		// Never block the goroutine that applies the log; one fatal
 		// error is enough to stop the node.
@@ -174,20 +205,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		plan.Done()
 		return nil, err
 	}
+	applier = snapshotMeter{FSM: applier, size: &n.stats.snapshotBytes}
 	n.raft, err = raftnet.Open(ctx, raftnet.Config{
 		NodeID: id, DataDir: cfg.Storage.DataDir, BindAddr: bind,
-		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
+		AdvertiseAddr: advertise, Secret: cfg.Cluster.Secret, TLS: clusterTLSConfig, Bootstrap: plan.Bootstrap, BootstrapServers: plan.BootstrapServers,
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, ApplyTimeout: cfg.Limits.RequestTimeout,
 		SnapshotThreshold: uint64(cfg.Cluster.SnapshotThreshold), SnapshotInterval: cfg.Cluster.SnapshotInterval,
 		TrailingLogs: uint64(cfg.Cluster.TrailingLogs), DiskMinFree: uint64(max(cfg.Storage.DiskMinFree, 0)),
-		Logger: log, // raftnet and membership add the node id themselves
+		AdmitJoin: n.admitJoin,
+		Logger:    log, // raftnet and membership add the node id themselves
 	}, applier)
 	if err != nil {
 		plan.Done()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	n.batch = newBatcher(n.raft.Apply, cfg.Limits.RequestTimeout, batchMaxInFlight, n.log)
+	if n.metrics != nil {
+		n.batch.observe = n.metrics.ObserveBatch
+	}
 	n.members, err = membership.Start(ctx, mcfg, plan, n.raft, membership.Hooks{Evicted: n.evicted})
 	if err != nil {
 		return nil, fmt.Errorf("starting membership: %w", err)
@@ -195,30 +231,51 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	go n.watch()
 	go n.reconcileTopology(max(cfg.Cluster.DeadNodeTimeout/4, time.Second))
 	go n.sweepMemoryStorage(time.Second)
+	go n.raiseFeatureVersions(time.Second)
 
 	n.registerPeerRPC()
+	n.registerFormatRPC()
 	n.api = api.NewServer(n, api.Limits{MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
 		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
+	metricsLn, err := n.startMetrics()
+	if err != nil {
+		return nil, err
+	}
 	h := cfg.Server.HTTP
 	n.http = n.api.HTTPServer(api.Transport{ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
 		WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
-		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically})
+		WSIdleTimeout: cfg.Server.WebSocket.IdleTimeout, WSPings: cfg.Server.WebSocket.SendPingsAutomatically,
+		HTTP: &api.HTTPOptions{AllowCompression: h.AllowCompression, MaxEncodingLayers: h.MaxEncodingLayers,
+			MaxFormFileSize: h.MaxFormFileSize, AllowOrigin: h.AllowOrigin, AllowMethods: h.AllowMethods,
+			AllowHeaders: h.AllowHeaders}})
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
+	n.registerDashboardRPC() // it reads n.api and n.conns
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
+	var serveLn net.Listener = n.conns
+	if n.apiCert != nil {
+		// Inside the limits: a connection over them is closed before its
+		// handshake costs anything.
+		serveLn = tls.NewListener(n.conns, apiTLSConfig(n.apiCert))
+	}
 	go func() {
-		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.http.Serve(serveLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.fatal <- fmt.Errorf("API server: %w", err)
 		}
 	}()
 	if cfg.Server.DebugAddr != "" {
 		go n.serveDebug(cfg.Server.DebugAddr)
 	}
+	if metricsLn != nil {
+		go n.serveMetrics(metricsLn)
+	}
+	go n.watchLeaderChanges()
 	go n.becomeReady()
 	ok = true
-	n.log.Info("node started", "api", n.ln.Addr().String(), "cluster", n.raft.Addr(), "data", cfg.Storage.DataDir)
+	n.log.Info("node started", "api", n.ln.Addr().String(), "apiTLS", n.apiCert != nil, "cluster", n.raft.Addr(),
+		"clusterTLS", n.clusterCert != nil, "data", cfg.Storage.DataDir)
 	return n, nil
 }
 
@@ -506,6 +563,9 @@ func halted(err error) bool {
 // unknown is retried with the same key, which the state machine
 // deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
+	if err := n.gateKind(c.Kind); err != nil {
+		return err
+	}
 	if c.Key == "" {
 		// A caller re-proposing a command keeps its key, so the state
 		// machine applies it once.
@@ -516,6 +576,9 @@ func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) 
 		return fmt.Errorf("encoding a %s command: %w", c.Kind, err)
 	}
 	var out []byte
+	if n.metrics != nil {
+		defer func(start time.Time) { n.metrics.ObserveProposal(time.Since(start)) }(time.Now())
+	}
 	for {
 		out, err = n.batch.submit(ctx, b)
 		if err == nil || !errors.Is(err, raftnet.ErrUnknownOutcome) || ctx.Err() != nil {
@@ -623,13 +686,6 @@ func (n *Node) write(ctx context.Context, w storage.Write, meta realtime.Meta, s
 	return resp.Write, nil
 }
 
-func (n *Node) Publish(ctx context.Context, index, collection, id string, body map[string]any, meta realtime.Meta) error {
-	ctx, cancel := n.reqCtx(ctx)
-	defer cancel()
-	return n.propose(ctx, &fsm.Command{Kind: fsm.KindPublish, Meta: &meta,
-		Publish: &fsm.Publish{Index: index, Collection: collection, ID: id, Body: body}}, nil)
-}
-
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	if n.cfg.Storage.ReadConsistency == "local" {
 		return nil
@@ -719,6 +775,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
 	}
 	st := &api.ClusterStatus{ClusterID: view.ClusterID, LeaderID: view.LeaderID, Term: view.Term,
 		CommitIndex: view.CommitIndex, Voters: view.Voters, VotersWanted: view.VotersWanted,
+		FeatureVersion: int(n.fsm.FeatureVersion()), FormatVersion: fsm.FormatVersion,
 		Nodes: make([]api.ClusterNode, 0, len(view.Nodes)), Activity: make([]api.ClusterEvent, 0, len(activity))}
 	for _, s := range view.Nodes {
 		cn := api.ClusterNode{ID: s.ID, ClusterAddr: s.ClusterAddr, APIAddr: s.APIAddr, Role: s.Role,
@@ -753,7 +810,7 @@ func (n *Node) RealtimeCollections(ctx context.Context, index string) ([]string,
 // Reader methods delegate to the local store.
 func (n *Node) StorageStats(ctx context.Context) ([]storage.IndexStats, error) {
 	if n.store == nil {
-		return nil, kerror.New("api.process.action_not_found", "index", "stats")
+		return n.es.Stats(ctx)
 	}
 	return n.store.Stats(ctx)
 }
@@ -769,7 +826,7 @@ func (n *Node) CollectionExists(ctx context.Context, i, c string) (bool, error) 
 }
 func (n *Node) GetSettings(ctx context.Context, i, c string) (map[string]any, error) {
 	if n.store == nil {
-		return nil, kerror.New("api.process.action_not_found", "collection", "getSettings")
+		return n.es.GetSettings(ctx, i, c)
 	}
 	return n.store.GetSettings(ctx, i, c)
 }
@@ -802,43 +859,51 @@ func (n *Node) MSRead(ctx context.Context, argv []string) (any, error) {
 // and a seed for the ones that pick at random: the state machine reads
 // neither a clock nor a random source.
 func (n *Node) MSWrite(ctx context.Context, cmds [][]string) ([]memstore.Reply, error) {
-	ctx, cancel := n.reqCtx(ctx)
-	defer cancel()
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
+	cmd := &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: time.Now().UnixMilli(), Seed: binary.LittleEndian.Uint64(seed[:]), Cmds: cmds}}
+	if ackBeforeCommit {
+		return n.unsafeMSWrite(cmd), nil
+	}
+	ctx, cancel := n.reqCtx(ctx)
+	defer cancel()
 	var resp fsm.Response
-	if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: time.Now().UnixMilli(),
-		Seed: binary.LittleEndian.Uint64(seed[:]), Cmds: cmds}}, &resp); err != nil {
+	if err := n.propose(ctx, cmd, &resp); err != nil {
 		return nil, err
 	}
 	return resp.MS, nil
+}
+
+// unsafeMSWrite is the broken build's memory storage write (ackBeforeCommit):
+// "OK" to every command before the log has even committed it.
+func (n *Node) unsafeMSWrite(cmd *fsm.Command) []memstore.Reply {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+		defer cancel()
+		_ = n.propose(ctx, cmd, nil)
+	}()
+	out := make([]memstore.Reply, len(cmd.MS.Cmds))
+	for i := range out {
+		out[i].Value = "OK"
+	}
+	return out
 }
 
 // sweepMemoryStorage runs on every node and acts while it leads: expired
 // keys already read as absent everywhere, and a sweep entry removes them
 // (up to memstore.SweepBatch a time) so that they stop holding memory.
 func (n *Node) sweepMemoryStorage(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.done:
-			return
-		case <-t.C:
-		}
-		if !n.raft.IsLeader() {
-			continue
-		}
+	n.whileLeader(every, func() {
 		now := time.Now().UnixMilli()
 		if n.fsm.MemStore().Expired(now) == 0 {
-			continue
+			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Limits.RequestTimeout)
+		defer cancel()
 		if err := n.propose(ctx, &fsm.Command{Kind: fsm.KindMS, MS: &memstore.Command{Now: now, Sweep: true}}, nil); err != nil {
 			n.log.Debug("memory storage sweep", "err", err)
 		}
-		cancel()
-	}
+	})
 }
 
 // replicator records this node's rooms in the replicated state.

@@ -36,7 +36,11 @@ func (n *Node) registerPeerRPC() {
 		return nil, nil
 	})
 	n.raft.Handle(rpcSecurityApplied, n.appliedHandler)
+	n.raft.Handle(rpcPublish, n.publishHandler)
+	n.raft.Handle(rpcFence, n.fenceHandler)
+	n.pub = newPublisher(n.raft, peerTimeout, n.done, n.log)
 	n.hub.SetUserRelay(n.relayUserEvent)
+	n.hub.SetFence(n.fence)
 }
 
 // peersOf returns the cluster addresses of the other nodes holding a room.
@@ -98,6 +102,19 @@ func (n *Node) relayUserEvent(ev realtime.UserEvent) {
 // to each; unreachable peers are skipped (counts are best-effort, like
 // Kuzzle's, while a node is being evicted).
 func (n *Node) fanOut(ctx context.Context, addrs []string, method string, req []byte, each func([]byte)) {
+	n.fanOutCalls(ctx, addrs, method, req, false, each)
+}
+
+// fanOutUntil is fanOut for confirmations (a revocation applied, a room
+// routed): a call that fails at once (connection refused, a node
+// restarting) is tried again until the peer timeout, so that a peer is
+// given up on only once it stayed silent that long, the bound the
+// freshness checks (Fresh) are built on.
+func (n *Node) fanOutUntil(ctx context.Context, addrs []string, method string, req []byte, each func([]byte)) {
+	n.fanOutCalls(ctx, addrs, method, req, true, each)
+}
+
+func (n *Node) fanOutCalls(ctx context.Context, addrs []string, method string, req []byte, retry bool, each func([]byte)) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, addr := range addrs {
@@ -107,6 +124,15 @@ func (n *Node) fanOut(ctx context.Context, addrs []string, method string, req []
 			cctx, cancel := context.WithTimeout(ctx, peerTimeout)
 			defer cancel()
 			out, err := n.raft.Call(cctx, addr, method, req)
+			for retry && err != nil && cctx.Err() == nil {
+				select {
+				case <-cctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+				if cctx.Err() == nil {
+					out, err = n.raft.Call(cctx, addr, method, req)
+				}
+			}
 			if err != nil {
 				n.log.Debug("peer call failed", "peer", addr, "method", method, "err", err)
 				return

@@ -49,6 +49,26 @@ func (n *Node) Authenticate(token string) (*security.Identity, error) {
 	return n.fsm.Security().Authenticate(n.secret(), token, time.Now().UnixMilli())
 }
 
+// tokenSilence bounds how long a follower trusts its security state
+// without hearing from its leader: below peerTimeout, the longest a
+// revocation waits for a node that does not confirm it applied it, so a
+// node the revocation gave up on has stopped accepting tokens by the time
+// the client learns the token is revoked.
+const tokenSilence = peerTimeout / 2
+
+// Fresh returns nil when this node's security state can be trusted now:
+// see raftnet.Node.Fresh. The API checks it before a token (or, once
+// locked down, any request) is trusted; the answer otherwise is
+// api.process.not_enough_nodes, as for a node cut from its cluster.
+func (n *Node) Fresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
+	defer cancel()
+	if err := n.raft.Fresh(ctx, tokenSilence); err != nil {
+		return kerror.Wrap(err, "api.process.not_enough_nodes")
+	}
+	return nil
+}
+
 func (n *Node) IssueToken(ctx context.Context, kuid string, ttl int64, apiKey string) (string, int64, error) {
 	if len(n.secret()) == 0 {
 		// No token was ever issued: the cluster's secret is drawn now,
@@ -93,7 +113,15 @@ func (n *Node) ProposeSecurity(ctx context.Context, c *security.Command) (*secur
 		}
 	}
 	if res.Err == nil {
-		n.awaitPeers(ctx, n.fsm.AppliedIndex())
+		// Proposed through a follower, the entry is acknowledged once the
+		// leader applied it; this node may not have yet. The barrier
+		// makes this node apply up to the leader's commit index, the
+		// entry's included, before the other nodes are asked to reach
+		// the same index: then the change holds on every node, this one
+		// too, when the client learns of it.
+		if err := n.raft.LinearizableRead(ctx); err == nil {
+			n.awaitPeers(ctx, n.fsm.AppliedIndex())
+		}
 	}
 	return &res, nil
 }
@@ -110,7 +138,7 @@ func (n *Node) awaitPeers(ctx context.Context, index uint64) {
 	}
 	var req [8]byte
 	binary.BigEndian.PutUint64(req[:], index)
-	n.fanOut(ctx, peers, rpcSecurityApplied, req[:], func([]byte) {})
+	n.fanOutUntil(ctx, peers, rpcSecurityApplied, req[:], func([]byte) {})
 }
 
 // appliedHandler answers rpcSecurityApplied once this node applied the

@@ -18,17 +18,39 @@ import (
 // 1 caller, 7,802 ops/s with 64.
 func BenchmarkApply(b *testing.B) {
 	cmd := make([]byte, 64)
-	viaLeaderAndFollower(b, func(n *testNode) error {
+	viaLeaderAndFollower(b, nil, func(n *testNode) error {
 		_, err := n.Apply(context.Background(), cmd)
 		return err
 	})
 }
 
-// viaLeaderAndFollower runs op b.N times on a 3-node cluster, through the
-// leader and through a follower, with 1 and with 64 concurrent callers,
-// and reports operations per second.
-func viaLeaderAndFollower(b *testing.B, op func(*testNode) error) {
-	nodes := cluster3With(b, func() *testFSM { return &testFSM{disk: &testDisk{}, countOnly: true} })
+// BenchmarkApplyTLS is BenchmarkApply with mutual TLS on the cluster port.
+func BenchmarkApplyTLS(b *testing.B) {
+	cmd := make([]byte, 64)
+	viaLeaderAndFollower(b, tlsBenchConfig(b), func(n *testNode) error {
+		_, err := n.Apply(context.Background(), cmd)
+		return err
+	})
+}
+
+// tlsBenchConfig gives every node a node certificate of one test CA.
+func tlsBenchConfig(b *testing.B) func(id string, bootstrap bool) Config {
+	certs := newTestCerts(b)
+	return func(id string, bootstrap bool) Config {
+		cfg, _ := certs.config(id, bootstrap, testSecret)
+		return cfg
+	}
+}
+
+// viaLeaderAndFollower runs op b.N times on a 3-node cluster (each node's
+// configuration from cfg, nil: testConfig), through the leader and through
+// a follower, with 1 and with 64 concurrent callers, and reports
+// operations per second.
+func viaLeaderAndFollower(b *testing.B, cfg func(id string, bootstrap bool) Config, op func(*testNode) error) {
+	if cfg == nil {
+		cfg = func(id string, bootstrap bool) Config { return testConfig(b, id, bootstrap) }
+	}
+	nodes := cluster3Configs(b, cfg, func() *testFSM { return &testFSM{disk: &testDisk{}, countOnly: true} })
 	leader := waitLeaderAmong(b, nodes...)
 	follower := followerOf(nodes)
 	for _, via := range []struct {
@@ -67,8 +89,18 @@ func viaLeaderAndFollower(b *testing.B, op func(*testNode) error) {
 
 // BenchmarkCall measures one node-to-node RPC round trip on loopback.
 func BenchmarkCall(b *testing.B) {
-	a := startNode(b, testConfig(b, "a", false), newTestFSM(false))
-	c := startNode(b, testConfig(b, "c", false), newTestFSM(false))
+	benchCall(b, testConfig(b, "a", false), testConfig(b, "c", false))
+}
+
+// BenchmarkCallTLS is BenchmarkCall with mutual TLS on the cluster port.
+func BenchmarkCallTLS(b *testing.B) {
+	cfg := tlsBenchConfig(b)
+	benchCall(b, cfg("a", false), cfg("c", false))
+}
+
+func benchCall(b *testing.B, ca, cc Config) {
+	a := startNode(b, ca, newTestFSM(false))
+	c := startNode(b, cc, newTestFSM(false))
 	c.Handle("echo", func(_ context.Context, req []byte) ([]byte, error) { return req, nil })
 	req := make([]byte, 64)
 	ctx := context.Background()
@@ -83,5 +115,10 @@ func BenchmarkCall(b *testing.B) {
 // BenchmarkLinearizableRead measures read barriers per second (no data read:
 // the cost is the read-index round trip and the quorum check).
 func BenchmarkLinearizableRead(b *testing.B) {
-	viaLeaderAndFollower(b, func(n *testNode) error { return n.LinearizableRead(context.Background()) })
+	viaLeaderAndFollower(b, nil, func(n *testNode) error { return n.LinearizableRead(context.Background()) })
+}
+
+// BenchmarkLinearizableReadTLS is BenchmarkLinearizableRead with mutual TLS.
+func BenchmarkLinearizableReadTLS(b *testing.B) {
+	viaLeaderAndFollower(b, tlsBenchConfig(b), func(n *testNode) error { return n.LinearizableRead(context.Background()) })
 }

@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,9 +28,14 @@ type Config struct {
 	AdvertiseAddr string
 	// Secret is the shared cluster secret; every connection on the cluster
 	// port must prove it knows it (see auth.go). An empty Secret is accepted
-	// only when BindAddr is a loopback address: a development convenience
-	// that cannot expose an unauthenticated port to a network.
+	// only when BindAddr is a loopback address (a development convenience
+	// that cannot expose an unauthenticated port to a network) or with TLS,
+	// whose certificates then authenticate peers on their own.
 	Secret string
+	// TLS, when set, runs every cluster connection in mutual TLS 1.3 (see
+	// TLSConfig); the secret, if any, is still checked inside it as a
+	// second factor. Nil: plaintext, authenticated by the secret alone.
+	TLS *TLSConfig
 	// Bootstrap creates a new single-voter cluster made of this node, but
 	// only when DataDir holds no Raft state; on restart it is ignored, so the
 	// same configuration works for first start and restart.
@@ -48,6 +54,11 @@ type Config struct {
 	// reports an AppliedIndex below the latest snapshot (its files were
 	// lost), the snapshot is restored anyway for that start.
 	FSMIsPersistent bool
+	// AdmitJoin, when set, is asked by the leader before it adds a server
+	// that asks to join (Join); an error refuses the join and is what the
+	// joiner receives. The caller checks there what raftnet cannot know,
+	// such as whether the joiner's release reads the cluster's formats.
+	AdmitJoin func(ctx context.Context, n *Node, id, addr string) error
 
 	// Raft timings, chosen for failover (leader death to the next committed
 	// write) within 1 s. After the leader dies, a follower notices only when
@@ -153,8 +164,11 @@ func (c Config) validate() error {
 	if err != nil {
 		return fmt.Errorf("raftnet: Config.BindAddr %q: %w", c.BindAddr, err)
 	}
+	if c.TLS != nil {
+		return c.TLS.validate()
+	}
 	if c.Secret == "" && !isLoopback(host) {
-		return fmt.Errorf("raftnet: Config.Secret is required unless BindAddr is a loopback address (got %q)", c.BindAddr)
+		return fmt.Errorf("raftnet: Config.Secret (or Config.TLS) is required unless BindAddr is a loopback address (got %q)", c.BindAddr)
 	}
 	return nil
 }

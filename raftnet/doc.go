@@ -10,8 +10,9 @@
 //
 // What it owns:
 //   - One TCP port per node. Every connection first proves knowledge of the
-//     shared cluster secret (mutual HMAC challenge-response, see auth.go);
-//     its authenticated first byte then selects Raft's transport or the
+//     shared cluster secret (mutual HMAC challenge-response, see auth.go),
+//     inside mutual TLS 1.3 when Config.TLS is set (a cluster CA, see
+//     tls.go); its authenticated first byte then selects Raft's transport or the
 //     node-to-node RPC service (rpc.go), on which other packages register
 //     handlers with Node.Handle and call peers with Node.Call.
 //   - Apply from any node: the leader appends; a follower forwards the
@@ -20,6 +21,9 @@
 //     quorum check, wait for the local FSM to reach it).
 //   - Membership mechanics: join (with stale-entry removal), remove,
 //     promote, forwarded to the leader from any member.
+//   - Seeds (seed.go): restored state planted in a data dir, which the
+//     node's first start installs as its first snapshot, founding a new
+//     one-voter cluster at the node's own address.
 //
 // What it must not do:
 //   - Know what a command means. Commands and results are []byte; documents,

@@ -18,6 +18,9 @@ var (
 	// ErrNotLeader: the node asked to act as leader is not (or no longer)
 	// the leader. The command was not submitted.
 	ErrNotLeader = errors.New("raftnet: not the leader")
+	// ErrNotFresh: this node cannot vouch that its state is current (see
+	// Node.Fresh).
+	ErrNotFresh = errors.New("raftnet: no recent contact with a leader")
 	// ErrUnknownOutcome: the command was submitted but we cannot tell whether
 	// it committed (leadership lost after append, connection to the leader
 	// lost after sending, caller's context ended while waiting). Commands

@@ -222,13 +222,19 @@ func cluster3(t testing.TB) []*testNode {
 
 func cluster3With(t testing.TB, newFSM func() *testFSM) []*testNode {
 	t.Helper()
-	n1 := startNode(t, testConfig(t, "n1", true), newFSM())
+	return cluster3Configs(t, func(id string, bootstrap bool) Config { return testConfig(t, id, bootstrap) }, newFSM)
+}
+
+// cluster3Configs is cluster3With with each node's configuration from cfg.
+func cluster3Configs(t testing.TB, cfg func(id string, bootstrap bool) Config, newFSM func() *testFSM) []*testNode {
+	t.Helper()
+	n1 := startNode(t, cfg("n1", true), newFSM())
 	waitLeaderAmong(t, n1)
-	n2 := startNode(t, testConfig(t, "n2", false), newFSM())
+	n2 := startNode(t, cfg("n2", false), newFSM())
 	if err := n2.JoinCluster(ctxFor(t, 15*time.Second), []string{n1.Addr()}, true); err != nil {
 		t.Fatalf("join n2: %v", err)
 	}
-	n3 := startNode(t, testConfig(t, "n3", false), newFSM())
+	n3 := startNode(t, cfg("n3", false), newFSM())
 	if err := JoinCluster(ctxFor(t, 15*time.Second), n3.cfg, []string{n2.Addr()}, true); err != nil {
 		t.Fatalf("join n3 via follower n2: %v", err)
 	}
@@ -269,4 +275,26 @@ func rawDial(t testing.TB, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// checkUndisturbed asserts that rejected intruders left the cluster as it
+// was: same leader and term, the same members, still writable, and the
+// rejections counted.
+func checkUndisturbed(t testing.TB, nodes []*testNode, leader *testNode, termBefore uint64) {
+	t.Helper()
+	if !leader.IsLeader() || leader.Stats().Term != termBefore {
+		t.Fatalf("cluster disturbed: leader=%v term %d→%d", leader.IsLeader(), termBefore, leader.Stats().Term)
+	}
+	srv, _ := leader.Servers()
+	if len(srv) != len(nodes) {
+		t.Fatalf("configuration changed: %+v", srv)
+	}
+	mustApply(t, leader, "after")
+	var rejected uint64
+	for _, n := range nodes {
+		rejected += n.Stats().AuthFailures
+	}
+	if rejected == 0 {
+		t.Fatal("no rejected handshake was counted")
+	}
 }

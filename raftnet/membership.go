@@ -94,6 +94,12 @@ func (n *Node) handleJoinLeader(ctx context.Context, req []byte) ([]byte, error)
 	if err := n.disk.err(); err != nil {
 		return nil, err // a configuration change is a log entry
 	}
+	if n.cfg.AdmitJoin != nil {
+		if err := n.cfg.AdmitJoin(ctx, n, r.ID, r.Addr); err != nil {
+			n.log.Warn("join refused", "id", r.ID, "addr", r.Addr, "err", err)
+			return nil, err
+		}
+	}
 	servers, err := n.Servers()
 	if err != nil {
 		return nil, err
@@ -219,7 +225,7 @@ func JoinCluster(ctx context.Context, cfg Config, seeds []string, voter bool) er
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" || cfg.NodeID == "" {
 		return fmt.Errorf("raftnet: JoinCluster needs NodeID and a dialable advertised address (got %q)", addr)
 	}
-	cli := newRPCClient([]byte(cfg.Secret), cfg.HandshakeTimeout, cfg.Logger)
+	cli := newRPCClient(newPeerAuth(cfg.Secret, cfg.TLS), cfg.HandshakeTimeout, cfg.Logger)
 	cli.local = sourceAddr(addr)
 	defer cli.close()
 	return joinCluster(ctx, cli, cfg.NodeID, addr, seeds, voter, cfg.Logger)
@@ -257,7 +263,7 @@ func joinCluster(ctx context.Context, cli *rpcClient, id, addr string, seeds []s
 			return errors.New("raftnet: JoinCluster: no seed other than ourselves")
 		}
 		if authFailures == tried {
-			return fmt.Errorf("raftnet: join: every seed rejected the cluster secret: %w", lastErr)
+			return fmt.Errorf("raftnet: join: every seed rejected this node's credentials (cluster secret or certificate): %w", lastErr)
 		}
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,7 @@ package raftnet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,7 @@ const maxPendingHandshakes = 128
 type mux struct {
 	ln        net.Listener
 	advertise string
-	secret    []byte
+	auth      *peerAuth
 	timeout   time.Duration // handshake bound
 	log       *slog.Logger
 	serveRPC  func(net.Conn) // runs until the connection dies
@@ -37,11 +38,11 @@ type mux struct {
 	conns map[net.Conn]struct{} // accepted, so Shutdown can cut them
 }
 
-func newMux(ln net.Listener, advertise string, secret []byte, timeout time.Duration, log *slog.Logger) *mux {
+func newMux(ln net.Listener, advertise string, auth *peerAuth, timeout time.Duration, log *slog.Logger) *mux {
 	return &mux{
 		ln:         ln,
 		advertise:  advertise,
-		secret:     secret,
+		auth:       auth,
 		timeout:    timeout,
 		log:        log,
 		raftCh:     make(chan net.Conn),
@@ -121,10 +122,10 @@ func (m *mux) untrack(c net.Conn) {
 	m.mu.Unlock()
 }
 
-func (m *mux) handle(conn net.Conn) {
+func (m *mux) handle(raw net.Conn) {
 	defer m.wg.Done()
-	conn.SetDeadline(time.Now().Add(m.timeout))
-	service, err := listenHandshake(conn, m.secret)
+	raw.SetDeadline(time.Now().Add(m.timeout))
+	conn, service, err := m.authenticate(raw)
 	<-m.handshakes
 	if err != nil {
 		select {
@@ -134,11 +135,11 @@ func (m *mux) handle(conn net.Conn) {
 			m.log.Warn("cluster port: rejected connection", "remote", conn.RemoteAddr().String(), "err", err)
 		}
 		conn.Close()
-		m.untrack(conn)
+		m.untrack(raw)
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	tc := &trackedConn{Conn: conn, m: m}
+	tc := &trackedConn{Conn: conn, raw: raw, m: m}
 	switch service {
 	case serviceRaft:
 		select {
@@ -189,15 +190,33 @@ func (m *mux) close() {
 	}
 }
 
+// authenticate runs the listener's side of the handshakes on raw: TLS when
+// configured, then the secret's inside it. conn is what to speak over.
+func (m *mux) authenticate(raw net.Conn) (conn net.Conn, service byte, err error) {
+	conn = raw
+	if m.auth.server != nil {
+		tc := tls.Server(raw, m.auth.server)
+		if err := tc.Handshake(); err != nil {
+			return tc, 0, tlsAuthError(err)
+		}
+		conn = tc
+	}
+	service, err = listenHandshake(conn, m.auth.secret)
+	return conn, service, err
+}
+
+// trackedConn is an accepted connection handed to a service: closing it
+// (the TLS session over raw, or raw itself) forgets raw.
 type trackedConn struct {
 	net.Conn
+	raw  net.Conn // the key in mux.conns
 	m    *mux
 	once sync.Once
 }
 
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.m.untrack(c.Conn) })
+	c.once.Do(func() { c.m.untrack(c.raw) })
 	return err
 }
 
@@ -206,7 +225,7 @@ func (c *trackedConn) Close() error {
 // connections come from its advertised IP, which is what firewall rules
 // and the cluster's same-IP checks reason about (on a multi-homed host, or
 // on loopback aliases, the kernel would otherwise pick another source).
-func dial(ctx context.Context, addr string, secret []byte, service byte, handshakeTimeout time.Duration, local *net.TCPAddr) (net.Conn, error) {
+func dial(ctx context.Context, addr string, auth *peerAuth, service byte, handshakeTimeout time.Duration, local *net.TCPAddr) (net.Conn, error) {
 	d := net.Dialer{}
 	if local != nil {
 		d.LocalAddr = local
@@ -222,8 +241,18 @@ func dial(ctx context.Context, addr string, secret []byte, service byte, handsha
 	conn.SetDeadline(deadline)
 	// Cancellation, not only the deadline, must interrupt a peer that
 	// accepted and went silent.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	err = dialHandshake(conn, secret, service)
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	if auth.client != nil {
+		tc := tls.Client(raw, auth.client)
+		conn = tc
+		err = tlsAuthError(tc.Handshake())
+	}
+	if err == nil {
+		// In TLS 1.3 a listener that refuses our certificate says so
+		// only now, at our first read: tlsAuthError makes it ErrAuth.
+		err = tlsAuthError(dialHandshake(conn, auth.secret, service))
+	}
 	if !stop() || err != nil {
 		conn.Close()
 		if err == nil {
@@ -269,7 +298,7 @@ func (s *streamLayer) Addr() net.Addr { return advertisedAddr(s.m.advertise) }
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := dial(ctx, string(address), s.m.secret, serviceRaft, timeout, sourceAddr(s.m.advertise))
+	c, err := dial(ctx, string(address), s.m.auth, serviceRaft, timeout, sourceAddr(s.m.advertise))
 	if errors.Is(err, ErrAuth) {
 		s.m.log.Warn("cluster port: peer failed authentication", "remote", string(address), "err", err)
 	}

@@ -60,6 +60,8 @@ type Node struct {
 	observer      *raft.Observer
 	observerDone  chan struct{}
 
+	leaderLog []LeaderChange // under leaderMu: the last maxLeaderLog changes seen, oldest first
+
 	barrierMu   sync.Mutex
 	barrierTerm atomic.Uint64 // term in which this leader's Barrier completed
 
@@ -128,11 +130,11 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: snapshot store: %w", err)
 	}
 
-	secret := []byte(cfg.Secret)
+	auth := newPeerAuth(cfg.Secret, cfg.TLS)
 	n.srv = &rpcServer{log: log, base: n.ctx, handlers: make(map[string]Handler)}
-	n.cli = newRPCClient(secret, cfg.HandshakeTimeout, log)
+	n.cli = newRPCClient(auth, cfg.HandshakeTimeout, log)
 	n.cli.local = sourceAddr(addr)
-	n.mux = newMux(ln, addr, secret, cfg.HandshakeTimeout, log)
+	n.mux = newMux(ln, addr, auth, cfg.HandshakeTimeout, log)
 	n.mux.serveRPC = n.srv.serveConn
 	stream := &streamLayer{m: n.mux, closed: make(chan struct{})}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -167,6 +169,13 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: raft config: %w", err)
 	}
 
+	if has, err := raft.HasExistingState(n.logs, n.store, snaps); err != nil {
+		n.trans.Close()
+		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
+	} else if err := n.installSeed(dir, snaps, has); err != nil {
+		n.trans.Close()
+		return nil, err
+	}
 	if cfg.FSMIsPersistent {
 		// A persistent FSM that is behind the latest snapshot (its files
 		// were lost or replaced) cannot catch up from the log tail, which
@@ -280,11 +289,19 @@ func (n *Node) watchLeader(obs chan raft.Observation) {
 	for {
 		select {
 		case o := <-obs:
+			var change *LeaderChange
 			if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != last {
 				last = lo.LeaderID
 				n.log.Info("leader changed", "leader_id", string(lo.LeaderID), "leader_addr", string(lo.LeaderAddr))
+				change = &LeaderChange{Time: time.Now(), LeaderID: string(lo.LeaderID), Term: n.raft.CurrentTerm()}
 			}
 			n.leaderMu.Lock()
+			if change != nil {
+				if len(n.leaderLog) == maxLeaderLog {
+					n.leaderLog = append(n.leaderLog[:0], n.leaderLog[1:]...)
+				}
+				n.leaderLog = append(n.leaderLog, *change)
+			}
 			close(n.leaderChanged)
 			n.leaderChanged = make(chan struct{})
 			n.leaderMu.Unlock()
@@ -292,6 +309,25 @@ func (n *Node) watchLeader(obs chan raft.Observation) {
 			return
 		}
 	}
+}
+
+// LeaderChange is a change of leader this node saw; LeaderID "" is the
+// loss of a leader (an election under way, or this node cut off).
+type LeaderChange struct {
+	Time     time.Time
+	LeaderID string
+	Term     uint64 // this node's term when it saw the change
+}
+
+// maxLeaderLog bounds the leader changes a node remembers.
+const maxLeaderLog = 32
+
+// LeaderChanges returns the last leader changes this node saw since it
+// started, oldest first (for the dashboard: they are not replicated).
+func (n *Node) LeaderChanges() []LeaderChange {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return append([]LeaderChange(nil), n.leaderLog...)
 }
 
 func (n *Node) leaderChange() <-chan struct{} {
@@ -559,6 +595,31 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
+// Fresh returns nil once this node may trust its replicated state for
+// what must not be served stale (a revoked token): it is the leader (which
+// steps down within LeaderLeaseTimeout of losing its quorum), or a follower
+// that heard from its leader within maxSilence; and its FSM has applied
+// everything this node knows to be committed. A restarted node therefore
+// refuses until a leader told it the commit index and it caught up, and a
+// cut-off node refuses once maxSilence passed. ErrNotFresh otherwise, or
+// the context's error while catching up.
+func (n *Node) Fresh(ctx context.Context, maxSilence time.Duration) error {
+	switch n.raft.State() {
+	case raft.Leader:
+	case raft.Follower:
+		if id, _ := n.Leader(); id == "" || time.Since(n.raft.LastContact()) > maxSilence {
+			return ErrNotFresh
+		}
+	default:
+		return ErrNotFresh
+	}
+	commit := n.raft.CommitIndex()
+	if n.caughtUp(commit) {
+		return nil
+	}
+	return n.waitApplied(ctx, commit)
+}
+
 // caughtUp reports whether the FSM has consumed all it will ever see up to
 // idx. Raft does not pass no-op and barrier entries to the FSM, so when the
 // FSM's index is behind but Raft has dispatched everything up to idx, the
@@ -731,11 +792,15 @@ func (n *Node) Shutdown() error {
 }
 
 // HasState reports whether dataDir already holds Raft state (a log, a term
-// or a snapshot), without starting anything. Membership uses it before Open
+// or a snapshot, or a planted seed), without starting anything. Membership uses it before Open
 // to decide between bootstrapping, joining and restarting as a member; the
 // log store's lock makes it fail (after 2s) while a node has the dir open.
 func HasState(dataDir string) (bool, error) {
 	dir := filepath.Join(dataDir, "raft")
+	if seed, err := readSeed(dir); err != nil || seed != nil {
+		// Restored state waiting to found a cluster (PlantSeed).
+		return seed != nil, err
+	}
 	if !hasLogState(dir) {
 		return false, nil
 	}

@@ -147,6 +147,24 @@ func TestLeaderShutdownFailover(t *testing.T) {
 	}
 	newLeader := waitLeaderAmong(t, survivors...)
 	t.Logf("new leader %s", newLeader.ID())
+	// Each survivor remembers the change: the old leader, then the new one
+	// in a later term.
+	for _, n := range survivors {
+		waitFor(t, 10*time.Second, n.ID()+" to log the new leader", func() bool {
+			log := n.LeaderChanges()
+			return len(log) > 0 && log[len(log)-1].LeaderID == newLeader.ID()
+		})
+		log := n.LeaderChanges()
+		oldAt := -1
+		for i, c := range log {
+			if c.LeaderID == old.ID() {
+				oldAt = i
+			}
+		}
+		if oldAt < 0 || log[len(log)-1].Term <= log[oldAt].Term || log[len(log)-1].Time.Before(log[oldAt].Time) {
+			t.Fatalf("%s's leader changes %+v: want %s, then %s in a later term", n.ID(), log, old.ID(), newLeader.ID())
+		}
+	}
 	for i, n := range survivors {
 		mustApply(t, n, fmt.Sprintf("after-%d", i))
 	}

@@ -216,7 +216,7 @@ func isNotSent(err error) bool {
 
 type rpcClient struct {
 	local            *net.TCPAddr // source address of outgoing calls, or nil
-	secret           []byte
+	auth             *peerAuth
 	handshakeTimeout time.Duration
 	log              *slog.Logger
 
@@ -249,9 +249,9 @@ type clientConn struct {
 	dead    chan struct{}
 }
 
-func newRPCClient(secret []byte, handshakeTimeout time.Duration, log *slog.Logger) *rpcClient {
+func newRPCClient(auth *peerAuth, handshakeTimeout time.Duration, log *slog.Logger) *rpcClient {
 	base, stop := context.WithCancel(context.Background())
-	return &rpcClient{secret: secret, handshakeTimeout: handshakeTimeout, log: log, base: base, stop: stop, peers: make(map[string]*rpcPeer)}
+	return &rpcClient{auth: auth, handshakeTimeout: handshakeTimeout, log: log, base: base, stop: stop, peers: make(map[string]*rpcPeer)}
 }
 
 func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) {
@@ -280,7 +280,7 @@ func (c *rpcClient) conn(ctx context.Context, addr string) (*clientConn, error) 
 	defer cancel()
 	stop := context.AfterFunc(c.base, cancel)
 	defer stop()
-	conn, err := dial(dialCtx, addr, c.secret, serviceRPC, c.handshakeTimeout, c.local)
+	conn, err := dial(dialCtx, addr, c.auth, serviceRPC, c.handshakeTimeout, c.local)
 	if err != nil {
 		return nil, err
 	}

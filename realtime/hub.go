@@ -101,6 +101,20 @@ type room struct {
 	// the room exists cluster-wide.
 	ready   chan struct{}
 	replErr error
+	// established is set once the room's creation is replicated (and
+	// fenced) while the room is still here; collState counts such rooms.
+	established bool
+}
+
+// collKey names a collection in the hub's per-collection counters.
+type collKey struct{ index, collection string }
+
+// collState counts this node's rooms on one collection, for the publish
+// fence (see SetFence).
+type collState struct {
+	rooms       int    // rooms in h.rooms, established or not
+	established int    // rooms whose replication (and fence) completed
+	drops       uint64 // rooms removed so far
 }
 
 type connState struct {
@@ -123,6 +137,8 @@ type Hub struct {
 	conns map[string]*connState
 	seq   atomic.Uint64
 	relay func(UserEvent)
+	colls map[collKey]*collState
+	fence func(context.Context)
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
@@ -132,7 +148,7 @@ type Hub struct {
 // the log.
 func NewHub(node string, engine *filter.Engine, repl Replicator, limits Limits, log *slog.Logger) *Hub {
 	return &Hub{node: node, engine: engine, repl: repl, limits: limits, log: log, now: time.Now,
-		rooms: map[string]*room{}, conns: map[string]*connState{}}
+		rooms: map[string]*room{}, conns: map[string]*connState{}, colls: map[collKey]*collState{}}
 }
 
 // Engine exposes the filter engine for validation (realtime:validate).
@@ -231,6 +247,9 @@ func (h *Hub) join(ctx context.Context, c Connection, n *filter.Normalized, opts
 	}
 	r := h.rooms[n.ID]
 	created := false
+	var cst *collState
+	var establishedBefore int
+	var dropsBefore uint64
 	if r == nil {
 		if h.limits.MaxRooms > 0 && len(h.rooms) >= h.limits.MaxRooms {
 			h.mu.Unlock()
@@ -240,6 +259,9 @@ func (h *Hub) join(ctx context.Context, c Connection, n *filter.Normalized, opts
 		h.rooms[n.ID] = r
 		h.engine.Store(n)
 		created = true
+		cst = h.collLocked(n)
+		cst.rooms++
+		establishedBefore, dropsBefore = cst.established, cst.drops
 	}
 	chID := channelID(n.ID, opts.Scope, opts.Users)
 	ch := r.channels[chID]
@@ -268,11 +290,17 @@ func (h *Hub) join(ctx context.Context, c Connection, n *filter.Normalized, opts
 		if h.repl != nil {
 			err = h.repl.RoomCreated(ctx, n, h.seq.Add(1))
 		}
+		if err == nil {
+			h.fenceNew(ctx, cst, establishedBefore, dropsBefore)
+		}
 		h.mu.Lock()
 		r.replErr = err
 		close(ready)
 		if err != nil {
 			h.dropRoomLocked(r)
+		} else if h.rooms[n.ID] == r {
+			r.established = true
+			cst.established++
 		}
 		h.mu.Unlock()
 		if err != nil {
@@ -305,8 +333,7 @@ func (h *Hub) dropEmptyRoomLocked(r *room) {
 				close(r.ready)
 			}
 		}
-		delete(h.rooms, r.norm.ID)
-		h.engine.Remove(r.norm.ID)
+		h.removeRoomLocked(r)
 	}
 }
 
@@ -318,8 +345,7 @@ func (h *Hub) dropRoomLocked(r *room) {
 			cs.subs -= n
 		}
 	}
-	delete(h.rooms, r.norm.ID)
-	h.engine.Remove(r.norm.ID)
+	h.removeRoomLocked(r)
 }
 
 // Unsubscribe removes c's subscriptions to roomID.
@@ -385,8 +411,7 @@ func (h *Hub) leaveLocked(connID, roomID string) (r *room, vol map[string]any, e
 	}
 	emptied = len(r.conns) == 0
 	if emptied {
-		delete(h.rooms, roomID)
-		h.engine.Remove(roomID)
+		h.removeRoomLocked(r)
 	}
 	return r, vol, emptied
 }
@@ -476,6 +501,17 @@ func (h *Hub) RoomCounts() map[string]map[string]map[string]int {
 		byColl[r.norm.Collection][id] = len(r.conns)
 	}
 	return out
+}
+
+// Totals returns how many rooms this node holds and how many
+// subscriptions they have, without RoomCounts' copy of every room.
+func (h *Hub) Totals() (rooms, subscriptions int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, r := range h.rooms {
+		subscriptions += len(r.conns)
+	}
+	return len(h.rooms), subscriptions
 }
 
 // LocalRooms returns the ids of the rooms this node holds, sorted.
@@ -643,4 +679,58 @@ func controllerOr(c, action string) string {
 		return "realtime"
 	}
 	return "document"
+}
+
+// SetFence sets what a subscriber to a new room waits for, after the room's
+// creation is committed, when other nodes might not send this node the
+// collection's publications yet (see fenceNew). The node sets it to "every
+// other node has applied the log this far".
+func (h *Hub) SetFence(fence func(context.Context)) {
+	h.mu.Lock()
+	h.fence = fence
+	h.mu.Unlock()
+}
+
+// fenceNew runs the fence for a room whose creation was just committed,
+// unless another room of this node on the same collection was established
+// before it and none has gone since. In that case every node that has not
+// applied the new room's entry yet still has that other room, which was
+// committed before and can only leave after: it already sends the
+// collection's publications here, where they are matched against every
+// local room. Otherwise this room may be the only reason for others to send
+// here, and a publication invoked after subscribe returns must not miss it.
+func (h *Hub) fenceNew(ctx context.Context, cst *collState, establishedBefore int, dropsBefore uint64) {
+	h.mu.RLock()
+	fence, dropped := h.fence, cst.drops != dropsBefore
+	h.mu.RUnlock()
+	if fence != nil && (establishedBefore == 0 || dropped) {
+		fence(ctx)
+	}
+}
+
+func (h *Hub) collLocked(n *filter.Normalized) *collState {
+	k := collKey{n.Index, n.Collection}
+	cst := h.colls[k]
+	if cst == nil {
+		cst = &collState{}
+		h.colls[k] = cst
+	}
+	return cst
+}
+
+// removeRoomLocked forgets a room and counts its departure.
+func (h *Hub) removeRoomLocked(r *room) {
+	delete(h.rooms, r.norm.ID)
+	h.engine.Remove(r.norm.ID)
+	k := collKey{r.norm.Index, r.norm.Collection}
+	if cst := h.colls[k]; cst != nil {
+		cst.rooms--
+		cst.drops++
+		if r.established {
+			cst.established--
+		}
+		if cst.rooms <= 0 {
+			delete(h.colls, k)
+		}
+	}
 }

@@ -52,9 +52,13 @@ type ledger struct {
 	created int
 	emptied int
 	fail    error
+	during  func() // called by RoomCreated, before it answers
 }
 
 func (l *ledger) RoomCreated(_ context.Context, n *filter.Normalized, _ uint64) error {
+	if l.during != nil {
+		l.during()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
@@ -337,4 +341,100 @@ func TestDisconnectManyRooms(t *testing.T) {
 		t.Fatalf("%d user notifications, want one per shared room (%d)", outs, len(shared))
 	}
 	h.Disconnect(leaving) // twice: nothing left to do
+}
+
+// A new room is fenced (the node waits until others route the collection's
+// publications here) unless an established room of the same collection
+// already makes them do so and none has left since.
+func TestFenceOnlyWhenOthersMayNotRouteHere(t *testing.T) {
+	h, l := newHub(t)
+	ctx := context.Background()
+	fences := 0
+	h.SetFence(func(context.Context) { fences++ })
+	eq := func(v string) any { return map[string]any{"equals": map[string]any{"color": v}} }
+	a := &sink{id: "a"}
+	b := &sink{id: "b"}
+	ra, err := h.Subscribe(ctx, a, "i", "c", eq("blue"), SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fences != 1 {
+		t.Fatalf("first room of a collection: %d fences, want 1", fences)
+	}
+	if _, err := h.Subscribe(ctx, b, "i", "c", eq("red"), SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Subscribe(ctx, b, "i", "c", eq("blue"), SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if fences != 1 {
+		t.Fatalf("a second room, and an existing room: %d fences, want still 1", fences)
+	}
+	if _, err := h.Subscribe(ctx, a, "i", "other", eq("blue"), SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if fences != 2 {
+		t.Fatalf("first room of another collection: %d fences, want 2", fences)
+	}
+	// b leaves: red goes, blue stays (a holds it). blue was established
+	// before green is created and stays, so green needs no fence.
+	h.Disconnect(b)
+	rg, err := h.Subscribe(ctx, a, "i", "c", eq("green"), SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fences != 2 {
+		t.Fatalf("new room beside an established one: %d fences, want 2", fences)
+	}
+	// Once no room of c is left, the next one is fenced again.
+	for _, id := range []string{ra.RoomID, rg.RoomID} {
+		if err := h.Unsubscribe(ctx, a, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Subscribe(ctx, b, "i", "c", eq("green"), SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if fences != 3 {
+		t.Fatalf("new room after every other left: %d fences, want 3", fences)
+	}
+	// A room of c leaves while a new one is being replicated: its
+	// departure may reach the log first, so the new room is fenced.
+	if _, err := h.Subscribe(ctx, a, "i", "c", eq("red"), SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	l.during = func() { l.during = nil; h.Disconnect(a) }
+	if _, err := h.Subscribe(ctx, b, "i", "c", eq("blue"), SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if fences != 4 {
+		t.Fatalf("new room while another left: %d fences, want 4", fences)
+	}
+	if len(h.colls) != 1 {
+		t.Fatalf("per-collection state: %d entries, want 1 (c; a left other)", len(h.colls))
+	}
+}
+
+func TestTotalsCountRoomsAndSubscriptions(t *testing.T) {
+	h, _ := newHub(t)
+	ctx := context.Background()
+	if rooms, subs := h.Totals(); rooms != 0 || subs != 0 {
+		t.Fatalf("empty hub: %d rooms, %d subscriptions", rooms, subs)
+	}
+	a, b := &sink{id: "a"}, &sink{id: "b"}
+	for _, c := range []*sink{a, b} {
+		if _, err := h.Subscribe(ctx, c, "i", "c", blue(), SubscribeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Subscribe(ctx, b, "i", "c", map[string]any{"equals": map[string]any{"color": "red"}}, SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, subs := h.Totals(); rooms != 2 || subs != 3 {
+		t.Fatalf("%d rooms, %d subscriptions; want 2 and 3", rooms, subs)
+	}
+	h.Disconnect(b)
+	if rooms, subs := h.Totals(); rooms != 1 || subs != 1 {
+		t.Fatalf("after b left: %d rooms, %d subscriptions; want 1 and 1", rooms, subs)
+	}
 }

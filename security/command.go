@@ -95,6 +95,8 @@ func fail(id string, args ...string) *Result { return &Result{Err: kerror.New(id
 func (s *State) Apply(c *Command) *Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() { s.locked = s.adminExists() }()
+	s.appliedNow = max(s.appliedNow, c.Now)
 	d := &s.d
 	if d.Secret == "" && c.Secret != "" {
 		d.Secret = c.Secret

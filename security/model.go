@@ -112,6 +112,14 @@ type State struct {
 	d  data
 	// verified caches token verifications (token.go); not replicated.
 	verified tokenCache
+	// locked caches adminExists, derived from d after every change, so
+	// the per-request rate limit check does not scan the users.
+	locked bool
+	// appliedNow is the latest proposer time among the commands applied
+	// (after a restore: the latest revocation time, which errs towards
+	// refusing). A revocation that took effect by the proposer's clock
+	// (a logout) is then in effect here whatever this node's clock says.
+	appliedNow int64
 }
 
 // NewState returns a fresh Kuzzle's security: the three protected roles
@@ -184,8 +192,18 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	fill(&d)
 	s.mu.Lock()
 	s.d = d
+	s.locked = s.adminExists()
+	s.appliedNow = latestRevocation(&d)
 	s.mu.Unlock()
 	return nil
+}
+
+func latestRevocation(d *data) int64 {
+	var m int64
+	for _, r := range d.Revoked {
+		m = max(m, r.At)
+	}
+	return m
 }
 
 func fill(d *data) {
@@ -225,6 +243,8 @@ func (s *State) Replace(o *State) {
 	o.mu.RUnlock()
 	s.mu.Lock()
 	s.d = d
+	s.locked = s.adminExists()
+	s.appliedNow = latestRevocation(&d)
 	s.mu.Unlock()
 }
 
@@ -307,6 +327,13 @@ func (s *State) IDs(kind string) []string {
 		out = keys(s.d.APIKeys)
 	}
 	return out
+}
+
+// LockedDown reports whether an administrator exists (cached: no scan).
+func (s *State) LockedDown() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.locked
 }
 
 // AdminExists reports whether a user holds the admin profile.

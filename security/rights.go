@@ -97,6 +97,32 @@ func (s *State) profileIDs(userID string) []string {
 	return nil
 }
 
+// RateLimit is the number of requests per second one node serves userID
+// (0: no limit), by Kuzzle's rule: the highest rateLimit of the user's
+// profiles, unless one of them has none. Korum applies it only once an
+// administrator exists: a node still open to anonymous (development) is
+// not throttled, where Kuzzle limits anonymous to its profile's 200/s.
+func (s *State) RateLimit(userID string) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.locked {
+		return 0
+	}
+	limit := -1
+	for _, pid := range s.profileIDs(userID) {
+		p := s.d.Profiles[pid]
+		if p == nil {
+			continue
+		}
+		if p.RateLimit == 0 || limit == 0 {
+			limit = 0
+			continue
+		}
+		limit = max(limit, p.RateLimit)
+	}
+	return max(limit, 0)
+}
+
 // Check is Allowed as the API answers it: nil, or Kuzzle's unauthorized
 // for the anonymous user (logging in may help) and forbidden for others.
 func (s *State) Check(id *Identity, controller, action, index, collection string) error {

@@ -182,6 +182,19 @@ func TestTokens(t *testing.T) {
 	if _, err := s.Authenticate(secret, tok, now); !kerror.Is(err, "security.token.invalid") {
 		t.Fatalf("revoked: %v", err)
 	}
+	// ... on a node whose clock runs behind the proposer's too.
+	if _, err := s.Authenticate(secret, tok, now-5_000); !kerror.Is(err, "security.token.invalid") {
+		t.Fatalf("revoked, read by a node 5 s behind: %v", err)
+	}
+	// ... and after a restore from a snapshot.
+	b, _ := json.Marshal(s)
+	restored := NewState()
+	if err := json.Unmarshal(b, restored); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restored.Authenticate(secret, tok, now-5_000); !kerror.Is(err, "security.token.invalid") {
+		t.Fatalf("revoked, restored, read by a node 5 s behind: %v", err)
+	}
 	// Global revocation.
 	tok2, _ := Sign(secret, Claims{UserID: "u", ExpMs: now + 60_000, ID: "t3"})
 	mustApply(t, s, &Command{Op: OpRevokeAll, ID: "u", Now: now})

@@ -134,7 +134,7 @@ func (s *State) Authenticate(secret []byte, token string, nowMs int64) (*Identit
 
 func (s *State) valid(c *Claims, nowMs int64) error {
 	invalid := kerror.New("security.token.invalid")
-	if rev, revoked := s.d.Revoked[c.ID]; revoked && nowMs >= rev.At {
+	if rev, revoked := s.d.Revoked[c.ID]; revoked && (nowMs >= rev.At || rev.At <= s.appliedNow) {
 		return invalid
 	}
 	if s.d.Users[c.UserID] == nil || s.d.Gens[c.UserID] != c.Gen {

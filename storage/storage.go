@@ -176,6 +176,9 @@ type SearchResult struct {
 	Hits     []Hit  `json:"hits"`
 	Total    int    `json:"total"`
 	ScrollID string `json:"scrollId,omitempty"`
+	// Remaining is how many matching documents later pages of a scroll
+	// still hold (Kuzzle's `remaining`); meaningful only with ScrollID.
+	Remaining int `json:"-"`
 	// Aggregations is Elasticsearch's aggregations result, when asked for.
 	Aggregations map[string]any `json:"aggregations,omitempty"`
 }

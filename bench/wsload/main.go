@@ -10,9 +10,13 @@
 //	wsload -addr A,B,C -mode rooms -rooms 100000 -hold 60s           (hold rooms open until signalled)
 //
 // With several addresses, clients are spread over them round-robin.
+// -cacert FILE connects with WSS, trusting that CA (get, create, subscribe,
+// xnotify and rooms; fanout's raw subscribers speak plain WebSocket only).
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,8 +55,30 @@ type client struct {
 	notify  func(reply)
 }
 
+// wsDialer and wsScheme are set once from the flags, before any dial.
+var (
+	wsDialer = websocket.DefaultDialer
+	wsScheme = "ws"
+)
+
+// useTLS makes dial connect with WSS, trusting the CA in caFile.
+func useTLS(caFile string) error {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	d := *websocket.DefaultDialer
+	d.TLSClientConfig = &tls.Config{RootCAs: pool}
+	wsDialer, wsScheme = &d, "wss"
+	return nil
+}
+
 func dial(addr string, notify func(reply)) (*client, error) {
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/", nil)
+	ws, _, err := wsDialer.Dial(wsScheme+"://"+addr+"/", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +169,11 @@ func main() {
 	hold := flag.Duration("hold", time.Minute, "how long to hold the rooms (rooms)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	flag.StringVar(&measuredJWT, "jwt", "", "token the measured requests carry (get, create, subscribe); setup runs without one")
+	caCert := flag.String("cacert", "", "connect with WSS, trusting this PEM CA (not for fanout)")
 	flag.Parse()
+	if *caCert != "" {
+		must(useTLS(*caCert))
+	}
 	switch *mode {
 	case "get", "create", "subscribe":
 		closedLoop(*addr, *mode, *clients, *duration)

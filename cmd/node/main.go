@@ -38,6 +38,12 @@ func run() int {
 	if len(os.Args) > 1 && os.Args[1] == "recover" {
 		return recoverCmd(os.Args[2:])
 	}
+	if len(os.Args) > 1 && os.Args[1] == "snapshot" {
+		return snapshotCmd(os.Args[2:])
+	}
+	if len(os.Args) > 1 && os.Args[1] == "tls" {
+		return tlsCmd(os.Args[2:], os.Stdout, os.Stderr)
+	}
 	cfg, err := node.ParseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, node.ErrHelp) {
 		return exitOK
@@ -50,6 +56,11 @@ func run() int {
 	tuneGC(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the TLS certificates, connections staying open. It is
+	// caught from the start so that an early one does not kill the node; a
+	// reload asked while starting is done once started.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	n, err := node.Start(ctx, cfg, log)
 	if err != nil && ctx.Err() != nil {
 		// Stopped while starting, e.g. while waiting for
@@ -61,6 +72,11 @@ func run() int {
 		log.Error("could not start", "err", err)
 		return exitStart
 	}
+	go func() {
+		for range hup {
+			_ = n.ReloadTLS() // logged; a pair that fails to load is not swapped in
+		}
+	}()
 	select {
 	case <-ctx.Done():
 	case <-n.ShutdownRequested():

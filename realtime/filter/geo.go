@@ -393,3 +393,10 @@ func parseWholeNumber(s string) (float64, bool) {
 	}
 	return f, true
 }
+
+// IsGeopoint reports whether v is a geopoint in one of the formats
+// Koncorde accepts (the validation specifications' geo_point type).
+func IsGeopoint(v any) bool {
+	_, ok := convertGeopoint(v)
+	return ok
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -45,9 +46,12 @@ type Options struct {
 	InsecureSkipVerify bool
 	// RequestTimeout bounds each request to Elasticsearch. Default 30s.
 	RequestTimeout time.Duration
-	// MaxRetries is how many times the client retries a request on a
-	// connection error or a 502/503/504, across the URLs. Default (0) 3;
-	// negative: never.
+	// MaxRetries is how many times a request is retried on a connection
+	// error or a 502/503/504, across the URLs. Default (0) 3; negative:
+	// never. Reads and idempotent requests are retried by the client;
+	// document writes by the engine, which checks whether an attempt whose
+	// answer was lost applied before it trusts a later attempt's refusal
+	// (see DESIGN.md, "Lost answers").
 	MaxRetries int
 	// DocumentsFetchCount caps a search's from+size and a scroll page
 	// (limits.documentsFetchCount). Default 10000.
@@ -107,8 +111,14 @@ func (o *Options) withDefaults() {
 // Engine is the Elasticsearch storage engine. It is safe for concurrent use.
 type Engine struct {
 	opts Options
-	es   *es.Client
-	log  *slog.Logger
+	es   *es.Client // retries on its own: reads and idempotent requests
+	// wr never retries on its own: writes that a replay could apply twice
+	// or refuse after they applied go through callWrite.
+	wr  *es.Client
+	log *slog.Logger
+	// window is the page size of the by-query writes' search_after loop:
+	// Elasticsearch's default index.max_result_window (tests lower it).
+	window int
 }
 
 var (
@@ -138,15 +148,22 @@ func New(opts Options) (*Engine, error) {
 	tr.TLSClientConfig = tlsCfg
 	tr.ResponseHeaderTimeout = opts.RequestTimeout
 	tr.MaxIdleConnsPerHost = 64
-	client, err := es.NewClient(es.Config{
+	cfg := es.Config{
 		Addresses: opts.URLs, Username: opts.Username, Password: opts.Password, APIKey: opts.APIKey,
 		Transport: tr, MaxRetries: max(opts.MaxRetries, 0), RetryOnStatus: []int{502, 503, 504},
 		DisableRetry: opts.MaxRetries < 0,
-	})
+	}
+	client, err := es.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
-	return &Engine{opts: opts, es: client, log: opts.Logger.With("component", "storage.elasticsearch")}, nil
+	cfg.DisableRetry = true
+	writer, err := es.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch: %w", err)
+	}
+	return &Engine{opts: opts, es: client, wr: writer, log: opts.Logger.With("component", "storage.elasticsearch"),
+		window: maxResultWindow}, nil
 }
 
 // Ping checks that Elasticsearch answers and is a 7.x or later server.
@@ -184,9 +201,13 @@ func (e *esError) Error() string {
 // successful answer into out (unless nil). A transport failure is
 // services.storage.not_connected; an error answer is an *esError.
 func (e *Engine) call(ctx context.Context, req esapi.Request, out any) error {
+	return e.do(ctx, e.es, req, out)
+}
+
+func (e *Engine) do(ctx context.Context, client *es.Client, req esapi.Request, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.RequestTimeout)
 	defer cancel()
-	res, err := req.Do(ctx, e.es)
+	res, err := req.Do(ctx, client)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
 			return ctx.Err()
@@ -209,6 +230,61 @@ func (e *Engine) call(ctx context.Context, req esapi.Request, out any) error {
 		return kerror.Wrap(fmt.Errorf("decoding an Elasticsearch answer: %w", err), "services.storage.unexpected_error", "unreadable Elasticsearch answer")
 	}
 	return nil
+}
+
+// callWrite runs a write that a blind replay could apply twice, or refuse
+// after it applied (a create's 409, a guarded write's version conflict).
+// The client never retries it (e.wr); callWrite retries it here on a
+// connection error or a 502/503/504, at most MaxRetries times, and says
+// whether an attempt may have reached Elasticsearch without its answer
+// coming back (lost). The caller then checks a later attempt's refusal
+// against the stored document before trusting it. req builds a fresh
+// request for each attempt (a body is read once).
+func (e *Engine) callWrite(ctx context.Context, req func() (esapi.Request, error), out any) (lost bool, err error) {
+	retries := max(e.opts.MaxRetries, 0)
+	for attempt := 0; ; attempt++ {
+		r, err := req()
+		if err != nil {
+			return lost, err
+		}
+		err = e.do(ctx, e.wr, r, out)
+		if err == nil || ctx.Err() != nil {
+			return lost || (err != nil && maybeSent(err)), err
+		}
+		retryable := false
+		var ee *esError
+		if errors.As(err, &ee) {
+			retryable = ee.Status == 502 || ee.Status == 503 || ee.Status == 504
+		} else {
+			retryable = kerror.Is(err, "services.storage.not_connected")
+		}
+		if retryable && maybeSent(err) {
+			lost = true
+		}
+		if !retryable || attempt >= retries {
+			return lost, err
+		}
+		select {
+		case <-ctx.Done():
+			return lost, err
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+}
+
+// maybeSent tells whether a failed request may have reached Elasticsearch:
+// anything but a failure to connect, and every 5xx (a proxy's 502 or 504
+// may come after Elasticsearch applied the write).
+func maybeSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var ee *esError
+	if errors.As(err, &ee) {
+		return ee.Status >= 500
+	}
+	return !strings.Contains(err.Error(), "cannot get connection")
 }
 
 func parseError(status int, body []byte) *esError {
@@ -288,6 +364,10 @@ func kuzzleError(err error, index, collection, id string) error {
 	case "query_shard_exception", "x_content_parse_exception", "illegal_argument_exception",
 		"mapper_parsing_exception", "number_format_exception", "search_parse_exception":
 		return kerror.Wrap(ee, "services.storage.unexpected_bad_request", ee.Reason)
+	case "cluster_block_exception":
+		if blockedWrite(ee) {
+			return kerror.Wrap(ee, "services.storage.write_blocked", index, collection)
+		}
 	case "es_rejected_execution_exception":
 		return kerror.Wrap(ee, "services.storage.unexpected_error", "too many operations received at once")
 	}
@@ -428,6 +508,20 @@ func (e *Engine) requireCollection(ctx context.Context, index, collection string
 		return "", kerror.New("services.storage.unknown_collection", index, collection)
 	}
 	return real, nil
+}
+
+// whichMissing turns err, when it says the collection's alias is missing
+// (services.storage.unknown_collection), into Kuzzle's error naming what is
+// missing: the index or the collection. Reads and document writes go to the
+// alias first and look at the schema only then, which saves them a request.
+func (e *Engine) whichMissing(ctx context.Context, index, collection string, err error) error {
+	if !kerror.Is(err, "services.storage.unknown_collection") {
+		return err
+	}
+	if _, serr := e.requireCollection(ctx, index, collection); serr != nil {
+		return serr
+	}
+	return err
 }
 
 // GetMapping returns {dynamic, _meta, properties}, without _kuzzle_info.

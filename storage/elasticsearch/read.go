@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +19,8 @@ import (
 // Get returns a document (a realtime get: no refresh needed), or
 // services.storage.not_found.
 func (e *Engine) Get(ctx context.Context, index, collection, id string) (*storage.Document, error) {
-	if _, err := e.requireCollection(ctx, index, collection); err != nil {
-		return nil, err
+	if collection == hiddenCollection {
+		return nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
 	var r struct {
 		Found   bool           `json:"found"`
@@ -31,15 +32,15 @@ func (e *Engine) Get(ctx context.Context, index, collection, id string) (*storag
 		return nil, kerror.New("services.storage.not_found", id, index, collection)
 	}
 	if err != nil {
-		return nil, kuzzleError(err, index, collection, id)
+		return nil, e.whichMissing(ctx, index, collection, kuzzleError(err, index, collection, id))
 	}
 	return &storage.Document{ID: id, Version: r.Version, Source: r.Source}, nil
 }
 
 // MGet returns the documents found, in request order, and the ids not found.
 func (e *Engine) MGet(ctx context.Context, index, collection string, ids []string) ([]*storage.Document, []string, error) {
-	if _, err := e.requireCollection(ctx, index, collection); err != nil {
-		return nil, nil, err
+	if collection == hiddenCollection {
+		return nil, nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
 	if len(ids) > e.opts.DocumentsFetchCount {
 		return nil, nil, kerror.New("services.storage.get_limit_exceeded")
@@ -47,6 +48,10 @@ func (e *Engine) MGet(ctx context.Context, index, collection string, ids []strin
 	found := []*storage.Document{}
 	missing := []string{}
 	if len(ids) == 0 {
+		// Nothing to read, but the collection must exist.
+		if _, err := e.requireCollection(ctx, index, collection); err != nil {
+			return nil, nil, err
+		}
 		return found, missing, nil
 	}
 	body, err := jsonBody(map[string]any{"ids": ids})
@@ -55,16 +60,22 @@ func (e *Engine) MGet(ctx context.Context, index, collection string, ids []strin
 	}
 	var r struct {
 		Docs []struct {
-			ID      string         `json:"_id"`
-			Found   bool           `json:"found"`
-			Version int64          `json:"_version"`
-			Source  map[string]any `json:"_source"`
+			ID      string          `json:"_id"`
+			Found   bool            `json:"found"`
+			Version int64           `json:"_version"`
+			Source  map[string]any  `json:"_source"`
+			Error   json.RawMessage `json:"error"`
 		} `json:"docs"`
 	}
 	if err := e.call(ctx, esapi.MgetRequest{Index: alias(index, collection), Body: body}, &r); err != nil {
-		return nil, nil, kuzzleError(err, index, collection, "")
+		return nil, nil, e.whichMissing(ctx, index, collection, kuzzleError(err, index, collection, ""))
 	}
 	for _, d := range r.Docs {
+		if len(d.Error) > 0 {
+			// _mget answers a missing alias per document.
+			err := kuzzleError(parseError(404, []byte(`{"error":`+string(d.Error)+`}`)), index, collection, d.ID)
+			return nil, nil, e.whichMissing(ctx, index, collection, err)
+		}
 		if d.Found {
 			found = append(found, &storage.Document{ID: d.ID, Version: d.Version, Source: d.Source})
 		} else {
@@ -263,14 +274,16 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	}
 	out := a.result()
 	if a.ScrollID != "" {
-		out.ScrollID = e.wrapScroll(index, collection, a.ScrollID)
+		fetched := from + len(out.Hits)
+		out.Remaining = max(out.Total-fetched, 0)
+		out.ScrollID = e.wrapScroll(index, collection, fetched, a.ScrollID)
 	}
 	return out, nil
 }
 
 // Scroll continues a scroll.
 func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.SearchResult, error) {
-	index, collection, esID, err := e.unwrapScroll(scrollID)
+	index, collection, fetched, esID, err := e.unwrapScroll(scrollID)
 	if err != nil {
 		return nil, err
 	}
@@ -286,49 +299,55 @@ func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.Sea
 		return nil, kuzzleError(err, index, collection, "")
 	}
 	out := a.result()
+	fetched += len(out.Hits)
+	out.Remaining = max(out.Total-fetched, 0)
 	if a.ScrollID != "" {
-		out.ScrollID = e.wrapScroll(index, collection, a.ScrollID)
+		out.ScrollID = e.wrapScroll(index, collection, fetched, a.ScrollID)
 	}
 	return out, nil
 }
 
 // ScrollTarget names the index and collection a scroll id reads.
 func (e *Engine) ScrollTarget(_ context.Context, scrollID string) (string, string, error) {
-	index, collection, _, err := e.unwrapScroll(scrollID)
+	index, collection, _, _, err := e.unwrapScroll(scrollID)
 	return index, collection, err
 }
 
-// A scroll id is base64url(index \x00 collection \x00 ES scroll id) "."
-// base64url(HMAC-SHA256 of it), so a client cannot make one that reads a
-// collection its rights do not cover.
-func (e *Engine) wrapScroll(index, collection, esID string) string {
-	payload := []byte(index + "\x00" + collection + "\x00" + esID)
+// A scroll id is base64url(index \x00 collection \x00 fetched \x00 ES
+// scroll id) "." base64url(HMAC-SHA256 of it), so a client cannot make one
+// that reads a collection its rights do not cover. fetched, the documents
+// returned so far, gives Kuzzle's `remaining` without state on the node.
+func (e *Engine) wrapScroll(index, collection string, fetched int, esID string) string {
+	payload := []byte(index + "\x00" + collection + "\x00" + strconv.Itoa(fetched) + "\x00" + esID)
 	mac := hmac.New(sha256.New, e.opts.ScrollKey)
 	mac.Write(payload)
 	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func (e *Engine) unwrapScroll(id string) (index, collection, esID string, err error) {
+func (e *Engine) unwrapScroll(id string) (index, collection string, fetched int, esID string, err error) {
 	bad := kerror.New("services.storage.unknown_scroll_id")
 	p, s, ok := strings.Cut(id, ".")
 	if !ok {
-		return "", "", "", bad
+		return "", "", 0, "", bad
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p)
 	sum, err2 := base64.RawURLEncoding.DecodeString(s)
 	if err1 != nil || err2 != nil {
-		return "", "", "", bad
+		return "", "", 0, "", bad
 	}
 	mac := hmac.New(sha256.New, e.opts.ScrollKey)
 	mac.Write(payload)
 	if !hmac.Equal(sum, mac.Sum(nil)) {
-		return "", "", "", bad
+		return "", "", 0, "", bad
 	}
-	parts := strings.SplitN(string(payload), "\x00", 3)
-	if len(parts) != 3 {
-		return "", "", "", bad
+	parts := strings.SplitN(string(payload), "\x00", 4)
+	if len(parts) != 4 {
+		return "", "", 0, "", bad
 	}
-	return parts[0], parts[1], parts[2], nil
+	if fetched, err = strconv.Atoi(parts[2]); err != nil || fetched < 0 {
+		return "", "", 0, "", bad
+	}
+	return parts[0], parts[1], fetched, parts[3], nil
 }
 
 // Count counts the documents matching a query.

@@ -1,9 +1,11 @@
 package elasticsearch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -45,23 +47,26 @@ func (e *Engine) execute(ctx context.Context, w *storage.Write) (*storage.WriteR
 		if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
 			return nil, err
 		}
-		return &storage.WriteResult{}, e.putMapping(ctx, w)
+		if err := e.putMapping(ctx, w); err != nil {
+			return nil, err
+		}
+		return &storage.WriteResult{}, e.putSettings(ctx, w)
 	case storage.OpCollectionDelete:
 		return &storage.WriteResult{}, e.collectionDelete(ctx, w.Index, w.Collection)
 	case storage.OpCollectionTruncate:
 		return &storage.WriteResult{}, e.collectionTruncate(ctx, w.Index, w.Collection)
 	case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocReplace,
-		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields:
-		if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
-			return nil, err
+		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields, storage.OpDocBulk:
+		if w.Collection == hiddenCollection {
+			return nil, kerror.New("services.storage.unknown_collection", w.Index, w.Collection)
 		}
-		res := &storage.WriteResult{Items: make([]storage.ItemResult, 0, len(w.Docs))}
-		for i := range w.Docs {
-			it, err := e.docWrite(ctx, w, &w.Docs[i], nil)
-			if err != nil {
-				return nil, err
-			}
-			res.Items = append(res.Items, it)
+		// No schema lookup first: the read of step 1 finds the alias
+		// missing, and the writes require an alias (require_alias), so
+		// that a collection deleted meanwhile is not re-created as a bare
+		// index by Elasticsearch's auto-creation.
+		res, err := e.docsWrite(ctx, w)
+		if err != nil {
+			return nil, e.whichMissing(ctx, w.Index, w.Collection, err)
 		}
 		return res, nil
 	case storage.OpDocDeleteByQuery, storage.OpDocUpdateByQuery:
@@ -193,8 +198,15 @@ func (e *Engine) collectionCreate(ctx context.Context, w *storage.Write) error {
 	if err != nil {
 		return err
 	}
+	settings, err := settingsOf(w.Settings)
+	if err != nil {
+		return err
+	}
 	if _, ok := s[w.Index][w.Collection]; ok {
-		return e.putMapping(ctx, w)
+		if err := e.putMapping(ctx, w); err != nil {
+			return err
+		}
+		return e.putSettings(ctx, w)
 	}
 	props, _ := m["properties"].(map[string]any)
 	if props == nil {
@@ -208,20 +220,31 @@ func (e *Engine) collectionCreate(ctx context.Context, w *storage.Write) error {
 	if _, ok := m["_meta"]; !ok {
 		m["_meta"] = map[string]any{}
 	}
-	body, err := jsonBody(map[string]any{
+	create := map[string]any{
 		"aliases":  map[string]any{alias(w.Index, w.Collection): map[string]any{}},
 		"mappings": m,
-	})
+	}
+	if settings != nil {
+		create["settings"] = settings
+	}
+	body, err := jsonBody(create)
 	if err != nil {
 		return err
 	}
 	name := publicPrefix + w.Index + nameSeparator + w.Collection
 	err = e.call(ctx, esapi.IndicesCreateRequest{Index: name, Body: body}, nil)
 	if isType(err, "resource_already_exists_exception") {
+		// A concurrent collection:create, or this one's replay by the
+		// client after a lost answer: the collection exists, as wanted.
+		if now, serr := e.schema(ctx); serr == nil {
+			if _, ok := now[w.Index][w.Collection]; ok {
+				err = e.putMapping(ctx, w)
+			}
+		}
 		// An ES index of that name without the alias (left by another
 		// tool): Kuzzle's _getAvailableIndice picks a suffixed name.
 		for i := 1; i < 100 && isType(err, "resource_already_exists_exception"); i++ {
-			body, _ = jsonBody(map[string]any{"aliases": map[string]any{alias(w.Index, w.Collection): map[string]any{}}, "mappings": m})
+			body, _ = jsonBody(create)
 			err = e.call(ctx, esapi.IndicesCreateRequest{Index: name + nameSeparator + strconv.Itoa(i), Body: body}, nil)
 		}
 	}
@@ -264,7 +287,9 @@ func (e *Engine) collectionDelete(ctx context.Context, index, collection string)
 	if err != nil {
 		return err
 	}
-	if err := e.call(ctx, esapi.IndicesDeleteRequest{Index: []string{real}}, nil); err != nil {
+	// index_not_found: a replay by the client after a lost answer, or a
+	// concurrent delete; either way the collection is gone, as asked.
+	if err := e.call(ctx, esapi.IndicesDeleteRequest{Index: []string{real}}, nil); err != nil && !isType(err, "index_not_found_exception") {
 		return kuzzleError(err, index, collection, "")
 	}
 	s, err := e.schema(ctx)
@@ -346,10 +371,13 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 		return item, nil
 	}
 	notFound := func() *kerror.Error { return kerror.New("services.storage.not_found", d.ID, w.Index, w.Collection) }
+	// A create needs no read: op_type=create makes Elasticsearch refuse it
+	// when the document exists, and it replaces no state.
+	createOnly := isCreate(w, d)
 	for attempt := 0; attempt <= e.opts.ConflictRetries; attempt++ {
 		cur := known
 		known = nil
-		if cur == nil {
+		if cur == nil && !createOnly {
 			var err error
 			if cur, err = e.getForWrite(ctx, w, d.ID); err != nil {
 				return item, err
@@ -364,14 +392,38 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 			item.Err = kerr
 			return item, nil
 		}
-		after, seq, err := e.put(ctx, w, d.ID, cur, src)
+		after, seq, lost, err := e.put(ctx, w, d.ID, cur, src)
+		if lost && isType(err, "version_conflict_engine_exception") {
+			// Perhaps this write's own attempt whose answer was lost.
+			outcome, now, rerr := e.resolveLost(ctx, w, d.ID, cur, src)
+			if rerr != nil {
+				return item, rerr
+			}
+			switch outcome {
+			case lostUnknown:
+				item.Err = kerror.New("cluster.process.unknown_outcome")
+				return item, nil
+			case lostOurs:
+				after, seq, err = now.doc, &storage.SeqNo{Term: now.term, Seq: now.seqNo}, nil
+			}
+		}
+		if createOnly && isType(err, "version_conflict_engine_exception") {
+			item.Err = kerror.New("services.storage.document_already_exists")
+			return item, nil
+		}
 		if isType(err, "version_conflict_engine_exception") {
 			continue // someone wrote it in between: read again
 		}
 		if err != nil {
 			var ke *kerror.Error
-			if errors.As(err, &ke) && ke.ID != "services.storage.not_connected" && ke.ID != "services.storage.unexpected_error" {
+			if errors.As(err, &ke) && ke.ID != "services.storage.not_connected" && ke.ID != "services.storage.unexpected_error" &&
+				ke.ID != "services.storage.unknown_collection" {
 				item.Err = ke
+				return item, nil
+			}
+			if lost {
+				// Elasticsearch may hold the write: not a plain failure.
+				item.Err = kerror.Wrap(err, "cluster.process.unknown_outcome")
 				return item, nil
 			}
 			return item, err
@@ -387,63 +439,136 @@ func (e *Engine) docWrite(ctx context.Context, w *storage.Write, d *storage.DocW
 	return item, nil
 }
 
+// isCreate tells whether d is a plain create (document:create, a bulk
+// create), which needs no read of the stored document.
+func isCreate(w *storage.Write, d *storage.DocWrite) bool {
+	return w.Op == storage.OpDocCreate || (w.Op == storage.OpDocBulk && d.Op == storage.OpDocCreate)
+}
+
 // put writes src (nil: deletes) guarded by the state cur it was computed
-// from, and returns the document as stored and its sequence position.
-func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (*storage.Document, *storage.SeqNo, error) {
+// from, and returns the document as stored and its sequence position. The
+// write is never replayed blindly (callWrite): lost says an attempt's answer
+// was lost, so that a version conflict may be this write's own earlier
+// attempt, which docWrite resolves.
+func (e *Engine) put(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (after *storage.Document, seq *storage.SeqNo, lost bool, err error) {
 	index := alias(w.Index, w.Collection)
 	var r struct {
 		Version int64 `json:"_version"`
 		SeqNo   int64 `json:"_seq_no"`
 		Term    int64 `json:"_primary_term"`
 	}
+	var ifSeq, ifTerm *int
+	if cur != nil {
+		seq, term := int(cur.seqNo), int(cur.term)
+		ifSeq, ifTerm = &seq, &term
+	}
 	if src == nil {
-		req := esapi.DeleteRequest{Index: index, DocumentID: id, Refresh: w.Refresh}
-		if cur != nil {
-			seq, term := int(cur.seqNo), int(cur.term)
-			req.IfSeqNo, req.IfPrimaryTerm = &seq, &term
-		}
-		err := e.call(ctx, req, &r)
+		lost, err = e.callWrite(ctx, func() (esapi.Request, error) {
+			return esapi.DeleteRequest{Index: index, DocumentID: id, Refresh: w.Refresh, IfSeqNo: ifSeq, IfPrimaryTerm: ifTerm}, nil
+		}, &r)
 		if isStatus(err, 404) && !isType(err, "index_not_found_exception") {
 			// Deleted by someone else since the read: a conflict.
-			return nil, nil, &esError{Status: 409, Type: "version_conflict_engine_exception"}
+			return nil, nil, lost, &esError{Status: 409, Type: "version_conflict_engine_exception"}
 		}
 		if err != nil && !isType(err, "version_conflict_engine_exception") {
-			return nil, nil, kuzzleError(err, w.Index, w.Collection, id)
+			return nil, nil, lost, kuzzleError(err, w.Index, w.Collection, id)
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, lost, err
 		}
-		return nil, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, nil
+		return nil, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, lost, nil
 	}
-	body, err := jsonBody(src)
+	raw, err := json.Marshal(src)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, kerror.Wrap(err, "services.storage.invalid_argument", "body", "a JSON-serialisable object")
 	}
-	req := esapi.IndexRequest{Index: index, DocumentID: id, Body: body, Refresh: w.Refresh}
-	if cur == nil {
-		req.OpType = "create"
-	} else {
-		seq, term := int(cur.seqNo), int(cur.term)
-		req.IfSeqNo, req.IfPrimaryTerm = &seq, &term
-	}
-	err = e.call(ctx, req, &r)
+	lost, err = e.callWrite(ctx, func() (esapi.Request, error) {
+		req := esapi.IndexRequest{Index: index, DocumentID: id, Body: bytes.NewReader(raw), Refresh: w.Refresh,
+			IfSeqNo: ifSeq, IfPrimaryTerm: ifTerm, RequireAlias: requireAlias()}
+		if cur == nil {
+			req.OpType = "create"
+		}
+		return req, nil
+	}, &r)
 	if isType(err, "version_conflict_engine_exception") {
-		return nil, nil, err // written by someone else since the read
+		return nil, nil, lost, err // written by someone else since the read, or lost
 	}
 	if err != nil {
-		return nil, nil, kuzzleError(err, w.Index, w.Collection, id)
+		return nil, nil, lost, kuzzleError(err, w.Index, w.Collection, id)
 	}
 	// What a later get returns: the source as JSON round-trips it.
 	var back map[string]any
-	if b, err := json.Marshal(src); err == nil {
-		_ = json.Unmarshal(b, &back)
-	}
-	return &storage.Document{ID: id, Version: r.Version, Source: back}, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, nil
+	_ = json.Unmarshal(raw, &back)
+	return &storage.Document{ID: id, Version: r.Version, Source: back}, &storage.SeqNo{Term: r.Term, Seq: r.SeqNo}, lost, nil
 }
+
+// requireAlias makes a document write fail rather than auto-create an
+// index when its collection's alias is gone (Elasticsearch 7.10 and later).
+func requireAlias() *bool {
+	t := true
+	return &t
+}
+
+// lostOutcome is what resolveLost found of a write whose answer was lost.
+type lostOutcome int
+
+const (
+	lostTheirs  lostOutcome = iota // another write won: read again and redo
+	lostOurs                       // the lost attempt applied
+	lostUnknown                    // cannot tell: the client hears so
+)
+
+// resolveLost decides, after a version conflict that followed a lost
+// answer, whether the lost attempt is what the conflict ran into. The write
+// was guarded (op_type=create, or if_seq_no/if_primary_term of cur), so
+// the state right after it is the only candidate: version 1 for a create,
+// cur's version + 1 otherwise, holding exactly the source it wrote. A
+// document that moved further since, or is gone, cannot be told apart from
+// one another writer changed, and the write's own sequence position is not
+// known then either: unknown (the client gets
+// cluster.process.unknown_outcome, never a success nor a second write).
+func (e *Engine) resolveLost(ctx context.Context, w *storage.Write, id string, cur *stored, src map[string]any) (lostOutcome, *stored, error) {
+	now, err := e.getForWrite(ctx, w, id)
+	if err != nil {
+		return lostUnknown, nil, err
+	}
+	want := int64(1)
+	if cur != nil {
+		want = cur.doc.Version + 1
+	}
+	switch {
+	case now == nil:
+		// A delete of ours, or anyone's delete after our write.
+		return lostUnknown, nil, nil
+	case now.doc.Version != want:
+		return lostUnknown, nil, nil
+	case src != nil && sameJSON(now.doc.Source, src):
+		return lostOurs, now, nil
+	}
+	// The next state is someone else's: ours never applied.
+	return lostTheirs, nil, nil
+}
+
+// sameJSON compares two sources as Elasticsearch stores them.
+func sameJSON(a, b map[string]any) bool {
+	ra, err1 := json.Marshal(a)
+	rb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	var na, nb any
+	if json.Unmarshal(ra, &na) != nil || json.Unmarshal(rb, &nb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(na, nb)
+}
+
+// maxResultWindow is Elasticsearch's default index.max_result_window.
+const maxResultWindow = 10000
 
 // byQuery runs deleteByQuery and updateByQuery as Kuzzle does: collect the
 // matching documents (at most Limit, else write_limit_exceeded with no side
-// effect), then write each one with the guarded path, in _id order.
+// effect), then write them with the guarded path (_bulk), in _id order.
 func (e *Engine) byQuery(ctx context.Context, w *storage.Write) (*storage.WriteResult, error) {
 	if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
 		return nil, err
@@ -465,28 +590,45 @@ func (e *Engine) byQuery(ctx context.Context, w *storage.Write) (*storage.WriteR
 	if err := e.refreshFor(ctx, w.Index, w.Collection); err != nil {
 		return nil, err
 	}
-	body, err := jsonBody(map[string]any{"query": q, "sort": []any{map[string]any{"_id": "asc"}},
-		"seq_no_primary_term": true, "version": true, "track_total_hits": true})
-	if err != nil {
-		return nil, err
-	}
-	size := limit + 1
-	var r searchAnswer
-	if err := e.call(ctx, esapi.SearchRequest{Index: []string{alias(w.Index, w.Collection)}, Body: body, Size: &size}, &r); err != nil {
-		return nil, kuzzleError(err, w.Index, w.Collection, "")
-	}
-	if r.Hits.Total.Value > limit || len(r.Hits.Hits) > limit {
-		return &storage.WriteResult{Err: kerror.New("services.storage.write_limit_exceeded")}, nil
-	}
-	res := &storage.WriteResult{Items: make([]storage.ItemResult, 0, len(r.Hits.Hits))}
-	for _, h := range r.Hits.Hits {
-		d := &storage.DocWrite{ID: h.ID, Body: w.Changes}
-		known := &stored{doc: &storage.Document{ID: h.ID, Version: h.Version, Source: h.Source}, seqNo: h.SeqNo, term: h.Term}
-		it, err := e.docWrite(ctx, w, d, known)
+	// Pages of at most Elasticsearch's default index.max_result_window,
+	// in _id order, continued with search_after: a limit above 10,000
+	// (limits.documentsWriteCount) is not capped by the window.
+	var docs []storage.DocWrite
+	known := map[string]*stored{}
+	var after []any
+	for {
+		page := map[string]any{"query": q, "sort": []any{map[string]any{"_id": "asc"}},
+			"seq_no_primary_term": true, "version": true, "track_total_hits": true}
+		if after != nil {
+			page["search_after"] = after
+		}
+		body, err := jsonBody(page)
 		if err != nil {
 			return nil, err
 		}
-		res.Items = append(res.Items, it)
+		size := min(limit+1-len(docs), e.window)
+		var r searchAnswer
+		if err := e.call(ctx, esapi.SearchRequest{Index: []string{alias(w.Index, w.Collection)}, Body: body, Size: &size}, &r); err != nil {
+			return nil, kuzzleError(err, w.Index, w.Collection, "")
+		}
+		if r.Hits.Total.Value > limit || len(docs)+len(r.Hits.Hits) > limit {
+			return &storage.WriteResult{Err: kerror.New("services.storage.write_limit_exceeded")}, nil
+		}
+		for _, h := range r.Hits.Hits {
+			if _, dup := known[h.ID]; dup {
+				continue
+			}
+			docs = append(docs, storage.DocWrite{ID: h.ID, Body: w.Changes})
+			known[h.ID] = &stored{doc: &storage.Document{ID: h.ID, Version: h.Version, Source: h.Source}, seqNo: h.SeqNo, term: h.Term}
+		}
+		if len(r.Hits.Hits) < size || len(r.Hits.Hits) == 0 {
+			break
+		}
+		after = []any{r.Hits.Hits[len(r.Hits.Hits)-1].ID}
+	}
+	res := &storage.WriteResult{Items: make([]storage.ItemResult, len(docs))}
+	if err := e.docsWriteKnown(ctx, w, docs, known, res.Items); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +102,26 @@ var (
 	bucketDocs    = []byte("docs")
 	formatV1      = []byte("1")
 )
+
+// maxFormat is the highest value of the meta bucket's format key this
+// engine opens. The layout has not changed since "1"; the key also
+// records the cluster feature version its state machine applied
+// (MarkFormat), so that a binary of an older release, which opens only
+// the versions it knows, refuses a file that may hold newer state. It
+// follows fsm.FormatVersion (a test in fsm checks).
+const maxFormat = 2
+
+// MaxFormat is maxFormat, for that test.
+const MaxFormat = maxFormat
+
+// checkFormat accepts the format values "1" to maxFormat.
+func checkFormat(f []byte) error {
+	v, err := strconv.Atoi(string(f))
+	if err != nil || v < 1 || v > maxFormat || strconv.Itoa(v) != string(f) {
+		return fmt.Errorf("unsupported storage format %q (this binary opens up to %d): it was written by a newer Korum", f, maxFormat)
+	}
+	return nil
+}
 
 // Engine is the embedded storage engine. All methods are safe for concurrent
 // use; Apply calls are serialised.
@@ -197,8 +218,8 @@ func openFile(path string, timeout time.Duration, noSync bool) (*bolt.DB, uint64
 			if err := meta.Put(keyFormat, formatV1); err != nil {
 				return err
 			}
-		} else if !bytes.Equal(f, formatV1) {
-			return fmt.Errorf("unsupported storage format %q", f)
+		} else if err := checkFormat(f); err != nil {
+			return err
 		}
 		if _, err := tx.CreateBucketIfNotExists(bucketIndexes); err != nil {
 			return err
@@ -213,6 +234,30 @@ func openFile(path string, timeout time.Duration, noSync bool) (*bolt.DB, uint64
 		return nil, 0, fmt.Errorf("initialise storage file %s: %w", path, err)
 	}
 	return db, applied, nil
+}
+
+// MarkFormat records that this file's cluster agreed on feature version v
+// (fsm.FormatMarker): the format key only grows, up to what this binary
+// opens.
+func (e *Engine) MarkFormat(v uint32) error {
+	if v < 1 || v > maxFormat {
+		return fmt.Errorf("storage format %d is not one this binary writes (1 to %d)", v, maxFormat)
+	}
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.db == nil {
+		return errClosed
+	}
+	return e.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		cur, err := strconv.Atoi(string(meta.Get(keyFormat)))
+		if err == nil && cur >= int(v) {
+			return nil
+		}
+		return meta.Put(keyFormat, []byte(strconv.Itoa(int(v))))
+	})
 }
 
 // Close closes the file. The engine is unusable afterwards.
@@ -318,6 +363,27 @@ func (e *Engine) Snapshot(w io.Writer) error {
 		return fmt.Errorf("snapshot storage: %w", err)
 	}
 	return nil
+}
+
+// SnapshotView runs fn with a read-only view of the state as of the last
+// committed batch: its applied index, and a function writing what Snapshot
+// would write of it. The view stays the same while fn runs, whatever Apply
+// commits meanwhile; it holds a read transaction, which delays a Restore
+// and, when the file must grow, a commit, until fn returns: fn must be
+// bounded.
+func (e *Engine) SnapshotView(fn func(applied uint64, snapshot func(io.Writer) error) error) error {
+	return e.view(func(tx *bolt.Tx) error {
+		var applied uint64
+		if v := tx.Bucket(bucketMeta).Get(keyApplied); len(v) == 8 {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		return fn(applied, func(w io.Writer) error {
+			if _, err := tx.WriteTo(w); err != nil {
+				return fmt.Errorf("snapshot storage: %w", err)
+			}
+			return nil
+		})
+	})
 }
 
 // Restore replaces the whole state with a snapshot produced by Snapshot. The

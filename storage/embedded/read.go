@@ -310,6 +310,7 @@ func (e *Engine) run(ctx context.Context, p *searchPlan) (*storage.SearchResult,
 		}
 		hits = hits[p.from:]
 		if len(hits) > p.size {
+			res.Remaining = len(hits) - p.size
 			hits = hits[:p.size]
 		}
 		for _, h := range hits {

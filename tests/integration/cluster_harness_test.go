@@ -106,7 +106,7 @@ func launch(t *testing.T, dataDir, api string, args ...string) *proc {
 func launchWith(t *testing.T, bin string, env []string, dataDir, api string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, api: api, dataDir: dataDir, exited: make(chan struct{})}
-	all := append([]string{"--data-dir", dataDir, "--api-addr", api}, args...)
+	all := append([]string{"--data-dir", dataDir, "--api-addr", api}, storageArgs(t, args)...)
 	p.cmd = exec.Command(bin, all...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p

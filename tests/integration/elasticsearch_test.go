@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +37,32 @@ func needES(t *testing.T) []string {
 	}
 	res.Body.Close()
 	return []string{"--storage-engine", "elasticsearch", "--elasticsearch-url", esURL()}
+}
+
+// esWiped records the tests that have wiped Elasticsearch already.
+var esWiped sync.Map
+
+// storageArgs puts every node of the suite in elasticsearch mode when
+// KORUM_TEST_STORAGE=elasticsearch (CI's elasticsearch block), on an
+// Elasticsearch wiped of Kuzzle's public indexes once per test, so that the
+// test starts on empty storage as it does on fresh data directories.
+// Otherwise, and for nodes already given a storage engine, args as given.
+func storageArgs(t *testing.T, args []string) []string {
+	if os.Getenv("KORUM_TEST_STORAGE") != "elasticsearch" || slices.Contains(args, "--storage-engine") {
+		return args
+	}
+	if _, done := esWiped.LoadOrStore(t.Name(), true); !done {
+		req, _ := http.NewRequest("DELETE", esURL()+"/"+url.PathEscape("&*")+"?expand_wildcards=all&ignore_unavailable=true", nil)
+		res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("wiping Elasticsearch at %s: %v", esURL(), err)
+		}
+		res.Body.Close()
+		if res.StatusCode >= 300 && res.StatusCode != 404 {
+			t.Fatalf("wiping Elasticsearch at %s: %s", esURL(), res.Status)
+		}
+	}
+	return append([]string{"--storage-engine", "elasticsearch", "--elasticsearch-url", esURL()}, args...)
 }
 
 // esIndex is a Kuzzle index name of this test alone, deleted at the end

@@ -82,7 +82,7 @@ func start(t *testing.T, dataDir string, args ...string) *proc {
 		dataDir = t.TempDir()
 	}
 	p := &proc{t: t, api: freeAddr(t), dataDir: dataDir, exited: make(chan struct{})}
-	all := append([]string{"--data-dir", dataDir, "--api-addr", p.api, "--cluster-addr", freeAddr(t)}, args...)
+	all := append([]string{"--data-dir", dataDir, "--api-addr", p.api, "--cluster-addr", freeAddr(t)}, storageArgs(t, args)...)
 	p.cmd = exec.Command(korumBin, all...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {

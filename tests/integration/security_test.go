@@ -2,9 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // doAs is proc.do with a bearer token.
@@ -51,6 +53,15 @@ func TestSecurityChangesApplyOnEveryNodeAtOnce(t *testing.T) {
 	c := clusterNode(t, 23, "", true, "--join", a.cluster+","+b.cluster)
 	ms := []*member{a, b, c}
 	waitMembers(t, ms, 3)
+	// A follower (cluster:status needs no token before the lock-down).
+	_, leaderID := leaderOf(t, ms)
+	var f *member
+	for _, m := range ms {
+		if m.nodeID(t) != leaderID {
+			f = m
+			break
+		}
+	}
 
 	okAs(t, a.proc, "", "POST", "/_createFirstAdmin/admin?reset=true",
 		`{"credentials":{"local":{"username":"admin","password":"adminpw"}}}`)
@@ -59,6 +70,15 @@ func TestSecurityChangesApplyOnEveryNodeAtOnce(t *testing.T) {
 	admin := login(t, b.proc, "admin", "adminpw")
 	for _, m := range ms {
 		okAs(t, m.proc, admin, "GET", "/_me", "")
+	}
+
+	// A change made through a follower holds on that follower too when it
+	// returns (the follower acknowledges once the leader applied it).
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("f%d", i)
+		okAs(t, f.proc, admin, "POST", "/users/"+name+"/_create",
+			`{"content":{"profileIds":["default"]},"credentials":{"local":{"username":"`+name+`","password":"pw"}}}`)
+		login(t, f.proc, name, "pw")
 	}
 
 	// Logout on A: B and C refuse the token right away.
@@ -107,4 +127,45 @@ func TestFirstAdminFileLocksDownFromTheStart(t *testing.T) {
 	p = start(t, data, "--first-admin-file", file)
 	okAs(t, p, tok, "GET", "/i/_exists", "")
 	refusedWith(t, p.doAs(t, "", "GET", "/i/_exists", ""), "security.rights.unauthorized")
+}
+
+// A token revoked while a node was cut off or down is never served by that
+// node: once cut off it refuses tokens (within a second of silence from its
+// leader, before a revocation stops waiting for it), and restarted it
+// refuses until it caught up with the log.
+func TestRevokedTokensAreNotServedByStaleNodes(t *testing.T) {
+	a := clusterNode(t, 31, "", true)
+	b := clusterNode(t, 32, "", true, "--join", a.cluster)
+	c := clusterNode(t, 33, "", true, "--join", a.cluster+","+b.cluster)
+	ms := []*member{a, b, c}
+	waitMembers(t, ms, 3)
+	okAs(t, a.proc, "", "POST", "/_createFirstAdmin/admin?reset=true",
+		`{"credentials":{"local":{"username":"admin","password":"adminpw"}}}`)
+	admin := login(t, a.proc, "admin", "adminpw")
+
+	// Restarted: C is down while a token is revoked, and must refuse it
+	// from its very first request once back.
+	tok := login(t, c.proc, "admin", "adminpw")
+	okAs(t, c.proc, tok, "GET", "/_me", "")
+	cDir := c.dataDir
+	c.stop()
+	okAs(t, a.proc, tok, "POST", "/_logout", "")
+	c2 := clusterNode(t, 33, cDir, true, "--join", a.cluster+","+b.cluster)
+	eventually(t, 20*time.Second, "C answers", func() bool {
+		env := c2.doAs(t, tok, "GET", "/_me", "")
+		if env.Error == nil {
+			t.Fatalf("C served a token revoked while it was down: %s", env.Result)
+		}
+		return env.Error.ID == "security.token.invalid"
+	})
+	okAs(t, c2.proc, admin, "GET", "/_me", "")
+
+	// Cut off: A and B die; C refuses every token (503) long before its
+	// watchdog makes it exit.
+	a.proc.kill()
+	b.proc.kill()
+	eventually(t, 10*time.Second, "C refuses tokens without a leader", func() bool {
+		env := c2.doAs(t, admin, "GET", "/_me", "")
+		return env.Error != nil && env.Error.ID == "api.process.not_enough_nodes"
+	})
 }

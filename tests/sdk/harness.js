@@ -37,7 +37,44 @@ async function eventually(fn, { timeout = 10000, interval = 20, what = 'conditio
   }
 }
 
-async function startNode(extraArgs = []) {
+// readyOverHTTPS asks /_ready over HTTPS, trusting ca (a PEM string):
+// fetch cannot be given a CA, and NODE_EXTRA_CA_CERTS is read only when a
+// process starts.
+function readyOverHTTPS(port, ca) {
+  const https = require('node:https');
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/_ready', ca, timeout: 3000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+// startNode starts korum with extraArgs. With opts.ca (the PEM of the CA
+// that signed the certificate given in extraArgs with --tls-cert), the API
+// is HTTPS: url is https:// and readiness is checked over TLS.
+// KORUM_TEST_STORAGE=elasticsearch runs every node in elasticsearch mode
+// against ELASTICSEARCH_URL (default the shared tool's 127.0.0.1:9200).
+const ES_URL = process.env.ELASTICSEARCH_URL || 'http://127.0.0.1:9200';
+const ES_MODE = process.env.KORUM_TEST_STORAGE === 'elasticsearch';
+
+// Each node starts on empty storage, as an embedded node on a fresh data
+// directory does: Kuzzle's public indexes (&index.collection) are deleted
+// from the shared Elasticsearch first.
+async function wipeElasticsearch() {
+  const res = await fetch(`${ES_URL}/${encodeURIComponent('&*')}?expand_wildcards=all&ignore_unavailable=true`, { method: 'DELETE' });
+  if (!res.ok && res.status !== 404) {
+    throw new Error(`wiping Elasticsearch at ${ES_URL}: ${res.status} ${await res.text()}`);
+  }
+}
+
+async function startNode(extraArgs = [], opts = {}) {
+  if (ES_MODE) {
+    await wipeElasticsearch();
+    extraArgs = ['--storage-engine', 'elasticsearch', '--elasticsearch-url', ES_URL, ...extraArgs];
+  }
   const apiPort = await freePort();
   const clusterPort = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'korum-sdk-'));
@@ -51,12 +88,13 @@ async function startNode(extraArgs = []) {
   proc.on('exit', (code) => { exited = code; });
   await eventually(async () => {
     if (exited !== null) throw new Error(`korum exited with ${exited}: ${logs.join('')}`);
+    if (opts.ca) return readyOverHTTPS(apiPort, opts.ca);
     const res = await fetch(`http://127.0.0.1:${apiPort}/_ready`);
     return res.status === 200;
   }, { timeout: 20000, what: 'korum /_ready' });
   return {
     port: apiPort,
-    url: `http://127.0.0.1:${apiPort}`,
+    url: `${opts.ca ? 'https' : 'http'}://127.0.0.1:${apiPort}`,
     logs,
     // The exit code once the process has exited on its own, else null.
     exitCode: () => exited,
@@ -72,15 +110,18 @@ async function startNode(extraArgs = []) {
   };
 }
 
-// Asserts that a promise rejects with a Kuzzle error of this id (and
-// status).
+// expectError asserts that promise fails with Kuzzle error id (and status)
+// and returns the error, for tests that look further into it.
 async function expectError(promise, id, status) {
   const assert = require('node:assert/strict');
+  let caught;
   await assert.rejects(promise, (err) => {
     assert.equal(err.id, id, `error id (${err.message})`);
     if (status) assert.equal(err.status, status);
+    caught = err;
     return true;
   });
+  return caught;
 }
 
-module.exports = { startNode, eventually, freePort, expectError };
+module.exports = { startNode, eventually, freePort, expectError, ES_MODE };

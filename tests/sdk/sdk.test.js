@@ -3,7 +3,7 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually } = require('./harness');
+const { startNode, eventually, expectError } = require('./harness');
 
 let node;
 let kuzzle;
@@ -22,13 +22,6 @@ after(async () => {
   }
 });
 
-async function expectError(promise, id, status) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.id, id, `error id (${err.message})`);
-    if (status) assert.equal(err.status, status);
-    return true;
-  });
-}
 
 // Collects notifications of one subscription.
 function collector() {
@@ -140,6 +133,10 @@ describe('documents', () => {
     assert.deepEqual(dup.successes.map((d) => d._id), ['m4']);
     assert.equal(dup.errors.length, 1);
     assert.equal(dup.errors[0].status, 400);
+    // Kuzzle's per-item status, result and reasons.
+    assert.equal(dup.successes[0].status, 201);
+    assert.equal(dup.successes[0].result, 'created');
+    assert.equal(dup.errors[0].reason, 'document already exists');
 
     const mg = await kuzzle.document.mGet('shop', 'items', ['m1', 'm2', 'zz']);
     assert.deepEqual(mg.successes.map((d) => d._id), ['m1', 'm2']);
@@ -149,6 +146,18 @@ describe('documents', () => {
     assert.equal(mu.successes.length, 1);
     assert.equal(mu.errors.length, 1);
     assert.equal(mu.errors[0].status, 404);
+    assert.equal(mu.errors[0].reason, 'document not found');
+    // m* writes return the whole document unless source is false, as Kuzzle's.
+    assert.equal(mu.successes[0]._source.n, 1);
+    assert.equal(mu.successes[0]._source.u, true);
+    assert.equal(mu.successes[0].status, 200);
+    assert.equal(mu.successes[0].result, 'updated');
+    const quiet = await kuzzle.document.mUpdate('shop', 'items', [{ _id: 'm1', body: { v: 1 } }], { source: false });
+    assert.equal(quiet.successes[0]._source, undefined);
+    await expectError(kuzzle.document.mCreate('shop', 'items', [{ _id: 'x', _source: { a: 1 } }]),
+      'api.assert.unexpected_argument', 400);
+    const noID = await kuzzle.document.mUpdate('shop', 'items', [{ body: { a: 1 } }, { _id: 'm1', body: 'not a body' }]);
+    assert.deepEqual(noID.errors.map((e) => e.reason), ['document _id must be a string', 'document body must be an object']);
 
     const mr = await kuzzle.document.mReplace('shop', 'items', [{ _id: 'm2', body: { r: 1 } }]);
     assert.equal(mr.successes[0]._source.r, 1);
@@ -161,6 +170,22 @@ describe('documents', () => {
     const md = await kuzzle.document.mDelete('shop', 'items', ['m1', 'zz']);
     assert.deepEqual(md.successes, ['m1']);
     assert.equal(md.errors.length, 1);
+
+    // strict: any failed item fails the request with Kuzzle's
+    // MultipleErrorsError, which carries the failed items; the others are
+    // written all the same, as in Kuzzle.
+    const strictErr = await expectError(kuzzle.document.mCreate('shop', 'items',
+      [{ _id: 'm2', body: {} }, { _id: 'm7', body: { n: 7 } }], { strict: true }),
+    'api.process.incomplete_multiple_request', 400);
+    assert.equal(strictErr.count, 1);
+    assert.equal(strictErr.errors[0].document._id, 'm2');
+    assert.equal((await kuzzle.document.get('shop', 'items', 'm7'))._source.n, 7);
+    await expectError(kuzzle.document.mGet('shop', 'items', ['m7', 'zz'], { strict: true }),
+      'api.process.incomplete_multiple_request', 400);
+    const mdErr = await expectError(kuzzle.document.mDelete('shop', 'items', ['m7', 'zz'], { strict: true }),
+      'api.process.incomplete_multiple_request', 400);
+    assert.deepEqual(mdErr.errors.map((e) => e._id), ['zz']);
+    assert.equal(await kuzzle.document.exists('shop', 'items', 'm7'), false);
   });
 
   test('search, count, pagination, by-query actions', async () => {
@@ -184,6 +209,12 @@ describe('documents', () => {
     let page = scrolled;
     while ((page = await page.next())) seen += page.hits.length;
     assert.equal(seen, 25);
+    // Kuzzle's `remaining`: what later pages of the scroll still hold.
+    const first = await kuzzle.query({ controller: 'document', action: 'search', index: 'shop', collection: 'fruits',
+      size: 10, scroll: '10s', body: { sort: ['_id'] } });
+    assert.equal(first.result.remaining, 15);
+    const second = await kuzzle.query({ controller: 'document', action: 'scroll', scrollId: first.result.scrollId });
+    assert.equal(second.result.remaining, 5);
 
     assert.equal(await kuzzle.document.count('shop', 'fruits', { query: { match: { name: 'number' } } }), 25);
     await expectError(kuzzle.document.search('shop', 'fruits', { query: { nope: {} } }), 'services.storage.unknown_query_keyword', 400);
@@ -367,6 +398,33 @@ describe('http', () => {
 });
 
 describe('search semantics', () => {
+  // lang=koncorde: Koncorde filters translated to the query language, as
+  // Kuzzle's search, count, deleteByQuery and updateByQuery take them.
+  test('Koncorde filters in search, count and by-query actions', async () => {
+    await kuzzle.index.create('kon');
+    await kuzzle.collection.create('kon', 'cars', { mappings: { properties: { make: { type: 'keyword' }, year: { type: 'integer' } } } });
+    await kuzzle.document.mCreate('kon', 'cars', [
+      { _id: 'c1', body: { make: 'ford', year: 1990 } },
+      { _id: 'c2', body: { make: 'fiat', year: 2005 } },
+      { _id: 'c3', body: { make: 'ford', year: 2010, electric: true } },
+    ], { refresh: 'wait_for' });
+    const koncorde = { lang: 'koncorde' };
+    const fords = await kuzzle.document.search('kon', 'cars',
+      { query: { and: [{ equals: { make: 'ford' } }, { range: { year: { gte: 2000 } } }] } }, koncorde);
+    assert.deepEqual(fords.hits.map((h) => h._id), ['c3']);
+    const notElectric = await kuzzle.document.search('kon', 'cars',
+      { query: { not: { exists: 'electric' } }, sort: ['_id'] }, koncorde);
+    assert.deepEqual(notElectric.hits.map((h) => h._id), ['c1', 'c2']);
+    assert.equal(await kuzzle.document.count('kon', 'cars', { query: { in: { make: ['fiat', 'ford'] } } }, koncorde), 3);
+    await expectError(kuzzle.document.search('kon', 'cars', { query: { bool: { must: [] } } }, koncorde),
+      'api.assert.koncorde_restricted_keyword', 400);
+    await expectError(kuzzle.document.search('kon', 'cars', { query: { equals: { make: 'ford' } } }, { lang: 'sql' }),
+      'api.assert.invalid_argument', 400);
+    const deleted = await kuzzle.document.deleteByQuery('kon', 'cars', { query: { equals: { make: 'fiat' } } }, koncorde);
+    assert.deepEqual(deleted, ['c2']);
+    assert.equal(await kuzzle.document.count('kon', 'cars'), 2);
+  });
+
   // As in Kuzzle (Elasticsearch): _id is never analysed, and the unmapped
   // fields of a dynamic "false" collection are kept but not searchable.
   test('match on _id and unmapped fields of a non-dynamic collection', async () => {

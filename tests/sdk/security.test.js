@@ -6,7 +6,7 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually } = require('./harness');
+const { startNode, eventually, expectError } = require('./harness');
 
 let node;
 const clients = [];
@@ -24,13 +24,6 @@ async function http(port = node.port) {
   return k;
 }
 
-async function expectError(promise, id, status) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.id, id, `error id (${err.message})`);
-    if (status) assert.equal(err.status, status);
-    return true;
-  });
-}
 
 // A raw HTTP call with a bearer token, as any HTTP client would make.
 async function raw(path, token, init = {}) {
@@ -248,6 +241,67 @@ describe('security', () => {
     const tb = b.jwt;
     await a.auth.logout({ global: true });
     assert.equal((await raw('/_me', tb)).status, 401);
+  });
+
+  test('searchUsers and searchProfiles scroll with scrollUsers and scrollProfiles', async () => {
+    for (const n of [1, 2, 3, 4, 5]) {
+      await admin.security.createUser(`scroller${n}`, { content: { profileIds: ['default'], team: 'scroll' } });
+    }
+    const first = await admin.security.searchUsers({ query: { term: { team: 'scroll' } } }, { scroll: '10s', size: 2 });
+    assert.equal(first.total, 5);
+    const seen = first.hits.map((h) => h._id);
+    let page = first;
+    while ((page = await page.next())) seen.push(...page.hits.map((h) => h._id));
+    assert.deepEqual(seen, ['scroller1', 'scroller2', 'scroller3', 'scroller4', 'scroller5']);
+    // Over HTTP, through Kuzzle's route.
+    const sid = (await admin.query({ controller: 'security', action: 'searchUsers', scroll: '10s', size: 4,
+      body: { query: { term: { team: 'scroll' } } } })).result.scrollId;
+    const next = await raw(`/users/_scroll/${sid}`, admin.jwt);
+    assert.deepEqual(next.body.result.hits.map((h) => h._id), ['scroller5']);
+    await expectError(admin.query({ controller: 'security', action: 'scrollUsers', scrollId: 'bogus' }),
+      'services.storage.unknown_scroll_id', 404);
+    await expectError(admin.query({ controller: 'security', action: 'scrollProfiles', scrollId: sid }),
+      'services.storage.unknown_scroll_id', 404);
+    await expectError(admin.security.searchUsers({}, { scroll: '2h', size: 2 }),
+      'services.storage.scroll_duration_too_great', 400);
+    const profiles = await admin.security.searchProfiles({}, { scroll: '10s', size: 1 });
+    const pids = profiles.hits.map((h) => h._id);
+    let pp = profiles;
+    while ((pp = await pp.next())) pids.push(...pp.hits.map((h) => h._id));
+    assert.equal(pids.length, profiles.total);
+    assert.ok(pids.includes('default'));
+  });
+
+  test('a role naming an unknown controller or action is refused; force allows unknown controllers', async () => {
+    await expectError(admin.security.createRole('bad', { controllers: { nope: { actions: { x: true } } } }),
+      'security.role.unknown_controller', 400);
+    await expectError(admin.security.createRole('bad', { controllers: { document: { actions: { nope: true } } } }),
+      'security.role.unknown_action', 400);
+    await expectError(admin.security.createRole('bad', { controllers: { '*': { actions: { nope: true } } } }),
+      'security.role.unknown_action', 400);
+    await expectError(admin.security.updateRole('reader', { controllers: { document: { actions: { nope: true } } } }),
+      'security.role.unknown_action', 400);
+    const forced = await admin.security.createRole('plugin-role',
+      { controllers: { 'my-plugin/ctrl': { actions: { run: true } }, document: { actions: { get: true } } } }, { force: true });
+    assert.equal(forced._id, 'plugin-role');
+    await expectError(admin.security.createRole('bad', { controllers: { document: { actions: { nope: true } } } }, { force: true }),
+      'security.role.unknown_action', 400);
+  });
+
+  test('searchUsersByCredentials searches the local credentials', async () => {
+    await admin.security.createUser('cred-bob', { content: { profileIds: ['default'] },
+      credentials: { local: { username: 'bob@example.com', password: 'bobpw' } } });
+    // The SDK has no method for this action: through query().
+    const res = (await admin.query({ controller: 'security', action: 'searchUsersByCredentials', strategy: 'local',
+      body: { query: { bool: { must: [{ match: { username: 'bob@example.com' } }] } } } })).result;
+    assert.deepEqual(res.hits, [{ kuid: 'cred-bob', username: 'bob@example.com' }]);
+    assert.equal(res.total, 1);
+    const viaHttp = await raw('/credentials/local/users/_search', admin.jwt, {
+      method: 'POST', body: JSON.stringify({ bool: { must: [{ match: { username: 'bob@example.com' } }] } }),
+    });
+    assert.deepEqual(viaHttp.body.result.hits, [{ kuid: 'cred-bob', username: 'bob@example.com' }]);
+    await expectError(admin.query({ controller: 'security', action: 'searchUsersByCredentials', strategy: 'oauth', body: {} }),
+      'security.credentials.unknown_strategy', 400);
   });
 
   test('the security routes win over /:index/:collection', async () => {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ func run() int {
 	flag.StringVar(&cl.Network, "network", "korum-jepsen", "Docker network (created and removed)")
 	flag.StringVar(&cl.Prefix, "subnet", "10.66.0", "first three octets of the network's /24")
 	cluster := flag.String("cluster", envOr("KORUM_JEPSEN_CLUSTER", "auto"), "run nodes as one cluster: 1, 0 or auto (probe the image) [KORUM_JEPSEN_CLUSTER]")
+	flag.StringVar(&cl.Elasticsearch, "elasticsearch", os.Getenv("KORUM_JEPSEN_ELASTICSEARCH"), "host:port of an Elasticsearch on this host (e.g. 127.0.0.1:9200): nodes run in elasticsearch mode, reaching it through a forwarder on the network's gateway; its &jepsen.* indexes are wiped before each nemesis [KORUM_JEPSEN_ELASTICSEARCH]")
 	nodeArgs := flag.String("node-args", os.Getenv("KORUM_JEPSEN_NODE_ARGS"), "extra flags for every node, space-separated [KORUM_JEPSEN_NODE_ARGS]")
 	flag.Uint64Var(&cfg.Seed, "seed", uint64(time.Now().UnixNano()%1e6), "seed of every random choice (printed; rerun with it)")
 	nemeses := flag.String("nemeses", strings.Join(all, ","), "comma-separated nemeses")
@@ -41,6 +43,9 @@ func run() int {
 	flag.DurationVar(&cfg.RecoverBound, "recover-bound", 30*time.Second, "heal to converged, or an anomaly")
 	flag.IntVar(&cfg.RegisterClients, "register-clients", 6, "register clients")
 	flag.IntVar(&cfg.Keys, "keys", 3, "register keys per shard")
+	workloads := flag.String("workloads", strings.Join(jepsen.DefaultWorkloads, ","), "comma-separated workloads, of "+strings.Join(jepsen.Workloads, ","))
+	flag.IntVar(&cfg.MSClients, "ms-clients", 4, "ms register clients (workload ms-registers)")
+	flag.IntVar(&cfg.SecurityClients, "security-clients", 3, "security clients (workload security)")
 	flag.IntVar(&cfg.Subscribers, "subscribers", 5, "subscribers")
 	flag.IntVar(&cfg.Writers, "writers", 2, "subscription writers")
 	flag.DurationVar(&cfg.OpTimeout, "op-timeout", 3*time.Second, "client request timeout (then indeterminate)")
@@ -57,6 +62,13 @@ func run() int {
 	cl.Secret = "jepsen-secret"
 	cl.NodeArgs = strings.Fields(*nodeArgs)
 	cfg.Nemeses = strings.Split(*nemeses, ",")
+	cfg.Workloads = strings.Split(*workloads, ",")
+	for _, w := range cfg.Workloads {
+		if !slices.Contains(jepsen.Workloads, w) {
+			fmt.Fprintf(os.Stderr, "korum-jepsen: unknown workload %q (known: %s)\n", w, strings.Join(jepsen.Workloads, ","))
+			return 2
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -87,7 +99,11 @@ func run() int {
 		cl.NodeArgs = append(cl.NodeArgs, "--quorum-contact-timeout", cfg.QuorumContactTimeout.String())
 	}
 	cfg.ResultsDir = fmt.Sprintf("%s/%s-seed%d", *results, time.Now().UTC().Format("20060102T150405Z"), cfg.Seed)
-	fmt.Printf("korum-jepsen: seed %d, %d nodes, clustered=%v, nemeses %s, results %s\n", cfg.Seed, cl.Nodes, cl.Clustered, *nemeses, cfg.ResultsDir)
+	storageMode := "embedded"
+	if cl.Elasticsearch != "" {
+		storageMode = "elasticsearch at " + cl.Elasticsearch
+	}
+	fmt.Printf("korum-jepsen: seed %d, %d nodes, clustered=%v, storage %s, workloads %s, nemeses %s, results %s\n", cfg.Seed, cl.Nodes, cl.Clustered, storageMode, *workloads, *nemeses, cfg.ResultsDir)
 
 	rs := jepsen.Run(ctx, cfg)
 	anomalies, errs := 0, 0

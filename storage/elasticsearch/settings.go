@@ -1,0 +1,166 @@
+package elasticsearch
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage"
+)
+
+// settingsOf parses a write's Elasticsearch index settings (nil when none).
+func settingsOf(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s map[string]any
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, kerror.New("services.storage.invalid_argument", "settings", "an object")
+	}
+	if len(s) == 0 {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// putSettings updates a collection's index settings, as Kuzzle's
+// updateCollection does. Dynamic settings (index.blocks.write,
+// number_of_replicas, refresh_interval...) apply at once; Elasticsearch
+// refuses a static one on an open index (Kuzzle closes and reopens the
+// index for it, which Korum does not: it would refuse every read
+// meanwhile).
+func (e *Engine) putSettings(ctx context.Context, w *storage.Write) error {
+	s, err := settingsOf(w.Settings)
+	if err != nil || s == nil {
+		return err
+	}
+	body, err := jsonBody(s)
+	if err != nil {
+		return err
+	}
+	err = e.call(ctx, esapi.IndicesPutSettingsRequest{Index: []string{alias(w.Index, w.Collection)}, Body: body}, nil)
+	return kuzzleError(err, w.Index, w.Collection, "")
+}
+
+// GetSettings answers collection:getSettings as Kuzzle does: the index
+// settings of the collection's Elasticsearch index (settings.index).
+func (e *Engine) GetSettings(ctx context.Context, index, collection string) (map[string]any, error) {
+	real, err := e.requireCollection(ctx, index, collection)
+	if err != nil {
+		return nil, err
+	}
+	var r map[string]struct {
+		Settings struct {
+			Index map[string]any `json:"index"`
+		} `json:"settings"`
+	}
+	if err := e.call(ctx, esapi.IndicesGetSettingsRequest{Index: []string{real}}, &r); err != nil {
+		return nil, kuzzleError(err, index, collection, "")
+	}
+	out := r[real].Settings.Index
+	if out == nil {
+		out = map[string]any{}
+	}
+	return out, nil
+}
+
+// Stats answers index:stats as Kuzzle's getStats does: every public
+// collection with its document count and store size (primaries, from
+// Elasticsearch's index stats), the hidden collections left out. With
+// RefreshBeforeSearch, the collections are refreshed first, so that the
+// counts include every acknowledged write.
+func (e *Engine) Stats(ctx context.Context) ([]storage.IndexStats, error) {
+	s, err := e.schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(s) == 0 {
+		return []storage.IndexStats{}, nil
+	}
+	pattern := []string{publicPrefix + "*"}
+	if e.opts.RefreshBeforeSearch {
+		if err := e.call(ctx, esapi.IndicesRefreshRequest{Index: pattern}, nil); err != nil {
+			return nil, kuzzleError(err, "", "", "")
+		}
+	}
+	var r struct {
+		Indices map[string]struct {
+			Primaries struct {
+				Store struct {
+					Size int64 `json:"size_in_bytes"`
+				} `json:"store"`
+			} `json:"primaries"`
+		} `json:"indices"`
+	}
+	if err := e.call(ctx, esapi.IndicesStatsRequest{Index: pattern, Metric: []string{"store"}}, &r); err != nil {
+		return nil, kuzzleError(err, "", "", "")
+	}
+	// Document counts from a search (what count and search see, after the
+	// refresh above), not the index stats' Lucene document counts, which
+	// include nested documents and were seen to lag a refresh.
+	counts, err := e.countPerIndex(ctx, pattern)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(s))
+	for i := range s {
+		names = append(names, i)
+	}
+	sort.Strings(names)
+	out := make([]storage.IndexStats, 0, len(names))
+	for _, i := range names {
+		is := storage.IndexStats{Name: i, Collections: []storage.CollectionStats{}}
+		colls := make([]string, 0, len(s[i]))
+		for c := range s[i] {
+			if c != hiddenCollection {
+				colls = append(colls, c)
+			}
+		}
+		sort.Strings(colls)
+		for _, c := range colls {
+			st := r.Indices[s[i][c]].Primaries
+			is.Collections = append(is.Collections, storage.CollectionStats{Name: c, Documents: counts[s[i][c]], Size: st.Store.Size})
+			is.Size += st.Store.Size
+		}
+		out = append(out, is)
+	}
+	return out, nil
+}
+
+// countPerIndex counts the documents of each Elasticsearch index matching
+// pattern in one search (a terms aggregation on _index).
+func (e *Engine) countPerIndex(ctx context.Context, pattern []string) (map[string]int, error) {
+	body, err := jsonBody(map[string]any{"size": 0, "track_total_hits": false,
+		"aggs": map[string]any{"per": map[string]any{"terms": map[string]any{"field": "_index", "size": 65536}}}})
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Aggregations struct {
+			Per struct {
+				Buckets []struct {
+					Key   string `json:"key"`
+					Count int    `json:"doc_count"`
+				} `json:"buckets"`
+			} `json:"per"`
+		} `json:"aggregations"`
+	}
+	if err := e.call(ctx, esapi.SearchRequest{Index: pattern, Body: body}, &r); err != nil {
+		return nil, kuzzleError(err, "", "", "")
+	}
+	out := map[string]int{}
+	for _, b := range r.Aggregations.Per.Buckets {
+		out[b.Key] = b.Count
+	}
+	return out, nil
+}
+
+// blockedWrite tells whether an Elasticsearch error is an index write
+// block (index.blocks.write, read_only...).
+func blockedWrite(ee *esError) bool {
+	return ee.Type == "cluster_block_exception" && strings.Contains(ee.Reason, "FORBIDDEN")
+}
