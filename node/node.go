@@ -153,10 +153,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 		store = fsm.NullStore{}
 	} else {
-		n.store, err = embedded.Open(filepath.Join(cfg.Storage.DataDir, "documents.db"),
-			embedded.Options{Logger: n.log, DocumentsFetchCount: cfg.Limits.DocumentsFetchCount})
+		n.store, err = openStore(cfg.Storage.DataDir, embedded.Options{Logger: n.log, DocumentsFetchCount: cfg.Limits.DocumentsFetchCount})
 		if err != nil {
-			return nil, fmt.Errorf("opening the document store: %w", err)
+			return nil, err
 		}
 		n.reader = n.store
 		if store, err = withStoreFailpoints(n.store, n.log); err != nil {

@@ -28,9 +28,9 @@ func Recover(dataDir, nodeID string, peers []raftnet.Server, log *slog.Logger) e
 		}
 		nodeID = strings.TrimSpace(string(b))
 	}
-	store, err := embedded.Open(filepath.Join(dataDir, "documents.db"), embedded.Options{Logger: log})
+	store, err := openStore(dataDir, embedded.Options{Logger: log})
 	if err != nil {
-		return fmt.Errorf("opening the document store (is the node still running?): %w", err)
+		return fmt.Errorf("%w (is the node still running?)", err)
 	}
 	defer store.Close()
 	return raftnet.Recover(raftnet.Config{NodeID: nodeID, DataDir: dataDir, Logger: log}, fsm.New(store, nil, log), peers)

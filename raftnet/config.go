@@ -16,7 +16,8 @@ type Config struct {
 	// The caller persists it (in its data dir) so a restart keeps it.
 	NodeID string
 	// DataDir is the node's data directory; raftnet owns DataDir/raft/ only
-	// (raft.db for log and stable store, snapshots/).
+	// (wal/, or raft.db in older data dirs, for log and stable store;
+	// snapshots/).
 	DataDir string
 	// BindAddr is the cluster port's listen address. Port 0 lets the OS pick;
 	// Node.Addr reports the result.

@@ -213,6 +213,14 @@ type guardedLogStore struct {
 
 func (s guardedLogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
+// IsMonotonic passes the store's answer through (raft.MonotonicLogStore):
+// Raft must know that the WAL refuses gaps, to empty it before it stores
+// the entries that follow an installed snapshot.
+func (s guardedLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
 func (s guardedLogStore) StoreLogs(logs []*raft.Log) error {
 	if err := s.LogStore.StoreLogs(logs); err != nil {
 		s.g.fail(err)

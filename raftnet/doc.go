@@ -1,6 +1,12 @@
 // Package raftnet wires hashicorp/raft into a Korum node: the Raft instance
-// and its on-disk state (DataDir/raft: raft-boltdb log and stable store, file
+// and its on-disk state (DataDir/raft: the log and stable store, file
 // snapshots), the authenticated cluster port, and forwarding to the leader.
+//
+// The log store is hashicorp/raft-wal in DataDir/raft/wal (one fdatasync per
+// append, into preallocated segments) for data dirs created by this
+// release; a data dir an earlier release wrote keeps its raft-boltdb file
+// DataDir/raft/raft.db (two fdatasyncs per append) and works as before. See
+// logstore.go.
 //
 // What it owns:
 //   - One TCP port per node. Every connection first proves knowledge of the

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 )
 
@@ -43,12 +42,15 @@ type Node struct {
 	raft  *raft.Raft
 	fsm   *fsmAdapter
 	logs  raft.LogStore
-	bolt  *raftboltdb.BoltStore
-	disk  *diskGuard
-	trans *raft.NetworkTransport
-	mux   *mux
-	srv   *rpcServer
-	cli   *rpcClient
+	store logStore // the log and the stable store
+	// storeKind is "wal", or "boltdb" for a data dir an earlier release
+	// wrote.
+	storeKind string
+	disk      *diskGuard
+	trans     *raft.NetworkTransport
+	mux       *mux
+	srv       *rpcServer
+	cli       *rpcClient
 
 	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
@@ -103,21 +105,21 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		if !ok {
 			n.cancel()
 			ln.Close()
-			if n.bolt != nil {
-				n.bolt.Close()
+			if n.store != nil {
+				n.store.Close()
 			}
 		}
 	}()
 
-	n.bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: boltOptions()})
+	n.store, n.storeKind, err = openLogStore(dir, log)
 	if err != nil {
-		return nil, fmt.Errorf("raftnet: open raft log %s: %w", dir, err)
+		return nil, err
 	}
 	n.disk = newDiskGuard(dir, cfg.DiskMinFree, log)
 	n.disk.onTrip = n.handOverLeadership
 	// The guard sits below the cache, to see the store's own errors, and
 	// above it, because the cache turns errors into text, hiding ErrDisk.
-	cache, err := raft.NewLogCache(logCacheEntries, guardedLogStore{LogStore: n.bolt, g: n.disk})
+	cache, err := raft.NewLogCache(logCacheEntries, guardedLogStore{LogStore: n.store, g: n.disk})
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: log cache: %w", err)
 	}
@@ -167,7 +169,7 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		return nil, fmt.Errorf("raftnet: raft config: %w", err)
 	}
 
-	if has, err := raft.HasExistingState(n.logs, n.bolt, snaps); err != nil {
+	if has, err := raft.HasExistingState(n.logs, n.store, snaps); err != nil {
 		n.trans.Close()
 		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
 	} else if err := n.installSeed(dir, snaps, has); err != nil {
@@ -188,7 +190,7 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 			rc.NoSnapshotRestoreOnStart = false
 		}
 	}
-	hasState, err := raft.HasExistingState(n.logs, n.bolt, snaps)
+	hasState, err := raft.HasExistingState(n.logs, n.store, snaps)
 	if err != nil {
 		n.trans.Close()
 		return nil, fmt.Errorf("raftnet: inspect raft state: %w", err)
@@ -197,7 +199,7 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 	// The guard must be checking before Raft starts: a term write Raft
 	// makes while starting waits for it.
 	go n.disk.run(n.ctx)
-	stable := guardedStableStore{StableStore: n.bolt, g: n.disk, done: n.ctx}
+	stable := guardedStableStore{StableStore: n.store, g: n.disk, done: n.ctx}
 	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, stable, snaps, n.trans)
 	if err != nil {
 		n.trans.Close()
@@ -234,7 +236,7 @@ func Open(ctx context.Context, cfg Config, fsm FSM) (*Node, error) {
 		}
 		log.Info("bootstrapped new cluster", "addr", addr, "voters", len(boot.Servers))
 	}
-	log.Info("raft node started", "addr", addr, "existing_state", hasState, "fsm_persistent", cfg.FSMIsPersistent)
+	log.Info("raft node started", "addr", addr, "existing_state", hasState, "fsm_persistent", cfg.FSMIsPersistent, "log_store", n.storeKind)
 	ok = true
 	return n, nil
 }
@@ -781,7 +783,7 @@ func (n *Node) Shutdown() error {
 		}
 		n.cli.close()
 		n.mux.close()
-		if err := n.bolt.Close(); err != nil {
+		if err := n.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("log store: %w", err))
 		}
 		if len(errs) > 0 {
@@ -795,26 +797,26 @@ func (n *Node) Shutdown() error {
 // HasState reports whether dataDir already holds Raft state (a log, a term
 // or a snapshot, or a planted seed), without starting anything. Membership uses it before Open
 // to decide between bootstrapping, joining and restarting as a member; the
-// bbolt file lock makes it fail (after 2s) while a node has the dir open.
+// log store's lock makes it fail (after 2s) while a node has the dir open.
 func HasState(dataDir string) (bool, error) {
 	dir := filepath.Join(dataDir, "raft")
 	if seed, err := readSeed(dir); err != nil || seed != nil {
 		// Restored state waiting to found a cluster (PlantSeed).
 		return seed != nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "raft.db")); errors.Is(err, os.ErrNotExist) {
+	if !hasLogState(dir) {
 		return false, nil
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: boltOptions()})
+	store, _, err := openLogStore(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return false, fmt.Errorf("raftnet: open raft log %s: %w", dir, err)
+		return false, err
 	}
-	defer bolt.Close()
+	defer store.Close()
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, newHclog(slog.New(slog.DiscardHandler), "raft"))
 	if err != nil {
 		return false, fmt.Errorf("raftnet: snapshot store: %w", err)
 	}
-	has, err := raft.HasExistingState(bolt, bolt, snaps)
+	has, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		return false, fmt.Errorf("raftnet: inspect raft state: %w", err)
 	}

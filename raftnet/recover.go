@@ -3,11 +3,9 @@ package raftnet
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // Recover rewrites the Raft configuration stored in cfg.DataDir to servers
@@ -40,14 +38,14 @@ func Recover(cfg Config, fsm FSM, servers []Server) error {
 		return fmt.Errorf("raftnet: recover: the new configuration %v must contain this node (%s)", servers, cfg.NodeID)
 	}
 	dir := filepath.Join(cfg.DataDir, "raft")
-	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err != nil {
-		return fmt.Errorf("raftnet: recover: no Raft state in %s: %w", cfg.DataDir, err)
+	if !hasLogState(dir) {
+		return fmt.Errorf("raftnet: recover: no Raft state in %s", cfg.DataDir)
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: boltOptions()})
+	store, _, err := openLogStore(dir, cfg.Logger)
 	if err != nil {
-		return fmt.Errorf("raftnet: recover: open raft log %s (is the node still running?): %w", dir, err)
+		return fmt.Errorf("raftnet: recover (is the node still running?): %w", err)
 	}
-	defer bolt.Close()
+	defer store.Close()
 	raftLog := newHclog(cfg.Logger.With("node", cfg.NodeID), "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, raftLog.Named("snapshots"))
 	if err != nil {
@@ -60,7 +58,7 @@ func Recover(cfg Config, fsm FSM, servers []Server) error {
 	// metadata; nothing is dialled.
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID))
 	defer trans.Close()
-	if err := raft.RecoverCluster(rc, newFSMAdapter(fsm), bolt, bolt, snaps, trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, newFSMAdapter(fsm), store, store, snaps, trans, conf); err != nil {
 		return fmt.Errorf("raftnet: recover: %w", err)
 	}
 	return nil

@@ -133,7 +133,7 @@ func (n *Node) installSeed(dir string, snaps raft.SnapshotStore, hasState bool) 
 			return fmt.Errorf("raftnet: seed snapshot: %w", err)
 		}
 		// hashicorp/raft's key for the current term (raft.go keyCurrentTerm).
-		if err := n.bolt.SetUint64([]byte("CurrentTerm"), meta.Term); err != nil {
+		if err := n.store.SetUint64([]byte("CurrentTerm"), meta.Term); err != nil {
 			return fmt.Errorf("raftnet: seed term: %w", err)
 		}
 		n.log.Info("founding a new cluster from restored state", "index", meta.Index, "term", meta.Term, "addr", n.addr)

@@ -29,6 +29,17 @@
 // id, too large a document, an unreadable mapping) are per-write or
 // per-document client errors, never a failure of the batch.
 //
+// Durability: by default each Apply is one synced bbolt transaction. With
+// Options.NoSync (what Korum's node uses) it is not synced: the file is a
+// cache of the Raft log, which its owner must rebuild at every start and
+// never read after a crash, because a bbolt file written without syncs can
+// be torn by a power loss (a meta page pointing at pages that never reached
+// the disk). The node removes the file at start (Remove), then Raft
+// restores its latest snapshot (Restore writes a synced file) or replays
+// the whole log; fsm/DESIGN.md ("Durability") has the argument. A NoSync
+// engine still syncs once per SyncInterval so that a failed write-back is
+// seen: Apply fails from then on, which halts the node.
+//
 // The package must not decide cluster policy (which node applies what, when
 // to snapshot) nor know about requests, users or notifications: the caller
 // hands it resolved writes and turns its results into responses.

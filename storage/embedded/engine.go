@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/storage"
@@ -45,6 +46,19 @@ type Options struct {
 	// OpenTimeout bounds the wait for the file lock held by another process.
 	// Default 5s.
 	OpenTimeout time.Duration
+	// NoSync commits Apply's transactions without fsync: the file is then
+	// only a cache of the Raft log, and the caller must never trust it
+	// after a crash (a power loss can leave a bbolt file written without
+	// syncs torn, not merely behind). Korum's node rebuilds it at every
+	// start: Raft restores the latest snapshot into it (Restore replaces the
+	// whole file with a synced copy) or, with no snapshot yet, the node
+	// empties it and the log replays from its first entry. See doc.go.
+	NoSync bool
+	// SyncInterval is how often a NoSync engine syncs its file anyway, so
+	// that a failed write-back (EIO, ENOSPC at allocation) is seen: the
+	// next Apply then fails, which stops the node before it serves a state
+	// its disk did not keep. Default 1s.
+	SyncInterval time.Duration
 }
 
 func (o *Options) withDefaults() {
@@ -68,6 +82,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.OpenTimeout <= 0 {
 		o.OpenTimeout = 5 * time.Second
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = time.Second
 	}
 }
 
@@ -121,6 +138,12 @@ type Engine struct {
 	// are atomic with respect to each other.
 	applyMu sync.Mutex
 	applied atomic.Uint64
+
+	// NoSync only: the periodic sync's first failure, which every later
+	// Apply returns; stop ends the syncing goroutine.
+	syncErr  atomic.Pointer[error]
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 var (
@@ -132,17 +155,56 @@ var (
 func Open(path string, opts Options) (*Engine, error) {
 	opts.withDefaults()
 	e := &Engine{path: path, opts: opts, log: opts.Logger.With("component", "storage.embedded")}
-	db, applied, err := openFile(path, opts.OpenTimeout)
+	db, applied, err := openFile(path, opts.OpenTimeout, opts.NoSync)
 	if err != nil {
 		return nil, err
 	}
 	e.db = db
 	e.applied.Store(applied)
+	if opts.NoSync {
+		e.stop = make(chan struct{})
+		go e.syncLoop(opts.SyncInterval)
+	}
 	return e, nil
 }
 
-func openFile(path string, timeout time.Duration) (*bolt.DB, uint64, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+// syncLoop syncs a NoSync engine's file every interval. Durability does not
+// depend on it (the file is rebuilt at start); it only surfaces write-back
+// errors, which the kernel reports to the next fsync and nowhere else.
+func (e *Engine) syncLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		if err := e.sync(); err != nil {
+			e.log.Error("syncing the store failed: the next apply stops the node", "err", err)
+			return
+		}
+	}
+}
+
+func (e *Engine) sync() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.db == nil || e.syncErr.Load() != nil {
+		return nil
+	}
+	if err := e.db.Sync(); err != nil {
+		err = fmt.Errorf("sync storage file %s: %w", e.path, err)
+		e.syncErr.Store(&err)
+		return err
+	}
+	return nil
+}
+
+func openFile(path string, timeout time.Duration, noSync bool) (*bolt.DB, uint64, error) {
+	// NoGrowSync with NoSync: a file never trusted after a crash gains
+	// nothing from syncing its growth either.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: noSync, NoGrowSync: noSync})
 	if err != nil {
 		return nil, 0, fmt.Errorf("open storage file %s: %w", path, err)
 	}
@@ -200,12 +262,20 @@ func (e *Engine) MarkFormat(v uint32) error {
 
 // Close closes the file. The engine is unusable afterwards.
 func (e *Engine) Close() error {
+	if e.stop != nil {
+		e.stopOnce.Do(func() { close(e.stop) })
+	}
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.db == nil {
 		return nil
+	}
+	if e.opts.NoSync {
+		// Not needed for correctness (the next start rebuilds the file),
+		// but a stopped node's file is then complete for whoever copies it.
+		_ = e.db.Sync()
 	}
 	err := e.db.Close()
 	e.db = nil
@@ -221,9 +291,9 @@ var errClosed = errors.New("storage engine is closed")
 // loaded by Restore).
 func (e *Engine) AppliedIndex() uint64 { return e.applied.Load() }
 
-// Apply applies one committed Raft entry's writes in a single durable bbolt
-// transaction, recording raftIndex as the applied index in that same
-// transaction, and returns one result per write.
+// Apply applies one committed Raft entry's writes in a single bbolt
+// transaction (synced unless Options.NoSync), recording raftIndex as the
+// applied index in that same transaction, and returns one result per write.
 //
 // An entry with raftIndex <= AppliedIndex() was already applied before a
 // restart or a snapshot restore: it is skipped and every result is empty
@@ -246,6 +316,10 @@ func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) ([]storage.Writ
 	defer e.mu.RUnlock()
 	if e.db == nil {
 		return nil, errClosed
+	}
+	if p := e.syncErr.Load(); p != nil {
+		e.log.Error("storage batch refused: the file failed to sync", "raftIndex", raftIndex, "err", *p)
+		return nil, fmt.Errorf("storage: committing raft entry %d: %w", raftIndex, *p)
 	}
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		for i := range writes {
@@ -321,7 +395,7 @@ func (e *Engine) Restore(r io.Reader) error {
 		os.Remove(tmp)
 		return fmt.Errorf("restore storage: write snapshot: %w", err)
 	}
-	check, applied, err := openFile(tmp, e.opts.OpenTimeout)
+	check, applied, err := openFile(tmp, e.opts.OpenTimeout, false)
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore storage: invalid snapshot: %w", err)
@@ -347,7 +421,7 @@ func (e *Engine) Restore(r io.Reader) error {
 		return fmt.Errorf("restore storage: replace live file: %w", err)
 	}
 	syncDir(filepath.Dir(e.path))
-	db, reopened, err := openFile(e.path, e.opts.OpenTimeout)
+	db, reopened, err := openFile(e.path, e.opts.OpenTimeout, e.opts.NoSync)
 	if err != nil {
 		return fmt.Errorf("restore storage: reopen: %w", err)
 	}
@@ -415,3 +489,25 @@ func decodeRecord(id string, rec []byte) (*storage.Document, error) {
 // decodeSource keeps numbers as json.Number so integers beyond 2^53 survive
 // a write/read cycle unchanged.
 func decodeSource(b []byte) (map[string]any, error) { return decodeObject(b) }
+
+// Remove deletes the engine file at path, refusing while another process
+// holds it open (a running node): a file that no longer opens (torn by a
+// crash while written without syncs) is removed all the same.
+func Remove(path string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("storage file %s is held by another process", path)
+	case err == nil:
+		db.Close()
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove storage file %s: %w", path, err)
+	}
+	return nil
+}
