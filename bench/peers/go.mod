@@ -2,7 +2,10 @@ module github.com/korumdb/korum/bench/peers
 
 go 1.26.8
 
-require go.etcd.io/etcd/client/v3 v3.5.21
+require (
+	github.com/gorilla/websocket v1.5.3
+	go.etcd.io/etcd/client/v3 v3.5.21
+)
 
 require (
 	github.com/coreos/go-semver v0.3.0 // indirect
