@@ -175,7 +175,7 @@ describe('admin on a node of its own', () => {
       assert.match(dump.path, /-sdk\.tar\.gz$/);
       const files = execFileSync('tar', ['-tzf', dump.path]).toString().trim().split('\n').sort();
       assert.deepEqual(files, ['cluster.json', 'config.json', 'goroutines.txt', 'heap.pprof', 'info.json',
-        'memory-storage.json', 'raft.json', 'storage.json']);
+        'memory-storage.json', 'raft.json', 'realtime.json', 'storage.json']);
       const storage = JSON.parse(execFileSync('tar', ['-xzOf', dump.path, 'storage.json']).toString());
       assert.equal(storage.a.c.count, 0);
       await expectError(admin(kuzzle, 'dump', { suffix: '../escape' }), 'api.assert.invalid_argument', 400);
