@@ -70,7 +70,20 @@ async function wipeElasticsearch() {
   }
 }
 
+// startNode starts a node on free ports. A port found free can be taken
+// by another process (an outgoing connection's ephemeral port) before the
+// node binds it: that start is retried on new ports.
 async function startNode(extraArgs = [], opts = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNodeOnce(extraArgs, opts);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startNodeOnce(extraArgs = [], opts = {}) {
   if (ES_MODE) {
     await wipeElasticsearch();
     extraArgs = ['--storage-engine', 'elasticsearch', '--elasticsearch-url', ES_URL, ...extraArgs];
@@ -87,11 +100,15 @@ async function startNode(extraArgs = [], opts = {}) {
   let exited = null;
   proc.on('exit', (code) => { exited = code; });
   await eventually(async () => {
-    if (exited !== null) throw new Error(`korum exited with ${exited}: ${logs.join('')}`);
+    if (exited !== null) return true; // reported below, without waiting
     if (opts.ca) return readyOverHTTPS(apiPort, opts.ca);
     const res = await fetch(`http://127.0.0.1:${apiPort}/_ready`);
     return res.status === 200;
   }, { timeout: 20000, what: 'korum /_ready' });
+  if (exited !== null) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`korum exited with ${exited}: ${logs.join('')}`);
+  }
   return {
     port: apiPort,
     url: `${opts.ca ? 'https' : 'http'}://127.0.0.1:${apiPort}`,
