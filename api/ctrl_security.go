@@ -289,11 +289,7 @@ func checkRole(routes roleRoutes, id string, role *security.Role, force bool) er
 // validates the body into a command.
 func (c *securityController) put(mode security.Mode, view func(string) (any, bool), build func(id string, body map[string]any) (*security.Command, error)) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
-		id, err := r.String("_id")
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.RequireBody()
+		id, body, err := idAndBody(r)
 		if err != nil {
 			return nil, err
 		}
@@ -313,11 +309,7 @@ func (c *securityController) put(mode security.Mode, view func(string) (any, boo
 // updateRole merges the body's controllers into the role's, as Kuzzle's
 // updateRole does.
 func (c *securityController) updateRole(ctx context.Context, r *Request) (any, error) {
-	id, err := r.String("_id")
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	id, body, err := idAndBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -463,11 +455,7 @@ func (c *securityController) createUser(restricted bool) Handler {
 }
 
 func (c *securityController) replaceUser(ctx context.Context, r *Request) (any, error) {
-	kuid, err := r.String("_id")
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	kuid, body, err := idAndBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -486,11 +474,7 @@ func (c *securityController) replaceUser(ctx context.Context, r *Request) (any, 
 // given); upsert creates the user from body.default merged with the body.
 func (c *securityController) updateUser(upsert bool) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
-		kuid, err := r.String("_id")
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.RequireBody()
+		kuid, body, err := idAndBody(r)
 		if err != nil {
 			return nil, err
 		}
@@ -694,11 +678,7 @@ func (c *securityController) setCredentials(mode security.Mode) Handler {
 		if err := strategy(r); err != nil {
 			return nil, err
 		}
-		kuid, err := r.String("_id")
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.RequireBody()
+		kuid, body, err := idAndBody(r)
 		if err != nil {
 			return nil, err
 		}
@@ -823,11 +803,7 @@ func (c *securityController) validateCredentials(ctx context.Context, r *Request
 	if err := strategy(r); err != nil {
 		return nil, err
 	}
-	kuid, err := r.String("_id")
-	if err != nil {
-		return nil, err
-	}
-	body, err := r.RequireBody()
+	kuid, body, err := idAndBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -898,4 +874,15 @@ func (c *securityController) checkRights(ctx context.Context, r *Request) (any, 
 		return nil, err
 	}
 	return rightsOf(c.st(), kuid, body)
+}
+
+// idAndBody reads the _id argument and the required body most security
+// actions take.
+func idAndBody(r *Request) (string, map[string]any, error) {
+	id, err := r.String("_id")
+	if err != nil {
+		return "", nil, err
+	}
+	body, err := r.RequireBody()
+	return id, body, err
 }

@@ -48,12 +48,9 @@ func (c *securityController) securitySearch(kind string, collect collector) Hand
 		if !hasScroll || ttlArg == nil || ttlArg == "" {
 			return searchHits(r, body, hits)
 		}
-		ttl, ok := security.ParseDuration(ttlArg)
-		if !ok || ttl <= 0 {
-			return nil, kerror.New("api.assert.invalid_argument", "scroll", `a duration such as "30s" or "1m"`)
-		}
-		if ttl > maxSecurityScroll {
-			return nil, kerror.New("services.storage.scroll_duration_too_great", ttlString(ttlArg))
+		ttl, err := securityScrollTTL(ttlArg)
+		if err != nil {
+			return nil, err
 		}
 		size, err := r.Int("size", 10)
 		if err != nil {
@@ -79,12 +76,9 @@ func (c *securityController) securityScroll(kind string, collect collector) Hand
 			return nil, kerror.New("services.storage.unknown_scroll_id")
 		}
 		if v, ok := r.Args["scroll"]; ok && v != nil && v != "" {
-			ttl, ok := security.ParseDuration(v)
-			if !ok || ttl <= 0 {
-				return nil, kerror.New("api.assert.invalid_argument", "scroll", `a duration such as "30s" or "1m"`)
-			}
-			if ttl > maxSecurityScroll {
-				return nil, kerror.New("services.storage.scroll_duration_too_great", ttlString(v))
+			ttl, err := securityScrollTTL(v)
+			if err != nil {
+				return nil, err
 			}
 			st.TTL = ttl
 		}
@@ -136,6 +130,19 @@ func decodeSecScroll(id string) (*secScroll, error) {
 		return nil, kerror.New("services.storage.unknown_scroll_id")
 	}
 	return &st, nil
+}
+
+// securityScrollTTL reads a scroll argument: a duration, at most
+// maxSecurityScroll, in milliseconds.
+func securityScrollTTL(v any) (int64, error) {
+	ttl, ok := security.ParseDuration(v)
+	if !ok || ttl <= 0 {
+		return 0, kerror.New("api.assert.invalid_argument", "scroll", `a duration such as "30s" or "1m"`)
+	}
+	if ttl > maxSecurityScroll {
+		return 0, kerror.New("services.storage.scroll_duration_too_great", ttlString(v))
+	}
+	return ttl, nil
 }
 
 func ttlString(v any) string {
