@@ -65,9 +65,11 @@ func main() {
 	target := flag.String("index", "", "index or alias to load (load)")
 	n := flag.Int("n", 1000000, "documents to load (load)")
 	flag.Parse()
-	// The transport Korum's engine uses: pooled keep-alive connections.
+	// The transport Korum's engine uses: pooled keep-alive connections,
+	// uncompressed answers.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	tr.DisableCompression = true
 	c, err := es.NewClient(es.Config{Addresses: []string{*url}, Transport: tr})
 	must(err)
 	if *mode == "load" {

@@ -148,6 +148,11 @@ func New(opts Options) (*Engine, error) {
 	tr.TLSClientConfig = tlsCfg
 	tr.ResponseHeaderTimeout = opts.RequestTimeout
 	tr.MaxIdleConnsPerHost = 64
+	// net/http asks for gzip by default and Elasticsearch honours it: both
+	// sides then spend CPU (de)compressing small JSON answers, most of a
+	// document:get's cost in the node. Elasticsearch sits on the local
+	// network; bandwidth is not what a node runs short of.
+	tr.DisableCompression = true
 	cfg := es.Config{
 		Addresses: opts.URLs, Username: opts.Username, Password: opts.Password, APIKey: opts.APIKey,
 		Transport: tr, MaxRetries: max(opts.MaxRetries, 0), RetryOnStatus: []int{502, 503, 504},
