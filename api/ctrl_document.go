@@ -28,6 +28,9 @@ type Documents interface {
 	// ReadBarrier returns once local reads reflect every write acknowledged
 	// before the call (or fast-read mode is on).
 	ReadBarrier(ctx context.Context) error
+	// GetBarrier is ReadBarrier for get, exists and mGet: a storage
+	// engine whose own reads are realtime needs none.
+	GetBarrier(ctx context.Context) error
 	// NewID returns a fresh document id.
 	NewID() string
 }
@@ -234,7 +237,7 @@ func (c *documentController) getDoc(ctx context.Context, r *Request) (*storage.D
 	if err != nil {
 		return nil, err
 	}
-	if err := c.store.ReadBarrier(ctx); err != nil {
+	if err := c.store.GetBarrier(ctx); err != nil {
 		return nil, err
 	}
 	return c.store.Get(ctx, index, collection, id)
@@ -576,7 +579,7 @@ func (c *documentController) mGet(ctx context.Context, r *Request) (any, error) 
 	if c.limits.DocumentsFetch > 0 && len(ids) > c.limits.DocumentsFetch {
 		return nil, kerror.New("services.storage.get_limit_exceeded")
 	}
-	if err := c.store.ReadBarrier(ctx); err != nil {
+	if err := c.store.GetBarrier(ctx); err != nil {
 		return nil, err
 	}
 	docs, missing, err := c.store.MGet(ctx, index, collection, ids)

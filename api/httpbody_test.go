@@ -22,6 +22,7 @@ type readBackend struct {
 }
 
 func (b *readBackend) ReadBarrier(context.Context) error { return nil }
+func (b *readBackend) GetBarrier(context.Context) error  { return nil }
 func (b *readBackend) Count(_ context.Context, _, _ string, q json.RawMessage) (int, error) {
 	b.count = q
 	return 1, nil

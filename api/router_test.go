@@ -19,6 +19,7 @@ type blockingBackend struct {
 func (b *blockingBackend) NodeID() string                        { return "n1" }
 func (b *blockingBackend) Now() time.Time                        { return time.Now() }
 func (b *blockingBackend) ReadBarrier(ctx context.Context) error { return nil }
+func (b *blockingBackend) GetBarrier(ctx context.Context) error  { return nil }
 func (b *blockingBackend) Count(ctx context.Context, _, _ string, _ json.RawMessage) (int, error) {
 	close(b.started)
 	<-ctx.Done()

@@ -75,8 +75,15 @@ type Options struct {
 	// them (Korum's linearizable reads). Off, they see what Elasticsearch
 	// has refreshed (about a second old), as in Kuzzle.
 	RefreshBeforeSearch bool
-	Logger              *slog.Logger
+	// GetConcurrency is how many single-document reads go to
+	// Elasticsearch at once before further reads are coalesced into _mget
+	// requests. Default 4 (measured: docs/benchmarks.md).
+	GetConcurrency int
+	Logger         *slog.Logger
 }
+
+// getBatchSize caps the ids of one coalesced _mget.
+const getBatchSize = 256
 
 func (o *Options) withDefaults() {
 	if o.RequestTimeout <= 0 {
@@ -103,6 +110,9 @@ func (o *Options) withDefaults() {
 	if o.ConflictRetries <= 0 {
 		o.ConflictRetries = 10
 	}
+	if o.GetConcurrency <= 0 {
+		o.GetConcurrency = 4
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -116,6 +126,8 @@ type Engine struct {
 	// or refuse after they applied go through callWrite.
 	wr  *es.Client
 	log *slog.Logger
+	// gets coalesces concurrent document reads into _mget requests.
+	gets *getBatcher
 	// window is the page size of the by-query writes' search_after loop:
 	// Elasticsearch's default index.max_result_window (tests lower it).
 	window int
@@ -167,8 +179,10 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
-	return &Engine{opts: opts, es: client, wr: writer, log: opts.Logger.With("component", "storage.elasticsearch"),
-		window: maxResultWindow}, nil
+	e := &Engine{opts: opts, es: client, wr: writer, log: opts.Logger.With("component", "storage.elasticsearch"),
+		window: maxResultWindow}
+	e.gets = newGetBatcher(e, opts.GetConcurrency, getBatchSize)
+	return e, nil
 }
 
 // Ping checks that Elasticsearch answers and is a 7.x or later server.

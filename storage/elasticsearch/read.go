@@ -22,6 +22,17 @@ func (e *Engine) Get(ctx context.Context, index, collection, id string) (*storag
 	if collection == hiddenCollection {
 		return nil, kerror.New("services.storage.unknown_collection", index, collection)
 	}
+	doc, notFound, err := e.gets.get(ctx, index, collection, id, func() (*storage.Document, error) {
+		return e.getOne(ctx, index, collection, id)
+	})
+	if notFound {
+		return nil, kerror.New("services.storage.not_found", id, index, collection)
+	}
+	return doc, err
+}
+
+// getOne reads one document with a plain GET.
+func (e *Engine) getOne(ctx context.Context, index, collection, id string) (*storage.Document, error) {
 	var r struct {
 		Found   bool           `json:"found"`
 		Version int64          `json:"_version"`
