@@ -51,6 +51,9 @@ type Server struct {
 	// back after a burst of them (release.go).
 	upgrades    atomic.Uint64
 	releaseOnce sync.Once
+
+	// workers run WebSocket requests (workers.go).
+	workers *workers
 }
 
 // NewServer builds the API server.
@@ -59,7 +62,7 @@ func NewServer(b Backend, limits Limits, log *slog.Logger) *Server {
 		limits.MaxRequestSize = 1 << 20
 	}
 	s := &Server{router: NewRouter(b, limits, log), b: b, log: log, limits: limits, routes: newRouteTable(),
-		httpOpts: DefaultHTTPOptions(),
+		httpOpts: DefaultHTTPOptions(), workers: newWorkers(),
 		// Flushers stay busy for as long as a fan-out lasts: one
 		// processor is left to requests, the log and the network poller,
 		// which Go consults when a processor runs out of goroutines.

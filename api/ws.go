@@ -280,11 +280,11 @@ func (c *wsConn) readLoop() {
 		}
 		req.Protocol = "websocket"
 		req.Conn = c
-		go func() {
+		c.srv.workers.run(func() {
 			resp := c.srv.dispatch(c.ctx, req)
 			c.bindToken(req, resp)
 			c.reply(resp)
-		}()
+		})
 	}
 }
 
