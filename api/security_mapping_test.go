@@ -11,6 +11,17 @@ import (
 	"github.com/korumdb/korum/security"
 )
 
+// secCaller returns a function calling security:action with args as jwt.
+func secCaller(t *testing.T, rt *Router, jwt string) func(action string, args map[string]any) *Response {
+	return func(action string, args map[string]any) *Response {
+		req := map[string]any{"controller": "security", "action": action}
+		for k, v := range args {
+			req[k] = v
+		}
+		return call(t, rt, jwt, req)
+	}
+}
+
 // update*Mapping merges the body into the collection's mapping by
 // collection:update's rules and answers the mapping as updated;
 // get*Mapping then answers its properties; a type change, an unknown type
@@ -18,13 +29,7 @@ import (
 func TestUpdateSecurityMappings(t *testing.T) {
 	rt, m := newSecRouter(t)
 	admin := lockDown(t, rt)
-	sec := func(action string, args map[string]any) *Response {
-		req := map[string]any{"controller": "security", "action": action}
-		for k, v := range args {
-			req[k] = v
-		}
-		return call(t, rt, admin, req)
-	}
+	sec := secCaller(t, rt, admin)
 	before := mustOK(t, sec("getUserMapping", nil))
 	if !reflect.DeepEqual(before, map[string]any{"mapping": map[string]any{"profileIds": map[string]any{"type": "keyword"}}}) {
 		t.Fatalf("default users mapping: %v", before)
@@ -90,13 +95,7 @@ func TestUpdateSecurityMappings(t *testing.T) {
 func TestSearchUsersHonoursTheMapping(t *testing.T) {
 	rt, _ := newSecRouter(t)
 	admin := lockDown(t, rt)
-	sec := func(action string, args map[string]any) *Response {
-		req := map[string]any{"controller": "security", "action": action}
-		for k, v := range args {
-			req[k] = v
-		}
-		return call(t, rt, admin, req)
-	}
+	sec := secCaller(t, rt, admin)
 	mustOK(t, sec("createUser", map[string]any{"_id": "ada", "body": map[string]any{"content": map[string]any{
 		"profileIds": []any{"default"}, "name": "Ada Lovelace"}}}))
 	search := func(q map[string]any) []string {
