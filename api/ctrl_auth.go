@@ -504,7 +504,7 @@ func searchAPIKeys(s Security, r *Request, kuid string) (any, error) {
 		k.Token = ""
 		hits = append(hits, map[string]any{"_id": id, "_source": k})
 	}
-	return searchHits(r, body, hits)
+	return searchHits(r, body, hits, nil)
 }
 
 func (c *authController) createAPIKey(ctx context.Context, r *Request) (any, error) {
@@ -531,8 +531,8 @@ func (c *authController) deleteAPIKey(ctx context.Context, r *Request) (any, err
 
 // searchHits filters hits ({_id, _source}) by the body's query, in the
 // DSL of document:search, and pages them with from and size.
-func searchHits(r *Request, body map[string]any, hits []map[string]any) (any, error) {
-	matched, err := matchHits(body, hits)
+func searchHits(r *Request, body map[string]any, hits []map[string]any, ft query.FieldTypes) (any, error) {
+	matched, err := matchHits(body, hits, ft)
 	if err != nil {
 		return nil, err
 	}
@@ -560,14 +560,15 @@ func searchHits(r *Request, body map[string]any, hits []map[string]any) (any, er
 }
 
 // matchHits keeps the hits that the body's query matches, sorted by id.
-func matchHits(body map[string]any, hits []map[string]any) ([]map[string]any, error) {
+// ft gives the mapped types of the hits' fields (nil: none mapped).
+func matchHits(body map[string]any, hits []map[string]any, ft query.FieldTypes) ([]map[string]any, error) {
 	var q *query.Query
 	if raw, ok := body["query"]; ok && raw != nil {
 		b, err := json.Marshal(raw)
 		if err != nil {
 			return nil, kerror.New("api.assert.invalid_argument", "body.query", "a query")
 		}
-		if q, err = query.Compile(b); err != nil {
+		if q, err = query.CompileWith(b, ft); err != nil {
 			return nil, err
 		}
 	}

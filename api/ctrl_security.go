@@ -2,10 +2,13 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/security"
+	"github.com/korumdb/korum/storage/embedded"
+	"github.com/korumdb/korum/storage/query"
 )
 
 // securityController serves Kuzzle's security controller: users, profiles,
@@ -79,10 +82,14 @@ func (c *securityController) actions() map[string]Handler {
 		"deleteApiKey":  c.deleteAPIKey,
 		"checkRights":   c.checkRights,
 		// The mappings of Kuzzle's internal users, profiles and roles
-		// collections, which admin tools read to build their forms.
-		"getUserMapping":    mapping(map[string]any{"profileIds": map[string]any{"type": "keyword"}}),
-		"getProfileMapping": mapping(map[string]any{"tags": map[string]any{"type": "keyword"}, "policies": map[string]any{"properties": map[string]any{"roleId": map[string]any{"type": "keyword"}, "restrictedTo": map[string]any{"type": "nested", "properties": map[string]any{"index": map[string]any{"type": "keyword"}, "collections": map[string]any{"type": "keyword"}}}}}}),
-		"getRoleMapping":    mapping(map[string]any{"tags": map[string]any{"type": "keyword"}, "controllers": map[string]any{"dynamic": "false", "properties": map[string]any{}}}),
+		// collections, which admin tools read to build their forms, in the
+		// replicated security state.
+		"getUserMapping":       c.getMapping("users"),
+		"getProfileMapping":    c.getMapping("profiles"),
+		"getRoleMapping":       c.getMapping("roles"),
+		"updateUserMapping":    c.updateMapping("users"),
+		"updateProfileMapping": c.updateMapping("profiles"),
+		"updateRoleMapping":    c.updateMapping("roles"),
 		// The security state is in memory on every node: nothing to refresh.
 		"refresh": func(context.Context, *Request) (any, error) { return nil, nil },
 	}
@@ -90,10 +97,68 @@ func (c *securityController) actions() map[string]Handler {
 
 var localFields = []string{"username", "password"}
 
-func mapping(properties map[string]any) Handler {
+// getMapping answers Kuzzle's get*Mapping: {mapping: properties}.
+func (c *securityController) getMapping(collection string) Handler {
 	return func(context.Context, *Request) (any, error) {
-		return map[string]any{"mapping": properties}, nil
+		m, _ := c.st().Mapping(collection)
+		return map[string]any{"mapping": m["properties"]}, nil
 	}
+}
+
+// maxMappingRounds bounds the merges of one update*Mapping that lose the
+// race to concurrent updates of the same mapping.
+const maxMappingRounds = 8
+
+// updateMapping answers Kuzzle's update*Mapping: the body, {dynamic,
+// _meta, properties}, is checked and merged into the collection's mapping
+// by collection:update's rules (a field's type cannot change:
+// services.storage.cannot_change_mapping), and the mapping as updated is
+// returned, {dynamic, _meta, properties}, as Kuzzle's. The merge is made
+// here, against the revision it read; if another update was stored
+// first, the state machine refuses this one as stale and it is merged
+// again into the newer mapping, so concurrent updates keep each other's
+// fields, as they would in Elasticsearch.
+func (c *securityController) updateMapping(collection string) Handler {
+	return func(ctx context.Context, r *Request) (any, error) {
+		body, err := r.RequireBody()
+		if err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return nil, kerror.New("api.assert.invalid_type", "body", "object")
+		}
+		for range maxMappingRounds {
+			cur, rev := c.st().Mapping(collection)
+			merged, err := embedded.MergeMapping(cur, raw, "kuzzle:"+collection)
+			if err != nil {
+				return nil, err
+			}
+			res, err := c.propose(ctx, r, &security.Command{Op: security.OpUpdateMapping, ID: collection, Mapping: merged, Rev: rev})
+			if err != nil {
+				return nil, err
+			}
+			if !res.Stale {
+				return merged, nil
+			}
+		}
+		return nil, kerror.New("services.storage.too_many_changes", collection)
+	}
+}
+
+// searchTypes gives the field types a search of kind compiles its query
+// with: the users mapping's, so that a field mapped as text is matched by
+// its tokens and one mapped as keyword as a whole, as in Kuzzle. Unlike
+// Kuzzle, whose users collection is dynamic "false" (a field it does not
+// map is found by no query), fields the mapping leaves out stay
+// searchable as values.
+func (c *securityController) searchTypes(kind string) query.FieldTypes {
+	if kind != "users" {
+		return nil
+	}
+	m, _ := c.st().Mapping("users")
+	m["dynamic"] = "true"
+	return embedded.MappingFieldTypes(m)
 }
 
 func (c *securityController) st() *security.State { return c.sec.SecurityState() }
@@ -361,7 +426,7 @@ func (c *securityController) searchBy(r *Request, kind, key string, view func(st
 	if err != nil {
 		return nil, err
 	}
-	return searchHits(r, map[string]any{}, hits)
+	return searchHits(r, map[string]any{}, hits, nil)
 }
 
 // collect lists the objects of kind that match one of the strings of
@@ -760,7 +825,7 @@ func (c *securityController) searchUsersByCredentials(ctx context.Context, r *Re
 			creds = append(creds, map[string]any{"_id": kuid, "_source": map[string]any{"kuid": kuid, "username": u.Local.Username}})
 		}
 	}
-	res, err := searchHits(r, body, creds)
+	res, err := searchHits(r, body, creds, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func (c *securityController) securitySearch(kind string, collect collector) Hand
 		}
 		ttlArg, hasScroll := r.Args["scroll"]
 		if !hasScroll || ttlArg == nil || ttlArg == "" {
-			return searchHits(r, body, hits)
+			return searchHits(r, body, hits, c.searchTypes(kind))
 		}
 		ttl, err := securityScrollTTL(ttlArg)
 		if err != nil {
@@ -93,7 +93,7 @@ func (c *securityController) securityScroll(kind string, collect collector) Hand
 // scrollPage returns the page of hits after st.After and the scroll id
 // of the next one.
 func (c *securityController) scrollPage(st *secScroll, hits []map[string]any) (any, error) {
-	matched, err := matchHits(st.Body, hits)
+	matched, err := matchHits(st.Body, hits, c.searchTypes(st.Kind))
 	if err != nil {
 		return nil, err
 	}

@@ -355,13 +355,7 @@ func hitIDs(t *testing.T, res map[string]any) []string {
 func TestSecurityControllerCRUD(t *testing.T) {
 	rt, m := newSecRouter(t)
 	admin := lockDown(t, rt)
-	sec := func(action string, args map[string]any) *Response {
-		req := map[string]any{"controller": "security", "action": action}
-		for k, v := range args {
-			req[k] = v
-		}
-		return call(t, rt, admin, req)
-	}
+	sec := secCaller(t, rt, admin)
 	ctrl := func(c string, acts ...string) map[string]any {
 		a := map[string]any{}
 		for _, x := range acts {

@@ -60,7 +60,7 @@ func (c *Command) encodeBinary(b []byte) ([]byte, error) {
 	// that a binary that does not read it stops on this field rather than
 	// half-decode the rest. Version 1 entries carry no version and stay
 	// byte for byte what v0.2.0 wrote (and reads).
-	if v := KindVersion(c.Kind); v > 1 {
+	if v := c.Version(); v > 1 {
 		b = binary.AppendUvarint(append(b, tagVersion), uint64(v))
 	}
 	b = appendStr(b, tagKind, string(c.Kind))

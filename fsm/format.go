@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/korumdb/korum/security"
 )
 
 // The on-disk and on-the-wire formats this package owns, and their versions
@@ -26,7 +28,9 @@ import (
 //	   starts with tagVersion; the kind KindFeature (the cluster's agreed
 //	   feature version); snapshots taken once the cluster agreed on 2
 //	   start with snapshotMagic and their version; the kind KindSpecs
-//	   (tagSpecs) and the state's "specs".
+//	   (tagSpecs) and the state's "specs"; the security op "mapping"
+//	   (security.OpUpdateMapping, in a KindSecurity entry, which then
+//	   starts with tagVersion) and the security state's "mappings".
 //
 // A binary writes only what the cluster's feature version (the lowest
 // version every member supports, committed by the leader with a
@@ -52,6 +56,43 @@ func KindVersion(k Kind) uint32 {
 		return v
 	}
 	return 1
+}
+
+// opVersions is, per kind, the format version that introduced each
+// operation added to a kind after the kind itself: an entry of a version
+// 1 kind carrying such an operation needs that version, exactly as a new
+// kind would. The operation is the kind's own name for what a command
+// does (opOf). Operations missing here count as their kind's version.
+var opVersions = map[Kind]map[string]uint32{
+	KindSecurity: {string(security.OpUpdateMapping): 2},
+}
+
+// OpVersion is the format version that introduced operation op of kind k
+// (KindVersion(k) for an operation as old as its kind).
+func OpVersion(k Kind, op string) uint32 {
+	if v, ok := opVersions[k][op]; ok {
+		return max(v, KindVersion(k))
+	}
+	return KindVersion(k)
+}
+
+// opOf names the operation a command of a kind listed in opVersions
+// carries ("" for none).
+func (c *Command) opOf() string {
+	if c.Kind == KindSecurity && c.Security != nil {
+		return string(c.Security.Op)
+	}
+	return ""
+}
+
+// Version is the lowest cluster feature version under which c may be
+// proposed, and the format version its entry is marked with: its kind's,
+// or its operation's when that came later.
+func (c *Command) Version() uint32 {
+	if _, ok := opVersions[c.Kind]; ok {
+		return OpVersion(c.Kind, c.opOf())
+	}
+	return KindVersion(c.Kind)
 }
 
 // ErrNewerFormat marks an entry or a snapshot written in a format newer

@@ -563,7 +563,7 @@ func halted(err error) bool {
 // unknown is retried with the same key, which the state machine
 // deduplicates: the caller gets the one real result.
 func (n *Node) propose(ctx context.Context, c *fsm.Command, into *fsm.Response) error {
-	if err := n.gateKind(c.Kind); err != nil {
+	if err := n.gate(c); err != nil {
 		return err
 	}
 	if c.Key == "" {

@@ -18,9 +18,9 @@ import (
 // handler and counts as version 1. The leader raises the cluster's feature
 // version, a KindFeature entry, to the lowest version every server of the
 // Raft configuration (voters and non-voters) answers, once that is above
-// the current one. Nodes propose only the kinds the agreed version allows
-// (gateKind), so an old node in the cluster never meets an entry it cannot
-// read.
+// the current one. Nodes propose only the kinds, and the operations within
+// a kind, that the agreed version allows (gate), so an old node in the
+// cluster never meets an entry it cannot read.
 const rpcFormat = "cluster.format"
 
 func (n *Node) registerFormatRPC() {
@@ -29,12 +29,15 @@ func (n *Node) registerFormatRPC() {
 	})
 }
 
-// gateKind refuses a command whose kind the cluster's feature version does
-// not allow yet. KindFeature itself is exempt: raiseFeatureVersion checks
-// that every member reads it before proposing it.
-func (n *Node) gateKind(k fsm.Kind) error {
-	need := fsm.KindVersion(k)
-	if k == fsm.KindFeature || need <= 1 {
+// gate refuses a command whose kind, or whose operation within its kind
+// (a security op added after the security kind, say), the cluster's
+// feature version does not allow yet: an older node would apply it
+// differently, or not read it. KindFeature itself is exempt:
+// raiseFeatureVersion checks that every member reads it before proposing
+// it.
+func (n *Node) gate(c *fsm.Command) error {
+	need := c.Version()
+	if c.Kind == fsm.KindFeature || need <= 1 {
 		return nil // every member reads version 1
 	}
 	return featureGate(need, n.fsm.FeatureVersion())

@@ -25,6 +25,11 @@ const (
 	OpFirstAdmin    Op = "firstAdmin"    // User under ID with the admin profile, Reset
 	OpReset         Op = "resetSecurity" // everything back to a fresh install
 	OpLoad          Op = "load"          // Roles, Profiles and Users at once (admin:loadSecurities), OnExisting users
+	// OpUpdateMapping sets the mapping of internal collection ID (users,
+	// profiles, roles) to Mapping if it is still at revision Rev
+	// (mapping.go). Newer than the other ops: a node proposes it only once
+	// the cluster's feature version allows it (fsm.OpVersion).
+	OpUpdateMapping Op = "mapping"
 )
 
 // Mode says what a put requires of the existing object.
@@ -70,6 +75,10 @@ type Command struct {
 	Profiles   map[string]*Profile `json:"profiles,omitempty"`
 	Users      map[string]*User    `json:"users,omitempty"`
 	OnExisting string              `json:"onExisting,omitempty"`
+	// Mapping and Rev are OpUpdateMapping's merged mapping and the
+	// revision it was merged into.
+	Mapping map[string]any `json:"mapping,omitempty"`
+	Rev     uint64         `json:"rev,omitempty"`
 }
 
 // Result is what applying a command returns to its proposer.
@@ -77,6 +86,9 @@ type Result struct {
 	Err *kerror.Error `json:"err,omitempty"`
 	// Created says an upsert created its object.
 	Created bool `json:"created,omitempty"`
+	// Stale says an OpUpdateMapping was merged into a mapping that changed
+	// since: nothing was stored, the proposer merges again.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Encode returns the result as JSON for the fsm's response.
@@ -278,10 +290,14 @@ func (s *State) Apply(c *Command) *Result {
 		return &Result{}
 	case OpLoad:
 		return s.load(c)
+	case OpUpdateMapping:
+		return s.applyMapping(c)
 	case OpReset:
-		secret, gens := d.Secret, d.Gens
+		// The internal collections' mappings stay, as Kuzzle's
+		// resetSecurity empties the collections without recreating them.
+		secret, gens, mappings := d.Secret, d.Gens, d.Mappings
 		*d = freshData()
-		d.Secret = secret
+		d.Secret, d.Mappings = secret, mappings
 		// Every user is gone: their tokens must not come back with a
 		// recreated user of the same kuid (putUser records a generation
 		// for every user it creates).

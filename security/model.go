@@ -103,6 +103,10 @@ type data struct {
 	APIKeys map[string]*APIKey    `json:"apiKeys"`
 	// Secret signs tokens unless the node is configured with one.
 	Secret string `json:"secret,omitempty"`
+	// Mappings holds the internal collections' mappings once updated
+	// (mapping.go). Omitted while empty, so that a state that never had
+	// one encodes exactly as format version 1 did.
+	Mappings map[string]*StoredMapping `json:"mappings,omitempty"`
 }
 
 // State is the security state of a replica. Apply is called by the state

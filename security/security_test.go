@@ -353,3 +353,47 @@ func BenchmarkLogin(b *testing.B) {
 		}
 	}
 }
+
+// A mapping update is stored only at the revision it was merged into;
+// a stale one changes nothing; resetSecurity keeps the mappings, as
+// Kuzzle's empties the collections without recreating them; names other
+// than users, profiles and roles are refused the same way everywhere.
+func TestUpdateMapping(t *testing.T) {
+	s := NewState()
+	def, rev := s.Mapping("users")
+	if rev != 0 || def["dynamic"] != "false" {
+		t.Fatalf("default users mapping %v at %d", def, rev)
+	}
+	def["dynamic"] = "true" // a copy: the state must not change
+	if m, _ := s.Mapping("users"); m["dynamic"] != "false" {
+		t.Fatal("Mapping must return a copy")
+	}
+	m1 := map[string]any{"dynamic": "false", "properties": map[string]any{"name": map[string]any{"type": "text"}}}
+	mustApply(t, s, &Command{Op: OpUpdateMapping, ID: "users", Mapping: m1})
+	m1["dynamic"] = "strict" // nor keep the command's maps
+	if r := s.Apply(&Command{Op: OpUpdateMapping, ID: "users", Mapping: map[string]any{}}); r.Err != nil || !r.Stale {
+		t.Fatalf("stale update: %+v", r)
+	}
+	got, rev := s.Mapping("users")
+	if rev != 1 || got["dynamic"] != "false" || got["properties"].(map[string]any)["name"] == nil {
+		t.Fatalf("users mapping %v at %d", got, rev)
+	}
+	mustApply(t, s, &Command{Op: OpReset})
+	if _, rev := s.Mapping("users"); rev != 1 {
+		t.Fatal("resetSecurity dropped the users mapping")
+	}
+	if r := s.Apply(&Command{Op: OpUpdateMapping, ID: "apiKeys", Mapping: map[string]any{}}); !kerror.Is(r.Err, "api.assert.invalid_argument") {
+		t.Fatalf("unknown collection: %+v", r)
+	}
+	if r := s.Apply(&Command{Op: OpUpdateMapping, ID: "roles"}); !kerror.Is(r.Err, "api.assert.body_required") {
+		t.Fatalf("no mapping: %+v", r)
+	}
+	b, _ := json.Marshal(s)
+	var back State
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if m, rev := back.Mapping("users"); rev != 1 || m["properties"].(map[string]any)["name"] == nil {
+		t.Fatalf("decoded mapping %v at %d", m, rev)
+	}
+}

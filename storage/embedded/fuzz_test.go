@@ -69,3 +69,34 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMergeMapping checks update*Mapping's parser and merge on arbitrary
+// bodies: refused cleanly, or merged into a mapping that encodes and keeps
+// every field the current mapping had, with its type. (It need not parse
+// again: a leaf's parameters are not checked, as in collection:update, so
+// {"o":{"x":1}} merges x into object o's definition.)
+func FuzzMergeMapping(f *testing.F) {
+	for _, s := range []string{`{}`, `{"properties":{"a":{"type":"text"}}}`, `{"dynamic":true,"_meta":{"x":1}}`,
+		`{"properties":{"p":{"type":"keyword"}}}`, `{"properties":{"o":{"properties":{"x":{"type":"long"}}}}}`,
+		`{"properties":{"a":{"type":"nope"}}}`, `{"propertiez":{}}`, `[]`, `null`} {
+		f.Add([]byte(s))
+	}
+	current := map[string]any{"dynamic": "false", "properties": map[string]any{"p": map[string]any{"type": "keyword"},
+		"o": map[string]any{"properties": map[string]any{"x": map[string]any{"type": "long"}}}}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		merged, err := MergeMapping(current, b, "kuzzle:users")
+		if err != nil {
+			return
+		}
+		if _, err := json.Marshal(merged); err != nil {
+			t.Fatal(err)
+		}
+		props := merged["properties"].(map[string]any)
+		if p := props["p"].(map[string]any); p["type"] != "keyword" {
+			t.Fatalf("field p changed type: %v", p)
+		}
+		if x := props["o"].(map[string]any)["properties"].(map[string]any)["x"].(map[string]any); x["type"] != "long" {
+			t.Fatalf("field o.x changed type: %v", x)
+		}
+	})
+}

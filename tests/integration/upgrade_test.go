@@ -368,6 +368,13 @@ func TestRollingUpgrade(t *testing.T) {
 	if v := featureVersion(t, ms[0].proc); v != 1 {
 		t.Fatalf("feature version %d while a node runs %s, want 1", v, previousRelease)
 	}
+	// An operation newer than its entry kind is gated like a new kind:
+	// the old nodes would answer a security mapping update "unknown
+	// security command" and keep the old mapping.
+	const mappingBody = `{"properties":{"nickname":{"type":"keyword"}}}`
+	if _, env := ms[0].do(t, "PUT", "/users/_mapping", mappingBody); env.Error == nil || env.Error.ID != "cluster.process.feature_unavailable" {
+		t.Fatalf("a security mapping update while a node runs %s: %+v", previousRelease, env.Error)
+	}
 	replace(0, oldBin)
 	replace(0, korumBin)
 	replace(1, korumBin)
@@ -375,7 +382,15 @@ func TestRollingUpgrade(t *testing.T) {
 	for _, m := range ms {
 		eventually(t, 30*time.Second, m.api+" at feature version 2", func() bool { return featureVersion(t, m.proc) == 2 })
 	}
+	mustOK(t, ms[1].proc, "PUT", "/users/_mapping", mappingBody)
 	replace(0, korumBin) // a restart at the new version
+	// The mapping is in the replicated state: every node answers it, the
+	// restarted one too.
+	for _, m := range ms {
+		if env := mustOK(t, m.proc, "GET", "/users/_mapping", ""); !strings.Contains(string(env.Result), `"nickname":{"type":"keyword"}`) {
+			t.Fatalf("node %s answers the users mapping %s", m.api, env.Result)
+		}
+	}
 
 	stopLoad()
 	writers.Wait()

@@ -304,6 +304,47 @@ describe('security', () => {
       'security.credentials.unknown_strategy', 400);
   });
 
+  test('updateUserMapping merges into the users mapping, which getUserMapping then answers', async () => {
+    const mapping = { properties: { firstName: { type: 'text' }, birthDate: { type: 'date' } } };
+    // A fresh cluster raises its feature version (which mapping updates
+    // need) shortly after it starts.
+    const updated = await eventually(async () => {
+      try {
+        return await admin.security.updateUserMapping(mapping);
+      } catch (e) {
+        if (e.id === 'cluster.process.feature_unavailable') return undefined;
+        throw e;
+      }
+    }, { what: 'updateUserMapping accepted' });
+    const want = { profileIds: { type: 'keyword' }, firstName: { type: 'text' }, birthDate: { type: 'date' } };
+    assert.deepEqual(updated, { dynamic: 'false', properties: want });
+    assert.deepEqual(await admin.security.getUserMapping(), { mapping: want });
+    // Over HTTP, Kuzzle's route; a field's type cannot change.
+    const r = await raw('/users/_mapping', admin.jwt, {
+      method: 'PUT', body: JSON.stringify({ properties: { lastName: { type: 'keyword' } } }),
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.result.properties.lastName, { type: 'keyword' });
+    await expectError(admin.security.updateUserMapping({ properties: { firstName: { type: 'keyword' } } }),
+      'services.storage.cannot_change_mapping', 400);
+    assert.deepEqual((await admin.security.getUserMapping()).mapping.firstName, { type: 'text' });
+    // searchUsers compiles its query with the mapping: firstName is text.
+    await admin.security.createUser('mapped', { content: { profileIds: ['default'], firstName: 'Grace Hopper' } });
+    const found = await admin.security.searchUsers({ query: { match: { firstName: 'hopper' } } });
+    assert.deepEqual(found.hits.map((h) => h._id), ['mapped']);
+    const none = await admin.security.searchUsers({ query: { term: { firstName: 'Grace Hopper' } } });
+    assert.equal(none.total, 0);
+    // Profiles and roles have theirs.
+    await admin.security.updateProfileMapping({ properties: { label: { type: 'text' } } });
+    assert.deepEqual((await admin.security.getProfileMapping()).mapping.label, { type: 'text' });
+    await admin.security.updateRoleMapping({ properties: { label: { type: 'keyword' } } });
+    assert.deepEqual((await admin.security.getRoleMapping()).mapping.label, { type: 'keyword' });
+    // Not for anonymous.
+    const anon = ws();
+    await anon.connect();
+    await expectError(anon.security.updateUserMapping({ properties: {} }), 'security.rights.unauthorized', 401);
+  });
+
   test('the security routes win over /:index/:collection', async () => {
     const r = await raw('/profiles/p2', admin.jwt, {
       method: 'PUT', body: JSON.stringify({ policies: [{ roleId: 'reader' }] }),
