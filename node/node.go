@@ -842,6 +842,9 @@ func (n *Node) MGet(ctx context.Context, i, c string, ids []string) ([]*storage.
 func (n *Node) Search(ctx context.Context, i, c string, req storage.SearchRequest) (*storage.SearchResult, error) {
 	return n.reader.Search(ctx, i, c, req)
 }
+func (n *Node) MultiSearch(ctx context.Context, ts []storage.Target, req storage.SearchRequest) (*storage.SearchResult, error) {
+	return n.reader.MultiSearch(ctx, ts, req)
+}
 func (n *Node) Scroll(ctx context.Context, id, ttl string) (*storage.SearchResult, error) {
 	return n.reader.Scroll(ctx, id, ttl)
 }
