@@ -230,6 +230,9 @@ func (rt *Router) authorize(r *Request) error {
 	r.rights = func(c, a, i, col string) bool { return st.Allowed(id.UserID, c, a, i, col) }
 	index, _ := r.Args["index"].(string)
 	collection, _ := r.Args["collection"].(string)
+	if _, ok := r.Args["targets"]; ok {
+		return checkTargets(r, index, collection, func(i, c string) error { return st.Check(id, r.Controller, r.Action, i, c) })
+	}
 	return st.Check(id, r.Controller, r.Action, index, collection)
 }
 
