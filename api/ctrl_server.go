@@ -31,6 +31,8 @@ type serverController struct {
 	// metrics is server:metrics (metrics.go): its figures are the router's
 	// and the transports'.
 	metrics Handler
+	// Kuzzle's statistics frames (stats.go), the router's too.
+	getStats, getLastStats, getAllStats Handler
 }
 
 func (c *serverController) actions() map[string]Handler {
@@ -43,6 +45,9 @@ func (c *serverController) actions() map[string]Handler {
 		"capabilities": c.capabilities,
 		"openapi":      c.openapi,
 		"metrics":      c.metrics,
+		"getStats":     c.getStats,
+		"getLastStats": c.getLastStats,
+		"getAllStats":  c.getAllStats,
 	}
 }
 

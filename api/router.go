@@ -68,6 +68,7 @@ type Router struct {
 	rate   rateLimiter
 	served atomic.Uint64 // the dashboard's request count
 	hooks  metricsHooks  // metrics.go
+	stats  requestStats  // server:getStats' figures (stats.go)
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -84,7 +85,8 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	// it defines. Kuzzle's HTTP routes for every controller are already in
 	// routes.go: until a controller is registered, its routes answer
 	// api.process.controller_not_found.
-	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics})
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics,
+		getStats: rt.getStats, getLastStats: rt.getLastStats, getAllStats: rt.getAllStats})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b, specs: b, limits: limits})
 	rt.register("document", &documentController{store: b, clock: b, limits: limits, mappings: b,
@@ -118,11 +120,15 @@ func (rt *Router) register(name string, c controller) {
 
 // Dispatch executes a request and always returns a response.
 func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
+	p := rt.stats.begin(r.Protocol)
 	if rt.hooks.obs == nil {
-		return rt.dispatch(ctx, r)
+		resp := rt.dispatch(ctx, r)
+		rt.stats.end(p, resp.Error != nil)
+		return resp
 	}
 	start := time.Now()
 	resp := rt.dispatch(ctx, r)
+	rt.stats.end(p, resp.Error != nil)
 	rt.observe(r, resp, time.Since(start))
 	return resp
 }

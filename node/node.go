@@ -239,6 +239,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
 		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
+	go n.api.RunStats(n.done, time.Duration(cfg.Stats.StatsInterval)*time.Second, time.Duration(cfg.Stats.TTL)*time.Second)
 	metricsLn, err := n.startMetrics()
 	if err != nil {
 		return nil, err
