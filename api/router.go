@@ -184,10 +184,8 @@ func (rt *Router) run(ctx context.Context, h Handler, r *Request, resp *Response
 		if ke := kerror.From(err); ke.Status >= 500 {
 			rt.log.Warn("request failed", "controller", r.Controller, "action", r.Action, "err", err)
 		}
-		resp.setError(err)
-		return
 	}
-	resp.Result = result
+	resp.setOutcome(result, err)
 }
 
 // Served counts the requests dispatched to an action since start, for the

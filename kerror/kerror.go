@@ -110,6 +110,9 @@ var catalogue = map[string]def{
 	"services.storage.unexpected_not_found":      {16842786, notFound, "%s"},
 	"services.storage.unknown_query_keyword":     {16842797, badRequest, `The keyword "%s" is not part of Elasticsearch Query DSL. Are you trying to use a Koncorde query?`},
 	"services.storage.invalid_query_keyword":     {16842799, badRequest, `The "%s" keyword is not allowed in this query.`},
+	// server:healthCheck's answer for a red service.
+	"core.fatal.service_unavailable": {2, internal, "Service unavailable: %s."},
+
 	// document:search's targets (multi-index search).
 	"services.storage.invalid_multi_index_collection_usage": {16842801, badRequest, `Searches on multiple collections should be achieved with the "targets" argument who contains list of indexes and collections to search within.`},
 	"services.storage.invalid_target_format":                {16842802, badRequest, `The %s ("%s") contains invalid characters ",+*" or is equal to "_all" which is forbidden`},

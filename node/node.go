@@ -962,3 +962,13 @@ func (n *Node) unsafeWrite(w storage.Write, meta realtime.Meta, silent bool) *st
 	}
 	return res
 }
+
+// StorageHealth is nil while the storage engine answers: Elasticsearch,
+// pinged, in elasticsearch mode; the embedded store is no service of its
+// own (its health is the replicated state's, which Ready tells).
+func (n *Node) StorageHealth(ctx context.Context) error {
+	if n.es == nil {
+		return nil
+	}
+	return n.es.Ping(ctx)
+}
