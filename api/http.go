@@ -253,6 +253,9 @@ func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, 
 			return nil, err
 		}
 		req.setBody(body)
+		if keepRawBody[rt.controller+":"+rt.action] && json.Valid(data) {
+			req.RawBody = data
+		}
 	} else if r.Method == http.MethodGet {
 		// A GET request carries its body in the query string.
 		if err := bodyFromQuery(req, rt); err != nil {

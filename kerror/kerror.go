@@ -78,6 +78,7 @@ var catalogue = map[string]def{
 	"validation.types.invalid_date_format":     {84017153, precondition, "The following date types are invalid: %s."},
 	"validation.types.invalid_date":            {84017154, precondition, `Cannot parse the date value: "%s".`},
 	"validation.types.missing_enum_values":     {84017155, precondition, `The "enum" type requires a "values" property holding the list of the enum values.`},
+	"validation.types.invalid_geoshape":        {84017156, precondition, "The following shapes are invalid: %s."},
 	"validation.check.failed_document":         {84082689, badRequest, "Failed to validate document: %s"},
 	"validation.check.failed_field":            {84082690, badRequest, `Validation failed. Field "%s": %s`},
 
