@@ -27,6 +27,15 @@ type Config struct {
 	Cluster  ClusterConfig
 	Log      LogConfig
 	Security SecurityConfig
+	Stats    StatsConfig
+}
+
+// StatsConfig is Kuzzle's stats section, in Kuzzle's units (seconds):
+// server:getStats' frames are taken every StatsInterval and kept for TTL,
+// in this node's memory.
+type StatsConfig struct {
+	StatsInterval int
+	TTL           int
 }
 
 // SecurityConfig mirrors Kuzzle's security.authToken and security.apiKey
@@ -241,6 +250,7 @@ func Defaults() Config {
 			SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, TrailingLogs: 10240},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Security: SecurityConfig{JWTExpiresIn: time.Hour, JWTGracePeriod: time.Second},
+		Stats:    StatsConfig{StatsInterval: 10, TTL: 3600},
 	}
 }
 
@@ -347,6 +357,8 @@ func options(c *Config) []option {
 		{"security.apiKey.maxTTL", "api-key-max-ttl", "longest lifetime of an API key (0: no limit)", kDuration, &c.Security.APIKeyMaxTTL},
 		{"security.firstAdminFile", "first-admin-file", `JSON file {"kuid","username","password"}: the admin created, and the default roles locked down, at the first start`, kString, &c.Security.FirstAdminFile},
 		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
+		{"stats.statsInterval", "stats-interval", "seconds between two server:getStats frames", kInt, &c.Stats.StatsInterval},
+		{"stats.ttl", "stats-ttl", "seconds server:getStats frames are kept (10000 frames at most)", kInt, &c.Stats.TTL},
 		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
 	}
 }
@@ -686,6 +698,9 @@ func (c Config) validate() error {
 	}
 	if c.Server.WebSocket.IdleTimeout < time.Second {
 		return bad("server.protocols.websocket.idleTimeout", "must be at least 1s (Kuzzle's minimum: it cannot be disabled)")
+	}
+	if c.Stats.StatsInterval < 1 || c.Stats.TTL < 0 {
+		return bad("stats", "statsInterval must be at least 1 (second) and ttl at least 0")
 	}
 	if c.Limits.ConcurrentRequests < 1 {
 		return bad("limits.concurrentRequests", "must be at least 1")
