@@ -50,7 +50,7 @@ type wsConn struct {
 	id     string
 	srv    *Server
 	ws     *websocket.Conn // for reading only
-	nc     net.Conn        // the socket, written only by the queue's owner
+	nc     net.Conn        // the connection as hijacked (a tls.Conn over WSS)
 	gc     *gorillaConn    // the socket as gorilla reads it
 	shard  *flusher
 	once   sync.Once

@@ -410,6 +410,24 @@ func TestWSSWritesWithoutBlocking(t *testing.T) {
 	}
 }
 
+// What a tls.Conn writes outside an owner's turn (an alert, a key update
+// its reading side answers) waits in the sink for the owner's next write,
+// within a bound: a client cannot make it grow for ever. An owner's
+// records are not bounded there (the queue bounds them).
+func TestTLSSinkBoundsWritesBetweenOwners(t *testing.T) {
+	var s tlsSink
+	if _, err := s.write(make([]byte, tlsSinkIdleMax)); err != nil {
+		t.Fatalf("within the bound: %v", err)
+	}
+	if _, err := s.write([]byte{1}); err == nil {
+		t.Fatal("the sink grew past its bound with no owner writing")
+	}
+	s.sealing = true
+	if _, err := s.write(make([]byte, 2*tlsSinkIdleMax)); err != nil {
+		t.Fatalf("an owner's records: %v", err)
+	}
+}
+
 func slowConsumerIsDropped(t *testing.T, s *Server, ws *websocket.Conn, c *wsConn) {
 	t.Helper()
 	msg := payload(64<<10, 1)
