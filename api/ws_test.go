@@ -53,7 +53,7 @@ func (b *wsBackend) Now() time.Time       { return time.Now() }
 func (b *wsBackend) Version() string      { return "test" }
 func (b *wsBackend) StartedAt() time.Time { return time.Now() }
 
-func newWSServer(t *testing.T) (*Server, string) {
+func newWSServer(t testing.TB) (*Server, string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
@@ -66,7 +66,7 @@ func newWSServer(t *testing.T) (*Server, string) {
 // newWSSServer serves WSS the way a node does: TLS over the limiting
 // listener, so that TLS records are sealed in memory and written without
 // blocking (wstls.go).
-func newWSSServer(t *testing.T) (*Server, string) {
+func newWSSServer(t testing.TB) (*Server, string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
@@ -80,14 +80,14 @@ func newWSSServer(t *testing.T) (*Server, string) {
 
 // overWSAndWSS runs a test of the WebSocket writer over plain WebSocket
 // and over WSS.
-func overWSAndWSS(t *testing.T, test func(*testing.T, func(*testing.T) (*Server, string))) {
+func overWSAndWSS(t *testing.T, test func(*testing.T, func(testing.TB) (*Server, string))) {
 	t.Run("ws", func(t *testing.T) { test(t, newWSServer) })
 	t.Run("wss", func(t *testing.T) { test(t, newWSSServer) })
 }
 
 // dialWS connects a gorilla client and returns it with the server's side
 // of the connection.
-func dialWS(t *testing.T, s *Server, url string) (*websocket.Conn, *wsConn) {
+func dialWS(t testing.TB, s *Server, url string) (*websocket.Conn, *wsConn) {
 	t.Helper()
 	if strings.HasPrefix(url, "wss:") {
 		// The test's own server, with httptest's certificate.
@@ -98,7 +98,7 @@ func dialWS(t *testing.T, s *Server, url string) (*websocket.Conn, *wsConn) {
 	return dialWSWith(t, s, url, websocket.DefaultDialer)
 }
 
-func dialWSWith(t *testing.T, s *Server, url string, d *websocket.Dialer) (*websocket.Conn, *wsConn) {
+func dialWSWith(t testing.TB, s *Server, url string, d *websocket.Dialer) (*websocket.Conn, *wsConn) {
 	t.Helper()
 	before := map[any]bool{}
 	s.conns.Range(func(k, _ any) bool { before[k] = true; return true })
@@ -120,7 +120,7 @@ func dialWSWith(t *testing.T, s *Server, url string, d *websocket.Dialer) (*webs
 	return ws, c
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -157,7 +157,7 @@ func payload(n int, seed byte) []byte {
 // coalesced.
 func TestWSFramesOfEveryLength(t *testing.T) { overWSAndWSS(t, testWSFramesOfEveryLength) }
 
-func testWSFramesOfEveryLength(t *testing.T, newServer func(*testing.T) (*Server, string)) {
+func testWSFramesOfEveryLength(t *testing.T, newServer func(testing.TB) (*Server, string)) {
 	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	sizes := []int{0, 1, 125, 126, 127, 1000, 65535, 65536, 65537, wsChunk - 1, wsChunk, 3*wsChunk + 7, 1 << 20}
@@ -191,7 +191,7 @@ func testWSFramesOfEveryLength(t *testing.T, newServer func(*testing.T) (*Server
 // written by blocking writes, still whole and in order.
 func TestWSFullSocketKeepsOrder(t *testing.T) { overWSAndWSS(t, testWSFullSocketKeepsOrder) }
 
-func testWSFullSocketKeepsOrder(t *testing.T, newServer func(*testing.T) (*Server, string)) {
+func testWSFullSocketKeepsOrder(t *testing.T, newServer func(testing.TB) (*Server, string)) {
 	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	const n = 2000
@@ -216,7 +216,7 @@ func testWSFullSocketKeepsOrder(t *testing.T, newServer func(*testing.T) (*Serve
 // without corrupting the stream; each sender's messages keep their order.
 func TestWSConcurrentWriters(t *testing.T) { overWSAndWSS(t, testWSConcurrentWriters) }
 
-func testWSConcurrentWriters(t *testing.T, newServer func(*testing.T) (*Server, string)) {
+func testWSConcurrentWriters(t *testing.T, newServer func(testing.TB) (*Server, string)) {
 	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	const senders, each = 8, 300
@@ -302,7 +302,7 @@ func gone(s *Server, c *wsConn) func() bool {
 // the connection and refuses to queue more.
 func TestWSClientClose(t *testing.T) { overWSAndWSS(t, testWSClientClose) }
 
-func testWSClientClose(t *testing.T, newServer func(*testing.T) (*Server, string)) {
+func testWSClientClose(t *testing.T, newServer func(testing.TB) (*Server, string)) {
 	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "bye"), time.Now().Add(time.Second)); err != nil {
@@ -321,7 +321,7 @@ func TestWSServerShutdownSendsGoingAway(t *testing.T) {
 	overWSAndWSS(t, testWSServerShutdownSendsGoingAway)
 }
 
-func testWSServerShutdownSendsGoingAway(t *testing.T, newServer func(*testing.T) (*Server, string)) {
+func testWSServerShutdownSendsGoingAway(t *testing.T, newServer func(testing.TB) (*Server, string)) {
 	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	c.Send([]byte(`{"before":"close"}`))
@@ -339,7 +339,7 @@ func testWSServerShutdownSendsGoingAway(t *testing.T, newServer func(*testing.T)
 // through the connection's queue like everything else.
 func TestWSProtocolErrorsClose(t *testing.T) { overWSAndWSS(t, testWSProtocolErrorsClose) }
 
-func testWSProtocolErrorsClose(t *testing.T, newServer func(*testing.T) (*Server, string)) {
+func testWSProtocolErrorsClose(t *testing.T, newServer func(testing.TB) (*Server, string)) {
 	s, url := newServer(t)
 	for _, tc := range []struct {
 		name string
@@ -372,7 +372,7 @@ func testWSProtocolErrorsClose(t *testing.T, newServer func(*testing.T) (*Server
 // sender never blocks.
 func TestWSSlowConsumerIsDropped(t *testing.T) { overWSAndWSS(t, testWSSlowConsumerIsDropped) }
 
-func testWSSlowConsumerIsDropped(t *testing.T, newServer func(*testing.T) (*Server, string)) {
+func testWSSlowConsumerIsDropped(t *testing.T, newServer func(testing.TB) (*Server, string)) {
 	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	slowConsumerIsDropped(t, s, ws, c)
