@@ -1,29 +1,9 @@
 package api
 
 import (
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/korumdb/korum/realtime"
-	"github.com/korumdb/korum/realtime/filter"
 )
-
-// newWSSBlockingServer serves WSS over a tls.Conn that is not over the
-// limiting listener: every write is a blocking one on a goroutine of its
-// own, as every WSS write was before TLS records were sealed in memory.
-func newWSSBlockingServer(t testing.TB) (*Server, string) {
-	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
-	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
-	hs := httptest.NewTLSServer(s)
-	t.Cleanup(hs.Close)
-	return s, "wss" + strings.TrimPrefix(hs.URL, "https") + "/"
-}
 
 // BenchmarkWSReply is a response's write as document:get makes it, one at
 // a time: the server writes a ~200-byte reply and the client reads it

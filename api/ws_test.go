@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -53,11 +52,16 @@ func (b *wsBackend) Now() time.Time       { return time.Now() }
 func (b *wsBackend) Version() string      { return "test" }
 func (b *wsBackend) StartedAt() time.Time { return time.Now() }
 
-func newWSServer(t testing.TB) (*Server, string) {
-	t.Helper()
+// newWSBackendServer is a Server over a wsBackend, not serving yet.
+func newWSBackendServer() *Server {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
-	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
+	return NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
+}
+
+func newWSServer(t testing.TB) (*Server, string) {
+	t.Helper()
+	s := newWSBackendServer()
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return s, "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
@@ -68,14 +72,22 @@ func newWSServer(t testing.TB) (*Server, string) {
 // blocking (wstls.go).
 func newWSSServer(t testing.TB) (*Server, string) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
-	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
+	s := newWSBackendServer()
 	hs := httptest.NewUnstartedServer(s)
-	hs.Listener = LimitListener(hs.Listener, ConnLimits{Max: 100, PerIP: 100}, log)
+	hs.Listener = LimitListener(hs.Listener, ConnLimits{Max: 100, PerIP: 100}, s.log)
 	hs.StartTLS()
 	t.Cleanup(hs.Close)
 	return s, "wss" + strings.TrimPrefix(hs.URL, "https") + "/"
+}
+
+// newWSSBlockingServer serves WSS over a tls.Conn that is not over the
+// limiting listener: every write is a blocking one on a goroutine of its
+// own, as every WSS write was before TLS records were sealed in memory.
+func newWSSBlockingServer(t testing.TB) (*Server, string) {
+	t.Helper()
+	hs := httptest.NewTLSServer(newWSBackendServer())
+	t.Cleanup(hs.Close)
+	return hs.Config.Handler.(*Server), "wss" + strings.TrimPrefix(hs.URL, "https") + "/"
 }
 
 // overWSAndWSS runs a test of the WebSocket writer over plain WebSocket
@@ -382,14 +394,8 @@ func testWSSlowConsumerIsDropped(t *testing.T, newServer func(testing.TB) (*Serv
 // blocking one on a writer goroutine of its own (no socket to seal records
 // for and write without blocking): the same holds.
 func TestWSSSlowConsumerIsDropped(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
-	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
-	hs := httptest.NewTLSServer(s)
-	t.Cleanup(hs.Close)
-	d := *websocket.DefaultDialer
-	d.TLSClientConfig = hs.Client().Transport.(*http.Transport).TLSClientConfig
-	ws, c := dialWSWith(t, s, "wss"+strings.TrimPrefix(hs.URL, "https")+"/", &d)
+	s, url := newWSSBlockingServer(t)
+	ws, c := dialWS(t, s, url)
 	if c.nb.raw != nil {
 		t.Fatal("a TLS connection got a raw descriptor to write to")
 	}

@@ -119,9 +119,10 @@ func (t *wsTLS) through(write func() error) (*[]byte, error) {
 	return bp, err
 }
 
-// putBuf gives a pooled buffer back, unless a big message grew it.
+// putBuf gives a pooled buffer back (none: nil), unless a big message
+// grew it.
 func putBuf(bp *[]byte) {
-	if cap(*bp) > 2*wsChunk {
+	if bp == nil || cap(*bp) > 2*wsChunk {
 		return
 	}
 	*bp = (*bp)[:0]

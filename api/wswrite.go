@@ -86,13 +86,10 @@ func (c *wsConn) pump(buf []byte, items []wsItem, write func([]byte) ([]byte, er
 // writeNow writes b (sealed first over TLS) without blocking and returns a
 // copy of the bytes the socket did not take.
 func (c *wsConn) writeNow(b []byte) ([]byte, error) {
-	if c.tls != nil {
-		bp, err := c.tls.seal(b)
-		defer putBuf(bp)
-		if err != nil {
-			return nil, err
-		}
-		b = *bp
+	b, bp, err := c.sealed(b)
+	defer putBuf(bp)
+	if err != nil {
+		return nil, err
 	}
 	n, err := c.nb.write(b)
 	if err != nil || n == len(b) {
@@ -194,15 +191,22 @@ func (c *wsConn) slowWrite(st *stall) {
 
 // writeBlocking writes b (sealed first over TLS) with a deadline.
 func (c *wsConn) writeBlocking(b []byte) ([]byte, error) {
-	if c.tls != nil {
-		bp, err := c.tls.seal(b)
-		defer putBuf(bp)
-		if err != nil {
-			return nil, err
-		}
-		b = *bp
+	b, bp, err := c.sealed(b)
+	defer putBuf(bp)
+	if err != nil {
+		return nil, err
 	}
 	return nil, c.writeRaw(b)
+}
+
+// sealed returns the bytes to write for b: b itself, or over TLS its
+// records, in a pooled buffer (bp) to give back with putBuf once written.
+func (c *wsConn) sealed(b []byte) (wire []byte, bp *[]byte, err error) {
+	if c.tls == nil {
+		return b, nil, nil
+	}
+	bp, err = c.tls.seal(b)
+	return *bp, bp, err
 }
 
 // writeRaw writes bytes ready for the wire with a deadline.
