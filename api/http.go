@@ -46,6 +46,8 @@ type Server struct {
 	sweeping bool // an idle sweeper runs
 
 	metrics http.Handler // GET /metrics, when served (metrics.go)
+	// noDashboard turns /_dashboard off (server.dashboard false).
+	noDashboard bool
 
 	// WebSocket upgrades so far, and the goroutine that gives memory
 	// back after a burst of them (release.go).
@@ -134,7 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		return
-	case !reserve && (r.URL.Path == "/_dashboard" || strings.HasPrefix(r.URL.Path, "/_dashboard/")):
+	case !reserve && !s.noDashboard && (r.URL.Path == "/_dashboard" || strings.HasPrefix(r.URL.Path, "/_dashboard/")):
 		s.serveDashboard(w, r)
 		return
 	case r.URL.Path == "/metrics" && s.metrics != nil:

@@ -66,7 +66,7 @@ type Router struct {
 	waiting atomic.Int64
 	// rate enforces the profiles' rateLimit.
 	rate   rateLimiter
-	served atomic.Uint64 // the dashboard's request count
+	served atomic.Uint64 // the dashboard's request count, without an observer
 	hooks  metricsHooks  // metrics.go
 	stats  requestStats  // server:getStats' figures (stats.go)
 }
@@ -156,7 +156,9 @@ func (rt *Router) dispatch(ctx context.Context, r *Request) *Response {
 		resp.setError(kerror.New("api.process.action_not_found", r.Controller, r.Action))
 		return resp
 	}
-	rt.served.Add(1)
+	if rt.hooks.obs == nil {
+		rt.served.Add(1)
+	}
 	rt.run(ctx, h, r, resp)
 	return resp
 }
@@ -189,7 +191,9 @@ func (rt *Router) run(ctx context.Context, h Handler, r *Request, resp *Response
 }
 
 // Served counts the requests dispatched to an action since start, for the
-// dashboard's request rate.
+// dashboard's request rate, while no RequestObserver is set: with one
+// (metrics on), the observer counts them and the request path does not
+// count twice.
 func (rt *Router) Served() uint64 { return rt.served.Load() }
 
 // Freshness is implemented by a backend whose security state may be stale

@@ -77,6 +77,8 @@ type ServerConfig struct {
 	// port); MetricsAddr serves them on an address of their own too.
 	Metrics     bool
 	MetricsAddr string
+	// Dashboard serves the live cluster dashboard at /_dashboard.
+	Dashboard bool
 }
 
 // HTTPConfig is server.protocols.http: the HTTP connections' timeouts,
@@ -230,7 +232,7 @@ type LogConfig struct {
 func Defaults() Config {
 	httpDefaults := api.DefaultHTTPOptions()
 	return Config{
-		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20, Metrics: true,
+		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20, Metrics: true, Dashboard: true,
 			HTTP: HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 				WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
 				AllowCompression: httpDefaults.AllowCompression, MaxEncodingLayers: httpDefaults.MaxEncodingLayers,
@@ -286,6 +288,7 @@ func options(c *Config) []option {
 		{"server.tls.key", "tls-key", "PEM private key of --tls-cert; reloaded on SIGHUP", kString, &c.Server.TLSKey},
 		{"server.metrics", "metrics", "export Prometheus metrics at GET /metrics (true/false)", kBool, &c.Server.Metrics},
 		{"server.metricsAddr", "metrics-addr", "also serve /metrics on this address (empty: the API port only)", kString, &c.Server.MetricsAddr},
+		{"server.dashboard", "dashboard", "serve the live cluster dashboard at /_dashboard (true/false)", kBool, &c.Server.Dashboard},
 		{"server.protocols.http.readHeaderTimeout", "http-header-timeout", "longest an HTTP request's header may take to arrive", kDuration, &c.Server.HTTP.ReadHeaderTimeout},
 		{"server.protocols.http.readTimeout", "http-read-timeout", "longest a whole HTTP request, body included, may take to arrive", kDuration, &c.Server.HTTP.ReadTimeout},
 		{"server.protocols.http.writeTimeout", "http-write-timeout", "longest an HTTP response may take to be written", kDuration, &c.Server.HTTP.WriteTimeout},

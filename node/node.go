@@ -254,6 +254,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
 	n.registerDashboardRPC() // it reads n.api and n.conns
+	if !cfg.Server.Dashboard {
+		// Other nodes' dashboards still get this node's figures.
+		n.api.DisableDashboard()
+	}
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
 	var serveLn net.Listener = n.conns
 	if n.apiCert != nil {
