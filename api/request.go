@@ -64,11 +64,11 @@ func DecodeRequest(data []byte) (*Request, error) {
 	if len(data) == 0 || data[0] != '{' {
 		return nil, kerror.New("network.http.body_parse_failed", "the request must be a JSON object")
 	}
-	// Unmarshal, not a Decoder: it refuses data after the object just the
+	// Not a Decoder: Unmarshal refuses data after the object just the
 	// same, without a Decoder's buffer copy (a request's decoding is a
 	// sixth of a node's CPU under document:get load).
 	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if err := unmarshalJSON(data, &raw); err != nil {
 		return nil, kerror.New("network.http.body_parse_failed", err.Error())
 	}
 	r := requestFromMap(raw)
