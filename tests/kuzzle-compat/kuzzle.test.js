@@ -207,3 +207,25 @@ test('a collection Korum creates is Kuzzle\'s after admin:refreshIndexCache', as
   assert.equal((await kuzzle.document.get(INDEX, 'fromkorum', 'z'))._source.x, 'y');
   assert.deepEqual(await kuzzle.collection.getMapping(INDEX, 'fromkorum'), await korum.collection.getMapping(INDEX, 'fromkorum'));
 });
+
+test('static settings: Kuzzle and Korum both close, update and reopen the index', async (t) => {
+  if (skip) return t.skip(skip);
+  const analysis = { analysis: { analyzer: { case_sensitive: { type: 'custom', tokenizer: 'standard' } } } };
+  const mappings = { properties: { code: { type: 'text', analyzer: 'case_sensitive' } } };
+  const getSettings = (sdkc, c) => sdkc.query({ controller: 'collection', action: 'getSettings', index: INDEX, collection: c }).then((r) => r.result);
+  await kuzzle.collection.create(INDEX, 'bykuzzle', {});
+  await kuzzle.collection.update(INDEX, 'bykuzzle', { settings: analysis, mappings });
+  await korum.collection.create(INDEX, 'bykorum', {});
+  await korum.collection.update(INDEX, 'bykorum', { settings: analysis, mappings });
+  await kuzzle.query({ controller: 'admin', action: 'refreshIndexCache' });
+  for (const c of ['bykuzzle', 'bykorum']) {
+    assert.deepEqual((await getSettings(kuzzle, c)).analysis, analysis.analysis, `${c} via Kuzzle`);
+    assert.deepEqual((await getSettings(korum, c)).analysis, analysis.analysis, `${c} via Korum`);
+    await korum.document.create(INDEX, c, { code: 'AB Cd' }, 'x', { refresh: 'wait_for' });
+    for (const [q, want] of [['AB', 1], ['ab', 0]]) {
+      const query = { query: { match: { code: q } } };
+      assert.equal(await kuzzle.document.count(INDEX, c, query), want, `${c}: Kuzzle counts ${q}`);
+      assert.equal(await korum.document.count(INDEX, c, query), want, `${c}: Korum counts ${q}`);
+    }
+  }
+});
