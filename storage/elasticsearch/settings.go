@@ -74,12 +74,26 @@ func (e *Engine) putClosed(ctx context.Context, target []string, s map[string]an
 		return err
 	}
 	err = e.call(ctx, esapi.IndicesPutSettingsRequest{Index: target, Body: body}, nil)
-	// The open answers once the primary shard is started (its default
-	// wait_for_active_shards), so reads and writes work again after it.
-	if oerr := e.call(context.WithoutCancel(ctx), esapi.IndicesOpenRequest{Index: target}, nil); oerr != nil {
+	octx := context.WithoutCancel(ctx)
+	var opened struct {
+		Shards bool `json:"shards_acknowledged"`
+	}
+	if oerr := e.call(octx, esapi.IndicesOpenRequest{Index: target}, &opened); oerr != nil {
 		e.log.Error("reopening an index closed for a settings update failed: it stays closed until reopened", "index", target[0], "err", oerr)
 		if err == nil {
 			err = oerr
+		}
+		return err
+	}
+	// The open waits for the primary shard (wait_for_active_shards
+	// defaults to 1) only up to its timeout, then answers
+	// shards_acknowledged false: then wait for the index to serve again
+	// before answering, so that the client's next read finds it (the
+	// health wait ends before the request's own timeout).
+	if !opened.Shards {
+		herr := e.call(ctx, esapi.ClusterHealthRequest{Index: target, WaitForStatus: "yellow", Timeout: e.opts.RequestTimeout * 3 / 4}, nil)
+		if err == nil {
+			err = herr
 		}
 	}
 	return err
