@@ -7,7 +7,7 @@ BIN         := bin/korum
 STATICCHECK_VERSION := 0.8.2
 TOOLS       := $(CURDIR)/bin/tools
 
-.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke test-dashboard dashboard-deps test-es test-sdk-es test-integration-es jepsen-es
+.PHONY: docker-engine build run test lint test-go test-sdk sdk-deps fuzz bench clean image local-images jepsen jepsen-long jepsen-deps jepsen-broken jepsen-selftest compose-smoke test-dashboard dashboard-deps test-es test-sdk-es test-integration-es test-kuzzle-compat jepsen-es
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/node
@@ -60,6 +60,15 @@ test-integration-es: build
 
 sdk-deps:
 	cd tests/sdk && npm ci --no-audit --no-fund
+
+# A real Kuzzle 2 (npm package kuzzle, 2.56.0) and a node in elasticsearch
+# mode on the Elasticsearch 7 at ES_URL (Kuzzle's own indexes %kuzzle.*
+# are created there): each reads what the other wrote. The npm ci builds
+# Kuzzle's native modules from source (several minutes); it needs
+# redis-server. The tests skip, saying why, when Kuzzle is not installed.
+test-kuzzle-compat: build
+	cd tests/kuzzle-compat && npm ci --no-audit --no-fund && \
+		ELASTICSEARCH_URL=$(ES_URL) KORUM_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 .
 
 test-sdk: build sdk-deps
 	cd tests/sdk && KORUM_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 .

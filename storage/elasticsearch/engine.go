@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -185,20 +186,42 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Ping checks that Elasticsearch answers and is a 7.x or later server.
+// Ping checks that the server answers and is one Korum speaks to:
+// Elasticsearch 7.x or later, or OpenSearch (1.x and 2.x keep
+// Elasticsearch 7.10's REST API; 2.19 is tested, README "Storage engines").
 func (e *Engine) Ping(ctx context.Context) error {
 	var info struct {
 		Version struct {
-			Number string `json:"number"`
+			Number       string `json:"number"`
+			Distribution string `json:"distribution"`
 		} `json:"version"`
 	}
 	if err := e.call(ctx, esapi.InfoRequest{}, &info); err != nil {
 		return err
 	}
-	if info.Version.Number == "" || info.Version.Number < "7" {
-		return kerror.New("services.storage.unexpected_error", "unsupported Elasticsearch version "+info.Version.Number)
+	if !supportedServer(info.Version.Distribution, info.Version.Number) {
+		name := "Elasticsearch"
+		if info.Version.Distribution != "" {
+			name = info.Version.Distribution
+		}
+		return kerror.New("services.storage.unexpected_error", "unsupported "+name+" version "+info.Version.Number)
 	}
 	return nil
+}
+
+// supportedServer tells whether a server's info (version.distribution,
+// version.number) is Elasticsearch 7 or later or OpenSearch 1 or later.
+// The major version is compared as a number: "10" is after "7".
+func supportedServer(distribution, number string) bool {
+	major, _, _ := strings.Cut(number, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return false
+	}
+	if distribution == "opensearch" {
+		return n >= 1
+	}
+	return n >= 7
 }
 
 // Close releases idle connections.

@@ -341,3 +341,27 @@ func TestStrictMappingAndUnreachable(t *testing.T) {
 		t.Fatalf("write while unreachable: %v", err)
 	}
 }
+
+// TestSupportedServer: Elasticsearch 7 and later and every OpenSearch are
+// accepted; the major version is a number ("10" is after "7", OpenSearch's
+// "2.19.6" is not Elasticsearch 2).
+func TestSupportedServer(t *testing.T) {
+	for _, c := range []struct {
+		dist, number string
+		ok           bool
+	}{
+		{"", "7.17.29", true},
+		{"", "8.15.0", true},
+		{"", "10.0.0", true},
+		{"", "6.8.23", false},
+		{"", "", false},
+		{"", "x.y", false},
+		{"opensearch", "2.19.6", true},
+		{"opensearch", "1.3.0", true},
+		{"opensearch", "0.9", false},
+	} {
+		if got := supportedServer(c.dist, c.number); got != c.ok {
+			t.Errorf("supportedServer(%q, %q) = %v, want %v", c.dist, c.number, got, c.ok)
+		}
+	}
+}

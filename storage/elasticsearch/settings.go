@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"strings"
 
@@ -29,10 +30,13 @@ func settingsOf(raw json.RawMessage) (map[string]any, error) {
 
 // putSettings updates a collection's index settings, as Kuzzle's
 // updateCollection does. Dynamic settings (index.blocks.write,
-// number_of_replicas, refresh_interval...) apply at once; Elasticsearch
-// refuses a static one on an open index (Kuzzle closes and reopens the
-// index for it, which Korum does not: it would refuse every read
-// meanwhile).
+// number_of_replicas, refresh_interval...) apply at once on the open
+// index. Elasticsearch refuses a static one (analysis...) on an open index:
+// then, as Kuzzle's updateSettings does, the index is closed, the settings
+// put and the index reopened, whatever the put's outcome. Only then: Kuzzle
+// closes the index for every settings update, which refuses its reads and
+// writes meanwhile. Final settings (number_of_shards) stay refused, as in
+// Kuzzle.
 func (e *Engine) putSettings(ctx context.Context, w *storage.Write) error {
 	s, err := settingsOf(w.Settings)
 	if err != nil || s == nil {
@@ -42,8 +46,57 @@ func (e *Engine) putSettings(ctx context.Context, w *storage.Write) error {
 	if err != nil {
 		return err
 	}
-	err = e.call(ctx, esapi.IndicesPutSettingsRequest{Index: []string{alias(w.Index, w.Collection)}, Body: body}, nil)
+	target := []string{alias(w.Index, w.Collection)}
+	err = e.call(ctx, esapi.IndicesPutSettingsRequest{Index: target, Body: body}, nil)
+	if staticSettings(err) {
+		err = e.putClosed(ctx, target, s)
+	}
 	return kuzzleError(err, w.Index, w.Collection, "")
+}
+
+// staticSettings tells whether Elasticsearch refused a settings update
+// because it holds static settings and the index is open.
+func staticSettings(err error) bool {
+	var ee *esError
+	return errors.As(err, &ee) && ee.Type == "illegal_argument_exception" &&
+		strings.Contains(ee.Reason, "non dynamic settings") && strings.Contains(ee.Reason, "open indices")
+}
+
+// putClosed puts settings s on a closed index: close, put, reopen. The
+// reopen does not depend on the request: a client gone while the index is
+// closed must not leave it closed.
+func (e *Engine) putClosed(ctx context.Context, target []string, s map[string]any) error {
+	body, err := jsonBody(s)
+	if err != nil {
+		return err
+	}
+	if err := e.call(ctx, esapi.IndicesCloseRequest{Index: target}, nil); err != nil {
+		return err
+	}
+	err = e.call(ctx, esapi.IndicesPutSettingsRequest{Index: target, Body: body}, nil)
+	octx := context.WithoutCancel(ctx)
+	var opened struct {
+		Shards bool `json:"shards_acknowledged"`
+	}
+	if oerr := e.call(octx, esapi.IndicesOpenRequest{Index: target}, &opened); oerr != nil {
+		e.log.Error("reopening an index closed for a settings update failed: it stays closed until reopened", "index", target[0], "err", oerr)
+		if err == nil {
+			err = oerr
+		}
+		return err
+	}
+	// The open waits for the primary shard (wait_for_active_shards
+	// defaults to 1) only up to its timeout, then answers
+	// shards_acknowledged false: then wait for the index to serve again
+	// before answering, so that the client's next read finds it (the
+	// health wait ends before the request's own timeout).
+	if !opened.Shards {
+		herr := e.call(ctx, esapi.ClusterHealthRequest{Index: target, WaitForStatus: "yellow", Timeout: e.opts.RequestTimeout * 3 / 4}, nil)
+		if err == nil {
+			err = herr
+		}
+	}
+	return err
 }
 
 // GetSettings answers collection:getSettings as Kuzzle does: the index

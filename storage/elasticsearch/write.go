@@ -47,10 +47,16 @@ func (e *Engine) execute(ctx context.Context, w *storage.Write) (*storage.WriteR
 		if _, err := e.requireCollection(ctx, w.Index, w.Collection); err != nil {
 			return nil, err
 		}
-		if err := e.putMapping(ctx, w); err != nil {
+		// Settings first, as Kuzzle's updateCollection: a mapping may name
+		// an analyzer these settings define. Mappings Korum refuses are
+		// refused before any settings change.
+		if _, err := mappingsOf(w.Mappings); err != nil {
 			return nil, err
 		}
-		return &storage.WriteResult{}, e.putSettings(ctx, w)
+		if err := e.putSettings(ctx, w); err != nil {
+			return nil, err
+		}
+		return &storage.WriteResult{}, e.putMapping(ctx, w)
 	case storage.OpCollectionDelete:
 		return &storage.WriteResult{}, e.collectionDelete(ctx, w.Index, w.Collection)
 	case storage.OpCollectionTruncate:
@@ -203,10 +209,10 @@ func (e *Engine) collectionCreate(ctx context.Context, w *storage.Write) error {
 		return err
 	}
 	if _, ok := s[w.Index][w.Collection]; ok {
-		if err := e.putMapping(ctx, w); err != nil {
+		if err := e.putSettings(ctx, w); err != nil {
 			return err
 		}
-		return e.putSettings(ctx, w)
+		return e.putMapping(ctx, w)
 	}
 	props, _ := m["properties"].(map[string]any)
 	if props == nil {
