@@ -138,6 +138,9 @@ type Engine struct {
 	// are atomic with respect to each other.
 	applyMu sync.Mutex
 	applied atomic.Uint64
+	// mappings caches decoded collection mappings for writes and their
+	// validation (mapcache.go).
+	mappings mappingCache
 
 	// NoSync only: the periodic sync's first failure, which every later
 	// Apply returns; stop ends the syncing goroutine.
@@ -323,7 +326,7 @@ func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) ([]storage.Writ
 	}
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		for i := range writes {
-			r, err := applyWrite(tx, &writes[i], defaultDynamic)
+			r, err := applyWrite(tx, &writes[i], defaultDynamic, &e.mappings)
 			if err != nil {
 				return fmt.Errorf("apply write %d (%s) of raft entry %d: %w", i, writes[i].Op, raftIndex, err)
 			}
