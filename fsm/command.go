@@ -219,6 +219,9 @@ func encodeBatchResult(rs []any) []byte {
 // DecodeBatchResult parses a batch's result into one SubResult per
 // sub-command, in order.
 func DecodeBatchResult(b []byte) ([]SubResult, error) {
+	if rs, ok := splitBatchResult(b); ok {
+		return rs, nil
+	}
 	var r struct {
 		B []SubResult `json:"b"`
 	}

@@ -19,7 +19,7 @@ const maxIDBytes = 512
 // applyWrite runs one write inside the batch transaction. A client-visible
 // failure is returned in the WriteResult; the error return is reserved for
 // failures of the file itself, which abort the whole batch.
-func applyWrite(tx *bolt.Tx, w *storage.Write, defaultDynamic string) (storage.WriteResult, error) {
+func applyWrite(tx *bolt.Tx, w *storage.Write, defaultDynamic string, mc *mappingCache) (storage.WriteResult, error) {
 	switch w.Op {
 	case storage.OpIndexCreate:
 		return wrap(indexCreate(tx, w))
@@ -35,9 +35,9 @@ func applyWrite(tx *bolt.Tx, w *storage.Write, defaultDynamic string) (storage.W
 		return wrap(collectionTruncate(tx, w))
 	case storage.OpDocCreate, storage.OpDocCreateOrReplace, storage.OpDocReplace,
 		storage.OpDocUpdate, storage.OpDocUpsert, storage.OpDocDelete, storage.OpDocDeleteFields, storage.OpDocBulk:
-		return docWrite(tx, w)
+		return docWrite(tx, w, mc)
 	case storage.OpDocDeleteByQuery, storage.OpDocUpdateByQuery:
-		return byQuery(tx, w)
+		return byQuery(tx, w, mc)
 	}
 	return storage.WriteResult{Err: kerror.New("services.storage.invalid_argument", "op", "a known write operation")}, nil
 }
@@ -266,7 +266,10 @@ type coll struct {
 	index, name string
 	bucket      *bolt.Bucket
 	docs        *bolt.Bucket
-	mapping     *mapping
+	// mapping may be shared with the mapping cache until ownMapping is
+	// set: it is cloned before its first change.
+	mapping    *mapping
+	ownMapping bool
 	// mappingChanged is set when documents added dynamic fields; the
 	// mapping is written once at the end of the write.
 	mappingChanged bool
@@ -280,12 +283,12 @@ func (c *coll) flushMapping() error {
 	return putMapping(c.bucket, c.mapping)
 }
 
-func openColl(tx *bolt.Tx, index, collection string) (*coll, error) {
+func openColl(tx *bolt.Tx, mc *mappingCache, index, collection string) (*coll, error) {
 	cb, err := collectionBucket(tx, index, collection)
 	if err != nil {
 		return nil, err
 	}
-	mp, err := loadMapping(cb)
+	mp, err := mc.load(index, collection, cb)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +338,11 @@ func (c *coll) store(id string, version int64, src map[string]any) (*storage.Doc
 	if err != nil {
 		return nil, err
 	}
-	if c.mapping.addDynamicFields(doc.Source) {
+	if c.mapping.wouldAddDynamicFields(doc.Source) {
+		if !c.ownMapping {
+			c.mapping, c.ownMapping = c.mapping.clone(), true
+		}
+		c.mapping.addDynamicFields(doc.Source)
 		c.mappingChanged = true
 	}
 	return doc, nil
@@ -345,8 +352,8 @@ func notFound(c *coll, id string) *kerror.Error {
 	return kerror.New("services.storage.not_found", id, c.index, c.name)
 }
 
-func docWrite(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
-	c, err := openColl(tx, w.Index, w.Collection)
+func docWrite(tx *bolt.Tx, w *storage.Write, mc *mappingCache) (storage.WriteResult, error) {
+	c, err := openColl(tx, mc, w.Index, w.Collection)
 	if err != nil {
 		return wrap(err)
 	}
@@ -413,8 +420,8 @@ func docOp(c *coll, w *storage.Write, d *storage.DocWrite) (storage.ItemResult, 
 // byQuery runs deleteByQuery and updateByQuery. Matching documents are
 // collected in id order before anything changes, so the Limit check fails
 // the command without side effects.
-func byQuery(tx *bolt.Tx, w *storage.Write) (storage.WriteResult, error) {
-	c, err := openColl(tx, w.Index, w.Collection)
+func byQuery(tx *bolt.Tx, w *storage.Write, mc *mappingCache) (storage.WriteResult, error) {
+	c, err := openColl(tx, mc, w.Index, w.Collection)
 	if err != nil {
 		return wrap(err)
 	}

@@ -140,6 +140,9 @@ type Engine struct {
 	// are atomic with respect to each other.
 	applyMu sync.Mutex
 	applied atomic.Uint64
+	// mappings caches decoded collection mappings for writes and their
+	// validation (mapcache.go).
+	mappings mappingCache
 
 	// NoSync only: the periodic sync's first failure, which every later
 	// Apply returns; stop ends the syncing goroutine.
@@ -205,8 +208,17 @@ func (e *Engine) sync() error {
 
 func openFile(path string, timeout time.Duration, noSync bool) (*bolt.DB, uint64, error) {
 	// NoGrowSync with NoSync: a file never trusted after a crash gains
-	// nothing from syncing its growth either.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: noSync, NoGrowSync: noSync})
+	// nothing from syncing its growth either. Nor does its free page list,
+	// which bbolt otherwise writes at every commit (a page, and its
+	// allocation): without it, bbolt rebuilds the list by scanning the file
+	// when it opens one (the store is rebuilt at start anyway), as etcd
+	// runs its backend. The hash map form of the list makes allocating and
+	// freeing pages cheaper than the sorted array.
+	opts := &bolt.Options{Timeout: timeout, NoSync: noSync, NoGrowSync: noSync}
+	if noSync {
+		opts.NoFreelistSync, opts.FreelistType = true, bolt.FreelistMapType
+	}
+	db, err := bolt.Open(path, 0o600, opts)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open storage file %s: %w", path, err)
 	}
@@ -325,7 +337,7 @@ func (e *Engine) Apply(raftIndex uint64, writes []storage.Write) ([]storage.Writ
 	}
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		for i := range writes {
-			r, err := applyWrite(tx, &writes[i], defaultDynamic)
+			r, err := applyWrite(tx, &writes[i], defaultDynamic, &e.mappings)
 			if err != nil {
 				return fmt.Errorf("apply write %d (%s) of raft entry %d: %w", i, writes[i].Op, raftIndex, err)
 			}

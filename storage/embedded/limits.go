@@ -104,13 +104,18 @@ func (e *Engine) Validate(w *storage.Write, lim WriteLimits) (err *kerror.Error,
 }
 
 // currentMapping is the collection's mapping, or nil when the collection
-// does not exist or its mapping cannot be read: Apply reports those.
+// does not exist or its mapping cannot be read: Apply reports those. Its
+// maps are shared with the mapping cache and must not be modified (the
+// struct is the caller's own).
 func (e *Engine) currentMapping(index, collection string) *mapping {
 	var mp *mapping
 	_ = e.view(func(tx *bolt.Tx) error {
 		cb, err := collectionBucket(tx, index, collection)
 		if err == nil {
-			mp, _ = loadMapping(cb)
+			if shared, err := e.mappings.load(index, collection, cb); err == nil {
+				cp := *shared
+				mp = &cp
+			}
 		}
 		return nil
 	})
@@ -304,7 +309,7 @@ func (v *validator) mappingUpdate(e *Engine, w *storage.Write) *kerror.Error {
 	}
 	merged := map[string]any{}
 	if mp := e.currentMapping(w.Index, w.Collection); mp != nil {
-		merged = mp.Properties
+		merged = deepCopy(mp.Properties).(map[string]any)
 	}
 	mergeMaps(merged, props)
 	if countFields(merged, true) > v.lim.MappingTotalFields {

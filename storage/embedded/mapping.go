@@ -314,6 +314,12 @@ func (mp *mapping) addDynamicFields(src map[string]any) bool {
 	return inferInto(mp.Properties, src, mp.Dynamic, true, false)
 }
 
+// wouldAddDynamicFields reports whether addDynamicFields would change the
+// mapping, without changing it.
+func (mp *mapping) wouldAddDynamicFields(src map[string]any) bool {
+	return inferInto(mp.Properties, src, mp.Dynamic, true, true)
+}
+
 // inferInto adds the fields of obj that props does not declare, where the
 // dynamic policy allows, and reports whether it added any. With dry set it
 // changes nothing and only reports whether it would.
