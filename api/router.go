@@ -132,6 +132,12 @@ func (rt *Router) dispatch(ctx context.Context, r *Request) *Response {
 		r.RequestID = newUUID()
 	}
 	resp := newResponse(r, rt.b.NodeID())
+	if r.bodyInvalid {
+		// Kuzzle's RequestInput refuses a body that is not an object as it
+		// builds the request: before its controller or rights are looked at.
+		resp.setError(kerror.New("api.assert.invalid_type", "body", "object"))
+		return resp
+	}
 	if r.Controller == "" {
 		resp.setError(kerror.New("api.assert.missing_argument", "controller"))
 		return resp
