@@ -83,7 +83,9 @@ func (c *realtimeController) subscribe(ctx context.Context, r *Request) (any, er
 	if err := needConn(r); err != nil {
 		return nil, err
 	}
-	index, collection, body, err := targetBody(r, false)
+	// Kuzzle asserts index, collection, then a body (the filters; {}
+	// subscribes to every document).
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +181,12 @@ func (c *realtimeController) validate(ctx context.Context, r *Request) (any, err
 }
 
 func (c *realtimeController) publish(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	// Kuzzle asserts the body before index and collection.
+	body, err := r.RequireBody()
+	if err != nil {
+		return nil, err
+	}
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}
