@@ -27,6 +27,9 @@ type realtimeController struct {
 	clock Clock
 	// specs: Kuzzle validates a published message like a document.
 	specs SpecReader
+	// validate is document:validate: Kuzzle's (deprecated) realtime:validate
+	// checks a message against the collection's specifications with it.
+	validate Handler
 }
 
 func (c *realtimeController) actions() map[string]Handler {
@@ -164,20 +167,6 @@ func (c *realtimeController) list(ctx context.Context, r *Request) (any, error) 
 		}
 	}
 	return all, nil
-}
-
-func (c *realtimeController) validate(ctx context.Context, r *Request) (any, error) {
-	if _, _, err := target(r); err != nil {
-		return nil, err
-	}
-	body, err := r.OptBody()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.rt.Hub().Engine().Validate(body); err != nil {
-		return nil, realtime.DSLError(err)
-	}
-	return map[string]any{"valid": true}, nil
 }
 
 func (c *realtimeController) publish(ctx context.Context, r *Request) (any, error) {

@@ -29,7 +29,7 @@ package api
 //   - lib/api/controllers/indexController.ts: getIndex.
 //   - lib/api/controllers/realtimeController.ts: subscribe: target then
 //     body (required); publish: body then target; join, unsubscribe,
-//     count: body.roomId (getBodyString).
+//     count: body.roomId (getBodyString); validate is document:validate.
 //   - lib/api/controllers/memoryStorageController.ts and
 //     lib/util/requestAssertions.ts: assertHasId (falsy _id:
 //     missing_argument "_id"), assertHasBody, body attributes as
@@ -208,6 +208,9 @@ func TestKuzzleErrorOrder(t *testing.T) {
 		{`{"controller":"realtime","action":"publish","index":"i"}`, noBody, nil},
 		{`{"controller":"realtime","action":"publish","body":{}}`, missing, []string{"index"}},
 		{`{"controller":"realtime","action":"publish","index":"i","body":{}}`, missing, []string{"collection"}},
+		// realtime:validate is document:validate (body, then target).
+		{`{"controller":"realtime","action":"validate","index":"i","collection":"c"}`, noBody, nil},
+		{`{"controller":"realtime","action":"validate","body":{}}`, missing, []string{"index"}},
 		{`{"controller":"realtime","action":"join"}`, noBody, nil},
 		{`{"controller":"realtime","action":"unsubscribe","body":{}}`, missing, []string{"body.roomId"}},
 		{`{"controller":"realtime","action":"count","body":{"roomId":1}}`, badType, []string{"body.roomId", "string"}},

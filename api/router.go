@@ -87,9 +87,10 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b, specs: b, limits: limits})
-	rt.register("document", &documentController{store: b, clock: b, limits: limits, mappings: b,
-		specs: docChecker{specs: b, store: b, clock: b}})
-	rt.register("realtime", &realtimeController{rt: b, clock: b, specs: b})
+	docs := &documentController{store: b, clock: b, limits: limits, mappings: b,
+		specs: docChecker{specs: b, store: b, clock: b}}
+	rt.register("document", docs)
+	rt.register("realtime", &realtimeController{rt: b, clock: b, specs: b, validate: docs.validate})
 	rt.register("auth", &authController{sec: b, clock: b})
 	rt.register("security", &securityController{sec: b, clock: b, limits: limits, routes: rt})
 	rt.register("admin", &adminSecurityController{sec: b, clock: b, routes: rt, specs: b})
