@@ -22,6 +22,8 @@ type Documents interface {
 	// MGet returns the documents found, in request order, and the ids not found.
 	MGet(ctx context.Context, index, collection string, ids []string) ([]*storage.Document, []string, error)
 	Search(ctx context.Context, index, collection string, req storage.SearchRequest) (*storage.SearchResult, error)
+	// MultiSearch is Search over the collections of several indexes.
+	MultiSearch(ctx context.Context, targets []storage.Target, req storage.SearchRequest) (*storage.SearchResult, error)
 	// Scroll continues a search from a scroll id returned by Search/Scroll.
 	Scroll(ctx context.Context, scrollID, ttl string) (*storage.SearchResult, error)
 	Count(ctx context.Context, index, collection string, query json.RawMessage) (int, error)
@@ -375,7 +377,17 @@ func (c *documentController) search(ctx context.Context, r *Request) (any, error
 	if err := checkSearchParams(r); err != nil {
 		return nil, err
 	}
-	index, collection, body, err := targetBody(r, false)
+	targets, err := requestTargets(r)
+	if err != nil {
+		return nil, err
+	}
+	var index, collection string
+	var body map[string]any
+	if targets != nil {
+		body, err = r.OptBody()
+	} else {
+		index, collection, body, err = c.searchTarget(r)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -390,11 +402,36 @@ func (c *documentController) search(ctx context.Context, r *Request) (any, error
 	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	res, err := c.store.Search(ctx, index, collection, req)
+	var res *storage.SearchResult
+	if targets != nil {
+		res, err = c.store.MultiSearch(ctx, targets, req)
+	} else {
+		res, err = c.store.Search(ctx, index, collection, req)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return searchView(res), nil
+}
+
+// searchTarget is search's index, collection and body without targets:
+// Kuzzle names the missing argument "index, collection or targets" when
+// none is given, and refuses a pattern that would search several
+// collections without targets.
+func (c *documentController) searchTarget(r *Request) (string, string, map[string]any, error) {
+	index, _ := r.Args["index"].(string)
+	collection, _ := r.Args["collection"].(string)
+	if index == "" && collection == "" {
+		if _, ok := r.Args["index"]; !ok {
+			if _, ok := r.Args["collection"]; !ok {
+				return "", "", nil, kerror.New("api.assert.missing_argument", "index, collection or targets")
+			}
+		}
+	}
+	if index != "" && collection != "" && (multiTarget(index) || multiTarget(collection)) {
+		return "", "", nil, kerror.New("services.storage.invalid_multi_index_collection_usage")
+	}
+	return targetBody(r, false)
 }
 
 func (c *documentController) scroll(ctx context.Context, r *Request) (any, error) {

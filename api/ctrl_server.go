@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/korumdb/korum/kerror"
@@ -31,6 +32,8 @@ type serverController struct {
 	// metrics is server:metrics (metrics.go): its figures are the router's
 	// and the transports'.
 	metrics Handler
+	// Kuzzle's statistics frames (stats.go), the router's too.
+	getStats, getLastStats, getAllStats Handler
 }
 
 func (c *serverController) actions() map[string]Handler {
@@ -43,6 +46,9 @@ func (c *serverController) actions() map[string]Handler {
 		"capabilities": c.capabilities,
 		"openapi":      c.openapi,
 		"metrics":      c.metrics,
+		"getStats":     c.getStats,
+		"getLastStats": c.getLastStats,
+		"getAllStats":  c.getAllStats,
 	}
 }
 
@@ -89,14 +95,76 @@ func (c *serverController) info(ctx context.Context, r *Request) (any, error) {
 	}}, nil
 }
 
-func (c *serverController) healthCheck(ctx context.Context, r *Request) (any, error) {
-	status := "green"
-	if c.node.Ready() != nil {
-		status = "red"
-	}
-	return map[string]any{"status": status, "services": map[string]any{
-		"storageEngine": status, "internalCache": "green", "memoryStorage": "green"}}, nil
+// StorageHealth is implemented by a node whose storage engine is a
+// service of its own (Elasticsearch): nil while it answers.
+type StorageHealth interface {
+	StorageHealth(ctx context.Context) error
 }
+
+// healthCheckTimeout bounds a health check's look at an external service.
+const healthCheckTimeout = 2 * time.Second
+
+// healthCheck is Kuzzle's server:healthCheck, Kuzzle's services mapped to
+// Korum's: internalCache (tokens, rights, rooms) and memoryStorage (the
+// ms keys) live in the replicated state, green while the node can serve
+// it (it knows a leader and has caught up with the log); storageEngine is
+// the document store, the same replicated state in embedded mode, and
+// Elasticsearch answering in elasticsearch mode. `services` ("a,b")
+// limits the check to some. A red service makes the answer Kuzzle's:
+// core.fatal.service_unavailable (500) with the statuses still in result.
+func (c *serverController) healthCheck(ctx context.Context, r *Request) (any, error) {
+	var only map[string]bool
+	if list, ok := r.Args["services"].(string); ok {
+		only = map[string]bool{}
+		for _, s := range strings.Split(list, ",") {
+			only[strings.TrimSpace(s)] = true
+		}
+	}
+	services := map[string]any{}
+	status := "green"
+	var firstErr error
+	check := func(name string, probe func() error) {
+		if only != nil && !only[name] {
+			return
+		}
+		if err := probe(); err != nil {
+			services[name], status = "red", "red"
+			if firstErr == nil {
+				firstErr = kerror.Wrap(err, "core.fatal.service_unavailable", name+": "+kerror.From(err).Message)
+			}
+			return
+		}
+		services[name] = "green"
+	}
+	check("internalCache", c.node.Ready)
+	check("memoryStorage", c.node.Ready)
+	check("storageEngine", func() error {
+		if err := c.node.Ready(); err != nil {
+			return err
+		}
+		if sh, ok := c.node.(StorageHealth); ok {
+			ctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+			defer cancel()
+			return sh.StorageHealth(ctx)
+		}
+		return nil
+	})
+	result := map[string]any{"status": status, "services": services}
+	if firstErr != nil {
+		return nil, &withResult{err: firstErr, result: result}
+	}
+	return result, nil
+}
+
+// withResult is an error whose response still carries a result, as a
+// Kuzzle request whose error was set after its result.
+type withResult struct {
+	err    error
+	result any
+}
+
+func (w *withResult) Error() string { return w.err.Error() }
+func (w *withResult) Unwrap() error { return w.err }
 
 // publicAPI describes every action and its HTTP routes, the shape the
 // SDKs' HTTP protocol builds its URLs from (server:publicApi).

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -54,9 +55,9 @@ func (c *collectionController) updateSpecifications(ctx context.Context, r *Requ
 	if _, errs := validation.Parse(index, collection, body); len(errs) > 0 {
 		return nil, kerror.New("validation.assert.invalid_specifications", strings.Join(errs, "\n\t- "))
 	}
-	raw, err := json.Marshal(body)
+	raw, err := specJSON(r, body)
 	if err != nil {
-		return nil, kerror.Wrap(err, "core.fatal.unexpected_error", "encoding a specification")
+		return nil, err
 	}
 	if _, err := c.specs.ProposeSpecs(ctx, &validation.Command{Index: index, Collection: collection, Spec: raw}); err != nil {
 		return nil, err
@@ -265,4 +266,22 @@ func (d *docChecker) checkOne(ctx context.Context, op storage.Op, index, collect
 		return errs[0]
 	}
 	return nil
+}
+
+// specJSON is the specification to store: the client's JSON, compacted,
+// when the request kept it, so that the stored bytes hold the client's
+// field order (the order fields are checked in, read back from those
+// bytes on every replica); else body re-encoded, its keys sorted.
+func specJSON(r *Request, body map[string]any) (json.RawMessage, error) {
+	if len(r.RawBody) > 0 {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, r.RawBody); err == nil {
+			return buf.Bytes(), nil
+		}
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, kerror.Wrap(err, "core.fatal.unexpected_error", "encoding a specification")
+	}
+	return raw, nil
 }

@@ -126,3 +126,27 @@ func TestDocCheckerUpsert(t *testing.T) {
 		t.Fatalf("an upsert of an existing document is checked merged: %v", err)
 	}
 }
+
+// updateSpecifications stores the specification as the client wrote it
+// (compacted), so that its fields keep their order through the log; other
+// actions keep no raw body.
+func TestSpecJSONKeepsTheClientsOrder(t *testing.T) {
+	r, err := DecodeRequest([]byte(`{"controller":"collection","action":"updateSpecifications","index":"i","collection":"c",
+		"body":{"fields":{ "zeta":{"type":"integer"}, "alpha":{"type":"integer"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := specJSON(r, r.Body)
+	if err != nil || string(raw) != `{"fields":{"zeta":{"type":"integer"},"alpha":{"type":"integer"}}}` {
+		t.Fatalf("stored %s %v", raw, err)
+	}
+	other, _ := DecodeRequest([]byte(`{"controller":"document","action":"create","body":{"b":1,"a":2}}`))
+	if other.RawBody != nil {
+		t.Fatalf("document:create kept its raw body: %s", other.RawBody)
+	}
+	// Without the raw body (a request built otherwise): the keys sorted.
+	r.RawBody = nil
+	if raw, _ := specJSON(r, r.Body); string(raw) != `{"fields":{"alpha":{"type":"integer"},"zeta":{"type":"integer"}}}` {
+		t.Fatalf("re-encoded %s", raw)
+	}
+}

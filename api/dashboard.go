@@ -72,6 +72,16 @@ type LeaderChange struct {
 	Term     uint64
 }
 
+// DisableDashboard stops serving /_dashboard: its paths are then unknown
+// routes like any other. Call it before serving.
+func (s *Server) DisableDashboard() { s.noDashboard = true }
+
+// dashboardCSP keeps the page to its own files. Its data may come from
+// any node of the cluster (the page fails over to another one when the
+// node serving it stops answering), whose addresses are not known when
+// the page is served: connect-src allows fetches by scheme.
+const dashboardCSP = "default-src 'self'; connect-src 'self' http: https:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 // serveDashboard serves /_dashboard and everything under it.
 func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, "/_dashboard")
@@ -110,7 +120,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	// A node upgraded in place must not keep serving a cached old page.
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("Content-Security-Policy", dashboardCSP)
 	h.Set("Referrer-Policy", "no-referrer")
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 }

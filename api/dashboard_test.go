@@ -72,8 +72,9 @@ func TestDashboardServesItsEmbeddedPage(t *testing.T) {
 		!strings.Contains(string(body), `src="dashboard.js"`) {
 		t.Fatalf("/_dashboard/: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
-		t.Fatalf("CSP %q: the page must load nothing from elsewhere", csp)
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") ||
+		!strings.Contains(csp, "connect-src 'self' http: https:") {
+		t.Fatalf("CSP %q: the page must load nothing from elsewhere, and may fetch data from other nodes", csp)
 	}
 	for file, ctype := range map[string]string{"dashboard.js": "text/javascript", "dashboard.css": "text/css"} {
 		resp, body := dashGet(t, ts.URL+"/_dashboard/"+file, "")
@@ -95,6 +96,22 @@ func TestDashboardServesItsEmbeddedPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("POST data: %d, want 405", resp.StatusCode)
+	}
+}
+
+// Turned off, the dashboard's paths are unknown routes: neither the page
+// nor its data is served.
+func TestDashboardDisabled(t *testing.T) {
+	b := &dashBackend{secBackend: secBackend{memSecurity: newMemSecurity()}}
+	s := NewServer(b, Limits{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.DisableDashboard()
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	for _, p := range []string{"/_dashboard", "/_dashboard/", "/_dashboard/dashboard.js", "/_dashboard/data"} {
+		resp, body := dashGet(t, ts.URL+p, "")
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "cluster") {
+			t.Errorf("%s: %d %.200s, want a 404", p, resp.StatusCode, body)
+		}
 	}
 }
 

@@ -46,6 +46,8 @@ type Server struct {
 	sweeping bool // an idle sweeper runs
 
 	metrics http.Handler // GET /metrics, when served (metrics.go)
+	// noDashboard turns /_dashboard off (server.dashboard false).
+	noDashboard bool
 
 	// WebSocket upgrades so far, and the goroutine that gives memory
 	// back after a burst of them (release.go).
@@ -122,8 +124,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	case r.URL.Path == "/_healthcheck":
-		// Liveness: the process answers.
-		w.WriteHeader(http.StatusOK)
+		s.serveHealthCheck(w, r)
 		return
 	case r.URL.Path == snapshotPath && !reserve:
 		s.serveSnapshot(w, r)
@@ -135,7 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		return
-	case !reserve && (r.URL.Path == "/_dashboard" || strings.HasPrefix(r.URL.Path, "/_dashboard/")):
+	case !reserve && !s.noDashboard && (r.URL.Path == "/_dashboard" || strings.HasPrefix(r.URL.Path, "/_dashboard/")):
 		s.serveDashboard(w, r)
 		return
 	case r.URL.Path == "/metrics" && s.metrics != nil:
@@ -176,6 +177,26 @@ func (s *Server) writeResponse(w http.ResponseWriter, r *http.Request, resp *Res
 	s.setWriteDeadline(w)
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(body)
+}
+
+// serveHealthCheck answers GET /_healthcheck with server:healthCheck's
+// response: 200 while every service is green. Probes (load balancers, a
+// connection over the limits) go around the rights check, the rate limits
+// and the request slots, which a busy or locked-down node would refuse
+// them; the check itself is cheap and bounded.
+func (s *Server) serveHealthCheck(w http.ResponseWriter, r *http.Request) {
+	req := &Request{Controller: "server", Action: "healthCheck", Args: map[string]any{},
+		RequestID: r.Header.Get("X-Kuzzle-Request-Id"), Protocol: "http"}
+	if req.RequestID == "" {
+		req.RequestID = newUUID()
+	}
+	if v := r.URL.Query().Get("services"); v != "" {
+		req.Args["services"] = v
+	}
+	resp := newResponse(req, s.b.NodeID())
+	result, err := s.router.call(r.Context(), s.router.handlers["server"]["healthCheck"], req)
+	resp.setOutcome(result, err)
+	s.writeResponse(w, r, resp)
 }
 
 func (s *Server) dispatch(ctx context.Context, req *Request) *Response {
@@ -237,6 +258,9 @@ func (s *Server) httpRequest(w http.ResponseWriter, r *http.Request) (*Request, 
 			return nil, err
 		}
 		req.setBody(body)
+		if keepRawBody[rt.controller+":"+rt.action] && json.Valid(data) {
+			req.RawBody = data
+		}
 	} else if r.Method == http.MethodGet {
 		// A GET request carries its body in the query string.
 		if err := bodyFromQuery(req, rt); err != nil {

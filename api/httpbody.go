@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -133,14 +132,14 @@ func (o *HTTPOptions) parseBody(contentType string, data []byte) (any, error) {
 	case "application/json", "text/plain", "application/x-ndjson":
 		// text/plain: what browsers send for a fetch without headers.
 		var body any
-		if err := json.Unmarshal(data, &body); err != nil {
+		if err := unmarshalJSON(data, &body); err != nil {
 			return nil, kerror.New("network.http.body_parse_failed", err.Error())
 		}
 		return body, nil
 	}
 	if strings.HasSuffix(mt, "+json") {
 		var body any
-		if err := json.Unmarshal(data, &body); err != nil {
+		if err := unmarshalJSON(data, &body); err != nil {
 			return nil, kerror.New("network.http.body_parse_failed", err.Error())
 		}
 		return body, nil

@@ -160,6 +160,9 @@ func TestKuzzleErrorOrder(t *testing.T) {
 		{`{"controller":"document","action":"count","body":{"query":"x"}}`, badType, []string{"body.query", "object"}},
 		{`{"controller":"document","action":"count","body":{"query":{}}}`, missing, []string{"index"}},
 		{`{"controller":"document","action":"search","size":"x","index":"i","collection":"c"}`, badType, []string{"size", "integer"}},
+		{`{"controller":"document","action":"search","from":"x"}`, badType, []string{"from", "integer"}},
+		{`{"controller":"document","action":"search"}`, missing, []string{"index, collection or targets"}},
+		{`{"controller":"document","action":"search","index":"i"}`, missing, []string{"collection"}},
 
 		// bulk: index and collection, then _id and the body.
 		{`{"controller":"bulk","action":"write","_id":5}`, missing, []string{"index"}},

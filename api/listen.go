@@ -194,6 +194,16 @@ type limitedConn struct {
 	ip      netip.Addr
 	reserve bool
 	closed  atomic.Bool
+	// sink, once set, takes every write: the TLS records of a WebSocket
+	// over TLS, which its owner writes to the socket itself (wstls.go).
+	sink atomic.Pointer[tlsSink]
+}
+
+func (c *limitedConn) Write(p []byte) (int, error) {
+	if s := c.sink.Load(); s != nil {
+		return s.write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitedConn) Close() error {

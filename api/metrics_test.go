@@ -56,6 +56,25 @@ func TestRequestObserver(t *testing.T) {
 	}
 }
 
+// Without an observer the router counts the requests served for the
+// dashboard; with one (metrics on) it leaves the count to the observer.
+func TestServedCountsOnlyWithoutObserver(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	plain := NewServer(&secBackend{memSecurity: newMemSecurity()}, Limits{}, log)
+	observed := NewServer(&secBackend{memSecurity: newMemSecurity()}, Limits{}, log)
+	observed.ObserveRequests(&recorder{asked: map[string]bool{}})
+	for _, s := range []*Server{plain, observed} {
+		mustOK(t, call(t, s.Router(), "", map[string]any{"controller": "server", "action": "now"}))
+		call(t, s.Router(), "", map[string]any{"controller": "server", "action": "madeUp"})
+	}
+	if got := plain.Router().Served(); got != 1 {
+		t.Errorf("without an observer: %d served, want 1", got)
+	}
+	if got := observed.Router().Served(); got != 0 {
+		t.Errorf("with an observer: %d served, want 0 (the observer counts)", got)
+	}
+}
+
 // GET /metrics is guarded as server:metrics: open while security is not
 // configured, then only for users whose rights allow server:metrics.
 func TestMetricsGuard(t *testing.T) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/korumdb/korum/kerror"
 )
@@ -47,6 +48,20 @@ func (resp *Response) setError(err error) {
 	resp.Error = ke
 	resp.Status = ke.Status
 	resp.Result = nil
+}
+
+// setOutcome puts a handler's answer in resp: its result, or its error
+// (with the result a withResult error carries).
+func (resp *Response) setOutcome(result any, err error) {
+	if err == nil {
+		resp.Result = result
+		return
+	}
+	resp.setError(err)
+	var wr *withResult
+	if errors.As(err, &wr) {
+		resp.Result = wr.result
+	}
 }
 
 func errorResponse(requestID, node string, err error) *Response {

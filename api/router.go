@@ -66,8 +66,9 @@ type Router struct {
 	waiting atomic.Int64
 	// rate enforces the profiles' rateLimit.
 	rate   rateLimiter
-	served atomic.Uint64 // the dashboard's request count
+	served atomic.Uint64 // the dashboard's request count, without an observer
 	hooks  metricsHooks  // metrics.go
+	stats  requestStats  // server:getStats' figures (stats.go)
 }
 
 // NewRouter builds the router with every Kuzzle controller Korum serves.
@@ -84,7 +85,8 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 	// it defines. Kuzzle's HTTP routes for every controller are already in
 	// routes.go: until a controller is registered, its routes answer
 	// api.process.controller_not_found.
-	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics})
+	rt.register("server", &serverController{node: b, publicAPI: rt.publicAPI, openAPI: rt.openAPI, metrics: rt.metrics,
+		getStats: rt.getStats, getLastStats: rt.getLastStats, getAllStats: rt.getAllStats})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b, specs: b, limits: limits})
 	docs := &documentController{store: b, clock: b, limits: limits, mappings: b,
@@ -119,11 +121,15 @@ func (rt *Router) register(name string, c controller) {
 
 // Dispatch executes a request and always returns a response.
 func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
+	p := rt.stats.begin(r.Protocol)
 	if rt.hooks.obs == nil {
-		return rt.dispatch(ctx, r)
+		resp := rt.dispatch(ctx, r)
+		rt.stats.end(p, resp.Error != nil)
+		return resp
 	}
 	start := time.Now()
 	resp := rt.dispatch(ctx, r)
+	rt.stats.end(p, resp.Error != nil)
 	rt.observe(r, resp, time.Since(start))
 	return resp
 }
@@ -157,7 +163,9 @@ func (rt *Router) dispatch(ctx context.Context, r *Request) *Response {
 		resp.setError(kerror.New("api.process.action_not_found", r.Controller, r.Action))
 		return resp
 	}
-	rt.served.Add(1)
+	if rt.hooks.obs == nil {
+		rt.served.Add(1)
+	}
 	rt.run(ctx, h, r, resp)
 	return resp
 }
@@ -185,14 +193,14 @@ func (rt *Router) run(ctx context.Context, h Handler, r *Request, resp *Response
 		if ke := kerror.From(err); ke.Status >= 500 {
 			rt.log.Warn("request failed", "controller", r.Controller, "action", r.Action, "err", err)
 		}
-		resp.setError(err)
-		return
 	}
-	resp.Result = result
+	resp.setOutcome(result, err)
 }
 
 // Served counts the requests dispatched to an action since start, for the
-// dashboard's request rate.
+// dashboard's request rate, while no RequestObserver is set: with one
+// (metrics on), the observer counts them and the request path does not
+// count twice.
 func (rt *Router) Served() uint64 { return rt.served.Load() }
 
 // Freshness is implemented by a backend whose security state may be stale
@@ -237,6 +245,9 @@ func (rt *Router) authorize(r *Request) error {
 	r.rights = func(c, a, i, col string) bool { return st.Allowed(id.UserID, c, a, i, col) }
 	index, _ := r.Args["index"].(string)
 	collection, _ := r.Args["collection"].(string)
+	if _, ok := r.Args["targets"]; ok {
+		return checkTargets(r, index, collection, func(i, c string) error { return st.Check(id, r.Controller, r.Action, i, c) })
+	}
 	return st.Check(id, r.Controller, r.Action, index, collection)
 }
 

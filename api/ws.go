@@ -50,7 +50,7 @@ type wsConn struct {
 	id     string
 	srv    *Server
 	ws     *websocket.Conn // for reading only
-	nc     net.Conn        // the socket, written only by the queue's owner
+	nc     net.Conn        // the connection as hijacked (a tls.Conn over WSS)
 	gc     *gorillaConn    // the socket as gorilla reads it
 	shard  *flusher
 	once   sync.Once
@@ -75,6 +75,10 @@ type wsConn struct {
 	// The owner's.
 	spare []wsItem
 	nb    nbWrite
+	// raw is where the owner writes bytes ready for the wire: nc, or the
+	// socket under nc when tls seals what is written (wstls.go).
+	raw net.Conn
+	tls *wsTLS
 
 	// tok is the token the connection's subscriptions live by (wsauth.go).
 	tok connToken
@@ -204,8 +208,20 @@ func (c *wsConn) finish(ownerGone chan struct{}) {
 	msg := c.closeMsg
 	c.mu.Unlock()
 	if clean && msg != nil {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(closeTimeout))
-		_, _ = c.nc.Write(msg)
+		wire := msg
+		if c.tls != nil {
+			bp, err := c.tls.sealClose(msg)
+			defer putBuf(bp)
+			if wire = *bp; err != nil {
+				wire = nil
+			}
+		}
+		if wire != nil {
+			// After sealClose: the tls.Conn's close_notify leaves an
+			// expired deadline on the socket.
+			_ = c.raw.SetWriteDeadline(time.Now().Add(closeTimeout))
+			_, _ = c.raw.Write(wire)
+		}
 	}
 	_ = c.ws.Close()
 	c.srv.b.Hub().Disconnect(c)
@@ -224,8 +240,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	hj.conn.lastRead.Store(int64(monotonic()))
 	// Without a descriptor to write to without blocking, every write
 	// goes to a slow writer.
+	c.raw = c.nc
 	var raw syscall.RawConn
-	if sc, ok := c.nc.(syscall.Conn); ok {
+	if t, sock, rc := sealWS(c.nc); t != nil {
+		c.tls, c.raw, raw = t, sock, rc
+	} else if sc, ok := c.nc.(syscall.Conn); ok {
 		raw, _ = sc.SyscallConn()
 	}
 	c.nb.init(raw)

@@ -2,12 +2,12 @@ package api
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -52,24 +52,65 @@ func (b *wsBackend) Now() time.Time       { return time.Now() }
 func (b *wsBackend) Version() string      { return "test" }
 func (b *wsBackend) StartedAt() time.Time { return time.Now() }
 
-func newWSServer(t *testing.T) (*Server, string) {
-	t.Helper()
+// newWSBackendServer is a Server over a wsBackend, not serving yet.
+func newWSBackendServer() *Server {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
-	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
+	return NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
+}
+
+func newWSServer(t testing.TB) (*Server, string) {
+	t.Helper()
+	s := newWSBackendServer()
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return s, "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
 }
 
+// newWSSServer serves WSS the way a node does: TLS over the limiting
+// listener, so that TLS records are sealed in memory and written without
+// blocking (wstls.go).
+func newWSSServer(t testing.TB) (*Server, string) {
+	t.Helper()
+	s := newWSBackendServer()
+	hs := httptest.NewUnstartedServer(s)
+	hs.Listener = LimitListener(hs.Listener, ConnLimits{Max: 100, PerIP: 100}, s.log)
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	return s, "wss" + strings.TrimPrefix(hs.URL, "https") + "/"
+}
+
+// newWSSBlockingServer serves WSS over a tls.Conn that is not over the
+// limiting listener: every write is a blocking one on a goroutine of its
+// own, as every WSS write was before TLS records were sealed in memory.
+func newWSSBlockingServer(t testing.TB) (*Server, string) {
+	t.Helper()
+	hs := httptest.NewTLSServer(newWSBackendServer())
+	t.Cleanup(hs.Close)
+	return hs.Config.Handler.(*Server), "wss" + strings.TrimPrefix(hs.URL, "https") + "/"
+}
+
+// overWSAndWSS runs a test of the WebSocket writer over plain WebSocket
+// and over WSS.
+func overWSAndWSS(t *testing.T, test func(*testing.T, func(testing.TB) (*Server, string))) {
+	t.Run("ws", func(t *testing.T) { test(t, newWSServer) })
+	t.Run("wss", func(t *testing.T) { test(t, newWSSServer) })
+}
+
 // dialWS connects a gorilla client and returns it with the server's side
 // of the connection.
-func dialWS(t *testing.T, s *Server, url string) (*websocket.Conn, *wsConn) {
+func dialWS(t testing.TB, s *Server, url string) (*websocket.Conn, *wsConn) {
 	t.Helper()
+	if strings.HasPrefix(url, "wss:") {
+		// The test's own server, with httptest's certificate.
+		d := *websocket.DefaultDialer
+		d.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		return dialWSWith(t, s, url, &d)
+	}
 	return dialWSWith(t, s, url, websocket.DefaultDialer)
 }
 
-func dialWSWith(t *testing.T, s *Server, url string, d *websocket.Dialer) (*websocket.Conn, *wsConn) {
+func dialWSWith(t testing.TB, s *Server, url string, d *websocket.Dialer) (*websocket.Conn, *wsConn) {
 	t.Helper()
 	before := map[any]bool{}
 	s.conns.Range(func(k, _ any) bool { before[k] = true; return true })
@@ -91,7 +132,7 @@ func dialWSWith(t *testing.T, s *Server, url string, d *websocket.Dialer) (*webs
 	return ws, c
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -126,8 +167,10 @@ func payload(n int, seed byte) []byte {
 // Every length class of the frame header (7, 16 and 64 bits, and their
 // edges) arrives intact and in order, whether written one by one or
 // coalesced.
-func TestWSFramesOfEveryLength(t *testing.T) {
-	s, url := newWSServer(t)
+func TestWSFramesOfEveryLength(t *testing.T) { overWSAndWSS(t, testWSFramesOfEveryLength) }
+
+func testWSFramesOfEveryLength(t *testing.T, newServer func(testing.TB) (*Server, string)) {
+	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	sizes := []int{0, 1, 125, 126, 127, 1000, 65535, 65536, 65537, wsChunk - 1, wsChunk, 3*wsChunk + 7, 1 << 20}
 	var sent [][]byte
@@ -158,8 +201,10 @@ func TestWSFramesOfEveryLength(t *testing.T) {
 
 // A client that reads late makes the socket fill; what was queued then is
 // written by blocking writes, still whole and in order.
-func TestWSFullSocketKeepsOrder(t *testing.T) {
-	s, url := newWSServer(t)
+func TestWSFullSocketKeepsOrder(t *testing.T) { overWSAndWSS(t, testWSFullSocketKeepsOrder) }
+
+func testWSFullSocketKeepsOrder(t *testing.T, newServer func(testing.TB) (*Server, string)) {
+	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	const n = 2000
 	for i := range n {
@@ -181,8 +226,10 @@ func TestWSFullSocketKeepsOrder(t *testing.T) {
 
 // Notifications from several goroutines, responses and pongs interleave
 // without corrupting the stream; each sender's messages keep their order.
-func TestWSConcurrentWriters(t *testing.T) {
-	s, url := newWSServer(t)
+func TestWSConcurrentWriters(t *testing.T) { overWSAndWSS(t, testWSConcurrentWriters) }
+
+func testWSConcurrentWriters(t *testing.T, newServer func(testing.TB) (*Server, string)) {
+	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	const senders, each = 8, 300
 	pongs := make(chan string, 100)
@@ -265,8 +312,10 @@ func gone(s *Server, c *wsConn) func() bool {
 
 // A client's close is echoed with its code, after which the server drops
 // the connection and refuses to queue more.
-func TestWSClientClose(t *testing.T) {
-	s, url := newWSServer(t)
+func TestWSClientClose(t *testing.T) { overWSAndWSS(t, testWSClientClose) }
+
+func testWSClientClose(t *testing.T, newServer func(testing.TB) (*Server, string)) {
+	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "bye"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
@@ -281,7 +330,11 @@ func TestWSClientClose(t *testing.T) {
 }
 
 func TestWSServerShutdownSendsGoingAway(t *testing.T) {
-	s, url := newWSServer(t)
+	overWSAndWSS(t, testWSServerShutdownSendsGoingAway)
+}
+
+func testWSServerShutdownSendsGoingAway(t *testing.T, newServer func(testing.TB) (*Server, string)) {
+	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	c.Send([]byte(`{"before":"close"}`))
 	if got := readText(t, ws); string(got) != `{"before":"close"}` {
@@ -296,8 +349,10 @@ func TestWSServerShutdownSendsGoingAway(t *testing.T) {
 
 // Gorilla's own close frames (a protocol error, an oversized message) go
 // through the connection's queue like everything else.
-func TestWSProtocolErrorsClose(t *testing.T) {
-	s, url := newWSServer(t)
+func TestWSProtocolErrorsClose(t *testing.T) { overWSAndWSS(t, testWSProtocolErrorsClose) }
+
+func testWSProtocolErrorsClose(t *testing.T, newServer func(testing.TB) (*Server, string)) {
+	s, url := newServer(t)
 	for _, tc := range []struct {
 		name string
 		send func(*websocket.Conn) error
@@ -327,27 +382,56 @@ func TestWSProtocolErrorsClose(t *testing.T) {
 
 // A client that never reads fills its queue and is disconnected; the
 // sender never blocks.
-func TestWSSlowConsumerIsDropped(t *testing.T) {
-	s, url := newWSServer(t)
+func TestWSSlowConsumerIsDropped(t *testing.T) { overWSAndWSS(t, testWSSlowConsumerIsDropped) }
+
+func testWSSlowConsumerIsDropped(t *testing.T, newServer func(testing.TB) (*Server, string)) {
+	s, url := newServer(t)
 	ws, c := dialWS(t, s, url)
 	slowConsumerIsDropped(t, s, ws, c)
 }
 
-// Over TLS, where every write is a blocking one on a writer goroutine of
-// its own (no descriptor to write to without blocking), the same holds.
+// Over a tls.Conn that is not over the limiting listener, every write is a
+// blocking one on a writer goroutine of its own (no socket to seal records
+// for and write without blocking): the same holds.
 func TestWSSSlowConsumerIsDropped(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &wsBackend{hub: realtime.NewHub("n1", filter.New(filter.Options{}), nil, realtime.Limits{}, log), sec: newMemSecurity()}
-	s := NewServer(b, Limits{MaxRequestSize: 64 << 10}, log)
-	hs := httptest.NewTLSServer(s)
-	t.Cleanup(hs.Close)
-	d := *websocket.DefaultDialer
-	d.TLSClientConfig = hs.Client().Transport.(*http.Transport).TLSClientConfig
-	ws, c := dialWSWith(t, s, "wss"+strings.TrimPrefix(hs.URL, "https")+"/", &d)
+	s, url := newWSSBlockingServer(t)
+	ws, c := dialWS(t, s, url)
 	if c.nb.raw != nil {
 		t.Fatal("a TLS connection got a raw descriptor to write to")
 	}
 	slowConsumerIsDropped(t, s, ws, c)
+}
+
+// WSS through the node's listener seals TLS records in memory and writes
+// them to the socket without blocking, like plain WebSocket.
+func TestWSSWritesWithoutBlocking(t *testing.T) {
+	s, url := newWSSServer(t)
+	ws, c := dialWS(t, s, url)
+	if c.tls == nil || c.nb.raw == nil {
+		t.Fatal("a WSS connection through the limiting listener is not written without blocking")
+	}
+	c.Send([]byte(`{"a":1}`))
+	if got := readText(t, ws); string(got) != `{"a":1}` {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// What a tls.Conn writes outside an owner's turn (an alert, a key update
+// its reading side answers) waits in the sink for the owner's next write,
+// within a bound: a client cannot make it grow for ever. An owner's
+// records are not bounded there (the queue bounds them).
+func TestTLSSinkBoundsWritesBetweenOwners(t *testing.T) {
+	var s tlsSink
+	if _, err := s.write(make([]byte, tlsSinkIdleMax)); err != nil {
+		t.Fatalf("within the bound: %v", err)
+	}
+	if _, err := s.write([]byte{1}); err == nil {
+		t.Fatal("the sink grew past its bound with no owner writing")
+	}
+	s.sealing = true
+	if _, err := s.write(make([]byte, 2*tlsSinkIdleMax)); err != nil {
+		t.Fatalf("an owner's records: %v", err)
+	}
 }
 
 func slowConsumerIsDropped(t *testing.T, s *Server, ws *websocket.Conn, c *wsConn) {

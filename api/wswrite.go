@@ -22,6 +22,9 @@ import (
 //   - when a socket does not take everything, a goroutine of its own
 //     (slowWrite) finishes with blocking, deadline-bound writes.
 //
+// Over TLS the same holds: what is framed is sealed into TLS records in
+// memory, and those are what gets written (wstls.go).
+//
 // Frames are built here; gorilla reads, and the control frames it writes
 // come through the queue too (wsframe.go).
 
@@ -52,9 +55,9 @@ type stall struct {
 
 // pump frames items into windows of about wsChunk bytes and writes each
 // with write, releasing a window's share of the queue bounds once it is
-// written. A write that takes less than a whole window without an error
-// would block: pump then returns where it stopped.
-func (c *wsConn) pump(buf []byte, items []wsItem, write func([]byte) (int, error)) ([]byte, *stall, error) {
+// written. A write that leaves bytes unwritten without an error would
+// block: pump then returns where it stopped.
+func (c *wsConn) pump(buf []byte, items []wsItem, write func([]byte) ([]byte, error)) ([]byte, *stall, error) {
 	for len(items) > 0 {
 		buf = buf[:0]
 		msgs, size := 0, 0
@@ -68,16 +71,31 @@ func (c *wsConn) pump(buf []byte, items []wsItem, write func([]byte) (int, error
 			size += len(it.data)
 			items = items[1:]
 		}
-		n, err := write(buf)
+		rest, err := write(buf)
 		if err != nil {
 			return trim(buf), nil, err
 		}
-		if n < len(buf) {
-			return trim(buf), &stall{rest: bytes.Clone(buf[n:]), msgs: msgs, size: size, items: items}, nil
+		if len(rest) > 0 {
+			return trim(buf), &stall{rest: rest, msgs: msgs, size: size, items: items}, nil
 		}
 		c.release(msgs, size)
 	}
 	return trim(buf), nil, nil
+}
+
+// writeNow writes b (sealed first over TLS) without blocking and returns a
+// copy of the bytes the socket did not take.
+func (c *wsConn) writeNow(b []byte) ([]byte, error) {
+	b, bp, err := c.sealed(b)
+	defer putBuf(bp)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.nb.write(b)
+	if err != nil || n == len(b) {
+		return nil, err
+	}
+	return bytes.Clone(b[n:]), nil
 }
 
 // trim lets go of a buffer that a big message grew.
@@ -110,7 +128,7 @@ func (c *wsConn) writeRound(buf []byte) []byte {
 	c.queue = c.spare[:0]
 	c.spare = nil
 	c.mu.Unlock()
-	buf, st, err := c.pump(buf, items, c.nb.write)
+	buf, st, err := c.pump(buf, items, c.writeNow)
 	if err != nil {
 		c.fail()
 		return buf
@@ -141,7 +159,7 @@ func (c *wsConn) writeRound(buf []byte) []byte {
 // slowWrite owns a connection whose socket is full; it writes with
 // blocking, deadline-bound writes until the queue is empty.
 func (c *wsConn) slowWrite(st *stall) {
-	if _, err := c.writeBlocking(st.rest); err != nil {
+	if err := c.writeRaw(st.rest); err != nil {
 		c.fail()
 		return
 	}
@@ -171,18 +189,40 @@ func (c *wsConn) slowWrite(st *stall) {
 	}
 }
 
-func (c *wsConn) writeBlocking(b []byte) (int, error) {
-	if err := c.nc.SetWriteDeadline(time.Now().Add(wsWriteWait)); err != nil {
-		return 0, err
+// writeBlocking writes b (sealed first over TLS) with a deadline.
+func (c *wsConn) writeBlocking(b []byte) ([]byte, error) {
+	b, bp, err := c.sealed(b)
+	defer putBuf(bp)
+	if err != nil {
+		return nil, err
 	}
-	n, err := c.nc.Write(b)
+	return nil, c.writeRaw(b)
+}
+
+// sealed returns the bytes to write for b: b itself, or over TLS its
+// records, in a pooled buffer (bp) to give back with putBuf once written.
+func (c *wsConn) sealed(b []byte) (wire []byte, bp *[]byte, err error) {
+	if c.tls == nil {
+		return b, nil, nil
+	}
+	bp, err = c.tls.seal(b)
+	return *bp, bp, err
+}
+
+// writeRaw writes bytes ready for the wire with a deadline.
+func (c *wsConn) writeRaw(b []byte) error {
+	if err := c.raw.SetWriteDeadline(time.Now().Add(wsWriteWait)); err != nil {
+		return err
+	}
+	_, err := c.raw.Write(b)
 	if err == nil && c.nb.raw != nil {
 		// The next owner's non-blocking writes must not meet this
-		// deadline once it has passed. A connection without them (TLS:
-		// every write comes here and sets its own) need not reset it.
-		err = c.nc.SetWriteDeadline(time.Time{})
+		// deadline once it has passed. A connection without them (a
+		// tls.Conn written directly: every write comes here and sets its
+		// own) need not reset it.
+		err = c.raw.SetWriteDeadline(time.Time{})
 	}
-	return n, err
+	return err
 }
 
 // fail ends a connection whose socket failed under its owner. The stream

@@ -12,11 +12,22 @@
 # and their ratio to base. CPU per request is what a busy shared host
 # disturbs least; throughput is the issue's figure.
 # Usage: bench/overhead.sh [rounds] [duration]   (default 3 rounds of 8s)
+#
+# With WORKLOAD=fanout, the same nodes (base, metrics, tls) run the
+# fan-out benchmark instead, round after round: `wsload -mode fanout`,
+# SUBS subscribers (default 10000) in one room, WRITES matching writes
+# (default 50); the figures are deliveries per second and the node's CPU
+# time per delivery over the writes only (wsload -cpupid), so that the
+# subscribers' connection set-up (TLS handshakes) is not counted.
+#   WORKLOAD=fanout bench/overhead.sh [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 D=${2:-8s}
 NET=${NET:-127.0.0.1}
+WORKLOAD=${WORKLOAD:-get}
+SUBS=${SUBS:-10000}
+WRITES=${WRITES:-50}
 [ -n "${KORUM_BIN:-}" ] || make -s build
 KORUM_BIN=${KORUM_BIN:-bin/korum}
 go build -o bin/wsload ./bench/wsload
@@ -43,6 +54,44 @@ for _ in $(seq 400); do
     curl -sf "http://$NET:7862/_ready" >/dev/null && break
   sleep 0.05
 done
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+RES="$WORK/results"
+# summary unit variants...: each variant's medians and their ratio to base.
+summary() {
+  local unit=$1 v r u brps bus; shift
+  echo
+  echo "| variant | median $unit/s | ratio to base | median µs CPU/$unit | ratio to base |"
+  echo "|---|---|---|---|---|"
+  brps=$(awk '$1=="base"{print $2}' "$RES" | median)
+  bus=$(awk '$1=="base"{print $3}' "$RES" | median)
+  for v in "$@"; do
+    r=$(awk -v v="$v" '$1==v{print $2}' "$RES" | median)
+    u=$(awk -v v="$v" '$1==v{print $3}' "$RES" | median)
+    echo "| $v | $r | $(echo "scale=3; $r/$brps" | bc) | $u | $(echo "scale=3; $u/$bus" | bc) |"
+  done
+}
+
+if [ "$WORKLOAD" = fanout ]; then
+  fan() { # name wsload-args...
+    local name=$1 pid out dps us; shift
+    eval "pid=\$PID_$name"
+    out=$(bin/wsload "$@" -mode fanout -subscribers "$SUBS" -writes "$WRITES" -cpupid "$pid" 2>/dev/null)
+    dps=$(echo "$out" | awk -F'|' '/\| fan-out \|/{print $4}' | tr -dc 0-9)
+    us=$(echo "$out" | awk -F'|' '/node CPU/{print $3}' | tr -dc 0-9.)
+    if ! echo "$out" | grep -q "0 other messages, 0 connections lost"; then echo "$name: $out" >&2; exit 1; fi
+    echo "$name $dps $us" >>"$RES"
+    echo "| $name | $dps deliveries/s | $us µs CPU/delivery | load $(cut -d' ' -f1 /proc/loadavg) |"
+  }
+  echo "| variant | throughput | node CPU per delivery | load average |"
+  echo "|---|---|---|---|"
+  for _ in $(seq "$ROUNDS"); do
+    fan base -addr "$NET:7832"
+    fan metrics -addr "$NET:7842"
+    fan tls -addr "$NET:7852" -cacert "$WORK/certs/ca.pem"
+  done
+  summary delivery base metrics tls
+  exit 0
+fi
 
 # The rights node: the benchmark's data first (wsload sets it up as
 # anonymous), then locked down with a user restricted to that index.
@@ -62,7 +111,6 @@ USER=$(post POST /_login/local '' '{"username":"reader","password":"readerpw"}' 
 
 tck=$(getconf CLK_TCK)
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
-RES="$WORK/results"
 run() { # name wsload-args...
   local name=$1 pid; shift
   eval "pid=\$PID_$name"
@@ -86,14 +134,4 @@ for _ in $(seq "$ROUNDS"); do
   run tls -addr "$NET:7852" -cacert "$WORK/certs/ca.pem"
   run rights -addr "$NET:7862" -jwt "$USER"
 done
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo
-echo "| variant | median req/s | ratio to base | median µs CPU/req | ratio to base |"
-echo "|---|---|---|---|---|"
-brps=$(awk '$1=="base"{print $2}' "$RES" | median)
-bus=$(awk '$1=="base"{print $3}' "$RES" | median)
-for v in base metrics tls rights; do
-  r=$(awk -v v=$v '$1==v{print $2}' "$RES" | median)
-  u=$(awk -v v=$v '$1==v{print $3}' "$RES" | median)
-  echo "| $v | $r | $(echo "scale=3; $r/$brps" | bc) | $u | $(echo "scale=3; $u/$bus" | bc) |"
-done
+summary req base metrics tls rights

@@ -61,7 +61,7 @@ func (n *Node) fillDisk(leave int64) (func(context.Context) error, error) {
 		return nil, err
 	}
 	defer f.Close()
-	want := int64(st.Bavail)*st.Bsize - leave
+	want := int64(st.Bavail)*int64(st.Bsize) - leave // Bsize is uint32 on darwin
 	buf := make([]byte, 1<<20)
 	for written := int64(0); leave == 0 || written < want; {
 		size := int64(len(buf))

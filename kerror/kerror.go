@@ -78,6 +78,7 @@ var catalogue = map[string]def{
 	"validation.types.invalid_date_format":     {84017153, precondition, "The following date types are invalid: %s."},
 	"validation.types.invalid_date":            {84017154, precondition, `Cannot parse the date value: "%s".`},
 	"validation.types.missing_enum_values":     {84017155, precondition, `The "enum" type requires a "values" property holding the list of the enum values.`},
+	"validation.types.invalid_geoshape":        {84017156, precondition, "The following shapes are invalid: %s."},
 	"validation.check.failed_document":         {84082689, badRequest, "Failed to validate document: %s"},
 	"validation.check.failed_field":            {84082690, badRequest, `Validation failed. Field "%s": %s`},
 
@@ -110,6 +111,13 @@ var catalogue = map[string]def{
 	"services.storage.unexpected_not_found":      {16842786, notFound, "%s"},
 	"services.storage.unknown_query_keyword":     {16842797, badRequest, `The keyword "%s" is not part of Elasticsearch Query DSL. Are you trying to use a Koncorde query?`},
 	"services.storage.invalid_query_keyword":     {16842799, badRequest, `The "%s" keyword is not allowed in this query.`},
+	// server:healthCheck's answer for a red service.
+	"core.fatal.service_unavailable": {2, internal, "Service unavailable: %s."},
+
+	// document:search's targets (multi-index search).
+	"services.storage.invalid_multi_index_collection_usage": {16842801, badRequest, `Searches on multiple collections should be achieved with the "targets" argument who contains list of indexes and collections to search within.`},
+	"services.storage.invalid_target_format":                {16842802, badRequest, `The %s ("%s") contains invalid characters ",+*" or is equal to "_all" which is forbidden`},
+
 	// Korum-specific: the embedded engine implements a subset of the DSL and
 	// says so instead of answering wrongly.
 	"services.storage.unsupported_query": {16842810, badRequest, `The embedded storage engine does not support %s.`},

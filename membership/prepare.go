@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/korumdb/korum/raftnet"
+
+	"github.com/korumdb/korum/internal/durable"
 )
 
 // Errors Prepare and Start refuse with. They are meant to be shown to the
@@ -287,26 +289,12 @@ func readClusterID(dataDir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// writeClusterID stores id durably (write, fsync, rename).
+// writeClusterID stores id durably (write, fsync, rename, directory fsync).
 func writeClusterID(dataDir, id string) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return fmt.Errorf("membership: data dir: %w", err)
 	}
-	path := filepath.Join(dataDir, clusterIDFile)
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("membership: writing the cluster id: %w", err)
-	}
-	if _, err = f.WriteString(id + "\n"); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+	err := durable.ReplaceFile(filepath.Join(dataDir, clusterIDFile), strings.NewReader(id+"\n"), 0o644)
 	if err != nil {
 		return fmt.Errorf("membership: writing the cluster id: %w", err)
 	}

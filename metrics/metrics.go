@@ -2,12 +2,14 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/korumdb/korum/kerror"
 )
@@ -138,6 +140,29 @@ func (m *Metrics) ForAction(controller, action string) func(took time.Duration, 
 			m.errors.WithLabelValues(errID).Inc()
 		}
 	}
+}
+
+// RequestsServed sums korum_requests_total over the served actions: the
+// requests dispatched to an action since start, which the dashboard turns
+// into rates. It walks the counters: meant for a poll, not a hot path.
+func (m *Metrics) RequestsServed() uint64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		m.requests.Collect(ch)
+		close(ch)
+	}()
+	var sum float64
+	for mt := range ch {
+		var d dto.Metric
+		if mt.Write(&d) != nil || d.GetCounter() == nil {
+			continue
+		}
+		if slices.ContainsFunc(d.GetLabel(), func(l *dto.LabelPair) bool { return l.GetValue() == unserved }) {
+			continue
+		}
+		sum += d.GetCounter().GetValue()
+	}
+	return uint64(sum)
 }
 
 // ObserveBatch records the commands of one log entry this node proposed.

@@ -66,6 +66,24 @@ func TestRequestsByActionAndErrorsByID(t *testing.T) {
 	}
 }
 
+// The dashboard's request count is the served actions' requests, read
+// from the registry.
+func TestRequestsServed(t *testing.T) {
+	m := New(Sources{})
+	if got := m.RequestsServed(); got != 0 {
+		t.Fatalf("%d before any request", got)
+	}
+	get, create, other := m.ForAction("document", "get"), m.ForAction("document", "create"), m.ForAction("", "")
+	for range 3 {
+		get(time.Millisecond, "")
+	}
+	create(time.Millisecond, "services.storage.document_already_exists")
+	other(time.Millisecond, "api.process.controller_not_found")
+	if got := m.RequestsServed(); got != 4 {
+		t.Fatalf("%d requests served, want 4 (3 gets, 1 create; not the unserved one)", got)
+	}
+}
+
 func TestHooksAndSources(t *testing.T) {
 	m := New(Sources{
 		Requests:    func() (int, int) { return 3, 1 },

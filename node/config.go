@@ -27,6 +27,15 @@ type Config struct {
 	Cluster  ClusterConfig
 	Log      LogConfig
 	Security SecurityConfig
+	Stats    StatsConfig
+}
+
+// StatsConfig is Kuzzle's stats section, in Kuzzle's units (seconds):
+// server:getStats' frames are taken every StatsInterval and kept for TTL,
+// in this node's memory.
+type StatsConfig struct {
+	StatsInterval int
+	TTL           int
 }
 
 // SecurityConfig mirrors Kuzzle's security.authToken and security.apiKey
@@ -68,6 +77,8 @@ type ServerConfig struct {
 	// port); MetricsAddr serves them on an address of their own too.
 	Metrics     bool
 	MetricsAddr string
+	// Dashboard serves the live cluster dashboard at /_dashboard.
+	Dashboard bool
 }
 
 // HTTPConfig is server.protocols.http: the HTTP connections' timeouts,
@@ -221,7 +232,7 @@ type LogConfig struct {
 func Defaults() Config {
 	httpDefaults := api.DefaultHTTPOptions()
 	return Config{
-		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20, Metrics: true,
+		Server: ServerConfig{APIAddr: ":7512", MaxRequestSize: 1 << 20, Metrics: true, Dashboard: true,
 			HTTP: HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 				WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
 				AllowCompression: httpDefaults.AllowCompression, MaxEncodingLayers: httpDefaults.MaxEncodingLayers,
@@ -241,6 +252,7 @@ func Defaults() Config {
 			SnapshotThreshold: 8192, SnapshotInterval: 30 * time.Second, TrailingLogs: 10240},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Security: SecurityConfig{JWTExpiresIn: time.Hour, JWTGracePeriod: time.Second},
+		Stats:    StatsConfig{StatsInterval: 10, TTL: 3600},
 	}
 }
 
@@ -276,6 +288,7 @@ func options(c *Config) []option {
 		{"server.tls.key", "tls-key", "PEM private key of --tls-cert; reloaded on SIGHUP", kString, &c.Server.TLSKey},
 		{"server.metrics", "metrics", "export Prometheus metrics at GET /metrics (true/false)", kBool, &c.Server.Metrics},
 		{"server.metricsAddr", "metrics-addr", "also serve /metrics on this address (empty: the API port only)", kString, &c.Server.MetricsAddr},
+		{"server.dashboard", "dashboard", "serve the live cluster dashboard at /_dashboard (true/false)", kBool, &c.Server.Dashboard},
 		{"server.protocols.http.readHeaderTimeout", "http-header-timeout", "longest an HTTP request's header may take to arrive", kDuration, &c.Server.HTTP.ReadHeaderTimeout},
 		{"server.protocols.http.readTimeout", "http-read-timeout", "longest a whole HTTP request, body included, may take to arrive", kDuration, &c.Server.HTTP.ReadTimeout},
 		{"server.protocols.http.writeTimeout", "http-write-timeout", "longest an HTTP response may take to be written", kDuration, &c.Server.HTTP.WriteTimeout},
@@ -347,6 +360,8 @@ func options(c *Config) []option {
 		{"security.apiKey.maxTTL", "api-key-max-ttl", "longest lifetime of an API key (0: no limit)", kDuration, &c.Security.APIKeyMaxTTL},
 		{"security.firstAdminFile", "first-admin-file", `JSON file {"kuid","username","password"}: the admin created, and the default roles locked down, at the first start`, kString, &c.Security.FirstAdminFile},
 		{"log.level", "log-level", "debug, info, warn or error", kString, &c.Log.Level},
+		{"stats.statsInterval", "stats-interval", "seconds between two server:getStats frames", kInt, &c.Stats.StatsInterval},
+		{"stats.ttl", "stats-ttl", "seconds server:getStats frames are kept (10000 frames at most)", kInt, &c.Stats.TTL},
 		{"log.format", "log-format", "text or json", kString, &c.Log.Format},
 	}
 }
@@ -686,6 +701,9 @@ func (c Config) validate() error {
 	}
 	if c.Server.WebSocket.IdleTimeout < time.Second {
 		return bad("server.protocols.websocket.idleTimeout", "must be at least 1s (Kuzzle's minimum: it cannot be disabled)")
+	}
+	if c.Stats.StatsInterval < 1 || c.Stats.TTL < 0 {
+		return bad("stats", "statsInterval must be at least 1 (second) and ttl at least 0")
 	}
 	if c.Limits.ConcurrentRequests < 1 {
 		return bad("limits.concurrentRequests", "must be at least 1")

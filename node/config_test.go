@@ -37,6 +37,31 @@ func TestPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 	}
 }
 
+// The dashboard is on by default; the flag, the environment and the file
+// each turn it off.
+func TestDashboardOption(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "korum.json")
+	os.WriteFile(path, []byte(`{"server":{"dashboard":false}}`), 0o644)
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		"default": {want: true},
+		"flag":    {args: []string{"--dashboard=false"}},
+		"env":     {env: map[string]string{"KORUM_DASHBOARD": "false"}},
+		"file":    {args: []string{"--config", path}},
+	} {
+		c, err := ParseConfig(tc.args, env(tc.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.Server.Dashboard != tc.want {
+			t.Errorf("%s: dashboard %v, want %v", name, c.Server.Dashboard, tc.want)
+		}
+	}
+}
+
 func TestErrorsNameTheKey(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {

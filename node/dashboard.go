@@ -28,7 +28,11 @@ func (n *Node) localStats() api.NodeStats {
 	s := api.NodeStats{ID: n.id, Reachable: true, Time: time.Now().UnixMilli(), Started: n.started.UnixMilli(),
 		Goroutines: runtime.NumGoroutine()}
 	s.Connections = n.conns.Stats().Open
-	s.Requests = n.api.Router().Served()
+	if n.metrics != nil {
+		s.Requests = n.metrics.RequestsServed()
+	} else {
+		s.Requests = n.api.Router().Served()
+	}
 	s.Rooms, s.Subscriptions = n.hub.Totals()
 	s.Notifications, s.NotificationsDropped = n.hub.Stats()
 	return s

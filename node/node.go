@@ -239,6 +239,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		ConcurrentRequests: cfg.Limits.ConcurrentRequests, RequestsBuffer: cfg.Limits.RequestsBufferSize,
 		DocumentsFetch: cfg.Limits.DocumentsFetchCount, DocumentsWrite: cfg.Limits.DocumentsWriteCount,
 		RequestTimeout: cfg.Limits.RequestTimeout}, n.log)
+	go n.api.RunStats(n.done, time.Duration(cfg.Stats.StatsInterval)*time.Second, time.Duration(cfg.Stats.TTL)*time.Second)
 	metricsLn, err := n.startMetrics()
 	if err != nil {
 		return nil, err
@@ -253,6 +254,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	lim := connLimits(cfg.Limits)
 	n.conns = api.LimitListener(n.ln, lim, n.log)
 	n.registerDashboardRPC() // it reads n.api and n.conns
+	if !cfg.Server.Dashboard {
+		// Other nodes' dashboards still get this node's figures.
+		n.api.DisableDashboard()
+	}
 	n.log.Info("connection limits", "maxConnections", lim.Max, "maxConnectionsPerIp", lim.PerIP, "probeReserve", lim.Reserve)
 	var serveLn net.Listener = n.conns
 	if n.apiCert != nil {
@@ -854,6 +859,9 @@ func (n *Node) MGet(ctx context.Context, i, c string, ids []string) ([]*storage.
 func (n *Node) Search(ctx context.Context, i, c string, req storage.SearchRequest) (*storage.SearchResult, error) {
 	return n.reader.Search(ctx, i, c, req)
 }
+func (n *Node) MultiSearch(ctx context.Context, ts []storage.Target, req storage.SearchRequest) (*storage.SearchResult, error) {
+	return n.reader.MultiSearch(ctx, ts, req)
+}
 func (n *Node) Scroll(ctx context.Context, id, ttl string) (*storage.SearchResult, error) {
 	return n.reader.Scroll(ctx, id, ttl)
 }
@@ -969,4 +977,14 @@ func (n *Node) unsafeWrite(w storage.Write, meta realtime.Meta, silent bool) *st
 			After: &storage.Document{ID: d.ID, Version: 1, Source: d.Body}})
 	}
 	return res
+}
+
+// StorageHealth is nil while the storage engine answers: Elasticsearch,
+// pinged, in elasticsearch mode; the embedded store is no service of its
+// own (its health is the replicated state's, which Ready tells).
+func (n *Node) StorageHealth(ctx context.Context) error {
+	if n.es == nil {
+		return nil
+	}
+	return n.es.Ping(ctx)
 }

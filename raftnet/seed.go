@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/korumdb/korum/internal/durable"
 )
 
 // A seed is restored state (`korum snapshot restore`) waiting in a data dir
@@ -51,39 +53,14 @@ func PlantSeed(dataDir string, index, term uint64, state io.Reader) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("raftnet: seed: %w", err)
 	}
-	if err := writeSynced(filepath.Join(dir, seedStateFile), state); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, seedStateFile), state, 0o600); err != nil {
 		return fmt.Errorf("raftnet: seed: %w", err)
 	}
 	meta, _ := json.Marshal(seedMeta{Index: index, Term: max(term, 1)})
-	if err := writeSynced(filepath.Join(dir, seedMetaFile), bytes.NewReader(meta)); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, seedMetaFile), bytes.NewReader(meta), 0o600); err != nil {
 		return fmt.Errorf("raftnet: seed: %w", err)
 	}
-	return syncPath(dir)
-}
-
-func writeSynced(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncPath(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(dir)
 }
 
 // readSeed returns the planted seed's metadata, or nil.

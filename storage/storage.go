@@ -161,12 +161,15 @@ type SearchRequest struct {
 	Body json.RawMessage `json:"body,omitempty"`
 }
 
-// Hit is one search result.
+// Hit is one search result. Index and Collection name where it was found
+// (Kuzzle 2.17 reports them on every hit, a multi-target search needs them).
 type Hit struct {
-	ID      string         `json:"_id"`
-	Score   float64        `json:"_score"`
-	Version int64          `json:"_version,omitempty"`
-	Source  map[string]any `json:"_source"`
+	ID         string         `json:"_id"`
+	Index      string         `json:"index,omitempty"`
+	Collection string         `json:"collection,omitempty"`
+	Score      float64        `json:"_score"`
+	Version    int64          `json:"_version,omitempty"`
+	Source     map[string]any `json:"_source"`
 	// Highlight is Elasticsearch's per-hit highlight, when asked for.
 	Highlight map[string]any `json:"highlight,omitempty"`
 }
@@ -210,14 +213,24 @@ type Reader interface {
 	// MGet returns the documents found, in request order, and the ids not found.
 	MGet(ctx context.Context, index, collection string, ids []string) ([]*Document, []string, error)
 	Search(ctx context.Context, index, collection string, req SearchRequest) (*SearchResult, error)
+	// MultiSearch runs one search over the collections of several indexes
+	// (document:search's targets): one result, its hits ranked together.
+	MultiSearch(ctx context.Context, targets []Target, req SearchRequest) (*SearchResult, error)
 	// Scroll continues a search from a scroll id returned by Search/Scroll.
 	Scroll(ctx context.Context, scrollID, ttl string) (*SearchResult, error)
 	Count(ctx context.Context, index, collection string, query json.RawMessage) (int, error)
 }
 
+// Target is one index and some of its collections, an item of
+// document:search's targets.
+type Target struct {
+	Index       string   `json:"index"`
+	Collections []string `json:"collections"`
+}
+
 // ScrollInspector is implemented by engines whose scroll ids name what they
-// read, so the API layer can check the caller's rights on that index and
-// collection before serving a page (document:scroll carries no index).
+// read, so the API layer can check the caller's rights on those indexes and
+// collections before serving a page (document:scroll carries no index).
 type ScrollInspector interface {
-	ScrollTarget(ctx context.Context, scrollID string) (index, collection string, err error)
+	ScrollTargets(ctx context.Context, scrollID string) ([]Target, error)
 }

@@ -9,6 +9,7 @@
 package tlsgen
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,6 +24,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/korumdb/korum/internal/durable"
 )
 
 // Default validities: long enough for a test or a small deployment, short
@@ -183,26 +186,7 @@ func newSerial() (*big.Int, error) {
 // node reloading its certificate meanwhile (SIGHUP) reads the old file or
 // the new one, never half of one.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := durable.ReplaceFile(path, bytes.NewReader(data), perm); err != nil {
 		return fmt.Errorf("tlsgen: writing %s: %w", path, err)
 	}
 	return nil

@@ -23,7 +23,7 @@ func (b *dateBound) at(now time.Time) time.Time {
 
 // Elasticsearch's built-in date formats, as Go layouts. A "strict_" format
 // parses like its lenient form here. The week-based formats (week_date,
-// weekyear, ...) have no Go layout and are refused as unknown formats.
+// weekyear, ...) have no Go layout: weekdate.go reads them.
 var dateLayouts = map[string][]string{
 	"basic_date":                        {"20060102"},
 	"basic_date_time":                   {"20060102T150405.000Z0700", "20060102T150405.000Z07:00"},
@@ -91,7 +91,8 @@ func parseDateOptions(opts map[string]any) (typeOptions, error) {
 		var unknown []string
 		for _, v := range list {
 			s, _ := v.(string)
-			if _, known := dateLayouts[s]; !known && s != "epoch_millis" && s != "epoch_second" {
+			_, week := weekFormats[s]
+			if _, known := dateLayouts[s]; !known && !week && s != "epoch_millis" && s != "epoch_second" {
 				unknown = append(unknown, jsString(v))
 				continue
 			}
@@ -149,8 +150,9 @@ func parseLayouts(layouts []string, s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// parseDate reads a value in one of the formats, the first that parses.
-func parseDate(formats []string, v any) (time.Time, bool) {
+// parseDate reads a value in one of the formats, the first that parses
+// (now fills a week-based format's missing week).
+func parseDate(formats []string, v any, now time.Time) (time.Time, bool) {
 	for _, f := range formats {
 		switch f {
 		case "epoch_millis", "epoch_second":
@@ -167,6 +169,12 @@ func parseDate(formats []string, v any) (time.Time, bool) {
 			if !ok {
 				continue
 			}
+			if wf, ok := weekFormats[f]; ok {
+				if t, ok := parseWeekDate(wf, s, now); ok {
+					return t, true
+				}
+				continue
+			}
 			if t, ok := parseLayouts(dateLayouts[f], s); ok {
 				return t, true
 			}
@@ -176,7 +184,7 @@ func parseDate(formats []string, v any) (time.Time, bool) {
 }
 
 func checkDate(o *typeOptions, v any, now time.Time) string {
-	t, ok := parseDate(o.formats, v)
+	t, ok := parseDate(o.formats, v, now)
 	if !ok {
 		return "The date format is invalid."
 	}
@@ -193,6 +201,9 @@ func checkDate(o *typeOptions, v any, now time.Time) string {
 func DateFormats() []string {
 	out := []string{"epoch_millis", "epoch_second"}
 	for f := range dateLayouts {
+		out = append(out, f)
+	}
+	for f := range weekFormats {
 		out = append(out, f)
 	}
 	sort.Strings(out)

@@ -10,9 +10,8 @@
 // defaultValue, description, multivalued: {value, minCount, maxCount},
 // typeOptions}; validators is a list of Koncorde filters the whole
 // document must match (package realtime/filter tests them). Types:
-// anything, boolean, date, email, enum, geo_point, integer, ip_address,
-// numeric, object, string, url. Kuzzle's geo_shape type is not supported
-// (unknown_type).
+// anything, boolean, date, email, enum, geo_point, geo_shape, integer,
+// ip_address, numeric, object, string, url.
 //
 // Errors carry Kuzzle's ids: validation.assert.* for a malformed
 // specification, validation.types.* for a type's options, and

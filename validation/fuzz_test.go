@@ -8,7 +8,8 @@ import (
 
 // FuzzParse: any specification either parses or is refused with messages,
 // never panics; a parsed one checks any document without panicking, and
-// its JSON compiles again on a replica (what the fsm relies on).
+// its JSON compiles again on a replica (what the fsm relies on), its
+// fields then in the JSON's order (fieldOrder reads any bytes).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		`{"strict":true,"fields":{"a":{"type":"string","typeOptions":{"length":{"min":1}}}}}`,
@@ -17,6 +18,7 @@ func FuzzParse(f *testing.F) {
 		`{"validators":[{"range":{"n":{"gt":1}}},{"exists":"x"}]}`,
 		`{"fields":{"g":{"type":"geo_point"},"i":{"type":"ip_address"},"u":{"type":"url"},"m":{"type":"email","typeOptions":{"notEmpty":true}}}}`,
 		`{"fields":{"a/b/c":{"type":"integer"}}}`,
+		`{"fields":{"s":{"type":"geo_shape","typeOptions":{"shapeTypes":["polygon","geometrycollection"]}},"w":{"type":"date","typeOptions":{"formats":["week_date_time","weekyear"]}},"2":{"type":"anything"},"s":{"type":"geo_shape"}}}`,
 	} {
 		f.Add(s, `{"a":"x","o":[{"d":"2020-01-01"}],"n":2,"x":1}`)
 	}
@@ -41,6 +43,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_ = s.Check("id", d, time.Unix(0, 0))
+		_ = again.Check("id", d, time.Unix(0, 0))
 		s.Report("id", d, time.Unix(0, 0))
 		s.ApplyDefaults(d, false)
 	})

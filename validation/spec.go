@@ -44,7 +44,7 @@ type field struct {
 	maxCount   *float64
 	opts       typeOptions
 	children   map[string]*field
-	names      []string // children's names, sorted
+	names      []string // children's names, in the specification's order
 }
 
 // typeOptions is the union of the types' options, checked by their parser.
@@ -55,7 +55,8 @@ type typeOptions struct {
 	formats        []string
 	values         []string
 	notEmpty       bool
-	strict         *bool // object
+	strict         *bool    // object
+	shapeTypes     []string // geo_shape
 	allowsChildren bool
 }
 
@@ -67,6 +68,12 @@ var multiProps = []string{"value", "minCount", "maxCount"}
 // found, as Kuzzle's validateFormat does in verbose mode; a nil Spec comes
 // with at least one message.
 func Parse(index, collection string, raw any) (*Spec, []string) {
+	return parse(index, collection, raw, nil)
+}
+
+// parse is Parse with the order the fields are checked in (the fields'
+// keys; nil: sorted).
+func parse(index, collection string, raw any, order []string) (*Spec, []string) {
 	spec, ok := raw.(map[string]any)
 	where := index + "." + collection
 	if !ok || !allowed(spec, specProps) {
@@ -83,7 +90,7 @@ func Parse(index, collection string, raw any) (*Spec, []string) {
 			return nil, []string{kerror.New("validation.assert.invalid_type", where+".fields",
 				fmt.Sprintf("an object of at most %d fields", maxFields)).Message}
 		}
-		if errs := s.parseFields(where, fields); len(errs) > 0 {
+		if errs := s.parseFields(where, fields, order); len(errs) > 0 {
 			return nil, errs
 		}
 	}
@@ -98,18 +105,30 @@ func Parse(index, collection string, raw any) (*Spec, []string) {
 	return s, nil
 }
 
-// ParseJSON is Parse over a specification's JSON.
+// ParseJSON is Parse over a specification's JSON, whose fields are then
+// checked in the order the JSON holds them (Kuzzle's: its objects keep
+// their keys' order), where Parse can only sort them.
 func ParseJSON(index, collection string, raw []byte) (*Spec, []string) {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, []string{err.Error()}
 	}
-	return Parse(index, collection, v)
+	return parse(index, collection, v, fieldOrder(raw))
 }
 
-func (s *Spec) parseFields(where string, fields map[string]any) []string {
+func (s *Spec) parseFields(where string, fields map[string]any, order []string) []string {
 	var errs []string
 	names := slices.Sorted(maps.Keys(fields))
+	// rank is each field's place in the check order.
+	rank := make(map[string]int, len(fields))
+	for i, name := range names {
+		rank[name] = i
+	}
+	if len(order) == len(fields) {
+		for i, name := range order {
+			rank[name] = i
+		}
+	}
 	byDepth := map[int][]*field{}
 	deepest := 0
 	for _, name := range names {
@@ -155,17 +174,22 @@ func (s *Spec) parseFields(where string, fields map[string]any) []string {
 			parent.children[f.path[len(f.path)-1]] = f
 		}
 	}
-	sortChildren(s.root)
+	sortChildren(s.root, rank)
 	return nil
 }
 
-func sortChildren(f *field) {
+// sortChildren orders every level's children by their place in the
+// specification (rank, by full path).
+func sortChildren(f *field, rank map[string]int) {
 	f.names = f.names[:0]
 	for name, c := range f.children {
 		f.names = append(f.names, name)
-		sortChildren(c)
+		sortChildren(c, rank)
 	}
-	sort.Strings(f.names)
+	sort.Slice(f.names, func(i, j int) bool {
+		a, b := f.children[f.names[i]], f.children[f.names[j]]
+		return rank[strings.Join(a.path, "/")] < rank[strings.Join(b.path, "/")]
+	})
 }
 
 // parseField checks one field's specification, collecting its problems in

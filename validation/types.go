@@ -36,6 +36,7 @@ var types = map[string]vtype{
 	"email":      {options: []string{"notEmpty"}, parse: parseNotEmpty, check: stringCheck(isEmail, "The string must be a valid email address.")},
 	"enum":       {options: []string{"values"}, parse: parseEnum, check: checkEnum},
 	"geo_point":  {parse: noOptions, check: checkGeoPoint},
+	"geo_shape":  {options: []string{"shapeTypes"}, parse: parseGeoShape, check: checkGeoShape},
 	"integer":    {options: []string{"range"}, parse: parseRange, check: numberCheck(true)},
 	"ip_address": {options: []string{"notEmpty"}, parse: parseNotEmpty, check: stringCheck(isIP, "The string must be a valid IP address.")},
 	"numeric":    {options: []string{"range"}, parse: parseRange, check: numberCheck(false)},

@@ -61,6 +61,8 @@ func TestParseErrors(t *testing.T) {
 		{`{"fields":{"a":{"type":"enum"}}}`, `The "enum" type requires a "values" property`},
 		{`{"fields":{"a":{"type":"enum","typeOptions":{"values":[1]}}}}`, `Wrong type for parameter "values" (expected: string[]).`},
 		{`{"fields":{"a":{"type":"date","typeOptions":{"formats":["nope"]}}}}`, `The following date types are invalid: nope.`},
+		{`{"fields":{"a":{"type":"geo_shape","typeOptions":{"shapeTypes":["point","square","blob"]}}}}`, `The following shapes are invalid: square,blob.`},
+		{`{"fields":{"a":{"type":"geo_shape","typeOptions":{"shapeTypes":[]}}}}`, `Wrong type for parameter "shapeTypes" (expected: string[]).`},
 		{`{"fields":{"a":{"type":"date","typeOptions":{"range":{"min":"yesterday"}}}}}`, `Cannot parse the date value: "yesterday".`},
 		{`{"fields":{"a":{"type":"email","typeOptions":{"notEmpty":1}}}}`, `Wrong type for parameter "notEmpty" (expected: boolean).`},
 		{`{"fields":{"a":{"type":"object","typeOptions":{"strict":"x"}}}}`, `Wrong type for parameter "strict" (expected: boolean).`},
@@ -118,6 +120,21 @@ func TestTypes(t *testing.T) {
 		{`{"type":"geo_point"}`, `"43.6, 3.9"`, ""},
 		{`{"type":"geo_point"}`, `{"lat":"north"}`, "Invalid GeoPoint format"},
 		{`{"type":"object"}`, `{"x":1}`, ""},
+		{`{"type":"geo_shape"}`, `{"type":"point","coordinates":[3.9,43.6]}`, ""},
+		{`{"type":"geo_shape"}`, `{"type":"point","coordinates":[200,43.6]}`, `The shape type "point" has bad coordinates.`},
+		{`{"type":"geo_shape"}`, `{"type":"polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]],"orientation":"cw"}`, ""},
+		{`{"type":"geo_shape"}`, `{"type":"polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}`, `The shape type "polygon" has bad coordinates.`},
+		{`{"type":"geo_shape"}`, `{"type":"polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]],"orientation":"up"}`, "The orientation property has not a valid value."},
+		{`{"type":"geo_shape"}`, `{"type":"multipoint","coordinates":[[0,0],[0,91]]}`, `One of the shapes in  the shape type "multipoint" has bad coordinates.`},
+		{`{"type":"geo_shape"}`, `{"type":"circle","coordinates":[0,0],"radius":"10km"}`, ""},
+		{`{"type":"geo_shape"}`, `{"type":"circle","coordinates":[0,0],"radius":"far"}`, "The radius property has not a valid format."},
+		{`{"type":"geo_shape"}`, `{"type":"circle","coordinates":[0,0]}`, `The radius property is mandatory for the "circle" shape type.`},
+		{`{"type":"geo_shape"}`, `{"type":"envelope","coordinates":[[0,1],[1,0]]}`, ""},
+		{`{"type":"geo_shape"}`, `{"type":"geometrycollection","geometries":[{"type":"point","coordinates":[0,0]},{"type":"linestring","coordinates":[[0,0]]}]}`, `The shape type "linestring" has bad coordinates.`},
+		{`{"type":"geo_shape"}`, `{"type":"geometrycollection","coordinates":[0,0],"geometries":[]}`, `The coordinates property must not be provided for the "geometrycollection" shape type.`},
+		{`{"type":"geo_shape"}`, `{"coordinates":[0,0]}`, "The shape object has no type defined."},
+		{`{"type":"geo_shape"}`, `{"type":"point","coordinates":[0,0],"extra":1}`, "The shape object has a not allowed property."},
+		{`{"type":"geo_shape","typeOptions":{"shapeTypes":["point"]}}`, `{"type":"linestring","coordinates":[[0,0],[1,1]]}`, "The provided shape type is not allowed."},
 		{`{"type":"object"}`, `"x"`, "The value must be an object."},
 		{`{"type":"date"}`, `1700000000000`, ""},
 		{`{"type":"date"}`, `"2020-01-01"`, "The date format is invalid."},
@@ -126,6 +143,21 @@ func TestTypes(t *testing.T) {
 		{`{"type":"date","typeOptions":{"formats":["date"],"range":{"min":"2021-01-01"}}}`, `"2020-01-31"`, "The provided date is before the defined minimum."},
 		{`{"type":"date","typeOptions":{"range":{"max":"NOW"}}}`, `1900000000000`, "The provided date is after the defined maximum."},
 		{`{"type":"date","typeOptions":{"range":{"max":"NOW"}}}`, `1700000000000`, ""},
+		// Week-based formats (moment's "en" locale: weeks from Sunday, week 1
+		// holds January 1st): 2024-W01-1 is Monday January 1st, 2024.
+		{`{"type":"date","typeOptions":{"formats":["week_date"],"range":{"min":"2024-01-02"}}}`, `"2024-W01-1"`, "The provided date is before the defined minimum."},
+		{`{"type":"date","typeOptions":{"formats":["week_date"],"range":{"min":"2024-01-02"}}}`, `"2024-W01-2"`, ""},
+		{`{"type":"date","typeOptions":{"formats":["week_date"],"range":{"max":"2023-12-31"}}}`, `"2024-W01-0"`, ""},
+		{`{"type":"date","typeOptions":{"formats":["week_date"]}}`, `"2024-W53-1"`, "The date format is invalid."},
+		{`{"type":"date","typeOptions":{"formats":["week_date"]}}`, `"2024-W01-7"`, "The date format is invalid."},
+		{`{"type":"date","typeOptions":{"formats":["basic_week_date"]}}`, `"2024W013"`, ""},
+		{`{"type":"date","typeOptions":{"formats":["week_date_time"],"range":{"min":"2024-01-03T10:00:00Z"}}}`, `"2024-W01-3T09:00:00.000Z"`, "The provided date is before the defined minimum."},
+		{`{"type":"date","typeOptions":{"formats":["week_date_time"],"range":{"min":"2024-01-03T10:00:00Z"}}}`, `"2024-W01-3T11:00:00.000+01:00"`, ""},
+		{`{"type":"date","typeOptions":{"formats":["basic_week_date_time_no_millis"]}}`, `"2024W013T101500Z"`, ""},
+		{`{"type":"date","typeOptions":{"formats":["weekyear_week_day"]}}`, `"2024523"`, ""},
+		{`{"type":"date","typeOptions":{"formats":["strict_weekyear_week"]}}`, `"202453"`, "The date format is invalid."},
+		{`{"type":"date","typeOptions":{"formats":["weekyear"]}}`, `"2024"`, ""},
+		{`{"type":"date","typeOptions":{"formats":["weekyear"]}}`, `"2024-W01"`, "The date format is invalid."},
 		{`{"type":"string","multivalued":{"value":true,"minCount":1,"maxCount":2}}`, `["a"]`, ""},
 		{`{"type":"string","multivalued":{"value":true,"minCount":1,"maxCount":2}}`, `[]`, "Not enough elements. Minimum count is set to 1."},
 		{`{"type":"string","multivalued":{"value":true,"maxCount":2}}`, `["a","b","c"]`, "Too many elements. Maximum count is set to 2."},
@@ -254,5 +286,36 @@ func TestState(t *testing.T) {
 	s.Replace(nil)
 	if s.Len() != 0 {
 		t.Error("replace with nil")
+	}
+}
+
+// Of several failing fields, the one reported is the first in the
+// specification's own order (Kuzzle's), read from its JSON: the same bytes
+// give the same order on every replica.
+func TestFieldOrder(t *testing.T) {
+	doc := mustJSON(t, `{"zeta":"x","alpha":"y","obj":{"b":"x","a":"y"},"2":"x","10":"x"}`)
+	for _, c := range []struct{ spec, want string }{
+		{`{"fields":{"zeta":{"type":"integer"},"alpha":{"type":"integer"}}}`, `Field "zeta"`},
+		{`{"fields":{"alpha":{"type":"integer"},"zeta":{"type":"integer"}}}`, `Field "alpha"`},
+		{`{"fields":{"obj":{"type":"object"},"obj/b":{"type":"integer"},"obj/a":{"type":"integer"}}}`, `Field "obj.b"`},
+		// JavaScript enumerates index-like keys first, ascending.
+		{`{"fields":{"zeta":{"type":"integer"},"10":{"type":"integer"},"2":{"type":"integer"}}}`, `Field "2"`},
+		// A repeated key keeps its first place.
+		{`{"fields":{"zeta":{"type":"integer"},"alpha":{"type":"integer"},"zeta":{"type":"integer"}}}`, `Field "zeta"`},
+	} {
+		s, errs := ParseJSON("i", "c", []byte(c.spec))
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", c.spec, errs)
+		}
+		if err := s.Check("id", doc, now); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %s", c.spec, err, c.want)
+		}
+	}
+	// Parse, from a decoded map, can only sort.
+	var m map[string]any
+	_ = json.Unmarshal([]byte(`{"fields":{"zeta":{"type":"integer"},"alpha":{"type":"integer"}}}`), &m)
+	s, _ := Parse("i", "c", m)
+	if err := s.Check("id", doc, now); err == nil || !strings.Contains(err.Error(), `Field "alpha"`) {
+		t.Errorf("sorted: %v", err)
 	}
 }

@@ -6,9 +6,19 @@
 // serving node saw, and what the page saw between samples (nodes going
 // unreachable or coming back, appearing or leaving). Everything is
 // built with textContent: node ids and messages are never parsed as HTML.
+//
+// When the node serving the page stops answering, the page polls another
+// member of the cluster instead (their API addresses come with each
+// sample), says so, keeps probing the serving node and goes back to it
+// once it answers again.
 (function () {
   const POLL_MS = 1000;
   const FETCH_TIMEOUT_MS = 5000;
+  // A candidate for failing over, or the serving node while the page polls
+  // another, gets this long to answer; the serving node is probed this
+  // often while the page polls another.
+  const PROBE_TIMEOUT_MS = 1500;
+  const ORIGIN_PROBE_MS = 5000;
   const MAX_EVENTS = 100;
   const TOKEN_KEY = 'korum.dashboard.jwt';
 
@@ -22,7 +32,16 @@
     seenActivity: new Set(),
     events: [], // {time, text, kind}
     timer: null,
+    // Where the data comes from: null for the node serving the page,
+    // else {id, url} of the member polled instead.
+    source: null,
+    origin: '', // the serving node's id, once it answered
+    peers: new Map(), // member id → its API's base URL, from the last sample
+    originProbe: 0, // when the serving node was last probed
   };
+  const dataURL = (src) => (src ? src.url + '/_dashboard/data' : 'data');
+  const apiURL = (route) => (state.source ? state.source.url + '/' + route : '../' + route);
+  const sourceName = (src) => (src ? src.id : state.origin || 'the node serving this page');
 
   // ---- formatting ----
   const fmtInt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : '—');
@@ -102,7 +121,9 @@
     const changes = data.leaderChanges || [];
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i];
-      const key = `${data.node}|${c.date}|${c.leader}|${c.term}`;
+      // A term has one leader: once failed over, the new source's
+      // history must not repeat the changes the first one reported.
+      const key = c.leader ? `leader|${c.leader}|${c.term}` : `${data.node}|${c.date}||${c.term}`;
       if (state.seenActivity.has(key)) continue;
       state.seenActivity.add(key);
       let prev = '';
@@ -116,6 +137,18 @@
     const leader = cluster ? cluster.leader || '' : '';
     state.leader = leader;
 
+    // The members' API addresses, to fail over to. An address without a
+    // host (a node listening on every interface that could not tell
+    // which one is its own) is no use from here.
+    if (!state.source) state.origin = data.node;
+    const peers = new Map();
+    const addPeer = (id, addr) => {
+      if (id && addr && !/^(:|0\.0\.0\.0:|\[::\]:)/.test(addr)) peers.set(id, `${location.protocol}//${addr}`);
+    };
+    for (const s of data.nodes || []) addPeer(s.id, s.apiAddress);
+    for (const n of (cluster && cluster.nodes) || []) addPeer(n.id, n.apiAddress);
+    state.peers = peers;
+
     // Header and summary.
     $('serving-node').textContent = data.node || '?';
     $('updated').textContent = fmtClock(now);
@@ -124,13 +157,17 @@
     $('term').textContent = cluster ? fmtInt(cluster.term) : '—';
     $('commit').textContent = cluster ? fmtInt(cluster.commitIndex) : '—';
     $('voters').textContent = cluster ? `${cluster.voters} / ${cluster.votersWanted}` : '—';
+    const via = state.source
+      ? `${state.origin || 'The node serving this page'} does not answer: this is ${data.node}'s view (${state.source.url}). `
+      : '';
     if (cluster) {
-      setConn('ok', 'live');
-      banner('');
+      if (state.source) setConn('failover', `failed over to ${data.node}`);
+      else setConn('ok', 'live');
+      banner(via);
     } else {
       setConn('wait', 'no leader');
       const e = data.clusterError || {};
-      banner(`The cluster has no leader right now (${e.id || 'unknown'}: ${e.message || ''}). Node figures below are each node's own.`);
+      banner(`${via}The cluster has no leader right now (${e.id || 'unknown'}: ${e.message || ''}). Node figures below are each node's own.`);
     }
 
     // Rows: the leader's configuration, and any node only the counters know.
@@ -223,9 +260,9 @@
   }
 
   // ---- polling and signing in ----
-  async function fetchJSON(url, opts) {
+  async function fetchJSON(url, opts, timeout) {
     const ctl = new AbortController();
-    const t = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
+    const t = setTimeout(() => ctl.abort(), timeout || FETCH_TIMEOUT_MS);
     try {
       const res = await fetch(url, Object.assign({ cache: 'no-store', signal: ctl.signal }, opts));
       let body = null;
@@ -244,26 +281,78 @@
     setConn('bad', 'sign-in needed');
   }
 
+  // fetchData polls src (null: the serving node). A node that does not
+  // answer, answers no JSON (a proxy's error page) or is shutting down
+  // gives {error}; any other answer, 401 and 403 included, is the node's.
+  async function fetchData(src, timeout) {
+    const headers = {};
+    if (state.token) headers.Authorization = 'Bearer ' + state.token;
+    try {
+      const res = await fetchJSON(dataURL(src), { headers }, timeout);
+      if (!res.body) return { error: `it answered ${res.status} without JSON` };
+      if (res.body.error && res.body.error.id === 'api.process.shutting_down') return { error: 'it is shutting down' };
+      return res;
+    } catch (e) {
+      return { error: e.name === 'AbortError' ? 'timed out' : e.message };
+    }
+  }
+
+  // failover looks for a member that answers, the serving node first when
+  // the page was polling another one; it returns {src, res} or null.
+  async function failover(failed) {
+    const candidates = [];
+    if (state.source) candidates.push(null);
+    const ids = [...state.peers.keys()].filter((id) => id !== failed && id !== state.origin);
+    // Those the last sample saw up first.
+    ids.sort((a, b) => (state.reachable.get(b) === true) - (state.reachable.get(a) === true));
+    for (const id of ids) candidates.push({ id, url: state.peers.get(id) });
+    for (const src of candidates) {
+      const res = await fetchData(src, PROBE_TIMEOUT_MS);
+      if (!res.error) return { src, res };
+    }
+    return null;
+  }
+
+  function switchTo(src, why) {
+    const from = sourceName(state.source);
+    state.source = src;
+    if (src) addEvent(Date.now(), `${from} does not answer (${why}): polling ${src.id} instead`, 'down');
+    else addEvent(Date.now(), `${state.origin || 'the node serving this page'} answers again: polling it again`, 'up');
+  }
+
   async function poll() {
     clearTimeout(state.timer);
-    try {
-      const headers = {};
-      if (state.token) headers.Authorization = 'Bearer ' + state.token;
-      const { status, body } = await fetchJSON('data', { headers });
-      if (status === 401 || status === 403) {
-        showLogin(body && body.error ? body.error.message : '');
-        $('logout').hidden = !state.token;
-      } else if (!body || body.error || status !== 200) {
-        setConn('bad', 'error');
-        banner(`The node answered ${status}: ${body && body.error ? body.error.message : 'no JSON'}`);
-      } else {
-        $('login').hidden = true;
-        $('logout').hidden = !state.token;
-        render(body.result);
+    let res = await fetchData(state.source);
+    if (res.error) {
+      const failed = state.source ? state.source.id : state.origin;
+      const next = await failover(failed);
+      if (next) {
+        switchTo(next.src, res.error);
+        res = next.res;
       }
-    } catch (e) {
+    } else if (state.source && Date.now() - state.originProbe > ORIGIN_PROBE_MS) {
+      state.originProbe = Date.now();
+      const back = await fetchData(null, PROBE_TIMEOUT_MS);
+      if (!back.error) {
+        switchTo(null);
+        res = back;
+      }
+    }
+    const { status, body } = res;
+    if (res.error) {
       setConn('bad', 'node unreachable');
-      banner(`Cannot reach the node serving this page (${e.name === 'AbortError' ? 'timed out' : e.message}).`);
+      banner(`Cannot reach ${sourceName(state.source)} (${res.error}), nor any other member of the cluster.`);
+      renderEvents();
+    } else if (status === 401 || status === 403) {
+      showLogin(body && body.error ? body.error.message : '');
+      $('logout').hidden = !state.token;
+    } else if (body.error || status !== 200) {
+      setConn('bad', 'error');
+      banner(`${sourceName(state.source)} answered ${status}: ${body.error ? body.error.message : ''}`);
+    } else {
+      $('login').hidden = true;
+      $('logout').hidden = !state.token;
+      render(body.result);
     }
     state.timer = setTimeout(poll, POLL_MS);
   }
@@ -280,7 +369,7 @@
     ev.preventDefault();
     $('login-error').textContent = '';
     try {
-      const { body } = await fetchJSON('../_login/local', {
+      const { body } = await fetchJSON(apiURL('_login/local'), {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ username: $('login-user').value, password: $('login-pass').value }),
@@ -304,7 +393,7 @@
   $('logout').addEventListener('click', () => {
     const t = state.token;
     useToken('');
-    if (t) fetchJSON('../_logout', { method: 'POST', headers: { Authorization: 'Bearer ' + t } }).catch(() => {});
+    if (t) fetchJSON(apiURL('_logout'), { method: 'POST', headers: { Authorization: 'Bearer ' + t } }).catch(() => {});
   });
 
   renderEvents();

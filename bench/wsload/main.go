@@ -10,11 +10,15 @@
 //	wsload -addr A,B,C -mode rooms -rooms 100000 -hold 60s           (hold rooms open until signalled)
 //
 // With several addresses, clients are spread over them round-robin.
-// -cacert FILE connects with WSS, trusting that CA (get, create, subscribe,
-// xnotify and rooms; fanout's raw subscribers speak plain WebSocket only).
+// -cacert FILE connects with WSS, trusting that CA (fanout's subscribers
+// are then read by a goroutine each instead of one epoll loop).
+// -cpupid PID (fanout) reports that process's CPU time per delivery over
+// the measured phase only, from /proc/PID/stat: the node's cost, without
+// the subscribers' connection set-up.
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -74,6 +78,7 @@ func useTLS(caFile string) error {
 	d := *websocket.DefaultDialer
 	d.TLSClientConfig = &tls.Config{RootCAs: pool}
 	wsDialer, wsScheme = &d, "wss"
+	rawTLS = d.TLSClientConfig
 	return nil
 }
 
@@ -169,7 +174,8 @@ func main() {
 	hold := flag.Duration("hold", time.Minute, "how long to hold the rooms (rooms)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	flag.StringVar(&measuredJWT, "jwt", "", "token the measured requests carry (get, create, subscribe); setup runs without one")
-	caCert := flag.String("cacert", "", "connect with WSS, trusting this PEM CA (not for fanout)")
+	caCert := flag.String("cacert", "", "connect with WSS, trusting this PEM CA")
+	flag.IntVar(&cpuPID, "cpupid", 0, "report this process's CPU time per delivery over the measured phase (fanout)")
 	flag.Parse()
 	if *caCert != "" {
 		must(useTLS(*caCert))
@@ -189,6 +195,29 @@ func main() {
 }
 
 var cpuProfile string
+
+// cpuPID is the node process whose CPU time the fan-out reports.
+var cpuPID int
+
+// procCPU is a process's user and system CPU time in clock ticks
+// (/proc/PID/stat fields 14 and 15); 0 without /proc.
+func procCPU(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: count fields after its ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + k
+}
+
+// clockTick is Linux's USER_HZ, what /proc/PID/stat counts in.
+const clockTick = 100
 
 // profile starts a CPU profile of the load generator itself when asked, so
 // the client's own cost can be told apart from the node's; the returned
@@ -315,6 +344,7 @@ func fanout(addr string, subscribers, writes int) {
 	must(readSubscribers(subs))
 	fmt.Fprintf(os.Stderr, "wsload: %d subscribers ready, writing\n", subscribers)
 	stopProfile := profile()
+	cpu0 := procCPU(cpuPID)
 	t0 := time.Now()
 	for i := range writes {
 		_, err := admin.call(map[string]any{"controller": "document", "action": "create", "index": "bench", "collection": "fan",
@@ -327,14 +357,19 @@ func fanout(addr string, subscribers, writes int) {
 	case <-time.After(120 * time.Second):
 	}
 	el := time.Since(t0)
+	cpu1 := procCPU(cpuPID)
 	stopProfile()
 	var got int64
 	for _, s := range subs {
 		got += s.notes.Load()
 	}
+
 	want := int64(subscribers * writes)
 	fmt.Printf("| fan-out | %d subscribers × %d writes | %.0f deliveries/s | %d/%d delivered in %.2f s | writes back to back, each awaiting its ack (all acked in %.2f s), not its deliveries | %d other messages, %d connections lost |\n",
 		subscribers, writes, float64(got)/el.Seconds(), got, want, el.Seconds(), acked.Seconds(), other.Load(), ended.Load())
+	if cpuPID != 0 && got > 0 {
+		fmt.Printf("| fan-out node CPU | %.2f µs per delivery |\n", float64(cpu1-cpu0)*1e6/clockTick/float64(got))
+	}
 	finished.Store(true)
 	for _, s := range subs {
 		s.close()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -34,10 +35,20 @@ const (
 
 var errClosed = errors.New("websocket: close frame received")
 
-// dialRaw opens a WebSocket connection to ws://addr/. rest holds any bytes
-// the server sent after its handshake response, to be decoded first.
+// rawTLS, when set (from -cacert, before any dial), makes dialRaw connect
+// with WSS.
+var rawTLS *tls.Config
+
+// dialRaw opens a WebSocket connection to ws://addr/ (wss:// with rawTLS).
+// rest holds any bytes the server sent after its handshake response, to be
+// decoded first.
 func dialRaw(addr string) (conn net.Conn, rest []byte, err error) {
-	conn, err = net.DialTimeout("tcp", addr, 10*time.Second)
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if rawTLS != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", addr, rawTLS)
+	} else {
+		conn, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

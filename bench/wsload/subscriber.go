@@ -100,3 +100,24 @@ func (s *subscriber) ping(payload []byte) {
 func (s *subscriber) end(err error) {
 	s.onEnd(err)
 }
+
+// readEach reads each subscriber from a goroutine of its own: where there
+// is no epoll, or over TLS, whose records a reader of raw descriptors
+// could not decrypt.
+func readEach(subs []*subscriber) {
+	for _, s := range subs {
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := s.conn.Read(buf)
+				if err == nil {
+					err = s.dec.feed(buf[:n])
+				}
+				if err != nil {
+					s.end(err)
+					return
+				}
+			}
+		}()
+	}
+}

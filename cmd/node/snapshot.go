@@ -17,6 +17,8 @@ import (
 
 	"github.com/korumdb/korum/backup"
 	"github.com/korumdb/korum/node"
+
+	"github.com/korumdb/korum/internal/durable"
 )
 
 // snapshotCmd is `korum snapshot save|restore|status`: backups of a running
@@ -211,10 +213,7 @@ func save(ctx context.Context, c *http.Client, base, token, file string) (backup
 		return info, err
 	}
 	ok = true
-	if d, err := os.Open(filepath.Dir(file)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	_ = durable.SyncDir(filepath.Dir(file)) // the rename's durability only
 	return info, nil
 }
 

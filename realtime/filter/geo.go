@@ -326,6 +326,10 @@ func unitFactor(u string) (float64, bool) {
 
 var errDistance = errors.New("bad distance")
 
+// ConvertDistance is convertDistance for the validation specifications'
+// geo_shape circles, whose radius Kuzzle reads with Koncorde's parser.
+func ConvertDistance(s string) (float64, error) { return convertDistance(s) }
+
 // convertDistance parses a distance ("1km", "10 kilometers", "1 093,6 yd")
 // into meters. Unlike Koncorde 4.7, a number without unit means meters, as
 // Koncorde's documentation states.

@@ -274,8 +274,9 @@ func TestSearchPassThrough(t *testing.T) {
 	if err != nil || first.ScrollID == "" {
 		t.Fatalf("scroll: %+v %v", first, err)
 	}
-	if i, c, err := e.ScrollTarget(ctx, first.ScrollID); err != nil || i != idx || c != "c" {
-		t.Fatalf("scroll target %s %s %v", i, c, err)
+	if ts, err := e.ScrollTargets(ctx, first.ScrollID); err != nil || len(ts) != 1 || ts[0].Index != idx ||
+		len(ts[0].Collections) != 1 || ts[0].Collections[0] != "c" {
+		t.Fatalf("scroll targets %+v %v", ts, err)
 	}
 	rest, err := e.Scroll(ctx, first.ScrollID, "10s")
 	if err != nil || len(rest.Hits) != 1 || rest.Hits[0].ID != "d" {

@@ -200,6 +200,7 @@ type searchAnswer struct {
 		} `json:"total"`
 		Hits []struct {
 			ID        string         `json:"_id"`
+			Index     string         `json:"_index"`
 			Score     *float64       `json:"_score"`
 			Version   int64          `json:"_version"`
 			SeqNo     int64          `json:"_seq_no"`
@@ -211,11 +212,14 @@ type searchAnswer struct {
 	Aggregations map[string]any `json:"aggregations"`
 }
 
-func (a *searchAnswer) result() *storage.SearchResult {
+// result shapes the answer; names tells the Kuzzle index and collection
+// of each hit from the ES index it was found in.
+func (a *searchAnswer) result(names func(esIndex string) (string, string)) *storage.SearchResult {
 	out := &storage.SearchResult{Hits: make([]storage.Hit, 0, len(a.Hits.Hits)), Total: a.Hits.Total.Value,
 		Aggregations: a.Aggregations}
 	for _, h := range a.Hits.Hits {
 		hit := storage.Hit{ID: h.ID, Version: h.Version, Source: h.Source, Highlight: h.Highlight}
+		hit.Index, hit.Collection = names(h.Index)
 		if h.Score != nil {
 			hit.Score = *h.Score
 		}
@@ -283,13 +287,94 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	if err := e.call(ctx, sr, &a); err != nil {
 		return nil, kuzzleError(err, index, collection, "")
 	}
-	out := a.result()
+	out := a.result(func(string) (string, string) { return index, collection })
 	if a.ScrollID != "" {
 		fetched := from + len(out.Hits)
 		out.Remaining = max(out.Total-fetched, 0)
 		out.ScrollID = e.wrapScroll(index, collection, fetched, a.ScrollID)
 	}
 	return out, nil
+}
+
+// MultiSearch runs one search over the aliases of every collection of
+// targets (an ES multi-index search, hits ranked together). Every
+// collection must exist; the hits name theirs from the ES index behind it.
+func (e *Engine) MultiSearch(ctx context.Context, targets []storage.Target, req storage.SearchRequest) (*storage.SearchResult, error) {
+	if req.From+req.Size > e.opts.DocumentsFetchCount {
+		return nil, kerror.New("services.storage.get_limit_exceeded")
+	}
+	s, err := e.schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var aliases []string
+	seen := map[string]bool{}
+	for _, t := range targets {
+		colls, ok := s[t.Index]
+		if !ok {
+			return nil, kerror.New("services.storage.unknown_index", t.Index)
+		}
+		for _, c := range t.Collections {
+			if _, ok := colls[c]; !ok || c == hiddenCollection {
+				return nil, kerror.New("services.storage.unknown_collection", t.Index, c)
+			}
+			if a := alias(t.Index, c); !seen[a] {
+				seen[a] = true
+				aliases = append(aliases, a)
+			}
+		}
+	}
+	body, err := searchBody(req)
+	if err != nil {
+		return nil, err
+	}
+	if e.opts.RefreshBeforeSearch {
+		if err := e.call(ctx, esapi.IndicesRefreshRequest{Index: aliases}, nil); err != nil {
+			return nil, kuzzleError(err, "", "", "")
+		}
+	}
+	r, err := jsonBody(body)
+	if err != nil {
+		return nil, err
+	}
+	from, size := req.From, req.Size
+	sr := esapi.SearchRequest{Index: aliases, Body: r, From: &from, Size: &size}
+	if req.Scroll != "" {
+		if sr.Scroll, err = e.scrollTTL(req.Scroll); err != nil {
+			return nil, err
+		}
+	}
+	var a searchAnswer
+	if err := e.call(ctx, sr, &a); err != nil {
+		return nil, kuzzleError(err, "", "", "")
+	}
+	out := a.result(namesOf(s))
+	if a.ScrollID != "" {
+		fetched := from + len(out.Hits)
+		out.Remaining = max(out.Total-fetched, 0)
+		ts, err := json.Marshal(targets)
+		if err != nil {
+			return nil, kerror.Wrap(err, "services.storage.unexpected_error", "encoding the scroll targets")
+		}
+		// No index: the collection part holds the targets.
+		out.ScrollID = e.wrapScroll("", string(ts), fetched, a.ScrollID)
+	}
+	return out, nil
+}
+
+// namesOf inverts a schema: the Kuzzle index and collection behind each ES
+// index ("" for one that is not a public collection's).
+func namesOf(s map[string]map[string]string) func(string) (string, string) {
+	byES := map[string][2]string{}
+	for idx, colls := range s {
+		for c, real := range colls {
+			byES[real] = [2]string{idx, c}
+		}
+	}
+	return func(esIndex string) (string, string) {
+		n := byES[esIndex]
+		return n[0], n[1]
+	}
 }
 
 // Scroll continues a scroll.
@@ -309,7 +394,15 @@ func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.Sea
 		}
 		return nil, kuzzleError(err, index, collection, "")
 	}
-	out := a.result()
+	names := func(string) (string, string) { return index, collection }
+	if index == "" {
+		s, err := e.schema(ctx)
+		if err != nil {
+			return nil, err
+		}
+		names = namesOf(s)
+	}
+	out := a.result(names)
 	fetched += len(out.Hits)
 	out.Remaining = max(out.Total-fetched, 0)
 	if a.ScrollID != "" {
@@ -318,14 +411,25 @@ func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.Sea
 	return out, nil
 }
 
-// ScrollTarget names the index and collection a scroll id reads.
-func (e *Engine) ScrollTarget(_ context.Context, scrollID string) (string, string, error) {
+// ScrollTargets names the indexes and collections a scroll id reads.
+func (e *Engine) ScrollTargets(_ context.Context, scrollID string) ([]storage.Target, error) {
 	index, collection, _, _, err := e.unwrapScroll(scrollID)
-	return index, collection, err
+	if err != nil {
+		return nil, err
+	}
+	if index != "" {
+		return []storage.Target{{Index: index, Collections: []string{collection}}}, nil
+	}
+	var ts []storage.Target
+	if err := json.Unmarshal([]byte(collection), &ts); err != nil {
+		return nil, kerror.New("services.storage.unknown_scroll_id")
+	}
+	return ts, nil
 }
 
 // A scroll id is base64url(index \x00 collection \x00 fetched \x00 ES
-// scroll id) "." base64url(HMAC-SHA256 of it), so a client cannot make one
+// scroll id; a multi-target scroll has no index and its targets in JSON
+// for collection) "." base64url(HMAC-SHA256 of it), so a client cannot make one
 // that reads a collection its rights do not cover. fetched, the documents
 // returned so far, gives Kuzzle's `remaining` without state on the node.
 func (e *Engine) wrapScroll(index, collection string, fetched int, esID string) string {

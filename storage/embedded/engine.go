@@ -20,6 +20,8 @@ import (
 
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/storage"
+
+	"github.com/korumdb/korum/internal/durable"
 )
 
 // Options tunes an Engine. The zero value is usable.
@@ -391,8 +393,7 @@ func (e *Engine) SnapshotView(fn func(applied uint64, snapshot func(io.Writer) e
 // or corrupt snapshot leaves the current state untouched.
 func (e *Engine) Restore(r io.Reader) error {
 	tmp := e.path + ".restore"
-	if err := writeFileSync(tmp, r); err != nil {
-		os.Remove(tmp)
+	if err := durable.WriteFile(tmp, r, 0o600); err != nil {
 		return fmt.Errorf("restore storage: write snapshot: %w", err)
 	}
 	check, applied, err := openFile(tmp, e.opts.OpenTimeout, false)
@@ -420,7 +421,9 @@ func (e *Engine) Restore(r io.Reader) error {
 	if err := os.Rename(tmp, e.path); err != nil {
 		return fmt.Errorf("restore storage: replace live file: %w", err)
 	}
-	syncDir(filepath.Dir(e.path))
+	// A failed directory sync only weakens the rename's durability on
+	// exotic filesystems: not fatal.
+	_ = durable.SyncDir(filepath.Dir(e.path))
 	db, reopened, err := openFile(e.path, e.opts.OpenTimeout, e.opts.NoSync)
 	if err != nil {
 		return fmt.Errorf("restore storage: reopen: %w", err)
@@ -431,31 +434,6 @@ func (e *Engine) Restore(r io.Reader) error {
 	e.db = db
 	e.applied.Store(reopened)
 	return nil
-}
-
-func writeFileSync(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// syncDir makes a rename durable; failures only weaken durability of the
-// rename on exotic filesystems, so they are not fatal.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
 
 // ---- record encoding ----

@@ -615,9 +615,9 @@ func TestScroll(t *testing.T) {
 	// Another node (same key, its own engine instance) continues the scroll.
 	other := &Engine{}
 	*other = Engine{path: h.e.path, opts: h.e.opts, log: h.e.log, db: h.e.db}
-	idx, col, err := other.ScrollTarget(ctx, res.ScrollID)
-	if err != nil || idx != "idx" || col != "col" {
-		t.Fatalf("scroll target: %s %s %v", idx, col, err)
+	ts, err := other.ScrollTargets(ctx, res.ScrollID)
+	if err != nil || js(ts) != `[{"index":"idx","collections":["col"]}]` {
+		t.Fatalf("scroll targets: %s %v", js(ts), err)
 	}
 	res, err = other.Scroll(ctx, res.ScrollID, "")
 	if err != nil || js(hitIDs(res)) != `["d5","d4","d3","d2"]` || res.Total != 10 {

@@ -247,6 +247,8 @@ const scanCheckEvery = 16
 
 type hit struct {
 	id    string
+	key   string // id, or index, collection and id in a multi-target search
+	src   *planSource
 	score float64
 	vals  []query.Value
 	rec   []byte // only valid inside the read transaction
@@ -259,12 +261,30 @@ type cursor struct {
 	ID   string        `json:"id"`
 }
 
-type searchPlan struct {
+// planSource is one collection a search reads, with the query compiled
+// against that collection's mapping.
+type planSource struct {
 	index, collection string
 	query             *query.Query
-	sort              *query.Sort
-	from, size        int
-	after             *cursor
+}
+
+type searchPlan struct {
+	sources    []*planSource
+	sort       *query.Sort
+	from, size int
+	after      *cursor
+	// multi ranks hits of several collections together: the tie-breaker
+	// (and a cursor's ID) is then index, collection and id, since ids
+	// repeat across collections.
+	multi bool
+}
+
+// hitKey is the tie-breaker of a hit in p's order.
+func (p *searchPlan) hitKey(s *planSource, id string) string {
+	if !p.multi {
+		return id
+	}
+	return s.index + "\x00" + s.collection + "\x00" + id
 }
 
 // run executes a search plan: scan, filter, sort, page. Hits of the page are
@@ -274,33 +294,36 @@ func (e *Engine) run(ctx context.Context, p *searchPlan) (*storage.SearchResult,
 	res := &storage.SearchResult{Hits: []storage.Hit{}}
 	var last *cursor
 	err := e.view(func(tx *bolt.Tx) error {
-		docs, err := docsBucket(tx, p.index, p.collection)
-		if err != nil {
-			return err
-		}
 		var hits []hit
-		match := p.query.Matcher()
-		err = scan(ctx, docs, func(id string, rec []byte, src map[string]any) {
-			d := &query.Doc{ID: id, Source: src}
-			ok, score := match(d)
-			if !ok {
-				return
+		for _, s := range p.sources {
+			docs, err := docsBucket(tx, s.index, s.collection)
+			if err != nil {
+				return err
 			}
-			res.Total++
-			vals := p.sort.Values(d, score)
-			if p.after != nil && p.sort.Compare(vals, id, p.after.Vals, p.after.ID) <= 0 {
-				return
+			match := s.query.Matcher()
+			err = scan(ctx, docs, func(id string, rec []byte, src map[string]any) {
+				d := &query.Doc{ID: id, Source: src}
+				ok, score := match(d)
+				if !ok {
+					return
+				}
+				res.Total++
+				vals := p.sort.Values(d, score)
+				key := p.hitKey(s, id)
+				if p.after != nil && p.sort.Compare(vals, key, p.after.Vals, p.after.ID) <= 0 {
+					return
+				}
+				hits = append(hits, hit{id: id, key: key, src: s, score: score, vals: vals, rec: rec})
+			})
+			if err != nil {
+				return err
 			}
-			hits = append(hits, hit{id: id, score: score, vals: vals, rec: rec})
-		})
-		if err != nil {
-			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		sort.Slice(hits, func(i, j int) bool {
-			return p.sort.Compare(hits[i].vals, hits[i].id, hits[j].vals, hits[j].id) < 0
+			return p.sort.Compare(hits[i].vals, hits[i].key, hits[j].vals, hits[j].key) < 0
 		})
 		if err := ctx.Err(); err != nil {
 			return err
@@ -318,11 +341,12 @@ func (e *Engine) run(ctx context.Context, p *searchPlan) (*storage.SearchResult,
 			if err != nil {
 				return err
 			}
-			res.Hits = append(res.Hits, storage.Hit{ID: h.id, Score: h.score, Version: d.Version, Source: d.Source})
+			res.Hits = append(res.Hits, storage.Hit{ID: h.id, Index: h.src.index, Collection: h.src.collection,
+				Score: h.score, Version: d.Version, Source: d.Source})
 		}
 		if len(hits) > 0 {
 			l := hits[len(hits)-1]
-			last = &cursor{Vals: l.vals, ID: l.id}
+			last = &cursor{Vals: l.vals, ID: l.key}
 		}
 		return nil
 	})
@@ -336,6 +360,38 @@ func (e *Engine) run(ctx context.Context, p *searchPlan) (*storage.SearchResult,
 // DocumentsFetchCount is services.storage.get_limit_exceeded; with Scroll
 // set, the result carries a stateless scroll id (see Scroll).
 func (e *Engine) Search(ctx context.Context, index, collection string, req storage.SearchRequest) (*storage.SearchResult, error) {
+	return e.search(ctx, []storage.Target{{Index: index, Collections: []string{collection}}}, false, req)
+}
+
+// MultiSearch runs one search over every collection of targets, their hits
+// ranked together (score, or the sort, then index, collection and id).
+// Every collection must exist; one named twice is searched once.
+func (e *Engine) MultiSearch(ctx context.Context, targets []storage.Target, req storage.SearchRequest) (*storage.SearchResult, error) {
+	return e.search(ctx, targets, true, req)
+}
+
+// planSources compiles the query once per collection of targets, against
+// that collection's mapping, in target order without repeats.
+func (e *Engine) planSources(targets []storage.Target, raw json.RawMessage) ([]*planSource, error) {
+	var out []*planSource
+	seen := map[[2]string]bool{}
+	for _, t := range targets {
+		for _, c := range t.Collections {
+			if seen[[2]string{t.Index, c}] {
+				continue
+			}
+			seen[[2]string{t.Index, c}] = true
+			q, err := e.compileQuery(t.Index, c, raw)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &planSource{index: t.Index, collection: c, query: q})
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) search(ctx context.Context, targets []storage.Target, multi bool, req storage.SearchRequest) (*storage.SearchResult, error) {
 	if req.From < 0 {
 		return nil, kerror.New("services.storage.invalid_argument", "from", "a positive integer")
 	}
@@ -357,7 +413,7 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 		}
 		ttl = d.Milliseconds()
 	}
-	q, err := e.compileQuery(index, collection, req.Query)
+	sources, err := e.planSources(targets, req.Query)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +421,7 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	if err != nil {
 		return nil, err
 	}
-	plan := &searchPlan{index: index, collection: collection, query: q, sort: s, from: req.From, size: req.Size}
+	plan := &searchPlan{sources: sources, sort: s, from: req.From, size: req.Size, multi: multi}
 	if len(req.SearchAfter) > 0 {
 		if req.Scroll != "" {
 			return nil, kerror.New("api.assert.mutually_exclusive", "scroll", "search_after")
@@ -374,7 +430,7 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 		if err != nil {
 			return nil, err
 		}
-		// ES's search_after is strictly after those values: an id above
+		// ES's search_after is strictly after those values: a key above
 		// every real one makes hits with equal values compare before it.
 		plan.after = &cursor{Vals: vals, ID: "\U0010FFFF"}
 	}
@@ -384,9 +440,11 @@ func (e *Engine) Search(ctx context.Context, index, collection string, req stora
 	}
 	if req.Scroll != "" {
 		// An empty first page means the scroll is already exhausted.
-		st := &scrollState{
-			Index: index, Collection: collection, Query: req.Query, Sort: req.Sort,
-			Size: req.Size, TTL: ttl, After: last, Done: last == nil,
+		st := &scrollState{Query: req.Query, Sort: req.Sort, Size: req.Size, TTL: ttl, After: last, Done: last == nil}
+		if multi {
+			st.Targets = targets
+		} else {
+			st.Index, st.Collection = targets[0].Index, targets[0].Collections[0]
 		}
 		if res.ScrollID, err = e.encodeScroll(st); err != nil {
 			return nil, err
@@ -410,7 +468,7 @@ func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.Sea
 		}
 		st.TTL = d.Milliseconds()
 	}
-	q, err := e.compileQuery(st.Index, st.Collection, st.Query)
+	sources, err := e.planSources(st.targets(), st.Query)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +480,7 @@ func (e *Engine) Scroll(ctx context.Context, scrollID, ttl string) (*storage.Sea
 	if st.Done {
 		size = 0 // still scan, to report the current total
 	}
-	plan := &searchPlan{index: st.Index, collection: st.Collection, query: q, sort: s, size: size, after: st.After}
+	plan := &searchPlan{sources: sources, sort: s, size: size, after: st.After, multi: st.Targets != nil}
 	res, last, err := e.run(ctx, plan)
 	if err != nil {
 		return nil, err

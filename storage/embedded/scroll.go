@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/korumdb/korum/kerror"
+	"github.com/korumdb/korum/storage"
 )
 
 // scrollState is everything needed to continue a scroll, carried by the
@@ -31,6 +32,17 @@ type scrollState struct {
 	Expires    int64           `json:"e"` // epoch milliseconds
 	After      *cursor         `json:"a,omitempty"`
 	Done       bool            `json:"d,omitempty"`
+	// Targets are a multi-target search's collections (Index and
+	// Collection are then empty).
+	Targets []storage.Target `json:"ts,omitempty"`
+}
+
+// targets are the collections the scroll reads.
+func (st *scrollState) targets() []storage.Target {
+	if st.Targets != nil {
+		return st.Targets
+	}
+	return []storage.Target{{Index: st.Index, Collections: []string{st.Collection}}}
 }
 
 const scrollVersion = 1
@@ -87,14 +99,14 @@ func (e *Engine) decodeScroll(id string) (*scrollState, error) {
 	return st, nil
 }
 
-// ScrollTarget tells which index and collection a scroll id reads, so the
-// API layer can check the caller's rights before serving a page.
-func (e *Engine) ScrollTarget(ctx context.Context, scrollID string) (index, collection string, err error) {
+// ScrollTargets tells which indexes and collections a scroll id reads, so
+// the API layer can check the caller's rights before serving a page.
+func (e *Engine) ScrollTargets(ctx context.Context, scrollID string) ([]storage.Target, error) {
 	st, err := e.decodeScroll(scrollID)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	return st.Index, st.Collection, nil
+	return st.targets(), nil
 }
 
 // scrollTTL parses an ES/Kuzzle duration ("500ms", "30s", "1m", "2h", "1d",

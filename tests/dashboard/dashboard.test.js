@@ -3,7 +3,9 @@
 // driven by playwright-core, against three real bin/korum nodes formed
 // through a real redis-server: the page shows the three nodes and the
 // leader, shows a new leader once the old one is killed (SIGKILL), and
-// asks for a login once security is locked down. Screenshots go to
+// asks for a login once security is locked down; on another cluster, when
+// the node serving the page is killed, the page polls a survivor instead
+// and says so. Screenshots go to
 // KORUM_DASHBOARD_SCREENSHOTS (a directory; default results/dashboard at
 // the repository's root), and their paths are printed.
 const { test, after } = require('node:test');
@@ -114,10 +116,12 @@ async function startNode(redisURL, i) {
   const clusterPort = await freePort(ip);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'korum-dashboard-'));
   cleanups.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
-  const n = spawnLogged(BIN, ['--data-dir', dataDir, '--api-addr', `${ip}:${apiPort}`,
+  const args = ['--data-dir', dataDir, '--api-addr', `${ip}:${apiPort}`,
     '--cluster-addr', `${ip}:${clusterPort}`, '--cluster-secret', SECRET, '--redis', redisURL,
     '--heartbeat', '500ms', '--quorum-contact-timeout', '3s', '--dead-node-timeout', '6s',
-    '--join-timeout', '20s', '--log-level', 'warn'], `node ${ip}:${apiPort}`);
+    '--join-timeout', '20s', '--log-level', 'warn'];
+  const n = spawnLogged(BIN, args, `node ${ip}:${apiPort}`);
+  n.args = args;
   n.url = `http://${ip}:${apiPort}`;
   return n;
 }
@@ -135,11 +139,9 @@ async function nodeID(node) {
   return (await api(node, 'GET', '/_now')).node;
 }
 
-test('the dashboard follows a three-node cluster through the loss of its leader', async (t) => {
-  const skip = missing();
-  if (skip) { t.skip(skip); return; }
-  fs.mkdirSync(SHOTS, { recursive: true });
-
+// startCluster starts three nodes on their own redis-server and waits
+// until they are three voters with a leader.
+async function startCluster() {
   const redisURL = await startRedis();
   const nodes = [];
   for (let i = 1; i <= 3; i++) nodes.push(await startNode(redisURL, i));
@@ -158,11 +160,12 @@ test('the dashboard follows a three-node cluster through the loss of its leader'
     leaderID = st && st.leader;
     return st && st.nodes.length === 3 && st.nodes.filter((n) => n.role === 'voter').length === 3 && leaderID;
   }, { timeout: 60000, interval: 200, what: 'three voters and a leader' });
-  const leader = nodes.find((n) => n.id === leaderID);
-  assert.ok(leader, `leader ${leaderID} is one of ours`);
-  // The page is served by a node that survives the leader.
-  const serving = nodes.find((n) => n !== leader);
+  return { nodes, leaderID };
+}
 
+// openPage starts Chromium and returns its page, with the script errors
+// it reports.
+async function openPage() {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'korum-chromium-'));
   cleanups.push(() => fs.rmSync(userDataDir, { recursive: true, force: true }));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -176,6 +179,20 @@ test('the dashboard follows a three-node cluster through the loss of its leader'
   const page = context.pages()[0] || await context.newPage();
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(e.message));
+  return { page, consoleErrors };
+}
+
+test('the dashboard follows a three-node cluster through the loss of its leader', async (t) => {
+  const skip = missing();
+  if (skip) { t.skip(skip); return; }
+  fs.mkdirSync(SHOTS, { recursive: true });
+
+  const { nodes, leaderID } = await startCluster();
+  const leader = nodes.find((n) => n.id === leaderID);
+  assert.ok(leader, `leader ${leaderID} is one of ours`);
+  // The page is served by a node that survives the leader.
+  const serving = nodes.find((n) => n !== leader);
+  const { page, consoleErrors } = await openPage();
   // Nothing but the node itself: the page works with no network.
   const foreign = [];
   page.on('request', (r) => { if (!r.url().startsWith(serving.url)) foreign.push(r.url()); });
@@ -295,4 +312,67 @@ test('the dashboard follows a three-node cluster through the loss of its leader'
 
   assert.deepEqual(consoleErrors, [], 'no script errors on the page');
   assert.deepEqual(foreign, [], 'the page fetches nothing from elsewhere');
+});
+
+test('the dashboard fails over to another node when the one serving it stops', async (t) => {
+  const skip = missing();
+  if (skip) { t.skip(skip); return; }
+  fs.mkdirSync(SHOTS, { recursive: true });
+
+  const { nodes, leaderID } = await startCluster();
+  // The page is served by a follower: killing it leaves a quorum.
+  const serving = nodes.find((n) => n.id !== leaderID);
+  const { page, consoleErrors } = await openPage();
+  // Nothing but the cluster's own nodes.
+  const foreign = [];
+  page.on('request', (r) => { if (!nodes.some((n) => r.url().startsWith(n.url))) foreign.push(r.url()); });
+  await page.goto(`${serving.url}/_dashboard`);
+  await page.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll('#nodes tbody tr')];
+    return rows.length === 3 && rows.every((r) => r.dataset.reachable === 'true') &&
+      document.getElementById('serving-node').textContent === id &&
+      document.getElementById('conn').dataset.state === 'ok';
+  }, serving.id, { timeout: 20000, polling: 100 });
+
+  // Kill the node serving the page: the page polls a survivor instead,
+  // says so, and shows the dead node unreachable and the leader still
+  // leading.
+  serving.proc.kill('SIGKILL');
+  const survivors = nodes.filter((n) => n !== serving).map((n) => n.id);
+  const via = await page.waitForFunction(({ dead, survivors }) => {
+    const by = document.getElementById('serving-node').textContent;
+    const row = document.querySelector(`#nodes tbody tr[data-node="${dead}"]`);
+    return document.getElementById('conn').dataset.state === 'failover' && survivors.includes(by) &&
+      (!row || row.dataset.reachable === 'false') && by;
+  }, { dead: serving.id, survivors }, { timeout: 30000, polling: 100 });
+  const viaID = await via.jsonValue();
+  const viaURL = nodes.find((n) => n.id === viaID).url;
+  assert.equal(await page.textContent('#conn'), `failed over to ${viaID}`);
+  assert.equal(await page.textContent('#banner'), `${serving.id} does not answer: this is ${viaID}'s view (${viaURL}). `);
+  assert.equal(await page.isVisible('#banner'), true);
+  assert.match(await page.textContent('#activity'), new RegExp(`${serving.id} does not answer \\(.+\\): polling ${viaID} instead`));
+  assert.equal(await page.textContent('#leader'), leaderID);
+  // It goes on polling there: the figures keep being updated.
+  const updated = await page.textContent('#updated');
+  await page.waitForFunction((before) => document.getElementById('updated').textContent !== before &&
+    document.getElementById('conn').dataset.state === 'failover', updated, { timeout: 10000, polling: 100 });
+  const shot = path.join(SHOTS, 'dashboard-failover.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(`dashboard screenshot: ${shot}`);
+
+  // The node comes back (same data, same addresses): the page goes back
+  // to it.
+  const back = spawnLogged(BIN, serving.args, serving.name);
+  await page.waitForFunction((id) => document.getElementById('serving-node').textContent === id &&
+    document.getElementById('conn').dataset.state === 'ok' && document.getElementById('banner').hidden,
+  serving.id, { timeout: 60000, polling: 100 }).catch((e) => {
+    throw new Error(`${e.message}; restarted node: ${back.exited !== null ? `exited ${back.exited}` : 'running'} ${back.logs.join('')}`);
+  });
+  assert.match(await page.textContent('#activity'), new RegExp(`${serving.id} answers again: polling it again`));
+  const activity = await page.$$eval('#activity li', (lis) => lis.map((li) => li.textContent));
+  assert.equal(activity.filter((a) => new RegExp(`leader is ${leaderID} \\(term`).test(a)).length, 1,
+    `each leader change once, whichever node reported it: ${activity.join(' | ')}`);
+
+  assert.deepEqual(consoleErrors, [], 'no script errors on the page');
+  assert.deepEqual(foreign, [], 'the page fetches nothing but the cluster\'s nodes');
 });

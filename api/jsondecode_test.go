@@ -1,0 +1,54 @@
+package api
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func FuzzUnmarshalJSON(f *testing.F) {
+	for _, s := range []string{`{"controller":"document","action":"get","_id":"x","jwt":"eyJh.eyJf.sig"}`,
+		`{"a":{"x":1},"a":{"y":2}}`, "{\"a\":\"\xff\"}", `{"a":1e400}`, `{"a":1} x`, `{"a":"\ud800"}`,
+		`{"a":12345678901234567890,"b":-0,"c":[1,{"d":null}]}`, `[]`, `"s"`, `{`, ` {"a" : true } `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want, got map[string]any
+		werr := json.Unmarshal(data, &want)
+		gerr := unmarshalJSON(data, &got)
+		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+			t.Fatalf("errors differ: encoding/json %v, unmarshalJSON %v", werr, gerr)
+		}
+		if werr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("values differ: encoding/json %#v, unmarshalJSON %#v", want, got)
+		}
+		var wantAny, gotAny any
+		werr = json.Unmarshal(data, &wantAny)
+		gerr = unmarshalJSON(data, &gotAny)
+		if (werr == nil) != (gerr == nil) || (werr == nil && !reflect.DeepEqual(wantAny, gotAny)) {
+			t.Fatalf("into any: encoding/json %#v %v, unmarshalJSON %#v %v", wantAny, werr, gotAny, gerr)
+		}
+	})
+}
+
+// An authenticated document:get as the SDK sends it.
+var benchRequest = []byte(`{"controller":"document","action":"get","index":"bench","collection":"docs","_id":"hot","requestId":"3f0b1c2d-1111-2222-3333-444455556666","volatile":{"sdkInstanceId":"9b1f7a10-4f8e-4a51-8f3e-1e0b8a5e2c11","sdkName":"js@7.11.0"},"jwt":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJfaWQiOiJyZWFkZXIiLCJpYXQiOjE3NjQ4ODAwMDAsImV4cCI6MTc2NDg4MzYwMCwiZXhwTXMiOjE3NjQ4ODM2MDAwMDAsImp0aSI6ImFiY2RlZiIsImdlbiI6MX0.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}`)
+
+// go test -run XXX -bench Unmarshal -count 5 ./api
+func BenchmarkUnmarshalEncodingJSON(b *testing.B) {
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(benchRequest, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshalJSON(b *testing.B) {
+	for b.Loop() {
+		var m map[string]any
+		if err := unmarshalJSON(benchRequest, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
