@@ -435,11 +435,12 @@ func (c *documentController) searchTarget(r *Request) (string, string, map[strin
 }
 
 func (c *documentController) scroll(ctx context.Context, r *Request) (any, error) {
-	id, err := r.String("scrollId")
+	// Kuzzle reads the scroll duration before the scroll id.
+	ttl, err := r.OptString("scroll")
 	if err != nil {
 		return nil, err
 	}
-	ttl, err := r.OptString("scroll")
+	id, err := r.String("scrollId")
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,9 @@ package api
 //     mGet/mExists: body.ids when non-empty, else the ids argument;
 //     mDelete: body.ids; updateByQuery: body.query, body.changes;
 //     deleteByQuery: body.query defaults to {}; validate: body first;
-//     count: search params first.
+//     count and search: search params first; scroll: getScrollTTLParam
+//     before scrollId; export: target and search params before the
+//     protocol check.
 //   - lib/api/controllers/bulkController.ts: index and collection first,
 //     then _id (write) and the body's field.
 //   - lib/api/controllers/collectionController.ts: index, collection,
@@ -164,6 +166,14 @@ func TestKuzzleErrorOrder(t *testing.T) {
 		{`{"controller":"document","action":"search"}`, missing, []string{"index, collection or targets"}},
 		{`{"controller":"document","action":"search","index":"i"}`, missing, []string{"collection"}},
 
+		// scroll: the duration's type, then the scroll id.
+		{`{"controller":"document","action":"scroll","scroll":5}`, badType, []string{"scroll", "string"}},
+		{`{"controller":"document","action":"scroll"}`, missing, []string{"scrollId"}},
+		// export: the target and search parameters before the protocol
+		// (the router test sends WebSocket requests).
+		{`{"controller":"document","action":"export","index":"i"}`, missing, []string{"collection"}},
+		{`{"controller":"document","action":"export","index":"i","collection":"c","size":"x"}`, badType, []string{"size", "integer"}},
+
 		// bulk: index and collection, then _id and the body.
 		{`{"controller":"bulk","action":"write","_id":5}`, missing, []string{"index"}},
 		{`{"controller":"bulk","action":"write","index":"i","collection":"c","_id":5}`, badType, []string{"_id", "string"}},
@@ -233,8 +243,9 @@ func TestKuzzleErrorOrder(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.req, err)
 		}
+		r.Protocol = "websocket"
 		if r.Controller == "realtime" {
-			r.Conn, r.Protocol = errsConn{}, "websocket"
+			r.Conn = errsConn{}
 		}
 		resp := rt.Dispatch(context.Background(), r)
 		if resp.Error == nil {
