@@ -195,11 +195,16 @@ func notify(r *Request) (bool, error) { return r.Bool("notify") }
 // write is bulk:write: create or replace one document as given, its
 // _kuzzle_info included, no metadata added.
 func (c *bulkController) write(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	// Kuzzle's order: index, collection, _id, body.
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}
-	id, err := r.OptString("_id")
+	id, err := r.optID()
+	if err != nil {
+		return nil, err
+	}
+	body, err := r.RequireBody()
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +306,7 @@ func (c *bulkController) byQueryLimit() int {
 // deleteByQuery is bulk:deleteByQuery: no notifications, the count of
 // deleted documents.
 func (c *bulkController) deleteByQuery(ctx context.Context, r *Request) (any, error) {
-	w, err := byQuery(r, false)
+	w, err := byQuery(r, false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +321,7 @@ func (c *bulkController) deleteByQuery(ctx context.Context, r *Request) (any, er
 // updateByQuery is bulk:updateByQuery: no notifications, the count of
 // updated documents.
 func (c *bulkController) updateByQuery(ctx context.Context, r *Request) (any, error) {
-	w, err := byQuery(r, true)
+	w, err := byQuery(r, true, true)
 	if err != nil {
 		return nil, err
 	}

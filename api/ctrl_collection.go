@@ -164,7 +164,16 @@ func (c *collectionController) refresh(ctx context.Context, r *Request) (any, er
 // subscriptions) or all, sorted by name, a page of them when from or size
 // is given.
 func (c *collectionController) list(ctx context.Context, r *Request) (any, error) {
-	index, err := r.String("index")
+	index, err := r.resource("index")
+	if err != nil {
+		return nil, err
+	}
+	// Kuzzle's order: index, from, size, then type.
+	from, err := r.Int("from", 0)
+	if err != nil {
+		return nil, err
+	}
+	size, err := r.Int("size", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -177,14 +186,6 @@ func (c *collectionController) list(ctx context.Context, r *Request) (any, error
 	}
 	if typ != "all" && typ != "stored" && typ != "realtime" {
 		return nil, kerror.New("api.assert.invalid_argument", "type", `"all", "stored" or "realtime"`)
-	}
-	from, err := r.Int("from", 0)
-	if err != nil {
-		return nil, err
-	}
-	size, err := r.Int("size", 0)
-	if err != nil {
-		return nil, err
 	}
 	if err := c.store.ReadBarrier(ctx); err != nil {
 		return nil, err

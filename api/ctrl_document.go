@@ -84,11 +84,12 @@ func docView(d *storage.Document) map[string]any {
 }
 
 func (c *documentController) create(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	// Kuzzle reads the _id first, then index and collection, then the body.
+	id, err := r.optID()
 	if err != nil {
 		return nil, err
 	}
-	id, err := r.OptString("_id")
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (c *documentController) create(ctx context.Context, r *Request) (any, error
 // single serves createOrReplace, replace and update.
 func (c *documentController) single(op storage.Op) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
-		index, collection, id, body, err := targetIDBody(r)
+		index, collection, id, body, err := idBodyTarget(r)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +149,12 @@ func (c *documentController) single(op storage.Op) Handler {
 }
 
 func (c *documentController) upsert(ctx context.Context, r *Request) (any, error) {
-	index, collection, id, body, err := targetIDBody(r)
+	// Kuzzle's order: _id, body.changes, body.default, index, collection.
+	id, err := r.docID()
+	if err != nil {
+		return nil, err
+	}
+	body, err := r.RequireBody()
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +167,10 @@ func (c *documentController) upsert(ctx context.Context, r *Request) (any, error
 		if def, ok = v.(map[string]any); !ok {
 			return nil, kerror.New("api.assert.invalid_type", "body.default", "object")
 		}
+	}
+	index, collection, err := target(r)
+	if err != nil {
+		return nil, err
 	}
 	dw := storage.DocWrite{ID: id, Body: changes, Default: def}
 	if err := c.specs.checkOne(ctx, storage.OpDocUpsert, index, collection, &dw); err != nil {
@@ -183,11 +193,11 @@ func (c *documentController) upsert(ctx context.Context, r *Request) (any, error
 }
 
 func (c *documentController) delete(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
+	id, err := r.docID()
 	if err != nil {
 		return nil, err
 	}
-	id, err := r.docID()
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}
@@ -208,11 +218,19 @@ func (c *documentController) delete(ctx context.Context, r *Request) (any, error
 }
 
 func (c *documentController) deleteFields(ctx context.Context, r *Request) (any, error) {
-	index, collection, id, body, err := targetIDBody(r)
+	id, err := r.docID()
+	if err != nil {
+		return nil, err
+	}
+	body, err := r.RequireBody()
 	if err != nil {
 		return nil, err
 	}
 	fields, err := BodyStrings(body, "fields")
+	if err != nil {
+		return nil, err
+	}
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}
@@ -231,11 +249,12 @@ func (c *documentController) deleteFields(ctx context.Context, r *Request) (any,
 // getDoc reads the document named by the index, collection and _id
 // arguments, after the read barrier.
 func (c *documentController) getDoc(ctx context.Context, r *Request) (*storage.Document, error) {
-	index, collection, err := target(r)
+	// Kuzzle reads the _id before index and collection.
+	id, err := r.resource("_id")
 	if err != nil {
 		return nil, err
 	}
-	id, err := r.String("_id")
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}
@@ -310,6 +329,33 @@ func searchRequest(r *Request, body map[string]any, fetchLimit int, full bool) (
 	return req, nil
 }
 
+// checkSearchParams makes the checks of Kuzzle's getSearchParams, which
+// search and count run before reading index and collection: from and size
+// integers, scroll a string, body.query an object.
+func checkSearchParams(r *Request) error {
+	if _, err := r.Int("from", 0); err != nil {
+		return err
+	}
+	if _, err := r.Int("size", 0); err != nil {
+		return err
+	}
+	if v, ok := r.Args["scroll"]; ok && truthy(v) {
+		if _, ok := v.(string); !ok {
+			return kerror.New("api.assert.invalid_type", "scroll", "string")
+		}
+	}
+	body, err := r.OptBody()
+	if err != nil {
+		return err
+	}
+	if q, ok := body["query"]; ok && q != nil {
+		if _, ok := q.(map[string]any); !ok {
+			return kerror.New("api.assert.invalid_type", "body.query", "object")
+		}
+	}
+	return nil
+}
+
 func searchView(res *storage.SearchResult) map[string]any {
 	hits := res.Hits
 	if hits == nil {
@@ -328,6 +374,9 @@ func searchView(res *storage.SearchResult) map[string]any {
 }
 
 func (c *documentController) search(ctx context.Context, r *Request) (any, error) {
+	if err := checkSearchParams(r); err != nil {
+		return nil, err
+	}
 	targets, err := requestTargets(r)
 	if err != nil {
 		return nil, err
@@ -386,11 +435,12 @@ func (c *documentController) searchTarget(r *Request) (string, string, map[strin
 }
 
 func (c *documentController) scroll(ctx context.Context, r *Request) (any, error) {
-	id, err := r.String("scrollId")
+	// Kuzzle reads the scroll duration before the scroll id.
+	ttl, err := r.OptString("scroll")
 	if err != nil {
 		return nil, err
 	}
-	ttl, err := r.OptString("scroll")
+	id, err := r.String("scrollId")
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +455,9 @@ func (c *documentController) scroll(ctx context.Context, r *Request) (any, error
 }
 
 func (c *documentController) count(ctx context.Context, r *Request) (any, error) {
+	if err := checkSearchParams(r); err != nil {
+		return nil, err
+	}
 	index, collection, body, err := targetBody(r, false)
 	if err != nil {
 		return nil, err
@@ -478,11 +531,16 @@ func sourceArg(r *Request) bool {
 // malformed items fail alone, the others go to the log as one command.
 func (c *documentController) multi(op storage.Op) Handler {
 	return func(ctx context.Context, r *Request) (any, error) {
-		index, collection, body, err := targetBody(r, true)
+		// Kuzzle reads body.documents before index and collection.
+		body, err := r.RequireBody()
 		if err != nil {
 			return nil, err
 		}
 		docs, err := BodyArray(body, "documents")
+		if err != nil {
+			return nil, err
+		}
+		index, collection, err := target(r)
 		if err != nil {
 			return nil, err
 		}
@@ -605,11 +663,11 @@ func (c *documentController) docWrite(op storage.Op, d map[string]any) (storage.
 }
 
 func (c *documentController) mGet(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	ids, err := fetchIDs(r)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := BodyStrings(body, "ids")
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}
@@ -637,6 +695,31 @@ func (c *documentController) mGet(ctx context.Context, r *Request) (any, error) 
 	return map[string]any{"successes": successes, "errors": errs}, nil
 }
 
+// fetchIDs reads the ids of mGet and mExists where Kuzzle's _mFetch does:
+// body.ids when it holds anything, the ids argument otherwise (so that a
+// request without either is missing "ids", not its body).
+func fetchIDs(r *Request) ([]string, error) {
+	body, err := r.OptBody()
+	if err != nil {
+		return nil, err
+	}
+	src, name := r.Args, "ids"
+	switch v := body["ids"].(type) {
+	case nil:
+	case []any:
+		if len(v) > 0 {
+			src, name = body, "body.ids"
+		}
+	case map[string]any:
+		if len(v) > 0 {
+			src, name = body, "body.ids"
+		}
+	default:
+		src, name = body, "body.ids"
+	}
+	return stringsField(src, "ids", name)
+}
+
 func (c *documentController) mExists(ctx context.Context, r *Request) (any, error) {
 	res, err := c.mGet(ctx, r)
 	if err != nil {
@@ -654,11 +737,16 @@ func (c *documentController) mExists(ctx context.Context, r *Request) (any, erro
 }
 
 func (c *documentController) mDelete(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	// Kuzzle reads body.ids before index and collection.
+	body, err := r.RequireBody()
 	if err != nil {
 		return nil, err
 	}
 	ids, err := BodyStrings(body, "ids")
+	if err != nil {
+		return nil, err
+	}
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}
@@ -735,28 +823,62 @@ func queryOf(body map[string]any) (json.RawMessage, error) {
 }
 
 // byQuery reads what document and bulk deleteByQuery and updateByQuery
-// take: the target, the query and, for an update, the changes.
-func byQuery(r *Request, withChanges bool) (w storage.Write, err error) {
-	index, collection, body, err := targetBody(r, true)
+// take: the target, the query and, for an update, the changes. Kuzzle's
+// bulk controller reads index and collection first (targetFirst), its
+// document controller reads the body's query and changes first.
+func byQuery(r *Request, withChanges, targetFirst bool) (w storage.Write, err error) {
+	w.Op = storage.OpDocDeleteByQuery
+	if withChanges {
+		w.Op = storage.OpDocUpdateByQuery
+	}
+	if targetFirst {
+		if w.Index, w.Collection, err = target(r); err != nil {
+			return w, err
+		}
+	} else {
+		body, err := r.OptBody()
+		if err != nil {
+			return w, err
+		}
+		if withChanges {
+			if body, err = r.RequireBody(); err != nil {
+				return w, err
+			}
+			if _, err = BodyObject(body, "query"); err != nil {
+				return w, err
+			}
+			if w.Changes, err = BodyObject(body, "changes"); err != nil {
+				return w, err
+			}
+		} else if q, ok := body["query"]; ok && q != nil {
+			// Kuzzle's deleteByQuery defaults a missing query to {}: only
+			// its type is checked before the target. Korum requires it.
+			if _, ok := q.(map[string]any); !ok {
+				return w, kerror.New("api.assert.invalid_type", "body.query", "object")
+			}
+		}
+		if w.Index, w.Collection, err = target(r); err != nil {
+			return w, err
+		}
+	}
+	body, err := r.RequireBody()
 	if err != nil {
 		return w, err
 	}
 	if body, err = queryLang(r, body); err != nil {
 		return w, err
 	}
-	w = storage.Write{Op: storage.OpDocDeleteByQuery, Index: index, Collection: collection}
 	if w.Query, err = queryOf(body); err != nil {
 		return w, err
 	}
-	if withChanges {
-		w.Op = storage.OpDocUpdateByQuery
+	if withChanges && w.Changes == nil {
 		w.Changes, err = BodyObject(body, "changes")
 	}
 	return w, err
 }
 
 func (c *documentController) deleteByQuery(ctx context.Context, r *Request) (any, error) {
-	w, err := byQuery(r, false)
+	w, err := byQuery(r, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -780,7 +902,7 @@ func (c *documentController) deleteByQuery(ctx context.Context, r *Request) (any
 }
 
 func (c *documentController) updateByQuery(ctx context.Context, r *Request) (any, error) {
-	w, err := byQuery(r, true)
+	w, err := byQuery(r, true, false)
 	if err != nil {
 		return nil, err
 	}
@@ -803,11 +925,12 @@ func (c *documentController) updateByQuery(ctx context.Context, r *Request) (any
 }
 
 func (c *documentController) validate(ctx context.Context, r *Request) (any, error) {
-	index, collection, err := target(r)
+	// Kuzzle asserts the body before index and collection.
+	body, err := r.RequireBody()
 	if err != nil {
 		return nil, err
 	}
-	body, err := r.RequireBody()
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func (c *indexController) actions() map[string]Handler {
 }
 
 func (c *indexController) create(ctx context.Context, r *Request) (any, error) {
-	index, err := r.String("index")
+	index, err := r.resource("index")
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func (c *indexController) create(ctx context.Context, r *Request) (any, error) {
 }
 
 func (c *indexController) delete(ctx context.Context, r *Request) (any, error) {
-	index, err := r.String("index")
+	index, err := r.resource("index")
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (c *indexController) delete(ctx context.Context, r *Request) (any, error) {
 }
 
 func (c *indexController) exists(ctx context.Context, r *Request) (any, error) {
-	index, err := r.String("index")
+	index, err := r.resource("index")
 	if err != nil {
 		return nil, err
 	}

@@ -532,8 +532,9 @@ func geoPoints(v any) ([]string, error) {
 }
 
 func msKey(r *Request) (string, error) {
-	v, ok := r.Args["_id"]
-	if !ok || v == nil {
+	// Kuzzle's assertHasId: any falsy _id ("", 0) is missing.
+	v := r.Args["_id"]
+	if !truthy(v) {
 		return "", kerror.New("api.assert.missing_argument", "_id")
 	}
 	s, ok := scalar(v)

@@ -27,6 +27,9 @@ type realtimeController struct {
 	clock Clock
 	// specs: Kuzzle validates a published message like a document.
 	specs SpecReader
+	// validate is document:validate: Kuzzle's (deprecated) realtime:validate
+	// checks a message against the collection's specifications with it.
+	validate Handler
 }
 
 func (c *realtimeController) actions() map[string]Handler {
@@ -83,7 +86,9 @@ func (c *realtimeController) subscribe(ctx context.Context, r *Request) (any, er
 	if err := needConn(r); err != nil {
 		return nil, err
 	}
-	index, collection, body, err := targetBody(r, false)
+	// Kuzzle asserts index, collection, then a body (the filters; {}
+	// subscribes to every document).
+	index, collection, body, err := targetBody(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -164,22 +169,13 @@ func (c *realtimeController) list(ctx context.Context, r *Request) (any, error) 
 	return all, nil
 }
 
-func (c *realtimeController) validate(ctx context.Context, r *Request) (any, error) {
-	if _, _, err := target(r); err != nil {
-		return nil, err
-	}
-	body, err := r.OptBody()
+func (c *realtimeController) publish(ctx context.Context, r *Request) (any, error) {
+	// Kuzzle asserts the body before index and collection.
+	body, err := r.RequireBody()
 	if err != nil {
 		return nil, err
 	}
-	if err := c.rt.Hub().Engine().Validate(body); err != nil {
-		return nil, realtime.DSLError(err)
-	}
-	return map[string]any{"valid": true}, nil
-}
-
-func (c *realtimeController) publish(ctx context.Context, r *Request) (any, error) {
-	index, collection, body, err := targetBody(r, true)
+	index, collection, err := target(r)
 	if err != nil {
 		return nil, err
 	}

@@ -42,12 +42,17 @@ const exportPageSize = 1000
 // line naming the collection, then {"_id","body"} per document) or CSV
 // (_id then the chosen fields; objects as "[OBJECT]", as Kuzzle writes).
 func (c *documentController) export(ctx context.Context, r *Request) (any, error) {
-	if r.Protocol != "http" {
-		return nil, kerror.New("api.assert.unsupported_protocol", r.Protocol, "document:export")
-	}
+	// Kuzzle reads index, collection and the search parameters before it
+	// refuses a protocol other than HTTP.
 	index, collection, body, err := targetBody(r, false)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkSearchParams(r); err != nil {
+		return nil, err
+	}
+	if r.Protocol != "http" {
+		return nil, kerror.New("api.assert.unsupported_protocol", r.Protocol, "document:export")
 	}
 	if body, err = queryLang(r, body); err != nil {
 		return nil, err

@@ -150,6 +150,40 @@ func (r *Request) String(name string) (string, error) {
 	return s, nil
 }
 
+// resource returns the index, collection or _id argument as Kuzzle's
+// getIndex, getCollection and getId read them: any falsy value (absent,
+// null, "", 0, false) is missing_argument, not empty_argument.
+func (r *Request) resource(name string) (string, error) {
+	switch x := r.Args[name].(type) {
+	case nil:
+	case string:
+		if x != "" {
+			return x, nil
+		}
+	case bool:
+		if x {
+			return "", kerror.New("api.assert.invalid_type", name, "string")
+		}
+	case float64:
+		if x != 0 {
+			return "", kerror.New("api.assert.invalid_type", name, "string")
+		}
+	default:
+		return "", kerror.New("api.assert.invalid_type", name, "string")
+	}
+	return "", kerror.New("api.assert.missing_argument", name)
+}
+
+// optID is getId({ifMissing: "ignore"}): "" when falsy, invalid_type when
+// set to anything else than a string.
+func (r *Request) optID() (string, error) {
+	id, err := r.resource("_id")
+	if kerror.Is(err, "api.assert.missing_argument") {
+		return "", nil
+	}
+	return id, err
+}
+
 // OptString returns an optional string argument ("" when absent).
 func (r *Request) OptString(name string) (string, error) {
 	v, ok := r.Args[name]
@@ -247,20 +281,31 @@ func BodyObject(body map[string]any, name string) (map[string]any, error) {
 
 // BodyArray returns a required array field of the body.
 func BodyArray(body map[string]any, name string) ([]any, error) {
-	v, ok := body[name]
+	return arrayField(body, name, "body."+name)
+}
+
+// arrayField is a required array field of m, errName naming it in errors.
+func arrayField(m map[string]any, name, errName string) ([]any, error) {
+	v, ok := m[name]
 	if !ok || v == nil {
-		return nil, kerror.New("api.assert.missing_argument", "body."+name)
+		return nil, kerror.New("api.assert.missing_argument", errName)
 	}
 	a, ok := v.([]any)
 	if !ok {
-		return nil, kerror.New("api.assert.invalid_type", "body."+name, "array")
+		return nil, kerror.New("api.assert.invalid_type", errName, "array")
 	}
 	return a, nil
 }
 
 // BodyStrings returns a required array of strings of the body.
 func BodyStrings(body map[string]any, name string) ([]string, error) {
-	a, err := BodyArray(body, name)
+	return stringsField(body, name, "body."+name)
+}
+
+// stringsField is a required array of strings of m, errName naming it in
+// errors.
+func stringsField(m map[string]any, name, errName string) ([]string, error) {
+	a, err := arrayField(m, name, errName)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +313,7 @@ func BodyStrings(body map[string]any, name string) ([]string, error) {
 	for i, v := range a {
 		s, ok := v.(string)
 		if !ok {
-			return nil, kerror.New("api.assert.invalid_type", fmt.Sprintf("body.%s[%d]", name, i), "string")
+			return nil, kerror.New("api.assert.invalid_type", fmt.Sprintf("%s[%d]", errName, i), "string")
 		}
 		out[i] = s
 	}

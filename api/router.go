@@ -89,9 +89,10 @@ func NewRouter(b Backend, limits Limits, log *slog.Logger) *Router {
 		getStats: rt.getStats, getLastStats: rt.getLastStats, getAllStats: rt.getAllStats})
 	rt.register("index", &indexController{store: b, clock: b})
 	rt.register("collection", &collectionController{store: b, clock: b, specs: b, limits: limits})
-	rt.register("document", &documentController{store: b, clock: b, limits: limits, mappings: b,
-		specs: docChecker{specs: b, store: b, clock: b}})
-	rt.register("realtime", &realtimeController{rt: b, clock: b, specs: b})
+	docs := &documentController{store: b, clock: b, limits: limits, mappings: b,
+		specs: docChecker{specs: b, store: b, clock: b}}
+	rt.register("document", docs)
+	rt.register("realtime", &realtimeController{rt: b, clock: b, specs: b, validate: docs.validate})
 	rt.register("auth", &authController{sec: b, clock: b})
 	rt.register("security", &securityController{sec: b, clock: b, limits: limits, routes: rt})
 	rt.register("admin", &adminSecurityController{sec: b, clock: b, routes: rt, specs: b})
@@ -138,6 +139,12 @@ func (rt *Router) dispatch(ctx context.Context, r *Request) *Response {
 		r.RequestID = newUUID()
 	}
 	resp := newResponse(r, rt.b.NodeID())
+	if r.bodyInvalid {
+		// Kuzzle's RequestInput refuses a body that is not an object as it
+		// builds the request: before its controller or rights are looked at.
+		resp.setError(kerror.New("api.assert.invalid_type", "body", "object"))
+		return resp
+	}
 	if r.Controller == "" {
 		resp.setError(kerror.New("api.assert.missing_argument", "controller"))
 		return resp

@@ -105,13 +105,14 @@ func requireIndex(ctx context.Context, s indexReader, index string) error {
 	return nil
 }
 
-// target returns the index and collection arguments, both required.
+// target returns the index and collection arguments, both required, in
+// the order of Kuzzle's getIndexAndCollection: the index first.
 func target(r *Request) (string, string, error) {
-	index, err := r.String("index")
+	index, err := r.resource("index")
 	if err != nil {
 		return "", "", err
 	}
-	collection, err := r.String("collection")
+	collection, err := r.resource("collection")
 	if err != nil {
 		return "", "", err
 	}
@@ -134,16 +135,17 @@ func targetBody(r *Request, required bool) (string, string, map[string]any, erro
 	return index, collection, body, err
 }
 
-// targetIDBody is targetBody for actions on one document: the _id
-// argument is required and checked too.
-func targetIDBody(r *Request) (index, collection, id string, body map[string]any, err error) {
-	if index, collection, err = target(r); err != nil {
-		return
-	}
+// idBodyTarget reads what Kuzzle's replace, createOrReplace and update
+// read, in its order: the _id, then the body, then index and collection
+// (a request missing both its _id and its index is missing its _id).
+func idBodyTarget(r *Request) (index, collection, id string, body map[string]any, err error) {
 	if id, err = r.docID(); err != nil {
 		return
 	}
-	body, err = r.RequireBody()
+	if body, err = r.RequireBody(); err != nil {
+		return
+	}
+	index, collection, err = target(r)
 	return
 }
 
@@ -155,7 +157,7 @@ func checkID(id string) error {
 }
 
 func (r *Request) docID() (string, error) {
-	id, err := r.String("_id")
+	id, err := r.resource("_id")
 	if err != nil {
 		return "", err
 	}

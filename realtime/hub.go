@@ -151,9 +151,6 @@ func NewHub(node string, engine *filter.Engine, repl Replicator, limits Limits, 
 		rooms: map[string]*room{}, conns: map[string]*connState{}, colls: map[collKey]*collState{}}
 }
 
-// Engine exposes the filter engine for validation (realtime:validate).
-func (h *Hub) Engine() *filter.Engine { return h.engine }
-
 // Stats reports delivery counters.
 func (h *Hub) Stats() (delivered, dropped uint64) { return h.delivered.Load(), h.dropped.Load() }
 

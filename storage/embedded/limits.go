@@ -290,6 +290,13 @@ func (v *validator) documents(e *Engine, w *storage.Write) []*kerror.Error {
 // shape Apply would refuse, and the limits on the mapping as merged.
 func (v *validator) mappingUpdate(e *Engine, w *storage.Write) *kerror.Error {
 	if w.Op == storage.OpCollectionCreate {
+		// Kuzzle checks the names, then refuses its hidden collection's:
+		// a valid name to Kuzzle, a leading underscore to Korum, where
+		// Apply refuses it as invalid_collection_name. Only the error
+		// given before proposing changes.
+		if validName(w.Index) && w.Collection == reservedCollection {
+			return kerror.New("services.storage.collection_reserved", reservedCollection)
+		}
 		if err := checkNames(w.Index, w.Collection); err != nil {
 			return err
 		}

@@ -213,3 +213,29 @@ func TestApplyStoresWhatValidationCannotSee(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestValidateCollectionNames: a new collection's names are checked in
+// Kuzzle's order (elasticsearch.ts createCollection): the index name, the
+// collection name, then the reserved _kuzzle_keep, which Kuzzle reports as
+// collection_reserved although Korum's rules refuse its leading underscore.
+func TestValidateCollectionNames(t *testing.T) {
+	h := newHarness(t, Options{})
+	for _, c := range []struct{ index, collection, id string }{
+		{"idx", "_kuzzle_keep", "services.storage.collection_reserved"},
+		{"Bad", "_kuzzle_keep", "services.storage.invalid_index_name"},
+		{"idx", "Bad", "services.storage.invalid_collection_name"},
+		{"Bad", "Bad", "services.storage.invalid_index_name"},
+		{"idx", "_other", "services.storage.invalid_collection_name"},
+	} {
+		w := storage.Write{Op: storage.OpCollectionCreate, Index: c.index, Collection: c.collection}
+		werr, _ := h.e.Validate(&w, WriteLimits{})
+		if werr == nil || werr.ID != c.id {
+			t.Errorf("create %s:%s: %v, want %s", c.index, c.collection, werr, c.id)
+		}
+	}
+	w := storage.Write{Op: storage.OpCollectionCreate, Index: "idx", Collection: "_kuzzle_keep"}
+	werr, _ := h.e.Validate(&w, WriteLimits{})
+	if werr.Status != 400 || werr.Message != `Invalid collection name. "_kuzzle_keep" is reserved for internal usage.` {
+		t.Fatalf("collection_reserved: %d %q", werr.Status, werr.Message)
+	}
+}

@@ -20,6 +20,10 @@ const forbiddenNameChars = "\\/*?\"<>| \t\r\n,+#:.%&"
 // lowercase, at most 126 bytes (so that Kuzzle's "@&index.collection" alias
 // fits ES's 255-byte limit), none of the forbidden characters, and no leading
 // underscore (reserved for internal collections such as _kuzzle_keep).
+// reservedCollection is the name of Kuzzle's hidden collection, which
+// keeps an empty index alive in Elasticsearch: no client may create it.
+const reservedCollection = "_kuzzle_keep"
+
 func validName(name string) bool {
 	return name != "" && len(name) <= 126 && strings.ToLower(name) == name &&
 		!strings.ContainsAny(name, forbiddenNameChars) && !strings.HasPrefix(name, "_") &&

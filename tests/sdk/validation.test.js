@@ -133,6 +133,13 @@ for (const proto of ['websocket', 'http']) {
       assert.deepEqual(bad.errorMessages.fieldScope.children.tags.messages,
         ['The field must be multivalued, unary value provided.']);
       assert.equal(await kuzzle.document.exists(idx, 'people', 'frank'), false);
+      // Kuzzle's (deprecated) realtime:validate is document:validate; it
+      // has no HTTP route.
+      if (proto !== 'http') {
+        const rt = (body) => kuzzle.query({ controller: 'realtime', action: 'validate', index: idx, collection: 'people', body });
+        assert.deepEqual((await rt({ name: 'frank' })).result, good);
+        assert.deepEqual((await rt({ name: 'f', tags: 'x' })).result, bad);
+      }
     });
 
     test('searchSpecifications and its scroll list stored specifications', async () => {
