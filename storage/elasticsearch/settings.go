@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -136,8 +137,14 @@ func (e *Engine) Stats(ctx context.Context) ([]storage.IndexStats, error) {
 	}
 	pattern := []string{publicPrefix + "*"}
 	if e.opts.RefreshBeforeSearch {
-		if err := e.call(ctx, esapi.IndicesRefreshRequest{Index: pattern}, nil); err != nil {
+		var rr struct {
+			Shards shardsHeader `json:"_shards"`
+		}
+		if err := e.call(ctx, esapi.IndicesRefreshRequest{Index: pattern}, &rr); err != nil {
 			return nil, kuzzleError(err, "", "", "")
+		}
+		if err := rr.Shards.complete("refreshing"); err != nil {
+			return nil, err
 		}
 	}
 	var r struct {
@@ -193,6 +200,7 @@ func (e *Engine) countPerIndex(ctx context.Context, pattern []string) (map[strin
 		return nil, err
 	}
 	var r struct {
+		Shards       shardsHeader `json:"_shards"`
 		Aggregations struct {
 			Per struct {
 				Buckets []struct {
@@ -205,6 +213,11 @@ func (e *Engine) countPerIndex(ctx context.Context, pattern []string) (map[strin
 	if err := e.call(ctx, esapi.SearchRequest{Index: pattern, Body: body}, &r); err != nil {
 		return nil, kuzzleError(err, "", "", "")
 	}
+	// A search whose shards partly failed still answers 200: its counts
+	// would be wrong without an error.
+	if err := r.Shards.complete("counting documents"); err != nil {
+		return nil, err
+	}
 	out := map[string]int{}
 	for _, b := range r.Aggregations.Per.Buckets {
 		out[b.Key] = b.Count
@@ -216,4 +229,20 @@ func (e *Engine) countPerIndex(ctx context.Context, pattern []string) (map[strin
 // block (index.blocks.write, read_only...).
 func blockedWrite(ee *esError) bool {
 	return ee.Type == "cluster_block_exception" && strings.Contains(ee.Reason, "FORBIDDEN")
+}
+
+// shardsHeader is the _shards part of an Elasticsearch answer.
+type shardsHeader struct {
+	Total  int `json:"total"`
+	Failed int `json:"failed"`
+}
+
+// complete is an error when some shards failed: Elasticsearch still
+// answers 200 with what the others gave.
+func (h shardsHeader) complete(what string) error {
+	if h.Failed > 0 {
+		return kerror.New("services.storage.unexpected_error",
+			fmt.Sprintf("%s: %d of %d Elasticsearch shards failed", what, h.Failed, h.Total))
+	}
+	return nil
 }
