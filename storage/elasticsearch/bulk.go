@@ -269,28 +269,13 @@ func (e *Engine) mgetForWrite(ctx context.Context, w *storage.Write, docs []stor
 	if len(ids) == 0 {
 		return out, nil
 	}
-	body, err := jsonBody(map[string]any{"ids": ids})
+	got, err := e.mget(ctx, w.Index, w.Collection, ids)
 	if err != nil {
-		return nil, err
-	}
-	var r struct {
-		Docs []struct {
-			ID      string          `json:"_id"`
-			Found   bool            `json:"found"`
-			Version int64           `json:"_version"`
-			SeqNo   int64           `json:"_seq_no"`
-			Term    int64           `json:"_primary_term"`
-			Source  map[string]any  `json:"_source"`
-			Error   json.RawMessage `json:"error"`
-		} `json:"docs"`
-	}
-	if err := e.call(ctx, esapi.MgetRequest{Index: alias(w.Index, w.Collection), Body: body}, &r); err != nil {
 		return nil, kuzzleError(err, w.Index, w.Collection, "")
 	}
-	for _, d := range r.Docs {
+	for _, d := range got {
 		if len(d.Error) > 0 {
-			// _mget answers a missing index per document.
-			return nil, kuzzleError(parseError(404, []byte(`{"error":`+string(d.Error)+`}`)), w.Index, w.Collection, d.ID)
+			return nil, d.itemErr(w.Index, w.Collection)
 		}
 		if d.Found {
 			out[d.ID] = &stored{doc: &storage.Document{ID: d.ID, Version: d.Version, Source: d.Source}, seqNo: d.SeqNo, term: d.Term}

@@ -2,11 +2,8 @@ package elasticsearch
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"sync/atomic"
-
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/korumdb/korum/storage"
 )
@@ -40,6 +37,7 @@ type getBatcher struct {
 }
 
 type getBatch struct {
+	key               string // its alias, the key of open
 	index, collection string
 	ids               []string
 	waiters           []chan getResult
@@ -70,7 +68,7 @@ func (b *getBatcher) get(ctx context.Context, index, collection, id string,
 	key := alias(index, collection)
 	batch := b.open[key]
 	if batch == nil {
-		batch = &getBatch{index: index, collection: collection}
+		batch = &getBatch{key: key, index: index, collection: collection}
 		b.open[key] = batch
 		b.queue = append(b.queue, batch)
 	}
@@ -102,8 +100,8 @@ func (b *getBatcher) done() {
 		batch := b.queue[0]
 		b.queue[0] = nil
 		b.queue = b.queue[1:]
-		if b.open[alias(batch.index, batch.collection)] == batch {
-			delete(b.open, alias(batch.index, batch.collection))
+		if b.open[batch.key] == batch {
+			delete(b.open, batch.key)
 		}
 		b.inflight++
 		go b.run(batch)
@@ -115,25 +113,13 @@ func (b *getBatcher) done() {
 func (b *getBatcher) run(batch *getBatch) {
 	defer b.done()
 	b.batches.Add(1)
-	var r struct {
-		Docs []struct {
-			ID      string          `json:"_id"`
-			Found   bool            `json:"found"`
-			Version int64           `json:"_version"`
-			Source  map[string]any  `json:"_source"`
-			Error   json.RawMessage `json:"error"`
-		} `json:"docs"`
-	}
-	body, err := jsonBody(map[string]any{"ids": batch.ids})
-	if err == nil {
-		err = b.e.call(context.Background(), esapi.MgetRequest{Index: alias(batch.index, batch.collection), Body: body}, &r)
-	}
+	docs, err := b.e.mget(context.Background(), batch.index, batch.collection, batch.ids)
 	for i, ch := range batch.waiters {
-		if err != nil || i >= len(r.Docs) || r.Docs[i].ID != batch.ids[i] || len(r.Docs[i].Error) > 0 {
+		if err != nil || i >= len(docs) || docs[i].ID != batch.ids[i] || len(docs[i].Error) > 0 {
 			ch <- getResult{retry: true}
 			continue
 		}
-		d := r.Docs[i]
+		d := docs[i]
 		if !d.Found {
 			ch <- getResult{}
 			continue

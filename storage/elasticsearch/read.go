@@ -48,6 +48,40 @@ func (e *Engine) getOne(ctx context.Context, index, collection, id string) (*sto
 	return &storage.Document{ID: id, Version: r.Version, Source: r.Source}, nil
 }
 
+// mgetDoc is one document of an _mget answer.
+type mgetDoc struct {
+	ID      string          `json:"_id"`
+	Found   bool            `json:"found"`
+	Version int64           `json:"_version"`
+	SeqNo   int64           `json:"_seq_no"`
+	Term    int64           `json:"_primary_term"`
+	Source  map[string]any  `json:"_source"`
+	Error   json.RawMessage `json:"error"`
+}
+
+// mget reads ids from a collection in one realtime _mget and answers its
+// documents in request order. A failed request's error is Elasticsearch's,
+// for the caller to map.
+func (e *Engine) mget(ctx context.Context, index, collection string, ids []string) ([]mgetDoc, error) {
+	body, err := jsonBody(map[string]any{"ids": ids})
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Docs []mgetDoc `json:"docs"`
+	}
+	if err := e.call(ctx, esapi.MgetRequest{Index: alias(index, collection), Body: body}, &r); err != nil {
+		return nil, err
+	}
+	return r.Docs, nil
+}
+
+// itemErr is Kuzzle's error for a document that carries its own error:
+// _mget answers a missing alias per document.
+func (d *mgetDoc) itemErr(index, collection string) error {
+	return kuzzleError(parseError(404, []byte(`{"error":`+string(d.Error)+`}`)), index, collection, d.ID)
+}
+
 // MGet returns the documents found, in request order, and the ids not found.
 func (e *Engine) MGet(ctx context.Context, index, collection string, ids []string) ([]*storage.Document, []string, error) {
 	if collection == hiddenCollection {
@@ -65,27 +99,13 @@ func (e *Engine) MGet(ctx context.Context, index, collection string, ids []strin
 		}
 		return found, missing, nil
 	}
-	body, err := jsonBody(map[string]any{"ids": ids})
+	docs, err := e.mget(ctx, index, collection, ids)
 	if err != nil {
-		return nil, nil, err
-	}
-	var r struct {
-		Docs []struct {
-			ID      string          `json:"_id"`
-			Found   bool            `json:"found"`
-			Version int64           `json:"_version"`
-			Source  map[string]any  `json:"_source"`
-			Error   json.RawMessage `json:"error"`
-		} `json:"docs"`
-	}
-	if err := e.call(ctx, esapi.MgetRequest{Index: alias(index, collection), Body: body}, &r); err != nil {
 		return nil, nil, e.whichMissing(ctx, index, collection, kuzzleError(err, index, collection, ""))
 	}
-	for _, d := range r.Docs {
+	for _, d := range docs {
 		if len(d.Error) > 0 {
-			// _mget answers a missing alias per document.
-			err := kuzzleError(parseError(404, []byte(`{"error":`+string(d.Error)+`}`)), index, collection, d.ID)
-			return nil, nil, e.whichMissing(ctx, index, collection, err)
+			return nil, nil, e.whichMissing(ctx, index, collection, d.itemErr(index, collection))
 		}
 		if d.Found {
 			found = append(found, &storage.Document{ID: d.ID, Version: d.Version, Source: d.Source})
