@@ -122,15 +122,15 @@ func (rt *Router) register(name string, c controller) {
 // Dispatch executes a request and always returns a response.
 func (rt *Router) Dispatch(ctx context.Context, r *Request) *Response {
 	p := rt.stats.begin(r.Protocol)
-	if rt.hooks.obs == nil {
-		resp := rt.dispatch(ctx, r)
-		rt.stats.end(p, resp.Error != nil)
-		return resp
+	var start time.Time
+	if rt.hooks.obs != nil {
+		start = time.Now()
 	}
-	start := time.Now()
 	resp := rt.dispatch(ctx, r)
 	rt.stats.end(p, resp.Error != nil)
-	rt.observe(r, resp, time.Since(start))
+	if rt.hooks.obs != nil {
+		rt.observe(r, resp, time.Since(start))
+	}
 	return resp
 }
 
