@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -619,12 +618,8 @@ func (n *Node) StartedAt() time.Time { return n.started }
 func (n *Node) Config() map[string]any { return n.cfg.Public() }
 func (n *Node) Hub() *realtime.Hub     { return n.hub }
 
-// NewID returns a 20-character URL-safe id, the shape of Elasticsearch's.
-func (n *Node) NewID() string {
-	var b [15]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+// NewID returns a new document or user id (see newID).
+func (n *Node) NewID() string { return newID(time.Now()) }
 
 func (n *Node) Write(ctx context.Context, w storage.Write, meta realtime.Meta, silent bool) (*storage.WriteResult, error) {
 	if n.es != nil {
