@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/korumdb/korum/internal/jsonx"
 	"github.com/korumdb/korum/kerror"
 )
 
@@ -132,14 +133,14 @@ func (o *HTTPOptions) parseBody(contentType string, data []byte) (any, error) {
 	case "application/json", "text/plain", "application/x-ndjson":
 		// text/plain: what browsers send for a fetch without headers.
 		var body any
-		if err := unmarshalJSON(data, &body); err != nil {
+		if err := jsonx.Unmarshal(data, &body); err != nil {
 			return nil, kerror.New("network.http.body_parse_failed", err.Error())
 		}
 		return body, nil
 	}
 	if strings.HasSuffix(mt, "+json") {
 		var body any
-		if err := unmarshalJSON(data, &body); err != nil {
+		if err := jsonx.Unmarshal(data, &body); err != nil {
 			return nil, kerror.New("network.http.body_parse_failed", err.Error())
 		}
 		return body, nil

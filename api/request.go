@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/korumdb/korum/internal/jsonx"
 	"github.com/korumdb/korum/kerror"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
@@ -68,7 +69,7 @@ func DecodeRequest(data []byte) (*Request, error) {
 	// same, without a Decoder's buffer copy (a request's decoding is a
 	// sixth of a node's CPU under document:get load).
 	var raw map[string]any
-	if err := unmarshalJSON(data, &raw); err != nil {
+	if err := jsonx.Unmarshal(data, &raw); err != nil {
 		return nil, kerror.New("network.http.body_parse_failed", err.Error())
 	}
 	r := requestFromMap(raw)

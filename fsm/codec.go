@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/korumdb/korum/internal/jsonx"
 	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
@@ -242,6 +243,20 @@ func (r *reader) json(v any) {
 	}
 }
 
+// jsonx reads what r.json reads, with jsonx.Unmarshal: for the payloads
+// of document writes and publishes, which every replica decodes for every
+// entry. Only types its fuzz targets compare with encoding/json go through
+// it (storage.Write, and maps of any).
+func (r *reader) jsonx(v any) {
+	p := r.blob()
+	if r.err != nil || len(p) == 0 {
+		return
+	}
+	if err := jsonx.Unmarshal(p, v); err != nil {
+		r.fail(err)
+	}
+}
+
 // decodeBinary reads fields; inBatch forbids a batch inside a batch, which
 // the state machine rejects anyway, so that nesting cannot recurse deeply.
 func (c *Command) decodeBinary(data []byte, inBatch bool) error {
@@ -260,15 +275,15 @@ func (c *Command) decodeBinary(data []byte, inBatch bool) error {
 			c.Node = r.str()
 		case tagWrite:
 			c.Write = new(storage.Write)
-			r.json(c.Write)
+			r.jsonx(c.Write)
 		case tagMeta:
 			m := &realtime.Meta{RequestID: r.str(), Timestamp: r.varint()}
 			m.Controller, m.Action, m.Protocol, m.Node = r.str(), r.str(), r.str(), r.str()
-			r.json(&m.Volatile)
+			r.jsonx(&m.Volatile)
 			c.Meta = m
 		case tagPublish:
 			p := &Publish{Index: r.str(), Collection: r.str(), ID: r.str()}
-			r.json(&p.Body)
+			r.jsonx(&p.Body)
 			c.Publish = p
 		case tagRoom:
 			rc := &RoomChange{ID: r.str(), Index: r.str(), Collection: r.str()}

@@ -4,13 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 
+	"github.com/korumdb/korum/internal/jsonx"
 	"github.com/korumdb/korum/memstore"
 	"github.com/korumdb/korum/realtime"
 	"github.com/korumdb/korum/security"
 	"github.com/korumdb/korum/storage"
 	"github.com/korumdb/korum/validation"
-
-	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Kind names a command type.
@@ -224,17 +223,9 @@ func DecodeBatchResult(b []byte) ([]SubResult, error) {
 	var r struct {
 		B []SubResult `json:"b"`
 	}
-	// go-json-experiment/json reads it in one validating pass, where
-	// encoding/json scanned and copied it twice on every batch a node
-	// proposed. Whatever v2 refuses, or would read differently (duplicate
-	// names; members matching a field only case-insensitively, which v2
-	// ignores and so must reject here), is read again by encoding/json,
-	// whose answer stands.
-	if jsonv2.Unmarshal(b, &r, jsonv2.RejectUnknownMembers(true)) == nil {
-		return r.B, nil
-	}
-	r.B = nil
-	if err := json.Unmarshal(b, &r); err != nil {
+	// jsonx reads it in one validating pass, where encoding/json scanned
+	// and copied it twice on every batch a node proposed.
+	if err := jsonx.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
 	return r.B, nil

@@ -1,9 +1,12 @@
-package api
+package jsonx_test
 
 import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/korumdb/korum/internal/jsonx"
+	"github.com/korumdb/korum/storage"
 )
 
 func FuzzUnmarshalJSON(f *testing.F) {
@@ -15,7 +18,7 @@ func FuzzUnmarshalJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var want, got map[string]any
 		werr := json.Unmarshal(data, &want)
-		gerr := unmarshalJSON(data, &got)
+		gerr := jsonx.Unmarshal(data, &got)
 		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
 			t.Fatalf("errors differ: encoding/json %v, unmarshalJSON %v", werr, gerr)
 		}
@@ -24,9 +27,36 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		}
 		var wantAny, gotAny any
 		werr = json.Unmarshal(data, &wantAny)
-		gerr = unmarshalJSON(data, &gotAny)
+		gerr = jsonx.Unmarshal(data, &gotAny)
 		if (werr == nil) != (gerr == nil) || (werr == nil && !reflect.DeepEqual(wantAny, gotAny)) {
 			t.Fatalf("into any: encoding/json %#v %v, unmarshalJSON %#v %v", wantAny, werr, gotAny, gerr)
+		}
+	})
+}
+
+// FuzzUnmarshalWrite checks the log entries' document writes: a
+// storage.Write is what the state machine decodes for every write, on
+// every replica, and replicas of the previous release decode it with
+// encoding/json.
+func FuzzUnmarshalWrite(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"doc.create","index":"i","collection":"c","now":1700000000000,"author":"-1","docs":[{"_id":"a","body":{"x":1,"y":[true,null,"s"]}}]}`,
+		`{"op":"doc.bulk","docs":[{"_id":"a","op":"doc.update","body":{"n":{"m":2}},"fields":["a.b"]}],"limit":10,"verbatim":true,"refresh":"wait_for"}`,
+		`{"op":"collection.create","mappings":{"dynamic":"strict","properties":{}},"settings":null,"query":{"match_all":{}}}`,
+		`{"op":"doc.updateByQuery","changes":{"a":1},"Op":"x"}`, `{"OP":"doc.create"}`, `{"docs":[{"_ID":"x"}]}`,
+		`{"mappings":null}`, `{"now":1.5}`, `{"now":"1"}`, `{"docs":null,"indexes":["a","a"]}`, `{"op":"a","op":"b"}`, `null`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want, got storage.Write
+		werr := json.Unmarshal(data, &want)
+		gerr := jsonx.Unmarshal(data, &got)
+		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+			t.Fatalf("errors differ: encoding/json %v, jsonx %v", werr, gerr)
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("values differ: encoding/json %#v, jsonx %#v", want, got)
 		}
 	})
 }
@@ -34,7 +64,7 @@ func FuzzUnmarshalJSON(f *testing.F) {
 // An authenticated document:get as the SDK sends it.
 var benchRequest = []byte(`{"controller":"document","action":"get","index":"bench","collection":"docs","_id":"hot","requestId":"3f0b1c2d-1111-2222-3333-444455556666","volatile":{"sdkInstanceId":"9b1f7a10-4f8e-4a51-8f3e-1e0b8a5e2c11","sdkName":"js@7.11.0"},"jwt":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJfaWQiOiJyZWFkZXIiLCJpYXQiOjE3NjQ4ODAwMDAsImV4cCI6MTc2NDg4MzYwMCwiZXhwTXMiOjE3NjQ4ODM2MDAwMDAsImp0aSI6ImFiY2RlZiIsImdlbiI6MX0.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}`)
 
-// go test -run XXX -bench Unmarshal -count 5 ./api
+// go test -run XXX -bench Unmarshal -count 5 ./internal/jsonx
 func BenchmarkUnmarshalEncodingJSON(b *testing.B) {
 	for b.Loop() {
 		var m map[string]any
@@ -47,7 +77,7 @@ func BenchmarkUnmarshalEncodingJSON(b *testing.B) {
 func BenchmarkUnmarshalJSON(b *testing.B) {
 	for b.Loop() {
 		var m map[string]any
-		if err := unmarshalJSON(benchRequest, &m); err != nil {
+		if err := jsonx.Unmarshal(benchRequest, &m); err != nil {
 			b.Fatal(err)
 		}
 	}
