@@ -104,12 +104,24 @@ var errBatcherClosed = fmt.Errorf("%w: the node is stopping", raftnet.ErrShutdow
 // result for it, with raftnet.Apply's error classes: a raftnet.ErrUnknownOutcome
 // means the command may have committed (retry with the same key).
 func (b *batcher) submit(ctx context.Context, cmd []byte) ([]byte, error) {
-	p := &proposal{cmd: cmd, done: make(chan outcome, 1)}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return nil, errBatcherClosed
 	}
+	if len(b.queue) == 0 {
+		select {
+		case b.slots <- struct{}{}:
+			// Nothing waits and a batch may leave: this command goes
+			// alone, as the loop would send it at once, but from this
+			// goroutine. Waking the loop and a sender goroutine cost
+			// a lone writer two scheduler hand-offs per commit.
+			b.mu.Unlock()
+			return b.sendAlone(ctx, cmd)
+		default:
+		}
+	}
+	p := &proposal{cmd: cmd, done: make(chan outcome, 1)}
 	b.queue = append(b.queue, p)
 	b.mu.Unlock()
 	select {
@@ -127,6 +139,26 @@ func (b *batcher) submit(ctx context.Context, cmd []byte) ([]byte, error) {
 		// Sent, or about to be: it may still commit.
 		return nil, fmt.Errorf("%w: %w", raftnet.ErrUnknownOutcome, ctx.Err())
 	}
+}
+
+// sendAlone applies one command in the caller's goroutine, holding the
+// slot the caller took. The caller's cancellation reaches raftnet.Apply,
+// whose errors tell a command never sent (ErrNoLeader) from one that may
+// commit (ErrUnknownOutcome), as submit's do.
+func (b *batcher) sendAlone(ctx context.Context, cmd []byte) ([]byte, error) {
+	var once sync.Once
+	release := func() { once.Do(func() { <-b.slots }) }
+	stalled := time.AfterFunc(b.stall, release)
+	defer func() {
+		stalled.Stop()
+		release()
+	}()
+	if b.observe != nil {
+		b.observe(1)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	return b.apply(ctx, cmd)
 }
 
 // close fails what is still queued and stops the loop; batches in flight

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/korumdb/korum/fsm"
 	"github.com/korumdb/korum/internal/jsonx"
 	"github.com/korumdb/korum/storage"
 )
@@ -50,6 +51,31 @@ func FuzzUnmarshalWrite(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var want, got storage.Write
+		werr := json.Unmarshal(data, &want)
+		gerr := jsonx.Unmarshal(data, &got)
+		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+			t.Fatalf("errors differ: encoding/json %v, jsonx %v", werr, gerr)
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("values differ: encoding/json %#v, jsonx %#v", want, got)
+		}
+	})
+}
+
+// FuzzUnmarshalResponse checks the state machine's results, which a
+// proposer decodes for every command it proposed.
+func FuzzUnmarshalResponse(f *testing.F) {
+	for _, s := range []string{
+		`{"w":{"items":[{"_id":"a","after":{"_id":"a","_version":1,"_source":{"x":1,"_kuzzle_info":{"author":"-1","createdAt":1700000000000}}},"created":true}]}}`,
+		`{"w":{"items":[{"_id":"a","before":{"_id":"a","_version":3,"_source":{}},"updatedFields":["a.b"],"seq":{"t":1,"s":9},"prevSeq":{"t":1,"s":8}}]}}`,
+		`{"w":{"err":{"id":"services.storage.unknown_index","code":1,"status":404,"message":"m","props":["i"],"errors":[{"a":1}],"count":2}}}`,
+		`{"ms":[{"v":"OK"},{"e":"x"},{"v":[1,"a",null]}],"sec":{"a":[1]},"dropped":["a"],"existed":true}`,
+		`{"sec":null}`, `{"sec":  {"a" : 1} }`, `{"w":null,"W":{}}`, `{"w":{"items":[{"err":{"cause":"x"}}]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want, got fsm.Response
 		werr := json.Unmarshal(data, &want)
 		gerr := jsonx.Unmarshal(data, &got)
 		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
