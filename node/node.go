@@ -620,9 +620,16 @@ func (n *Node) Config() map[string]any { return n.cfg.Public() }
 func (n *Node) Hub() *realtime.Hub     { return n.hub }
 
 // NewID returns a 20-character URL-safe id, the shape of Elasticsearch's.
+// It never starts with "_": the API refuses such an _id (Kuzzle's
+// api.assert.invalid_id), so a generated one failed its own mCreate item
+// and named a document that get could not read (1 id in 64, issue 13).
 func (n *Node) NewID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
+	// The first character encodes b[0]'s top 6 bits, "_" when all are
+	// set: with the top bit clear it is one of A-Z and a-f (119 random
+	// bits remain).
+	b[0] &^= 0x80
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
