@@ -33,7 +33,7 @@ type Documents interface {
 	// GetBarrier is ReadBarrier for get, exists and mGet: a storage
 	// engine whose own reads are realtime needs none.
 	GetBarrier(ctx context.Context) error
-	// NewID returns a fresh document id.
+	// NewID returns a fresh document id, one checkID accepts.
 	NewID() string
 }
 

@@ -21,6 +21,9 @@ var sortableID = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcde
 // are time-based for that reason). 72 random bits per millisecond keep
 // collisions out of reach, and a collision would only be refused as
 // document_already_exists, identically on every replica.
+//
+// The first character is the clock's top 6 bits: "-" until 2109, and "_"
+// (an _id the API refuses, issue 13) only from about the year 7100.
 func newID(now time.Time) string {
 	var b [17]byte // the clock in 8 bytes, of which the first 2 (zeros until the year 10889) are dropped
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli()))
