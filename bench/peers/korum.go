@@ -15,10 +15,11 @@ import (
 // korumCluster is bin/korum on 127.0.0.<ipBase+1..n>, ports 7511-7513,
 // discovering each other through a redis-server of its own.
 type korumCluster struct {
-	b     *bench
-	dir   string
-	redis *proc
-	nodes []*proc
+	b         *bench
+	dir       string
+	redis     *proc
+	redisAddr string
+	nodes     []*proc
 }
 
 func (b *bench) startKorum(ctx context.Context, n int, tag string) (*korumCluster, error) {
@@ -42,15 +43,11 @@ func (b *bench) startKorum(ctx context.Context, n int, tag string) (*korumCluste
 	if err := waitPort(ctx, redisAddr, 10*time.Second); err != nil {
 		return nil, err
 	}
+	k.redisAddr = redisAddr
 	for i := 1; i <= n; i++ {
-		p, err := startProc(fmt.Sprintf("korum%d", i), filepath.Join(k.dir, fmt.Sprintf("n%d.log", i)),
-			b.korumBin, "--data-dir", filepath.Join(k.dir, fmt.Sprintf("n%d", i)),
-			"--api-addr", b.ip(i)+":7512", "--cluster-addr", b.ip(i)+":7511", "--cluster-secret", "bench",
-			"--redis", "redis://"+redisAddr, "--log-level", "warn", "--debug-addr", b.ip(i)+":7513")
-		if err != nil {
+		if err := k.startNode(i); err != nil {
 			return nil, err
 		}
-		k.nodes = append(k.nodes, p)
 		if i == 1 {
 			// The first node forms the cluster; the others join it.
 			if err := waitHTTP(ctx, "http://"+k.api(1)+"/_ready", 30*time.Second); err != nil {
@@ -72,6 +69,21 @@ func (b *bench) startKorum(ctx context.Context, n int, tag string) (*korumCluste
 	}
 	ok = true
 	return k, nil
+}
+
+// startNode starts node i, which forms the cluster (i = 1) or joins it
+// through Redis.
+func (k *korumCluster) startNode(i int) error {
+	b := k.b
+	p, err := startProc(fmt.Sprintf("korum%d", i), filepath.Join(k.dir, fmt.Sprintf("n%d.log", i)),
+		b.korumBin, "--data-dir", filepath.Join(k.dir, fmt.Sprintf("n%d", i)),
+		"--api-addr", b.ip(i)+":7512", "--cluster-addr", b.ip(i)+":7511", "--cluster-secret", "bench",
+		"--redis", "redis://"+k.redisAddr, "--log-level", "warn", "--debug-addr", b.ip(i)+":7513")
+	if err != nil {
+		return err
+	}
+	k.nodes = append(k.nodes, p)
+	return nil
 }
 
 func (k *korumCluster) api(i int) string { return k.b.ip(i) + ":7512" }
