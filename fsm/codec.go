@@ -233,12 +233,14 @@ func (r *reader) blob() []byte {
 func (r *reader) str() string { return string(r.blob()) }
 
 // json decodes the next blob into v; an empty blob leaves v alone.
-func (r *reader) json(v any) {
+func (r *reader) json(v any) { r.decode(v, json.Unmarshal) }
+
+func (r *reader) decode(v any, unmarshal func([]byte, any) error) {
 	p := r.blob()
 	if r.err != nil || len(p) == 0 {
 		return
 	}
-	if err := json.Unmarshal(p, v); err != nil {
+	if err := unmarshal(p, v); err != nil {
 		r.fail(err)
 	}
 }
@@ -247,15 +249,7 @@ func (r *reader) json(v any) {
 // of document writes and publishes, which every replica decodes for every
 // entry. Only types its fuzz targets compare with encoding/json go through
 // it (storage.Write, and maps of any).
-func (r *reader) jsonx(v any) {
-	p := r.blob()
-	if r.err != nil || len(p) == 0 {
-		return
-	}
-	if err := jsonx.Unmarshal(p, v); err != nil {
-		r.fail(err)
-	}
-}
+func (r *reader) jsonx(v any) { r.decode(v, jsonx.Unmarshal) }
 
 // decodeBinary reads fields; inBatch forbids a batch inside a batch, which
 // the state machine rejects anyway, so that nesting cannot recurse deeply.

@@ -42,23 +42,7 @@ func runEtcdGroup(ctx context.Context, b *bench) error {
 	}
 	out, _ := exec.Command("etcd", "--version").Output()
 	fmt.Printf("# %s\n", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
-	for run := 1; run <= b.runs; run++ {
-		// Alternate which system goes first, so that a trend in the
-		// machine's load does not always favour the same one.
-		order := []func(context.Context, *bench, int) error{korumEtcdRun, etcdRun}
-		if run%2 == 0 {
-			slices.Reverse(order)
-		}
-		for i, f := range order {
-			if !b.measures([]string{"korum", "etcd"}[(i+run+1)%2]) {
-				continue
-			}
-			if err := f(ctx, b, run); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return b.alternate(ctx, systemRun{"korum", korumEtcdRun}, systemRun{"etcd", etcdRun})
 }
 
 // korumEtcdRun measures Korum's side of the etcd rows.

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,23 +32,7 @@ func init() {
 }
 
 func runJoinGroup(ctx context.Context, b *bench) error {
-	for run := 1; run <= b.runs; run++ {
-		order := []func(context.Context, *bench, int) error{korumJoinRun, etcdJoinRun}
-		systems := []string{"korum", "etcd"}
-		if run%2 == 0 {
-			order[0], order[1] = order[1], order[0]
-			systems[0], systems[1] = systems[1], systems[0]
-		}
-		for i, f := range order {
-			if !b.measures(systems[i]) {
-				continue
-			}
-			if err := f(ctx, b, run); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return b.alternate(ctx, systemRun{"korum", korumJoinRun}, systemRun{"etcd", etcdJoinRun})
 }
 
 func korumJoinRun(ctx context.Context, b *bench, run int) error {
@@ -142,7 +124,7 @@ func etcdJoinRun(ctx context.Context, b *bench, run int) error {
 		return err
 	}
 	e.nodes = append(e.nodes, p)
-	if err := waitHealthy(ctx, client+"/health", 60*time.Second); err != nil {
+	if err := waitHTTPBody(ctx, client+"/health", `"health":"true"`, 60*time.Second); err != nil {
 		return err
 	}
 	took := time.Since(t0)
@@ -181,25 +163,4 @@ func fillEtcd(ctx context.Context, c *clientv3.Client, n int) error {
 	}
 	wg.Wait()
 	return first
-}
-
-// waitHealthy polls etcd's /health until it says {"health":"true"}.
-func waitHealthy(ctx context.Context, url string, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"health":"true"`) {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not healthy: %w", url, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

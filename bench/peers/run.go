@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -180,14 +181,19 @@ func (m *cpuMeter) done(ops float64) string {
 
 // waitHTTP polls url until it answers 200 or the deadline passes.
 func waitHTTP(ctx context.Context, url string, d time.Duration) error {
+	return waitHTTPBody(ctx, url, "", d)
+}
+
+// waitHTTPBody polls url until it answers 200 with a body containing want.
+func waitHTTPBody(ctx context.Context, url, want string, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), want) {
 				return nil
 			}
 		}
@@ -236,4 +242,31 @@ func (b *bench) wsload(ctx context.Context, args ...string) (line string, rate, 
 	rate, _ = strconv.ParseFloat(m[1], 64)
 	p50, _ = strconv.ParseFloat(m[2], 64)
 	return line, rate, p50, nil
+}
+
+// A system's part of a group's rows, for one run.
+type systemRun struct {
+	name string
+	run  func(ctx context.Context, b *bench, run int) error
+}
+
+// alternate runs each system once per run, the first one alternating run
+// by run, so that a trend in the machine's load does not always favour
+// the same one.
+func (b *bench) alternate(ctx context.Context, systems ...systemRun) error {
+	for run := 1; run <= b.runs; run++ {
+		order := slices.Clone(systems)
+		if run%2 == 0 {
+			slices.Reverse(order)
+		}
+		for _, s := range order {
+			if !b.measures(s.name) {
+				continue
+			}
+			if err := s.run(ctx, b, run); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -49,17 +49,7 @@ func FuzzUnmarshalWrite(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var want, got storage.Write
-		werr := json.Unmarshal(data, &want)
-		gerr := jsonx.Unmarshal(data, &got)
-		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
-			t.Fatalf("errors differ: encoding/json %v, jsonx %v", werr, gerr)
-		}
-		if !reflect.DeepEqual(want, got) {
-			t.Fatalf("values differ: encoding/json %#v, jsonx %#v", want, got)
-		}
-	})
+	f.Fuzz(sameAsEncodingJSON[storage.Write])
 }
 
 // FuzzUnmarshalResponse checks the state machine's results, which a
@@ -74,17 +64,21 @@ func FuzzUnmarshalResponse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var want, got fsm.Response
-		werr := json.Unmarshal(data, &want)
-		gerr := jsonx.Unmarshal(data, &got)
-		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
-			t.Fatalf("errors differ: encoding/json %v, jsonx %v", werr, gerr)
-		}
-		if !reflect.DeepEqual(want, got) {
-			t.Fatalf("values differ: encoding/json %#v, jsonx %#v", want, got)
-		}
-	})
+	f.Fuzz(sameAsEncodingJSON[fsm.Response])
+}
+
+// sameAsEncodingJSON fails unless jsonx decodes data into a T as
+// encoding/json does: the same value, or the same error.
+func sameAsEncodingJSON[T any](t *testing.T, data []byte) {
+	var want, got T
+	werr := json.Unmarshal(data, &want)
+	gerr := jsonx.Unmarshal(data, &got)
+	if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+		t.Fatalf("errors differ: encoding/json %v, jsonx %v", werr, gerr)
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("values differ: encoding/json %#v, jsonx %#v", want, got)
+	}
 }
 
 // An authenticated document:get as the SDK sends it.
