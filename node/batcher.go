@@ -146,6 +146,15 @@ func (b *batcher) submit(ctx context.Context, cmd []byte) ([]byte, error) {
 // whose errors tell a command never sent (ErrNoLeader) from one that may
 // commit (ErrUnknownOutcome), as submit's do.
 func (b *batcher) sendAlone(ctx context.Context, cmd []byte) ([]byte, error) {
+	p := &proposal{cmd: cmd, done: make(chan outcome, 1)}
+	b.holdingSlot(func() { b.send(ctx, []*proposal{p}) })
+	o := <-p.done
+	return o.res, o.err
+}
+
+// holdingSlot runs send, which holds a slot already taken, and gives the
+// slot back when send returns or once it has been out for b.stall.
+func (b *batcher) holdingSlot(send func()) {
 	var once sync.Once
 	release := func() { once.Do(func() { <-b.slots }) }
 	stalled := time.AfterFunc(b.stall, release)
@@ -153,12 +162,7 @@ func (b *batcher) sendAlone(ctx context.Context, cmd []byte) ([]byte, error) {
 		stalled.Stop()
 		release()
 	}()
-	if b.observe != nil {
-		b.observe(1)
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	return b.apply(ctx, cmd)
+	send()
 }
 
 // close fails what is still queued and stops the loop; batches in flight
@@ -199,14 +203,9 @@ func (b *batcher) run() {
 				<-b.slots
 				break
 			}
-			go func() {
-				var once sync.Once
-				release := func() { once.Do(func() { <-b.slots }) }
-				stalled := time.AfterFunc(b.stall, release)
-				b.send(batch)
-				stalled.Stop()
-				release()
-			}()
+			// The loop's batches are not any one caller's: a caller
+			// that gives up leaves its proposal to its outcome.
+			go b.holdingSlot(func() { b.send(context.Background(), batch) })
 		}
 	}
 }
@@ -238,9 +237,10 @@ func (b *batcher) take() []*proposal {
 	return batch
 }
 
-// send applies a batch and routes each sub-command's result to its caller.
-func (b *batcher) send(batch []*proposal) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+// send applies a batch, bounded by ctx and b.timeout, and routes each
+// sub-command's result to its caller.
+func (b *batcher) send(ctx context.Context, batch []*proposal) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	if b.observe != nil {
 		b.observe(len(batch))
