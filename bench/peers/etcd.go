@@ -115,21 +115,12 @@ func (b *bench) startEtcd(ctx context.Context, n int, tag string) (*etcdCluster,
 	}()
 	var initial []string
 	for i := 1; i <= n; i++ {
-		initial = append(initial, fmt.Sprintf("e%d=http://%s:2380", i, b.ip(i)))
+		initial = append(initial, fmt.Sprintf("e%d=%s", i, e.peerURL(i)))
 	}
 	for i := 1; i <= n; i++ {
-		peer := "http://" + b.ip(i) + ":2380"
-		client := "http://" + e.endpoint(i)
-		p, err := startProc(fmt.Sprintf("etcd%d", i), filepath.Join(e.dir, fmt.Sprintf("e%d.log", i)), "etcd",
-			"--name", fmt.Sprintf("e%d", i), "--data-dir", filepath.Join(e.dir, fmt.Sprintf("e%d", i)),
-			"--listen-client-urls", client, "--advertise-client-urls", client,
-			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
-			"--initial-cluster-token", "bench-"+tag, "--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
-		if err != nil {
+		if err := e.startMember(i, initial, "--initial-cluster-state", "new", "--initial-cluster-token", "bench-"+tag); err != nil {
 			return nil, err
 		}
-		e.nodes = append(e.nodes, p)
 	}
 	for i := 1; i <= n; i++ {
 		if err := waitHTTP(ctx, "http://"+e.endpoint(i)+"/health", 30*time.Second); err != nil {
@@ -139,6 +130,25 @@ func (b *bench) startEtcd(ctx context.Context, n int, tag string) (*etcdCluster,
 	ok = true
 	return e, nil
 }
+
+// startMember starts member e<i> of the cluster initial names
+// (name=peer URL, ...), with the further flags given.
+func (e *etcdCluster) startMember(i int, initial []string, flags ...string) error {
+	client := "http://" + e.endpoint(i)
+	p, err := startProc(fmt.Sprintf("etcd%d", i), filepath.Join(e.dir, fmt.Sprintf("e%d.log", i)), append([]string{"etcd",
+		"--name", fmt.Sprintf("e%d", i), "--data-dir", filepath.Join(e.dir, fmt.Sprintf("e%d", i)),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", e.peerURL(i), "--initial-advertise-peer-urls", e.peerURL(i),
+		"--initial-cluster", strings.Join(initial, ","),
+		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"}, flags...)...)
+	if err != nil {
+		return err
+	}
+	e.nodes = append(e.nodes, p)
+	return nil
+}
+
+func (e *etcdCluster) peerURL(i int) string { return "http://" + e.b.ip(i) + ":2380" }
 
 func (e *etcdCluster) endpoint(i int) string { return e.b.ip(i) + ":2379" }
 

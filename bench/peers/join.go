@@ -97,10 +97,8 @@ func etcdJoinRun(ctx context.Context, b *bench, run int) error {
 	if err != nil {
 		return err
 	}
-	peer := "http://" + b.ip(4) + ":2380"
-	client := "http://" + e.endpoint(4)
 	t0 := time.Now()
-	added, err := c.MemberAdd(ctx, []string{peer})
+	added, err := c.MemberAdd(ctx, []string{e.peerURL(4)})
 	if err != nil {
 		return fmt.Errorf("etcd member add: %w", err)
 	}
@@ -114,17 +112,10 @@ func etcdJoinRun(ctx context.Context, b *bench, run int) error {
 			initial = append(initial, name+"="+u)
 		}
 	}
-	p, err := startProc("etcd4", filepath.Join(e.dir, "e4.log"), "etcd",
-		"--name", "e4", "--data-dir", filepath.Join(e.dir, "e4"),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "existing",
-		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
-	if err != nil {
+	if err := e.startMember(4, initial, "--initial-cluster-state", "existing"); err != nil {
 		return err
 	}
-	e.nodes = append(e.nodes, p)
-	if err := waitHTTPBody(ctx, client+"/health", `"health":"true"`, 60*time.Second); err != nil {
+	if err := waitHTTPBody(ctx, "http://"+e.endpoint(4)+"/health", `"health":"true"`, 60*time.Second); err != nil {
 		return err
 	}
 	took := time.Since(t0)

@@ -15,11 +15,10 @@ import (
 // korumCluster is bin/korum on 127.0.0.<ipBase+1..n>, ports 7511-7513,
 // discovering each other through a redis-server of its own.
 type korumCluster struct {
-	b         *bench
-	dir       string
-	redis     *proc
-	redisAddr string
-	nodes     []*proc
+	b     *bench
+	dir   string
+	redis *proc
+	nodes []*proc
 }
 
 func (b *bench) startKorum(ctx context.Context, n int, tag string) (*korumCluster, error) {
@@ -33,17 +32,15 @@ func (b *bench) startKorum(ctx context.Context, n int, tag string) (*korumCluste
 			k.stop()
 		}
 	}()
-	redisAddr := b.ip(1) + ":7519"
 	var err error
 	k.redis, err = startProc("redis", filepath.Join(k.dir, "redis.log"), "redis-server", "--bind", b.ip(1), "--port", "7519",
 		"--save", "", "--appendonly", "no")
 	if err != nil {
 		return nil, err
 	}
-	if err := waitPort(ctx, redisAddr, 10*time.Second); err != nil {
+	if err := waitPort(ctx, k.redisAddr(), 10*time.Second); err != nil {
 		return nil, err
 	}
-	k.redisAddr = redisAddr
 	for i := 1; i <= n; i++ {
 		if err := k.startNode(i); err != nil {
 			return nil, err
@@ -71,6 +68,9 @@ func (b *bench) startKorum(ctx context.Context, n int, tag string) (*korumCluste
 	return k, nil
 }
 
+// redisAddr is where the cluster's discovery Redis listens.
+func (k *korumCluster) redisAddr() string { return k.b.ip(1) + ":7519" }
+
 // startNode starts node i, which forms the cluster (i = 1) or joins it
 // through Redis.
 func (k *korumCluster) startNode(i int) error {
@@ -78,7 +78,7 @@ func (k *korumCluster) startNode(i int) error {
 	p, err := startProc(fmt.Sprintf("korum%d", i), filepath.Join(k.dir, fmt.Sprintf("n%d.log", i)),
 		b.korumBin, "--data-dir", filepath.Join(k.dir, fmt.Sprintf("n%d", i)),
 		"--api-addr", b.ip(i)+":7512", "--cluster-addr", b.ip(i)+":7511", "--cluster-secret", "bench",
-		"--redis", "redis://"+k.redisAddr, "--log-level", "warn", "--debug-addr", b.ip(i)+":7513")
+		"--redis", "redis://"+k.redisAddr(), "--log-level", "warn", "--debug-addr", b.ip(i)+":7513")
 	if err != nil {
 		return err
 	}
