@@ -8,9 +8,9 @@ import (
 // Generated document ids must be ids the API accepts back: Kuzzle refuses
 // every _id that starts with "_" (api.assert.invalid_id), so such an id
 // made mCreate fail its item and left a created document that get could
-// not name (issue 13: 1 document in 64). 20,000 ids would include one
-// starting with "_" with probability 1-(63/64)^20000 if the first
-// character could be any of the 64.
+// not name (issue 13: 1 document in 64). An id whose first character
+// were random, as it was, would start with "_" among 20,000 with
+// probability 1-(63/64)^20000.
 func TestNewIDIsAnAcceptedID(t *testing.T) {
 	shape := regexp.MustCompile(`^[A-Za-z0-9_-]{20}$`)
 	n := &Node{}

@@ -17,21 +17,8 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var want, got map[string]any
-		werr := json.Unmarshal(data, &want)
-		gerr := jsonx.Unmarshal(data, &got)
-		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
-			t.Fatalf("errors differ: encoding/json %v, unmarshalJSON %v", werr, gerr)
-		}
-		if werr == nil && !reflect.DeepEqual(want, got) {
-			t.Fatalf("values differ: encoding/json %#v, unmarshalJSON %#v", want, got)
-		}
-		var wantAny, gotAny any
-		werr = json.Unmarshal(data, &wantAny)
-		gerr = jsonx.Unmarshal(data, &gotAny)
-		if (werr == nil) != (gerr == nil) || (werr == nil && !reflect.DeepEqual(wantAny, gotAny)) {
-			t.Fatalf("into any: encoding/json %#v %v, unmarshalJSON %#v %v", wantAny, werr, gotAny, gerr)
-		}
+		sameAsEncodingJSON[map[string]any](t, data)
+		sameAsEncodingJSON[any](t, data)
 	})
 }
 
