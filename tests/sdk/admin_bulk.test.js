@@ -6,16 +6,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually, expectError } = require('./harness');
+const { startNode, nodeForTests, eventually, expectError } = require('./harness');
 
 let node;
-before(async () => { node = await startNode(); });
-after(async () => {
-  if (node) {
-    const code = await node.stop();
-    assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
-  }
-});
+nodeForTests([], (n) => { node = n; });
 
 const admin = (kuzzle, action, args = {}) => kuzzle.query({ controller: 'admin', action, ...args }).then((r) => r.result);
 

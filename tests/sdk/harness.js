@@ -141,4 +141,19 @@ async function expectError(promise, id, status) {
   return caught;
 }
 
-module.exports = { startNode, eventually, freePort, expectError, ES_MODE };
+// nodeForTests starts a node (with args) before the calling file's tests
+// and stops it after them, failing unless it exits 0; set receives it.
+function nodeForTests(args, set) {
+  const { before, after } = require('node:test');
+  const assert = require('node:assert/strict');
+  let node;
+  before(async () => { node = await startNode(args); set(node); });
+  after(async () => {
+    if (node) {
+      const code = await node.stop();
+      assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
+    }
+  });
+}
+
+module.exports = { startNode, nodeForTests, eventually, freePort, expectError, ES_MODE };

@@ -5,16 +5,10 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually } = require('./harness');
+const { nodeForTests, eventually } = require('./harness');
 
 let node;
-before(async () => { node = await startNode(); });
-after(async () => {
-  if (node) {
-    const code = await node.stop();
-    assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
-  }
-});
+nodeForTests([], (n) => { node = n; });
 
 async function prometheus(name) {
   const text = await (await fetch(`${node.url}/metrics`)).text();

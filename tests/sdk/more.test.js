@@ -4,16 +4,10 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually, expectError, ES_MODE } = require('./harness');
+const { nodeForTests, eventually, expectError, ES_MODE } = require('./harness');
 
 let node;
-before(async () => { node = await startNode(['--cluster-secret', 'do-not-show-me']); });
-after(async () => {
-  if (node) {
-    const code = await node.stop();
-    assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
-  }
-});
+nodeForTests(['--cluster-secret', 'do-not-show-me'], (n) => { node = n; });
 
 for (const proto of ['websocket', 'http']) {
   describe(`more actions over ${proto}`, () => {

@@ -5,17 +5,11 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually, expectError } = require('./harness');
+const { nodeForTests, eventually, expectError } = require('./harness');
 
 let node;
 // Frames every second, so that the statistics tests see some taken.
-before(async () => { node = await startNode(['--stats-interval', '1']); });
-after(async () => {
-  if (node) {
-    const code = await node.stop();
-    assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
-  }
-});
+nodeForTests(['--stats-interval', '1'], (n) => { node = n; });
 
 const ws = () => new Kuzzle(new WebSocket('127.0.0.1', { port: node.port }));
 const http = () => new Kuzzle(new Http('127.0.0.1', { port: node.port }));

@@ -5,16 +5,10 @@
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { Kuzzle, WebSocket, Http } = require('kuzzle-sdk');
-const { startNode, eventually, expectError } = require('./harness');
+const { nodeForTests, eventually, expectError } = require('./harness');
 
 let node;
-before(async () => { node = await startNode(); });
-after(async () => {
-  if (node) {
-    const code = await node.stop();
-    assert.equal(code, 0, `korum exit code (logs: ${node.logs.join('')})`);
-  }
-});
+nodeForTests([], (n) => { node = n; });
 
 const spec = {
   strict: true,
